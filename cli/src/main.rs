@@ -1,0 +1,2 @@
+//! The `sdlab` command.
+fn main() {}

@@ -1,0 +1,1 @@
+//! sdlab-embedded-postgres: placeholder.

@@ -1,0 +1,1 @@
+//! sdlab-engine: placeholder.

@@ -1,0 +1,1 @@
+//! sdlab-kit: placeholder.
