@@ -1,1 +1,32 @@
-//! sdlab-engine: placeholder.
+//! sdlab-engine: everything System Design Lab does, as a library. The `sdlab` CLI, the HTTP
+//! API and the desktop shell are thin layers over it; the engine knows nothing of them.
+//!
+//! # Layout
+//! - `catalog`: `scenario.toml` -> validated `Scenario`.
+//! - `home`: where the lab keeps its data (`LabHome`) and finds its sources (`Sources`).
+//! - `workspace`: the learner's copy of a service, the scratch copy for checks, reset.
+//! - `build`: cargo builds with the compiler's diagnostics on failure.
+//! - `process`: child services (die with the lab), run state, stale clean-up.
+//! - `topology`: `Lab::up` brings PostgreSQL (seeded once), migrations and services up.
+//! - `load`: the open-model load generator (HdrHistogram, coordinated-omission corrected).
+//! - `metrics`: 1 Hz samples of `/metrics`, pg_stat_activity/pg_stat_database, CPU, memory.
+//! - `check`: runs the check load and judges SLO and structural lines into a table.
+//! - `sql`: the SQL console (EXPLAIN ANALYZE and friends).
+//! - `progress`: step events for long operations.
+
+pub mod build;
+pub mod catalog;
+// pub mod check; (enabled once load::RunSummary lands)
+pub mod home;
+pub mod load;
+pub mod metrics;
+pub mod process;
+pub mod progress;
+pub mod sql;
+pub mod topology;
+pub mod workspace;
+
+pub use catalog::{Catalog, Scenario};
+pub use home::{LabHome, Sources};
+pub use topology::{DatabaseChoice, Lab, LabError, Running, UpOptions};
+pub use workspace::CodeSource;

@@ -1,0 +1,306 @@
+//! The scenario catalog: finds `scenarios/*/scenario.toml`, parses and validates each
+//! into a `Scenario`, the only shape of a scenario the rest of the engine sees.
+//!
+//! Two stages, like ripgrep's flags: `raw` mirrors the file (serde, unknown fields are
+//! errors), `validate` checks meaning (references between sections, units, ranges) and
+//! produces typed values. Every error names the file, the field and what was expected.
+
+mod raw;
+mod validate;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::load::{RequestTemplate, Stage};
+
+/// One scenario, validated. Paths are absolute.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    /// Short id used on the command line, e.g. `t1-01`.
+    pub id: String,
+    /// The scenario's folder, e.g. `.../scenarios/t1-01-diagnosing-failures`.
+    pub dir: PathBuf,
+    pub title: String,
+    pub track: u8,
+    pub stage: LearningStage,
+    pub concepts: Vec<String>,
+    pub minutes: u32,
+    pub topology: Topology,
+    pub db: Option<DbSeed>,
+    /// Load profiles by name; `check.profile` names one of them.
+    pub profiles: BTreeMap<String, Profile>,
+    pub check: CheckSpec,
+    pub hints: Vec<String>,
+}
+
+impl Scenario {
+    /// The folder's name, e.g. `t1-01-diagnosing-failures`.
+    pub fn dir_name(&self) -> &str {
+        self.dir.file_name().and_then(|n| n.to_str()).unwrap_or(&self.id)
+    }
+
+    /// The Cargo package of the broken service, e.g. `scenario-t1-01-service`.
+    pub fn service_package(&self) -> String {
+        format!("scenario-{}-service", self.id)
+    }
+
+    /// The Cargo package of the solution, e.g. `scenario-t1-01-solution`.
+    pub fn solution_package(&self) -> String {
+        format!("scenario-{}-solution", self.id)
+    }
+
+    pub fn guide_path(&self) -> PathBuf {
+        self.dir.join("SCENARIO.md")
+    }
+
+    pub fn solution_notes_path(&self) -> PathBuf {
+        self.dir.join("solution").join("SOLUTION.md")
+    }
+
+    pub fn profile(&self, name: &str) -> Option<&Profile> {
+        self.profiles.get(name)
+    }
+}
+
+/// The four stages of each track.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LearningStage {
+    Crawling,
+    Walking,
+    Running,
+    Sprinting,
+}
+
+impl LearningStage {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LearningStage::Crawling => "crawling",
+            LearningStage::Walking => "walking",
+            LearningStage::Running => "running",
+            LearningStage::Sprinting => "sprinting",
+        }
+    }
+}
+
+/// What the lab starts for a scenario.
+#[derive(Debug, Clone)]
+pub struct Topology {
+    /// Service instances to run (scenario 4 and later run several behind nginx).
+    pub instances: u32,
+    pub postgres: Option<PostgresSpec>,
+}
+
+#[derive(Debug, Clone)]
+pub struct PostgresSpec {
+    /// The database the service uses; the seeded template is `<database>_seed`.
+    pub database: String,
+    /// postgresql.conf settings, e.g. `max_connections = 50`.
+    pub settings: BTreeMap<String, String>,
+}
+
+impl PostgresSpec {
+    pub fn template_database(&self) -> String {
+        format!("{}_seed", self.database)
+    }
+
+    /// `max_connections` as configured, or PostgreSQL's default of 100.
+    pub fn max_connections(&self) -> u32 {
+        self.settings
+            .get("max_connections")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(100)
+    }
+}
+
+/// Schema and seed SQL, run once into the template database.
+#[derive(Debug, Clone)]
+pub struct DbSeed {
+    pub schema: PathBuf,
+    pub seed: Option<PathBuf>,
+}
+
+/// A named load profile: stages of arrival rate and a weighted request mix.
+#[derive(Debug, Clone)]
+pub struct Profile {
+    pub name: String,
+    pub description: String,
+    pub timeout: Duration,
+    pub max_in_flight: usize,
+    pub stages: Vec<Stage>,
+    /// Templates with the profile's weights filled in (weight 0 entries are dropped).
+    pub mix: Vec<RequestTemplate>,
+}
+
+impl Profile {
+    pub fn duration(&self) -> Duration {
+        self.stages.iter().map(|s| s.duration).sum()
+    }
+
+    /// The rate of the last stage: what the profile is meant to hold.
+    pub fn target_rate(&self) -> f64 {
+        self.stages.last().map(|s| s.rate).unwrap_or(0.0)
+    }
+}
+
+/// What `check` verifies: a load profile and the lines judged on it.
+#[derive(Debug, Clone)]
+pub struct CheckSpec {
+    /// The load the check runs (one of `Scenario::profiles`).
+    pub profile: Profile,
+    pub lines: Vec<CheckLine>,
+}
+
+/// One line of the check table.
+#[derive(Debug, Clone)]
+pub enum CheckLine {
+    Slo {
+        metric: SloMetric,
+        /// Only this request of the mix; the whole run when `None`.
+        request: Option<String>,
+        hint: String,
+    },
+    /// An SQL query's plan must read `table` through an index (and not sort, if asked).
+    Plan {
+        name: String,
+        query: String,
+        uses_index_on: String,
+        no_sort: bool,
+        hint: String,
+    },
+    /// New PostgreSQL sessions per request served, measured from `pg_stat_database`.
+    Connections { max_per_request: f64, hint: String },
+    /// The service's `/metrics` must export these names.
+    MetricsPresent { names: Vec<String>, hint: String },
+    /// The sum of the instances' `db_pool_max` must fit `max_connections - reserved`.
+    PoolBudget { reserved: u32, hint: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum SloMetric {
+    Latency { percentile: Percentile, max: Duration },
+    ErrorRate { max: f64 },
+    AchievedRate { min_ratio: f64 },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Percentile {
+    P50,
+    P90,
+    P95,
+    P99,
+}
+
+impl Percentile {
+    pub fn label(self) -> &'static str {
+        match self {
+            Percentile::P50 => "p50",
+            Percentile::P90 => "p90",
+            Percentile::P95 => "p95",
+            Percentile::P99 => "p99",
+        }
+    }
+}
+
+/// A scenario file that could not be read or does not mean anything valid.
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    #[error("cannot read {}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}: {message}", path.display())]
+    Parse { path: PathBuf, message: String },
+    #[error("{}: field `{field}`: expected {expected}", path.display())]
+    Invalid {
+        path: PathBuf,
+        field: String,
+        expected: String,
+    },
+    #[error("no scenario {id:?}; known: {known}")]
+    NotFound { id: String, known: String },
+}
+
+/// All scenarios under a `scenarios/` folder, sorted by id.
+#[derive(Debug, Clone)]
+pub struct Catalog {
+    pub root: PathBuf,
+    pub scenarios: Vec<Scenario>,
+}
+
+impl Catalog {
+    /// Loads every `*/scenario.toml` under `root`. One bad file fails the whole load:
+    /// the lab never runs with a half-read catalog.
+    pub fn load(root: &Path) -> Result<Catalog, CatalogError> {
+        let entries = std::fs::read_dir(root).map_err(|source| CatalogError::Io {
+            path: root.to_path_buf(),
+            source,
+        })?;
+        let mut scenarios = Vec::new();
+        for entry in entries.flatten() {
+            let file = entry.path().join("scenario.toml");
+            if file.is_file() {
+                scenarios.push(load_scenario(&file)?);
+            }
+        }
+        scenarios.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(Catalog {
+            root: root.to_path_buf(),
+            scenarios,
+        })
+    }
+
+    /// Finds a scenario by id (`t1-01`) or by folder name (`t1-01-diagnosing-failures`).
+    pub fn get(&self, id: &str) -> Result<&Scenario, CatalogError> {
+        self.scenarios
+            .iter()
+            .find(|s| s.id == id || s.dir_name() == id)
+            .ok_or_else(|| CatalogError::NotFound {
+                id: id.to_string(),
+                known: self
+                    .scenarios
+                    .iter()
+                    .map(|s| s.id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })
+    }
+}
+
+/// Reads and validates one `scenario.toml`.
+pub fn load_scenario(file: &Path) -> Result<Scenario, CatalogError> {
+    let text = std::fs::read_to_string(file).map_err(|source| CatalogError::Io {
+        path: file.to_path_buf(),
+        source,
+    })?;
+    parse_scenario(file, &text)
+}
+
+/// Parses and validates scenario text; `file` names it in errors and anchors relative paths.
+pub fn parse_scenario(file: &Path, text: &str) -> Result<Scenario, CatalogError> {
+    let raw: raw::RawScenario = toml::from_str(text).map_err(|e| CatalogError::Parse {
+        path: file.to_path_buf(),
+        message: e.to_string().trim_end().to_string(),
+    })?;
+    validate::validate(file, raw)
+}
+
+/// Parses durations written as `250ms`, `2s`, `1.5s` or `2m`.
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
+    let (number, unit) = text.split_at(split);
+    let value: f64 = number.parse().ok()?;
+    if !value.is_finite() || value < 0.0 {
+        return None;
+    }
+    let seconds = match unit {
+        "ms" => value / 1000.0,
+        "s" => value,
+        "m" => value * 60.0,
+        _ => return None,
+    };
+    Some(Duration::from_secs_f64(seconds))
+}

@@ -1,0 +1,163 @@
+//! The raw shape of `scenario.toml`: serde structs that mirror the file exactly.
+//!
+//! Nothing outside `catalog` sees these; `validate` turns them into a `Scenario`.
+//! `deny_unknown_fields` everywhere, so a typo is an error that names the field
+//! instead of a setting that silently does nothing.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawScenario {
+    pub id: String,
+    pub title: String,
+    pub track: u8,
+    pub stage: String,
+    #[serde(default)]
+    pub concepts: Vec<String>,
+    pub minutes: u32,
+    pub topology: RawTopology,
+    pub db: Option<RawDb>,
+    #[serde(default)]
+    pub requests: Vec<RawRequest>,
+    #[serde(default)]
+    pub profiles: BTreeMap<String, RawProfile>,
+    pub check: RawCheck,
+    #[serde(default)]
+    pub hints: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTopology {
+    #[serde(default = "one")]
+    pub instances: u32,
+    pub postgres: Option<RawPostgres>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawPostgres {
+    pub database: String,
+    #[serde(default)]
+    pub settings: BTreeMap<String, toml::Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawDb {
+    pub schema: String,
+    pub seed: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRequest {
+    pub name: String,
+    pub method: String,
+    pub path: String,
+    pub body: Option<String>,
+    #[serde(default)]
+    pub params: BTreeMap<String, RawParam>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub(crate) enum RawParam {
+    /// `{ uniform = [min, max] }`, both inclusive.
+    Uniform([i64; 2]),
+    /// `{ zipf = { n = 10000, s = 1.1 } }`: rank 1 is the hottest.
+    Zipf { n: u64, s: f64 },
+    /// `{ choice = ["a", "b"] }`.
+    Choice(Vec<String>),
+    /// `{ sequence = 1 }`: start, start+1, ...
+    Sequence(i64),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawProfile {
+    #[serde(default)]
+    pub description: String,
+    pub timeout: String,
+    #[serde(default)]
+    pub max_in_flight: Option<usize>,
+    pub stages: Vec<RawStage>,
+    pub mix: BTreeMap<String, u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawStage {
+    pub duration: String,
+    pub rate: f64,
+    pub rate_from: Option<f64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawCheck {
+    pub profile: String,
+    #[serde(default)]
+    pub slo: Vec<RawSlo>,
+    #[serde(default)]
+    pub plan: Vec<RawPlanAssert>,
+    #[serde(default)]
+    pub connections: Option<RawConnectionsAssert>,
+    #[serde(default)]
+    pub metrics: Option<RawMetricsAssert>,
+    #[serde(default)]
+    pub pool_budget: Option<RawPoolBudget>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawSlo {
+    pub metric: String,
+    /// Restrict the line to one request of the mix (by name); whole run when absent.
+    pub request: Option<String>,
+    /// For latency metrics: a duration such as "250ms". For error_rate: a fraction.
+    pub max: Option<toml::Value>,
+    /// For achieved_rate: the fraction of the offered rate that must succeed.
+    pub min_ratio: Option<f64>,
+    pub hint: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawPlanAssert {
+    pub name: String,
+    pub query: String,
+    pub uses_index_on: String,
+    #[serde(default)]
+    pub no_sort: bool,
+    pub hint: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawConnectionsAssert {
+    pub max_per_request: f64,
+    pub hint: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawMetricsAssert {
+    pub present: Vec<String>,
+    pub hint: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawPoolBudget {
+    /// Connections kept free for admins and the lab's own monitoring.
+    pub reserved: u32,
+    pub hint: String,
+}

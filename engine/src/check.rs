@@ -1,0 +1,545 @@
+//! Checks a fix: runs the scenario's check load against the running service, gathers what the
+//! check lines need (latency, errors, new PostgreSQL sessions, the service's metrics, query
+//! plans) into `Observations`, and judges each line into a table of measured vs required.
+//!
+//! `evaluate` is pure: the same observations always give the same table, which is what the
+//! unit tests pin down. Lines judge behaviour and plans, never names: any index that serves
+//! the query passes, whatever it is called.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::catalog::{CheckLine, Percentile, SloMetric};
+use crate::load::{self, LoadPlan, Model, RunSummary, SecondStats};
+use crate::metrics::{PgProbe, PromText};
+use crate::topology::Running;
+
+/// One judged line of the check table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LineResult {
+    pub label: String,
+    pub measured: String,
+    pub required: String,
+    pub passed: bool,
+    /// The scenario's hint, only when the line failed.
+    pub hint: Option<String>,
+}
+
+/// The outcome of a check.
+#[derive(Debug, Clone)]
+pub struct CheckReport {
+    pub scenario: String,
+    /// Whose code was checked ("your code", "the solution", ...).
+    pub code: String,
+    pub lines: Vec<LineResult>,
+    pub passed: bool,
+    pub summary: Option<RunSummary>,
+    /// Lines from the service's log that name errors, for the symptom.
+    pub log_errors: Vec<String>,
+}
+
+/// Latency and errors of one slice of the run (the whole run, or one request of the mix).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RequestObs {
+    pub sent: u64,
+    pub failed: u64,
+    pub p50: Duration,
+    pub p90: Duration,
+    pub p95: Duration,
+    pub p99: Duration,
+}
+
+impl RequestObs {
+    fn percentile(&self, p: Percentile) -> Duration {
+        match p {
+            Percentile::P50 => self.p50,
+            Percentile::P90 => self.p90,
+            Percentile::P95 => self.p95,
+            Percentile::P99 => self.p99,
+        }
+    }
+
+    fn error_rate(&self) -> f64 {
+        if self.sent == 0 {
+            0.0
+        } else {
+            self.failed as f64 / self.sent as f64
+        }
+    }
+}
+
+/// What a check measured, whatever the service.
+#[derive(Debug, Clone, Default)]
+pub struct Observations {
+    pub overall: RequestObs,
+    pub per_request: BTreeMap<String, RequestObs>,
+    /// Errors by kind over the run ("timeout", "http 503", ...).
+    pub errors: BTreeMap<String, u64>,
+    pub offered_rate: f64,
+    /// Successful responses per second.
+    pub achieved_rate: f64,
+    /// New PostgreSQL sessions on the service's database during the load.
+    pub sessions_opened: Option<u64>,
+    /// The last scrape of each instance's `/metrics` (None when it did not answer).
+    pub metrics: Vec<Option<PromText>>,
+    pub max_connections: u32,
+    /// Plan facts by check-line name (Err: why the plan could not be read).
+    pub plans: BTreeMap<String, Result<PlanFacts, String>>,
+}
+
+/// What matters in a query plan.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PlanFacts {
+    /// Tables read through an index (Index Scan, Index Only Scan, Bitmap Index Scan).
+    pub indexed: BTreeSet<String>,
+    /// Tables read in full.
+    pub seq_scanned: BTreeSet<String>,
+    /// Whether any Sort or Incremental Sort node runs.
+    pub sorts: bool,
+    /// The plan's nodes, outermost first, e.g. "Limit > Nested Loop > Index Scan Backward using posts_created_at_idx on posts".
+    pub outline: String,
+}
+
+/// Runs the check load against `running` and judges every line.
+pub async fn run(
+    running: &Running,
+    ticks: Option<tokio::sync::mpsc::UnboundedSender<SecondStats>>,
+    cancel: CancellationToken,
+) -> Result<CheckReport, CheckError> {
+    let scenario = &running.scenario;
+    let profile = &scenario.check.profile;
+    let base_url = running
+        .service_url(0)
+        .ok_or_else(|| CheckError::Setup("no service is running".to_string()))?;
+    let mut probe = match running.database.as_ref() {
+        Some(db) => Some(
+            PgProbe::connect(&db.admin_url(), &running.targets().postgres.map(|p| p.1).unwrap_or_default())
+                .await
+                .map_err(|e| CheckError::Setup(format!("connect to PostgreSQL: {e}")))?,
+        ),
+        None => None,
+    };
+    let sessions_before = match probe.as_mut() {
+        Some(p) => p.sessions_total().await.ok(),
+        None => None,
+    };
+    let plan = LoadPlan {
+        base_url,
+        stages: profile.stages.clone(),
+        mix: profile.mix.clone(),
+        timeout: profile.timeout,
+        max_in_flight: profile.max_in_flight,
+        seed: 1,
+        model: Model::Open,
+    };
+    let summary = load::run(plan, ticks, cancel)
+        .await
+        .map_err(|e| CheckError::Load(e.to_string()))?;
+    // Sessions report themselves to pg_stat_database within a second; let them.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let sessions_after = match probe.as_mut() {
+        Some(p) => p.sessions_total().await.ok(),
+        None => None,
+    };
+    let mut metrics = Vec::new();
+    for s in &running.services {
+        metrics.push(
+            match crate::metrics::http_get(s.port, "/metrics", Duration::from_secs(2)).await {
+                Ok((200, body)) => Some(PromText::parse(&body)),
+                _ => None,
+            },
+        );
+    }
+    let mut plans = BTreeMap::new();
+    for line in &scenario.check.lines {
+        if let CheckLine::Plan { name, query, .. } = line {
+            let facts = match running.database_url() {
+                Some(url) => explain(&url, query).await,
+                None => Err("no database".to_string()),
+            };
+            plans.insert(name.clone(), facts);
+        }
+    }
+    let obs = Observations {
+        overall: RequestObs {
+            sent: summary.sent,
+            failed: summary.failed,
+            p50: summary.latency.p50,
+            p90: summary.latency.p90,
+            p95: summary.latency.p95,
+            p99: summary.latency.p99,
+        },
+        per_request: summary
+            .per_template
+            .iter()
+            .map(|(name, t)| {
+                (
+                    name.clone(),
+                    RequestObs {
+                        sent: t.sent,
+                        failed: t.failed,
+                        p50: t.p50,
+                        p90: t.p90,
+                        p95: t.p95,
+                        p99: t.p99,
+                    },
+                )
+            })
+            .collect(),
+        errors: summary.errors.clone(),
+        offered_rate: summary.offered_rate,
+        achieved_rate: summary.achieved_rate,
+        sessions_opened: match (sessions_before, sessions_after) {
+            (Some(a), Some(b)) => Some(b.saturating_sub(a).max(0) as u64),
+            _ => None,
+        },
+        metrics,
+        max_connections: scenario
+            .topology
+            .postgres
+            .as_ref()
+            .map(|p| p.max_connections())
+            .unwrap_or(100),
+        plans,
+    };
+    let lines = evaluate(&scenario.check.lines, &obs);
+    let log_errors = running
+        .services
+        .iter()
+        .flat_map(|s| error_lines(&s.logs(400)))
+        .collect();
+    Ok(CheckReport {
+        scenario: scenario.id.clone(),
+        code: String::new(),
+        passed: lines.iter().all(|l| l.passed),
+        lines,
+        summary: Some(summary),
+        log_errors,
+    })
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    #[error("cannot run the check: {0}")]
+    Setup(String),
+    #[error("the check load failed: {0}")]
+    Load(String),
+}
+
+/// Judges each line against the observations.
+pub fn evaluate(lines: &[CheckLine], obs: &Observations) -> Vec<LineResult> {
+    lines.iter().map(|line| evaluate_line(line, obs)).collect()
+}
+
+fn evaluate_line(line: &CheckLine, obs: &Observations) -> LineResult {
+    let result = |label: String, measured: String, required: String, passed: bool, hint: &str| LineResult {
+        label,
+        measured,
+        required,
+        passed,
+        hint: (!passed).then(|| hint.to_string()),
+    };
+    match line {
+        CheckLine::Slo { metric, request, hint } => {
+            let (slice, scope) = match request {
+                Some(name) => (obs.per_request.get(name).cloned().unwrap_or_default(), format!(" of {name}")),
+                None => (obs.overall.clone(), String::new()),
+            };
+            match metric {
+                SloMetric::Latency { percentile, max } => {
+                    let got = slice.percentile(*percentile);
+                    result(
+                        format!("{} latency{scope}", percentile.label()),
+                        fmt_duration(got),
+                        format!("<= {}", fmt_duration(*max)),
+                        slice.sent > 0 && got <= *max,
+                        hint,
+                    )
+                }
+                SloMetric::ErrorRate { max } => {
+                    let rate = slice.error_rate();
+                    let mut measured = format!("{:.1}% of {}", rate * 100.0, slice.sent);
+                    if request.is_none() && !obs.errors.is_empty() {
+                        let mut kinds: Vec<_> = obs.errors.iter().collect();
+                        kinds.sort_by(|a, b| b.1.cmp(a.1));
+                        let top: Vec<String> = kinds.iter().take(3).map(|(k, n)| format!("{k}: {n}")).collect();
+                        measured.push_str(&format!(" ({})", top.join(", ")));
+                    }
+                    result(
+                        format!("error rate{scope}"),
+                        measured,
+                        format!("<= {:.1}%", max * 100.0),
+                        slice.sent > 0 && rate <= *max,
+                        hint,
+                    )
+                }
+                SloMetric::AchievedRate { min_ratio } => {
+                    let need = obs.offered_rate * min_ratio;
+                    result(
+                        "successful requests/s".to_string(),
+                        format!("{:.1}/s of {:.1}/s offered", obs.achieved_rate, obs.offered_rate),
+                        format!(">= {need:.1}/s"),
+                        obs.offered_rate > 0.0 && obs.achieved_rate >= need,
+                        hint,
+                    )
+                }
+            }
+        }
+        CheckLine::Plan { name, uses_index_on, no_sort, hint, .. } => {
+            let required = if *no_sort {
+                format!("index on {uses_index_on}, no sort")
+            } else {
+                format!("index on {uses_index_on}")
+            };
+            match obs.plans.get(name) {
+                Some(Ok(facts)) => {
+                    let passed = facts.indexed.contains(uses_index_on)
+                        && !facts.seq_scanned.contains(uses_index_on)
+                        && !(*no_sort && facts.sorts);
+                    result(name.clone(), facts.outline.clone(), required, passed, hint)
+                }
+                Some(Err(e)) => result(name.clone(), format!("no plan: {e}"), required, false, hint),
+                None => result(name.clone(), "not measured".to_string(), required, false, hint),
+            }
+        }
+        CheckLine::Connections { max_per_request, hint } => {
+            let label = "new DB connections per request".to_string();
+            let required = format!("<= {max_per_request:.2}");
+            match obs.sessions_opened {
+                Some(opened) if obs.overall.sent > 0 => {
+                    let per = opened as f64 / obs.overall.sent as f64;
+                    result(
+                        label,
+                        format!("{per:.2} ({opened} for {} requests)", obs.overall.sent),
+                        required,
+                        per <= *max_per_request,
+                        hint,
+                    )
+                }
+                _ => result(label, "not measured".to_string(), required, false, hint),
+            }
+        }
+        CheckLine::MetricsPresent { names, hint } => {
+            let mut missing = BTreeSet::new();
+            for scrape in &obs.metrics {
+                match scrape {
+                    Some(m) => missing.extend(names.iter().filter(|n| !m.has(n)).cloned()),
+                    None => missing.insert("/metrics (no answer)".to_string()),
+                };
+            }
+            if obs.metrics.is_empty() {
+                missing.insert("/metrics (no instance)".to_string());
+            }
+            let measured = if missing.is_empty() {
+                format!("all {} present", names.len())
+            } else {
+                format!("missing {}", missing.into_iter().collect::<Vec<_>>().join(", "))
+            };
+            let passed = measured.starts_with("all");
+            result("pool metrics exported".to_string(), measured, format!("{}", names.join(", ")), passed, hint)
+        }
+        CheckLine::PoolBudget { reserved, hint } => {
+            let budget = obs.max_connections.saturating_sub(*reserved);
+            let maxes: Option<Vec<f64>> = obs
+                .metrics
+                .iter()
+                .map(|m| m.as_ref().and_then(|m| m.sum("db_pool_max")))
+                .collect();
+            let required = format!("<= {budget} (max_connections {} - {reserved} reserved)", obs.max_connections);
+            match maxes {
+                Some(v) if !v.is_empty() => {
+                    let total: f64 = v.iter().sum();
+                    result(
+                        "pool budget".to_string(),
+                        format!("{total:.0} across {} instance(s)", v.len()),
+                        required,
+                        total >= 1.0 && total <= f64::from(budget),
+                        hint,
+                    )
+                }
+                _ => result("pool budget".to_string(), "no pool (db_pool_max not exported)".to_string(), required, false, hint),
+            }
+        }
+    }
+}
+
+/// EXPLAIN (FORMAT JSON) of `query` on `database_url`, reduced to the facts checks judge.
+pub async fn explain(database_url: &str, query: &str) -> Result<PlanFacts, String> {
+    let (client, connection) = tokio_postgres::connect(database_url, tokio_postgres::NoTls)
+        .await
+        .map_err(|e| e.to_string())?;
+    let conn = tokio::spawn(connection);
+    let result = async {
+        let messages = client
+            .simple_query(&format!("EXPLAIN (FORMAT JSON) {query}"))
+            .await
+            .map_err(|e| match e.as_db_error() {
+                Some(db) => db.message().to_string(),
+                None => e.to_string(),
+            })?;
+        let text = messages
+            .iter()
+            .find_map(|m| match m {
+                tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0).map(str::to_string),
+                _ => None,
+            })
+            .ok_or("EXPLAIN returned no rows")?;
+        let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+        let root = json
+            .get(0)
+            .and_then(|p| p.get("Plan"))
+            .ok_or("EXPLAIN output has no Plan")?;
+        Ok(plan_facts(root))
+    }
+    .await;
+    drop(client);
+    let _ = conn.await;
+    result
+}
+
+/// Walks an EXPLAIN (FORMAT JSON) plan node tree.
+pub fn plan_facts(root: &serde_json::Value) -> PlanFacts {
+    let mut facts = PlanFacts::default();
+    let mut outline = Vec::new();
+    let mut stack = vec![root];
+    while let Some(node) = stack.pop() {
+        let kind = node.get("Node Type").and_then(|v| v.as_str()).unwrap_or("?");
+        let relation = node.get("Relation Name").and_then(|v| v.as_str());
+        let index = node.get("Index Name").and_then(|v| v.as_str());
+        let backward = node.get("Scan Direction").and_then(|v| v.as_str()) == Some("Backward");
+        let mut label = kind.to_string();
+        if backward {
+            label.push_str(" Backward");
+        }
+        if let Some(index) = index {
+            label.push_str(&format!(" using {index}"));
+        }
+        if let Some(relation) = relation {
+            label.push_str(&format!(" on {relation}"));
+        }
+        match kind {
+            "Index Scan" | "Index Only Scan" => {
+                if let Some(r) = relation {
+                    facts.indexed.insert(r.to_string());
+                }
+            }
+            "Bitmap Heap Scan" => {
+                if let Some(r) = relation {
+                    facts.indexed.insert(r.to_string());
+                }
+            }
+            "Seq Scan" => {
+                if let Some(r) = relation {
+                    facts.seq_scanned.insert(r.to_string());
+                }
+            }
+            "Sort" | "Incremental Sort" => facts.sorts = true,
+            _ => {}
+        }
+        outline.push(label);
+        if let Some(children) = node.get("Plans").and_then(|v| v.as_array()) {
+            // Reverse so the first child is visited (and listed) first.
+            stack.extend(children.iter().rev());
+        }
+    }
+    facts.outline = outline.join(" > ");
+    facts
+}
+
+/// Log lines that report errors (the kit logs causes at ERROR/WARN level).
+fn error_lines(logs: &str) -> Vec<String> {
+    let mut seen = BTreeSet::new();
+    logs.lines()
+        .filter(|l| l.contains("ERROR") || l.contains("WARN") || l.contains("too many clients"))
+        .filter_map(|l| {
+            // Deduplicate on the message, not the timestamp.
+            let key: String = l.split_whitespace().skip(1).collect::<Vec<_>>().join(" ");
+            seen.insert(key).then(|| l.to_string())
+        })
+        .take(5)
+        .collect()
+}
+
+/// `850 µs`, `12.3 ms`, `2.00 s`.
+pub fn fmt_duration(d: Duration) -> String {
+    let us = d.as_micros();
+    if us < 1_000 {
+        format!("{us} µs")
+    } else if us < 1_000_000 {
+        format!("{:.1} ms", us as f64 / 1000.0)
+    } else {
+        format!("{:.2} s", d.as_secs_f64())
+    }
+}
+
+/// The check table as plain text: line, measured, required, result; then the hints of the
+/// failing lines and the verdict.
+pub fn render(report: &CheckReport) -> String {
+    let headers = ["check", "measured", "required", "result"];
+    let rows: Vec<[String; 4]> = report
+        .lines
+        .iter()
+        .map(|l| {
+            [
+                l.label.clone(),
+                l.measured.clone(),
+                l.required.clone(),
+                if l.passed { "PASS" } else { "FAIL" }.to_string(),
+            ]
+        })
+        .collect();
+    let mut widths = headers.map(|h| h.chars().count());
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: [&str; 4]| {
+        let mut s = String::new();
+        for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
+            if i > 0 {
+                s.push_str("  ");
+            }
+            s.push_str(cell);
+            if i < 3 {
+                s.push_str(&" ".repeat(w - cell.chars().count()));
+            }
+        }
+        s.trim_end().to_string()
+    };
+    let mut out = String::new();
+    out.push_str(&line(headers));
+    out.push('\n');
+    out.push_str(&line(widths.map(|w| "─".repeat(w)).each_ref().map(String::as_str)));
+    out.push('\n');
+    for row in &rows {
+        out.push_str(&line(row.each_ref().map(String::as_str)));
+        out.push('\n');
+    }
+    let failed: Vec<&LineResult> = report.lines.iter().filter(|l| !l.passed).collect();
+    if !failed.is_empty() {
+        out.push_str("\nHints:\n");
+        for l in &failed {
+            if let Some(h) = &l.hint {
+                out.push_str(&format!("  - {}: {h}\n", l.label));
+            }
+        }
+    }
+    if !report.log_errors.is_empty() && !report.passed {
+        out.push_str("\nFrom the service's log:\n");
+        for l in &report.log_errors {
+            out.push_str(&format!("  {l}\n"));
+        }
+    }
+    let passed = report.lines.len() - failed.len();
+    out.push_str(&format!(
+        "\n{}: {passed} of {} lines pass ({}, scenario {}).\n",
+        if report.passed { "PASS" } else { "FAIL" },
+        report.lines.len(),
+        report.code,
+        report.scenario
+    ));
+    out
+}

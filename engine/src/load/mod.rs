@@ -1,0 +1,164 @@
+//! The lab's load generator: an open-model HTTP load run with coordinated-omission-corrected
+//! latency.
+//!
+//! [`run`] sends the requests of a [`LoadPlan`] to a loopback target on a fixed schedule,
+//! whether or not earlier requests have finished, and measures each latency from the moment
+//! the request was *due* ([`RequestRecord::intended_at`]). A server that stalls for a second
+//! therefore shows a second of latency in the percentiles, instead of the load generator
+//! politely waiting and never sending the requests that would have seen it.
+//!
+//! # Layout
+//! - `plan.rs`: [`LoadPlan`] and its parts (stages, templates, parameter generators).
+//! - `schedule.rs`: when each request is due (open model from the stages' rates, or closed
+//!   model with N virtual users), and the in-flight cap.
+//! - `params.rs`: the weighted mix and deterministic parameter generation from the seed.
+//! - `send.rs`: the target check (loopback only) and the HTTP/1.1 keep-alive client.
+//! - `record.rs`: [`RequestRecord`], one per request, and the latency it is charged.
+//! - `aggregate.rs`: per-second [`SecondStats`] and the [`RunSummary`].
+//!
+//! The scheduler below spawns one task per request; each task sends one [`RequestRecord`]
+//! over a channel and the aggregator consumes them, so sending never waits on statistics.
+//!
+//! **Invariant:** a run always ends by itself: at the end of the plan, or when `cancel`
+//! fires, plus at most one timeout for the requests still in flight.
+//! **Invariant:** every arrival is counted in `sent` and in the latency histogram, failures
+//! included; nothing that failed makes the percentiles look better.
+
+mod aggregate;
+mod params;
+mod plan;
+mod record;
+mod schedule;
+mod send;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use tokio::sync::mpsc::{self, UnboundedSender};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+pub use aggregate::{LatencySummary, RunSummary, SecondStats, TemplateSummary, MAX_LATENCY_US};
+pub use params::MAX_ZIPF_N;
+pub use plan::{LoadPlan, Method, Model, ParamGen, RequestTemplate, Stage};
+pub use record::{ErrorKind, Outcome, RequestRecord};
+
+use aggregate::{Aggregator, Progress};
+use params::Mix;
+use schedule::Arrivals;
+use send::{Sender, Target};
+
+/// Why a load run could not start. Once started, a run does not fail: errors of individual
+/// requests are counted in the summary.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("load target `{url}`: host `{host}` is not a loopback address; the lab only sends load to services on this machine (e.g. http://127.0.0.1:PORT)")]
+    NotLoopback { url: String, host: String },
+    #[error("load target `{url}`: {problem}")]
+    Target { url: String, problem: String },
+    #[error("load plan field `{field}`: {problem}")]
+    Plan { field: String, problem: String },
+    #[error("could not create a latency histogram: {0}")]
+    Histogram(#[from] hdrhistogram::CreationError),
+}
+
+impl LoadError {
+    fn plan(field: impl Into<String>, problem: impl Into<String>) -> Self {
+        LoadError::Plan { field: field.into(), problem: problem.into() }
+    }
+}
+
+/// Runs `plan` to its end (or until `cancel`) and summarises it.
+///
+/// Per-second stats go to `ticks` as each second completes (see [`SecondStats`]); the last
+/// seconds are sent when the run ends. On cancellation, scheduling stops and requests still
+/// in flight are abandoned and not counted.
+pub async fn run(
+    plan: LoadPlan,
+    ticks: Option<UnboundedSender<SecondStats>>,
+    cancel: CancellationToken,
+) -> Result<RunSummary, LoadError> {
+    plan.validate()?;
+    let target = Target::parse(&plan.base_url)?;
+    let mix = Mix::new(&plan.mix)?;
+    let empty = Histogram::new_with_max(MAX_LATENCY_US, 3)?;
+    let names = plan.mix.iter().map(|t| t.name.clone()).collect();
+
+    let start = Instant::now();
+    let progress = Arc::new(Progress::new(start));
+    let (records, received) = mpsc::unbounded_channel();
+    let aggregator = Aggregator::new(start, plan.duration(), names, empty, ticks);
+    let sender = Sender::new(target, plan.timeout);
+    let (aggregator, duration) = tokio::join!(
+        aggregator.consume(received, Arc::clone(&progress)),
+        dispatch(&plan, start, mix, sender, records, progress, cancel),
+    );
+    Ok(aggregator.finish(duration))
+}
+
+/// The scheduler: takes each arrival when it is due, renders it and spawns its request.
+/// Returns how long the run lasted (the plan's duration unless cancelled).
+async fn dispatch(
+    plan: &LoadPlan,
+    start: Instant,
+    mut mix: Mix,
+    sender: Sender,
+    records: UnboundedSender<RequestRecord>,
+    progress: Arc<Progress>,
+    cancel: CancellationToken,
+) -> Duration {
+    let mut rng = StdRng::seed_from_u64(plan.seed);
+    let mut arrivals = Arrivals::new(plan, start);
+    let mut requests = JoinSet::new();
+    progress.advance(arrivals.frontier());
+    let cancelled_at = loop {
+        let arrival = tokio::select! {
+            biased;
+            () = cancel.cancelled() => break Some(Instant::now()),
+            arrival = arrivals.next() => arrival,
+        };
+        let Some(arrival) = arrival else { break None };
+        let (template, request) = mix.sample(&mut rng);
+        let intended_at = arrival.intended_at;
+        let second = progress.second_of(intended_at);
+        match arrival.slot {
+            Some(slot) => {
+                progress.started(second);
+                let (sender, records, progress) = (sender.clone(), records.clone(), Arc::clone(&progress));
+                requests.spawn(async move {
+                    let sent = sender.send(request).await;
+                    let (sent_at, done_at, deadline, outcome) = (sent.sent_at, sent.done_at, sent.deadline, sent.outcome);
+                    // The consumer may be gone only if the run itself is being dropped.
+                    let _ = records.send(RequestRecord { template, intended_at, sent_at, done_at, deadline, outcome });
+                    progress.finished(second);
+                    drop(slot);
+                });
+            }
+            None => {
+                let now = Instant::now();
+                let deadline = now + plan.timeout;
+                let outcome = Outcome::Error(ErrorKind::Dropped);
+                let _ = records.send(RequestRecord { template, intended_at, sent_at: now, done_at: now, deadline, outcome });
+            }
+        }
+        progress.advance(arrivals.frontier());
+        while requests.try_join_next().is_some() {}
+    };
+    progress.advance(None);
+
+    // Each request ends by its own deadline, so this wait is bounded by the timeout.
+    if cancelled_at.is_none() {
+        tokio::select! {
+            () = cancel.cancelled() => {}
+            () = async { while requests.join_next().await.is_some() {} } => {}
+        }
+    }
+    requests.shutdown().await;
+    match cancelled_at {
+        Some(at) => at.saturating_duration_since(start).min(plan.duration()),
+        None => arrivals.end().saturating_duration_since(start),
+    }
+}

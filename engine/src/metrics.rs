@@ -1,0 +1,393 @@
+//! Metrics the lab collects once a second while a scenario runs: each service's `/metrics`
+//! (Prometheus text), PostgreSQL's sessions by state and new sessions per second, and CPU and
+//! memory per process from /proc. One `Sample` per second, merged by the caller with the load
+//! generator's per-second stats.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_util::sync::CancellationToken;
+
+/// One second's view of the running scenario.
+#[derive(Debug, Clone, Default)]
+pub struct Sample {
+    /// Since the collector started.
+    pub at: Duration,
+    pub services: Vec<ServiceSample>,
+    pub postgres: Option<PgSample>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ServiceSample {
+    pub instance: u32,
+    /// None when `/metrics` did not answer.
+    pub metrics: Option<PromText>,
+    pub cpu: Option<f64>,
+    pub rss_bytes: Option<u64>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct PgSample {
+    /// Sessions of the scenario's database by `pg_stat_activity.state` (active, idle, ...).
+    pub by_state: BTreeMap<String, i64>,
+    /// `pg_stat_database.sessions`: sessions ever opened on the database.
+    pub sessions_total: i64,
+    /// New sessions per second since the previous sample.
+    pub opened_per_second: f64,
+    /// CPU of the postmaster and all its backends, in cores.
+    pub cpu: Option<f64>,
+    pub rss_bytes: Option<u64>,
+}
+
+/// What the collector watches.
+#[derive(Debug, Clone)]
+pub struct Targets {
+    /// (instance, port, pid) of each service.
+    pub services: Vec<(u32, u16, u32)>,
+    /// PostgreSQL admin URL, the scenario's database and the postmaster pid.
+    pub postgres: Option<(String, String, Option<u32>)>,
+}
+
+/// Samples `targets` every second until `cancel`, sending each sample to `out`.
+pub async fn collect(
+    targets: Targets,
+    out: tokio::sync::mpsc::UnboundedSender<Sample>,
+    cancel: CancellationToken,
+) {
+    let started = Instant::now();
+    let mut cpu = CpuMeter::default();
+    let mut pg = match &targets.postgres {
+        Some((url, db, _)) => PgProbe::connect(url, db).await.ok(),
+        None => None,
+    };
+    let mut last_sessions: Option<(i64, Instant)> = None;
+    let mut ticker = tokio::time::interval(Duration::from_secs(1));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = ticker.tick() => {}
+        }
+        let mut sample = Sample {
+            at: started.elapsed(),
+            ..Sample::default()
+        };
+        for &(instance, port, pid) in &targets.services {
+            let metrics = match http_get(port, "/metrics", Duration::from_millis(800)).await {
+                Ok((200, body)) => Some(PromText::parse(&body)),
+                _ => None,
+            };
+            let (c, rss) = cpu.measure(&[pid]);
+            sample.services.push(ServiceSample {
+                instance,
+                metrics,
+                cpu: c,
+                rss_bytes: rss,
+            });
+        }
+        if let (Some(probe), Some((_, _, postmaster))) = (pg.as_mut(), &targets.postgres) {
+            if let Ok(mut s) = probe.sample().await {
+                let now = Instant::now();
+                if let Some((prev, at)) = last_sessions {
+                    let secs = now.duration_since(at).as_secs_f64().max(0.001);
+                    s.opened_per_second = (s.sessions_total - prev).max(0) as f64 / secs;
+                }
+                last_sessions = Some((s.sessions_total, now));
+                if let Some(pid) = postmaster {
+                    let tree = process_tree(*pid);
+                    let (c, rss) = cpu.measure(&tree);
+                    s.cpu = c;
+                    s.rss_bytes = rss;
+                }
+                sample.postgres = Some(s);
+            }
+        }
+        if out.send(sample).is_err() {
+            return;
+        }
+    }
+}
+
+/// A long-lived monitoring connection to PostgreSQL (one session, so it does not count in
+/// the sessions it measures).
+pub struct PgProbe {
+    client: tokio_postgres::Client,
+    database: String,
+}
+
+impl PgProbe {
+    pub async fn connect(admin_url: &str, database: &str) -> Result<PgProbe, tokio_postgres::Error> {
+        let (client, connection) = tokio_postgres::connect(admin_url, tokio_postgres::NoTls).await?;
+        tokio::spawn(connection);
+        Ok(PgProbe {
+            client,
+            database: database.to_string(),
+        })
+    }
+
+    pub async fn sample(&mut self) -> Result<PgSample, tokio_postgres::Error> {
+        let mut s = PgSample::default();
+        let rows = self
+            .client
+            .query(
+                "SELECT coalesce(state, 'unknown'), count(*) FROM pg_stat_activity \
+                 WHERE datname = $1 AND pid <> pg_backend_pid() GROUP BY 1",
+                &[&self.database],
+            )
+            .await?;
+        for row in rows {
+            s.by_state.insert(row.get(0), row.get(1));
+        }
+        s.sessions_total = self.sessions_total().await?;
+        Ok(s)
+    }
+
+    /// `pg_stat_database.sessions` for the database. Sessions report their start when they
+    /// flush statistics (at the latest when they end), so short-lived ones are all counted.
+    pub async fn sessions_total(&self) -> Result<i64, tokio_postgres::Error> {
+        // Statistics are cached per transaction; a fresh snapshot sees other sessions' flushes.
+        self.client.batch_execute("SELECT pg_stat_clear_snapshot()").await?;
+        let row = self
+            .client
+            .query_one(
+                "SELECT coalesce(sum(sessions), 0)::bigint FROM pg_stat_database WHERE datname = $1",
+                &[&self.database],
+            )
+            .await?;
+        Ok(row.get(0))
+    }
+}
+
+/// Parsed Prometheus text exposition: `(name, labels, value)` per sample line.
+#[derive(Debug, Clone, Default)]
+pub struct PromText {
+    pub samples: Vec<(String, BTreeMap<String, String>, f64)>,
+}
+
+impl PromText {
+    pub fn parse(text: &str) -> PromText {
+        let samples = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .filter_map(parse_line)
+            .collect();
+        PromText { samples }
+    }
+
+    /// Whether any sample has this metric name (histograms count by their `_bucket`,
+    /// `_sum` or `_count` series, too).
+    pub fn has(&self, name: &str) -> bool {
+        self.samples.iter().any(|(n, _, _)| {
+            n == name
+                || n.strip_prefix(name)
+                    .is_some_and(|rest| matches!(rest, "_bucket" | "_sum" | "_count"))
+        })
+    }
+
+    /// The sum of every sample of this exact name (over all label sets).
+    pub fn sum(&self, name: &str) -> Option<f64> {
+        let mut found = None;
+        for (n, _, v) in &self.samples {
+            if n == name {
+                *found.get_or_insert(0.0) += v;
+            }
+        }
+        found
+    }
+}
+
+fn parse_line(line: &str) -> Option<(String, BTreeMap<String, String>, f64)> {
+    let (name_labels, rest) = match line.find('{') {
+        Some(_) => {
+            let close = line.rfind('}')?;
+            (&line[..close + 1], &line[close + 1..])
+        }
+        None => {
+            let space = line.find(' ')?;
+            (&line[..space], &line[space..])
+        }
+    };
+    let value: f64 = match rest.split_whitespace().next()? {
+        "+Inf" => f64::INFINITY,
+        "-Inf" => f64::NEG_INFINITY,
+        v => v.parse().ok()?,
+    };
+    let mut labels = BTreeMap::new();
+    let name = match name_labels.find('{') {
+        None => name_labels.to_string(),
+        Some(open) => {
+            let inner = &name_labels[open + 1..name_labels.len() - 1];
+            for pair in split_labels(inner) {
+                if let Some((k, v)) = pair.split_once('=') {
+                    labels.insert(k.trim().to_string(), v.trim().trim_matches('"').to_string());
+                }
+            }
+            name_labels[..open].to_string()
+        }
+    };
+    Some((name, labels, value))
+}
+
+/// Splits `a="x",b="y,z"` on the commas outside quotes.
+fn split_labels(inner: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let (mut start, mut quoted, mut escaped) = (0, false, false);
+    for (i, c) in inner.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' => escaped = true,
+            '"' => quoted = !quoted,
+            ',' if !quoted => {
+                out.push(&inner[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    if start < inner.len() {
+        out.push(&inner[start..]);
+    }
+    out
+}
+
+/// A minimal HTTP/1.0 GET to 127.0.0.1:`port` returning status and body. Used for readiness
+/// and scraping, where one short-lived connection per call is exactly what is wanted.
+pub async fn http_get(port: u16, path: &str, timeout: Duration) -> std::io::Result<(u16, String)> {
+    let work = async {
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
+        let request = format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await?;
+        let mut raw = Vec::new();
+        stream.read_to_end(&mut raw).await?;
+        let text = String::from_utf8_lossy(&raw);
+        let status = text
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| std::io::Error::other("malformed HTTP response"))?;
+        let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+        Ok((status, body))
+    };
+    tokio::time::timeout(timeout, work)
+        .await
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, format!("no answer within {timeout:?}")))?
+}
+
+/// CPU use per set of processes, from the change in their /proc ticks between calls.
+#[derive(Default)]
+pub struct CpuMeter {
+    last: BTreeMap<u32, (u64, Instant)>,
+}
+
+impl CpuMeter {
+    /// Cores used by `pids` since the last call for them (None on the first call), and their
+    /// total resident memory.
+    pub fn measure(&mut self, pids: &[u32]) -> (Option<f64>, Option<u64>) {
+        let ticks_per_second = clock_ticks();
+        let page = page_size();
+        let now = Instant::now();
+        let (mut cores, mut seen_before, mut rss) = (0.0, false, None::<u64>);
+        for &pid in pids {
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+                continue;
+            };
+            let field = |n| crate::process::stat_field(&stat, n).and_then(|v| v.parse::<u64>().ok());
+            let ticks = field(14).unwrap_or(0) + field(15).unwrap_or(0);
+            if let Some(pages) = field(24) {
+                *rss.get_or_insert(0) += pages * page;
+            }
+            if let Some((prev, at)) = self.last.insert(pid, (ticks, now)) {
+                let secs = now.duration_since(at).as_secs_f64();
+                if secs > 0.0 {
+                    cores += ticks.saturating_sub(prev) as f64 / ticks_per_second / secs;
+                    seen_before = true;
+                }
+            }
+        }
+        (seen_before.then_some(cores), rss)
+    }
+}
+
+/// `pid` and all its descendants (PostgreSQL forks a backend per session).
+pub fn process_tree(pid: u32) -> Vec<u32> {
+    let mut parents: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
+    if let Ok(dir) = std::fs::read_dir("/proc") {
+        for entry in dir.flatten() {
+            let Some(child) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+                continue;
+            };
+            if let Ok(stat) = std::fs::read_to_string(format!("/proc/{child}/stat")) {
+                if let Some(ppid) = crate::process::stat_field(&stat, 4).and_then(|p| p.parse().ok()) {
+                    parents.entry(ppid).or_default().push(child);
+                }
+            }
+        }
+    }
+    let mut out = vec![pid];
+    let mut i = 0;
+    while i < out.len() {
+        if let Some(children) = parents.get(&out[i]) {
+            out.extend(children);
+        }
+        i += 1;
+    }
+    out
+}
+
+fn clock_ticks() -> f64 {
+    // SAFETY: sysconf has no preconditions.
+    let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if t > 0 {
+        t as f64
+    } else {
+        100.0
+    }
+}
+
+fn page_size() -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    let p = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    if p > 0 {
+        p as u64
+    } else {
+        4096
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prometheus_text_parses_names_labels_and_values() {
+        let text = "# HELP db_pool_size connections\n# TYPE db_pool_size gauge\ndb_pool_size 10\n\
+                    http_requests_total{route=\"/feed\",status=\"200\"} 42\n\
+                    http_requests_total{route=\"/a,b\",status=\"500\"} 3\n\
+                    http_request_duration_seconds_bucket{le=\"+Inf\"} 45\n";
+        let p = PromText::parse(text);
+        assert_eq!(p.sum("db_pool_size"), Some(10.0));
+        assert_eq!(p.sum("http_requests_total"), Some(45.0));
+        assert!(p.has("http_request_duration_seconds"));
+        assert!(!p.has("db_pool_waiting"));
+        let labels = &p.samples[2].1;
+        assert_eq!(labels.get("route").map(String::as_str), Some("/a,b"));
+    }
+
+    #[test]
+    fn cpu_meter_sees_this_process_working() {
+        let mut meter = CpuMeter::default();
+        let me = std::process::id();
+        assert_eq!(meter.measure(&[me]).0, None);
+        let until = Instant::now() + Duration::from_millis(300);
+        let mut x = 0u64;
+        while Instant::now() < until {
+            x = x.wrapping_mul(31).wrapping_add(7);
+        }
+        std::hint::black_box(x);
+        let (cores, rss) = meter.measure(&[me]);
+        assert!(cores.is_some_and(|c| c > 0.3), "busy loop measured as {cores:?} cores");
+        assert!(rss.is_some_and(|r| r > 1_000_000));
+    }
+}

@@ -1,0 +1,327 @@
+//! Child processes the lab runs (scenario services, cargo) and the run-state file that lets
+//! the next start find and stop what a crashed run left behind.
+//!
+//! Invariant: every child is started with `PR_SET_PDEATHSIG = SIGKILL`, so it dies with the
+//! lab even when the lab is killed with SIGKILL, and is owned by a guard that stops it on drop.
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+/// Lines of log kept in memory per service, for error messages and the UI.
+const LOG_TAIL_LINES: usize = 400;
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct ServiceSpec {
+    pub binary: PathBuf,
+    pub cwd: PathBuf,
+    pub env: Vec<(String, String)>,
+    pub port: u16,
+    pub instance: u32,
+    pub log_path: PathBuf,
+}
+
+/// A running scenario service. Dropping it kills the process.
+#[derive(Debug)]
+pub struct ServiceProcess {
+    child: tokio::process::Child,
+    pub pid: u32,
+    pub port: u16,
+    pub instance: u32,
+    pub binary: PathBuf,
+    pub log_path: PathBuf,
+    tail: Arc<Mutex<VecDeque<String>>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProcessError {
+    #[error("cannot start {}: {source}", binary.display())]
+    Spawn {
+        binary: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the service (instance {instance}) exited during start-up ({status}). Its last log lines:\n{logs}")]
+    Exited {
+        instance: u32,
+        status: String,
+        logs: String,
+    },
+    #[error("the service (instance {instance}) did not answer GET /healthz on port {port} within {waited:?} (last error: {last_error}). Its last log lines:\n{logs}")]
+    NotReady {
+        instance: u32,
+        port: u16,
+        waited: Duration,
+        last_error: String,
+        logs: String,
+    },
+}
+
+impl ServiceProcess {
+    /// Starts the service; it is not ready until `wait_ready` returns.
+    pub fn spawn(spec: ServiceSpec) -> Result<ServiceProcess, ProcessError> {
+        if let Some(dir) = spec.log_path.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        let mut command = tokio::process::Command::new(&spec.binary);
+        command
+            .current_dir(&spec.cwd)
+            .envs(spec.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        die_with_parent(&mut command);
+        let mut child = command.spawn().map_err(|source| ProcessError::Spawn {
+            binary: spec.binary.clone(),
+            source,
+        })?;
+        let pid = child.id().unwrap_or(0);
+        let tail = Arc::new(Mutex::new(VecDeque::new()));
+        let log = LogSink::open(&spec.log_path, tail.clone());
+        if let Some(out) = child.stdout.take() {
+            tokio::spawn(log.clone().pump(out));
+        }
+        if let Some(err) = child.stderr.take() {
+            tokio::spawn(log.pump(err));
+        }
+        Ok(ServiceProcess {
+            child,
+            pid,
+            port: spec.port,
+            instance: spec.instance,
+            binary: spec.binary,
+            log_path: spec.log_path,
+            tail,
+        })
+    }
+
+    /// Polls `GET /healthz` until it answers 200, the process exits, or `timeout` passes.
+    pub async fn wait_ready(&mut self, timeout: Duration) -> Result<(), ProcessError> {
+        let started = Instant::now();
+        let mut last_error: String;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                // Give the log pumps a moment to drain what the process printed last.
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                return Err(ProcessError::Exited {
+                    instance: self.instance,
+                    status: status.to_string(),
+                    logs: self.logs(60),
+                });
+            }
+            match crate::metrics::http_get(self.port, "/healthz", Duration::from_secs(1)).await {
+                Ok((200, _)) => return Ok(()),
+                Ok((status, body)) => last_error = format!("HTTP {status}: {}", body.trim()),
+                Err(e) => last_error = e.to_string(),
+            }
+            if started.elapsed() > timeout {
+                return Err(ProcessError::NotReady {
+                    instance: self.instance,
+                    port: self.port,
+                    waited: timeout,
+                    last_error,
+                    logs: self.logs(60),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The last `n` log lines.
+    pub fn logs(&self, n: usize) -> String {
+        let tail = self.tail.lock().map(|t| t.clone()).unwrap_or_default();
+        let skip = tail.len().saturating_sub(n);
+        tail.into_iter().skip(skip).collect::<Vec<_>>().join("\n")
+    }
+
+    /// Whether the process has exited (and how).
+    pub fn exit_status(&mut self) -> Option<String> {
+        self.child.try_wait().ok().flatten().map(|s| s.to_string())
+    }
+
+    /// SIGTERM, then SIGKILL after `grace`.
+    pub async fn stop(&mut self, grace: Duration) {
+        if self.child.try_wait().ok().flatten().is_some() {
+            return;
+        }
+        signal(self.pid, libc::SIGTERM);
+        if tokio::time::timeout(grace, self.child.wait()).await.is_err() {
+            let _ = self.child.kill().await;
+        }
+    }
+}
+
+/// Asks the kernel to SIGKILL the child when the lab dies, however it dies.
+pub fn die_with_parent(command: &mut tokio::process::Command) {
+    let parent = std::process::id();
+    // SAFETY: the closure runs in the forked child before exec and calls only
+    // async-signal-safe functions (prctl, getppid, kill).
+    unsafe {
+        command.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // The parent may have died between fork and prctl.
+            if libc::getppid() as u32 != parent {
+                libc::kill(libc::getpid(), libc::SIGKILL);
+            }
+            Ok(())
+        });
+    }
+}
+
+/// Sends `sig` to `pid` (ignoring a process that is already gone).
+pub fn signal(pid: u32, sig: i32) {
+    if pid > 0 {
+        // SAFETY: kill(2) has no memory-safety preconditions.
+        unsafe {
+            libc::kill(pid as libc::pid_t, sig);
+        }
+    }
+}
+
+/// Whether a process with this pid exists (zombies count as gone).
+pub fn alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat_field(&stat, 3).is_some_and(|state| state != "Z"),
+        Err(_) => false,
+    }
+}
+
+/// The process's start time in clock ticks since boot: with the pid it names one process,
+/// even after the pid is reused.
+pub fn start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat_field(&stat, 22)?.parse().ok()
+}
+
+/// Field `n` (1-based, as in proc(5)) of /proc/<pid>/stat; the command name may hold spaces.
+pub(crate) fn stat_field(stat: &str, n: usize) -> Option<&str> {
+    let after = stat.rfind(')')?;
+    stat[after + 1..].split_whitespace().nth(n.checked_sub(3)?)
+}
+
+/// Writes service output to the log file and keeps a tail in memory.
+#[derive(Clone)]
+struct LogSink {
+    file: Option<Arc<tokio::sync::Mutex<tokio::fs::File>>>,
+    tail: Arc<Mutex<VecDeque<String>>>,
+}
+
+impl LogSink {
+    fn open(path: &Path, tail: Arc<Mutex<VecDeque<String>>>) -> LogSink {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .ok()
+            .map(|f| Arc::new(tokio::sync::Mutex::new(tokio::fs::File::from_std(f))));
+        LogSink { file, tail }
+    }
+
+    async fn pump(self, stream: impl tokio::io::AsyncRead + Unpin) {
+        let mut lines = BufReader::new(stream).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            if let Some(file) = &self.file {
+                let mut f = file.lock().await;
+                let _ = f.write_all(line.as_bytes()).await;
+                let _ = f.write_all(b"\n").await;
+            }
+            if let Ok(mut tail) = self.tail.lock() {
+                if tail.len() == LOG_TAIL_LINES {
+                    tail.pop_front();
+                }
+                tail.push_back(line);
+            }
+        }
+    }
+}
+
+/// What a lab process records while it owns servers, so `stop` can reach it and the next
+/// start can clean up after it if it crashed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunState {
+    pub scenario: String,
+    pub owner_pid: u32,
+    pub owner_start_time: Option<u64>,
+    pub postgres_url: Option<String>,
+    pub postmaster_pid: Option<u32>,
+    pub services: Vec<ServiceState>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ServiceState {
+    pub pid: u32,
+    pub start_time: Option<u64>,
+    pub port: u16,
+    pub instance: u32,
+}
+
+impl RunState {
+    pub fn path(run_dir: &Path, scenario: &str) -> PathBuf {
+        run_dir.join(format!("{scenario}.json"))
+    }
+
+    pub fn read(path: &Path) -> Option<RunState> {
+        serde_json::from_slice(&std::fs::read(path).ok()?).ok()
+    }
+
+    pub fn write(&self, path: &Path) -> std::io::Result<()> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let tmp = path.with_extension("json.tmp");
+        std::fs::write(&tmp, serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?)?;
+        std::fs::rename(tmp, path)
+    }
+
+    /// Whether the process that wrote this state is still running.
+    pub fn owner_alive(&self) -> bool {
+        alive(self.owner_pid) && start_time(self.owner_pid) == self.owner_start_time
+    }
+
+    /// Kills the services this state lists that are still running (same pid and start time).
+    pub fn kill_services(&self) -> Vec<u32> {
+        let mut killed = Vec::new();
+        for s in &self.services {
+            if alive(s.pid) && start_time(s.pid) == s.start_time {
+                signal(s.pid, libc::SIGKILL);
+                killed.push(s.pid);
+            }
+        }
+        killed
+    }
+}
+
+/// A free TCP port on 127.0.0.1, chosen by the kernel.
+pub fn free_port() -> std::io::Result<u16> {
+    Ok(std::net::TcpListener::bind(("127.0.0.1", 0))?.local_addr()?.port())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_fields_survive_spaces_in_the_command_name() {
+        let stat = "1234 (my (odd) name) S 1 1234 1234 0 -1 4194560 100 0 0 0 5 6 0 0 20 0 1 0 98765 1000 10";
+        assert_eq!(stat_field(stat, 3), Some("S"));
+        assert_eq!(stat_field(stat, 4), Some("1"));
+        assert_eq!(stat_field(stat, 22), Some("98765"));
+    }
+
+    #[test]
+    fn this_process_is_alive_and_has_a_start_time() {
+        let me = std::process::id();
+        assert!(alive(me));
+        assert!(start_time(me).is_some());
+        assert!(!alive(u32::MAX / 2));
+    }
+}

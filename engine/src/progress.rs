@@ -1,0 +1,96 @@
+//! Progress of long operations (init database, seed rows, build service, start), reported
+//! as plain events so the CLI can draw bars, the API can stream them, and tests can read them.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The steps of bringing a scenario up, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    CleanStale,
+    InitDatabase,
+    SeedRows,
+    PrepareWorkspace,
+    BuildService,
+    ApplyMigrations,
+    StartService,
+}
+
+impl Step {
+    pub fn label(self) -> &'static str {
+        match self {
+            Step::CleanStale => "clean up a crashed run",
+            Step::InitDatabase => "init database",
+            Step::SeedRows => "seed rows",
+            Step::PrepareWorkspace => "prepare workspace",
+            Step::BuildService => "build service",
+            Step::ApplyMigrations => "apply migrations",
+            Step::StartService => "start service",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum Event {
+    Started(Step),
+    /// A step finished; `note` says what it did ("cached", "built in 6.2 s", ...).
+    Finished { step: Step, took: Duration, note: String },
+    Failed { step: Step, error: String },
+    /// Free text along the way ("found a stale server (pid 123), stopped it").
+    Info(String),
+}
+
+/// Where progress goes. Cheap to clone; the default sink drops events.
+#[derive(Clone)]
+pub struct Progress(Arc<dyn Fn(Event) + Send + Sync>);
+
+impl Progress {
+    pub fn new(f: impl Fn(Event) + Send + Sync + 'static) -> Progress {
+        Progress(Arc::new(f))
+    }
+
+    pub fn none() -> Progress {
+        Progress::new(|_| {})
+    }
+
+    pub fn emit(&self, event: Event) {
+        (self.0)(event)
+    }
+
+    pub fn info(&self, text: impl Into<String>) {
+        self.emit(Event::Info(text.into()))
+    }
+
+    /// Runs `f` as `step`, reporting start, finish (with the note `f` returns) or failure.
+    pub async fn step<T, E: std::fmt::Display>(
+        &self,
+        step: Step,
+        f: impl std::future::Future<Output = Result<(T, String), E>>,
+    ) -> Result<T, E> {
+        self.emit(Event::Started(step));
+        let started = std::time::Instant::now();
+        match f.await {
+            Ok((value, note)) => {
+                self.emit(Event::Finished {
+                    step,
+                    took: started.elapsed(),
+                    note,
+                });
+                Ok(value)
+            }
+            Err(e) => {
+                self.emit(Event::Failed {
+                    step,
+                    error: e.to_string(),
+                });
+                Err(e)
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for Progress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Progress")
+    }
+}
