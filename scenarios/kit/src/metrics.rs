@@ -1,0 +1,157 @@
+//! Prometheus metrics: the process-wide recorder, the HTTP middleware that feeds it, and
+//! the `/metrics` body.
+//!
+//! HTTP metrics (only for the service's own routes; `/metrics` and `/healthz` are left out
+//! so scrapes and probes do not blur the picture):
+//! - `http_requests_total{route,status}`: counter.
+//! - `http_request_duration_seconds{route}`: histogram.
+//! - `http_requests_in_flight`: gauge.
+//! - `service_info{instance}`: always 1; tells instances apart.
+//!
+//! `route` is the route *pattern* (`/users/{id}/posts`), never the raw path, so the number
+//! of series stays bounded however many ids the load uses; unmatched paths share
+//! `route="unmatched"`. Pool metrics are in [`crate::db`].
+
+use axum::extract::{MatchedPath, Request};
+use axum::http::{header, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use std::sync::OnceLock;
+use std::time::Instant;
+
+pub const HTTP_REQUESTS_TOTAL: &str = "http_requests_total";
+pub const HTTP_REQUEST_DURATION_SECONDS: &str = "http_request_duration_seconds";
+pub const HTTP_REQUESTS_IN_FLIGHT: &str = "http_requests_in_flight";
+pub const SERVICE_INFO: &str = "service_info";
+
+/// Bucket bounds for every `*_seconds` histogram: fine below 10 ms where a healthy query
+/// lives, coarse up to 10 s where a broken one does, so p95/p99 can be read in both.
+const SECONDS_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// The process-wide Prometheus handle, installing the recorder on first use. `metrics`
+/// macros record nothing until a recorder is installed, so every kit entry point that
+/// records (router, pool) calls this first. `None` only if another recorder was installed
+/// by someone else, in which case `/metrics` says so instead of panicking.
+pub fn handle() -> Option<&'static PrometheusHandle> {
+    HANDLE
+        .get_or_init(|| {
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("_seconds".to_owned()), SECONDS_BUCKETS);
+            let handle = match builder {
+                Ok(builder) => builder.install_recorder(),
+                Err(err) => Err(err),
+            };
+            match handle {
+                Ok(handle) => {
+                    describe();
+                    Some(handle)
+                }
+                Err(err) => {
+                    tracing::error!(
+                        "metrics disabled: could not install the Prometheus recorder: {err}"
+                    );
+                    None
+                }
+            }
+        })
+        .as_ref()
+}
+
+/// Help lines, so a learner reading raw `/metrics` knows what each series means.
+fn describe() {
+    metrics::describe_counter!(
+        HTTP_REQUESTS_TOTAL,
+        "HTTP requests answered, by route pattern and status code."
+    );
+    metrics::describe_histogram!(
+        HTTP_REQUEST_DURATION_SECONDS,
+        metrics::Unit::Seconds,
+        "Time from request received to response headers ready, by route pattern."
+    );
+    metrics::describe_gauge!(
+        HTTP_REQUESTS_IN_FLIGHT,
+        "HTTP requests being handled right now."
+    );
+    metrics::describe_gauge!(
+        SERVICE_INFO,
+        "Always 1; the instance label tells instances apart."
+    );
+    crate::db::describe();
+}
+
+/// Sets `service_info{instance}` to 1.
+pub fn set_service_info(instance: &str) {
+    if handle().is_some() {
+        metrics::gauge!(SERVICE_INFO, "instance" => instance.to_owned()).set(1.0);
+    }
+}
+
+/// Middleware (for `axum::middleware::from_fn`) recording the HTTP metrics. It must be
+/// added with `Router::layer` so it runs after routing and sees [`MatchedPath`].
+pub async fn track_http(request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|path| path.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let started = Instant::now();
+    let in_flight = InFlight::enter();
+    let response = next.run(request).await;
+    drop(in_flight);
+    let status = response.status().as_u16().to_string();
+    metrics::histogram!(HTTP_REQUEST_DURATION_SECONDS, "route" => route.clone())
+        .record(started.elapsed().as_secs_f64());
+    metrics::counter!(HTTP_REQUESTS_TOTAL, "route" => route, "status" => status).increment(1);
+    response
+}
+
+/// Counts a request as in flight until dropped, so a request whose client went away (the
+/// future is dropped mid-handler) still leaves the gauge.
+struct InFlight;
+
+impl InFlight {
+    fn enter() -> InFlight {
+        metrics::gauge!(HTTP_REQUESTS_IN_FLIGHT).increment(1.0);
+        InFlight
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        metrics::gauge!(HTTP_REQUESTS_IN_FLIGHT).decrement(1.0);
+    }
+}
+
+/// Handler for `GET /metrics`: samples the pool gauges, then renders. Rendering is a walk
+/// over a few dozen series, cheap enough for the lab to scrape every second.
+pub async fn render() -> Response {
+    let Some(handle) = handle() else {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "metrics recorder not installed",
+        )
+            .into_response();
+    };
+    crate::db::sample_pools();
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        handle.render(),
+    )
+        .into_response()
+}
+
+/// Histograms keep raw samples until a render drains them; if nobody scrapes, this keeps
+/// memory bounded. [`crate::serve`] runs it every few seconds.
+pub fn run_upkeep() {
+    if let Some(handle) = handle() {
+        handle.run_upkeep();
+    }
+}
