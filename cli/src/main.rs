@@ -1,2 +1,113 @@
-//! The `sdlab` command.
-fn main() {}
+//! `sdlab`: System Design Lab on the command line. Each subcommand is a thin layer over
+//! `sdlab_engine`; this file parses arguments and dispatches, `commands` holds one function
+//! per subcommand, `view` draws progress and live numbers (bars on a terminal, plain lines
+//! otherwise).
+
+mod commands;
+mod view;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "sdlab", version, about = "System Design Lab: fix real broken services under real load.")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// List the scenarios.
+    List,
+    /// Start a scenario (database, your service) and watch it live until Ctrl-C.
+    Start {
+        /// Scenario id, e.g. t1-01.
+        id: String,
+    },
+    /// Put load on a scenario's service (the running one, or one started for the run).
+    Load {
+        id: String,
+        /// Requests per second (default: the scenario's explore profile).
+        #[arg(long)]
+        rate: Option<f64>,
+        /// How long, e.g. 30s or 2m (default: the profile's duration).
+        #[arg(long)]
+        duration: Option<String>,
+        /// Which load profile of scenario.toml.
+        #[arg(long, default_value = "explore")]
+        profile: String,
+    },
+    /// Check your fix against the scenario's SLOs. Exit code 0: pass, 1: fail.
+    Check {
+        id: String,
+        /// Check the scenario's solution (in a scratch workspace and database) instead of your code.
+        #[arg(long, conflicts_with = "code")]
+        solution: bool,
+        /// Check the service in this folder (in a scratch workspace and database).
+        #[arg(long, value_name = "DIR")]
+        code: Option<PathBuf>,
+    },
+    /// Run SQL on the scenario's database and print the rows (EXPLAIN ANALYZE works).
+    Sql { id: String, query: String },
+    /// Show the annotated solution (asks first if you have not run a check yet).
+    Solution {
+        id: String,
+        /// Do not ask.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Restore the broken code and the seeded database; your version is backed up first.
+    Reset {
+        id: String,
+        /// Do not ask.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Stop a running scenario (all of them when no id is given).
+    Stop { id: Option<String> },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SDLAB_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::List => commands::list().await,
+            Command::Start { id } => commands::start(&id).await,
+            Command::Load {
+                id,
+                rate,
+                duration,
+                profile,
+            } => commands::load(&id, rate, duration.as_deref(), &profile).await,
+            Command::Check { id, solution, code } => commands::check(&id, solution, code).await,
+            Command::Sql { id, query } => commands::sql(&id, &query).await,
+            Command::Solution { id, yes } => commands::solution(&id, yes).await,
+            Command::Reset { id, yes } => commands::reset(&id, yes).await,
+            Command::Stop { id } => commands::stop(id.as_deref()).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -180,10 +180,10 @@ pub async fn run(
                     RequestObs {
                         sent: t.sent,
                         failed: t.failed,
-                        p50: t.p50,
-                        p90: t.p90,
-                        p95: t.p95,
-                        p99: t.p99,
+                        p50: t.latency.p50,
+                        p90: t.latency.p90,
+                        p95: t.latency.p95,
+                        p99: t.latency.p99,
                     },
                 )
             })
@@ -326,8 +326,10 @@ fn evaluate_line(line: &CheckLine, obs: &Observations) -> LineResult {
             for scrape in &obs.metrics {
                 match scrape {
                     Some(m) => missing.extend(names.iter().filter(|n| !m.has(n)).cloned()),
-                    None => missing.insert("/metrics (no answer)".to_string()),
-                };
+                    None => {
+                        missing.insert("/metrics (no answer)".to_string());
+                    }
+                }
             }
             if obs.metrics.is_empty() {
                 missing.insert("/metrics (no instance)".to_string());

@@ -138,3 +138,37 @@ impl Sources {
         Catalog::load(&self.scenarios_dir())
     }
 }
+
+/// What the learner has done per scenario, kept in `progress.json`.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct LearnerProgress {
+    #[serde(default)]
+    pub scenarios: std::collections::BTreeMap<String, ScenarioProgress>,
+}
+
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct ScenarioProgress {
+    pub checks_run: u32,
+    pub passed: bool,
+    pub solution_revealed: bool,
+}
+
+impl LearnerProgress {
+    pub fn load(home: &LabHome) -> LearnerProgress {
+        std::fs::read(home.progress_file())
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default()
+    }
+
+    pub fn save(&self, home: &LabHome) -> std::io::Result<()> {
+        std::fs::create_dir_all(&home.root)?;
+        let tmp = home.progress_file().with_extension("json.tmp");
+        std::fs::write(&tmp, serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?)?;
+        std::fs::rename(tmp, home.progress_file())
+    }
+
+    pub fn scenario(&mut self, id: &str) -> &mut ScenarioProgress {
+        self.scenarios.entry(id.to_string()).or_default()
+    }
+}

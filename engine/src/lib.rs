@@ -16,7 +16,7 @@
 
 pub mod build;
 pub mod catalog;
-// pub mod check; (enabled once load::RunSummary lands)
+pub mod check;
 pub mod home;
 pub mod load;
 pub mod metrics;

@@ -84,8 +84,22 @@ pub struct TemplateSummary {
     pub sent: u64,
     pub ok: u64,
     pub failed: u64,
-    pub p95: Duration,
-    pub p99: Duration,
+    pub latency: LatencySummary,
+}
+
+impl LatencySummary {
+    /// The percentiles of a histogram of microseconds.
+    pub fn of(h: &Histogram<u64>) -> LatencySummary {
+        LatencySummary {
+            p50: quantile(h, 0.50),
+            p90: quantile(h, 0.90),
+            p95: quantile(h, 0.95),
+            p99: quantile(h, 0.99),
+            p999: quantile(h, 0.999),
+            max: micros(h.max()),
+            mean: Duration::from_secs_f64(h.mean() / 1e6),
+        }
+    }
 }
 
 /// What the scheduler tells the consumer so it can tell when a second is complete.
@@ -284,15 +298,7 @@ impl Aggregator {
             error_rate: if self.sent > 0 { failed as f64 / self.sent as f64 } else { 0.0 },
             achieved_rate: per_second(self.ok),
             offered_rate: per_second(self.sent),
-            latency: LatencySummary {
-                p50: quantile(h, 0.50),
-                p90: quantile(h, 0.90),
-                p95: quantile(h, 0.95),
-                p99: quantile(h, 0.99),
-                p999: quantile(h, 0.999),
-                max: micros(h.max()),
-                mean: Duration::from_secs_f64(h.mean() / 1e6),
-            },
+            latency: LatencySummary::of(h),
             per_template: self
                 .templates
                 .into_iter()
@@ -301,8 +307,7 @@ impl Aggregator {
                         sent: t.sent,
                         ok: t.ok,
                         failed: t.sent - t.ok,
-                        p95: quantile(&t.latency, 0.95),
-                        p99: quantile(&t.latency, 0.99),
+                        latency: LatencySummary::of(&t.latency),
                     };
                     (name, summary)
                 })

@@ -1,0 +1,477 @@
+//! One function per `sdlab` subcommand. Each returns the process exit code; errors carry
+//! context saying what was attempted.
+
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use sdlab_engine::catalog::parse_duration;
+use sdlab_engine::check::{self, fmt_duration};
+use sdlab_engine::home::LearnerProgress;
+use sdlab_engine::load::{self, LoadPlan, Model, RunSummary, Stage};
+use sdlab_engine::metrics::{self, Sample, Targets};
+use sdlab_engine::progress::Progress;
+use sdlab_engine::{sql as console, workspace, CodeSource, DatabaseChoice, Lab, Scenario, UpOptions};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::view;
+
+fn lab() -> Result<Lab> {
+    Lab::from_env().context("load the scenario catalog")
+}
+
+fn scenario(lab: &Lab, id: &str) -> Result<Scenario> {
+    Ok(lab.scenario(id)?.clone())
+}
+
+pub async fn list() -> Result<ExitCode> {
+    let lab = lab()?;
+    let progress = LearnerProgress::load(&lab.home);
+    for s in &lab.catalog.scenarios {
+        let state = match progress.scenarios.get(&s.id) {
+            Some(p) if p.passed => "passed",
+            Some(p) if p.checks_run > 0 => "tried",
+            _ => "",
+        };
+        println!(
+            "{:<6} track {} {:<9} {:<28} ~{} min  {}",
+            s.id,
+            s.track,
+            s.stage.as_str(),
+            s.title,
+            s.minutes,
+            state
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn start(id: &str) -> Result<ExitCode> {
+    let lab = lab()?;
+    let scenario = scenario(&lab, id)?;
+    if let Some(state) = lab.live_state(&scenario) {
+        if !state.services.is_empty() {
+            bail!(
+                "{} is already running (sdlab pid {}). Stop it first: sdlab stop {}",
+                scenario.id,
+                state.owner_pid,
+                scenario.id
+            );
+        }
+    }
+    eprintln!("Starting {} — {}", scenario.id, scenario.title);
+    let up = lab
+        .up(
+            &scenario,
+            UpOptions {
+                code: CodeSource::Learner,
+                database: DatabaseChoice::Learner,
+                progress: view::progress(),
+            },
+        )
+        .await;
+    let mut running = match up {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("\n{e}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let url = running.service_url(0).unwrap_or_default();
+    println!("ready {} {url}", scenario.id);
+    eprintln!(
+        "Your code: {}\nIn another terminal: sdlab load {id}   sdlab sql {id} \"...\"   sdlab check {id}\nCtrl-C (or sdlab stop {id}) stops the lab.",
+        running.code.dir.display()
+    );
+    let _ = std::io::stdout().flush();
+
+    let cancel = CancellationToken::new();
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let collector = tokio::spawn(metrics::collect(running.targets(), tx, cancel.clone()));
+    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("listen for SIGTERM")?;
+    let interactive = view::interactive();
+    let mut crashed = false;
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => break,
+            _ = sigterm.recv() => break,
+            sample = rx.recv() => {
+                let Some(sample) = sample else { break };
+                for svc in &mut running.services {
+                    if let (false, Some(status)) = (crashed, svc.exit_status()) {
+                        crashed = true;
+                        eprintln!(
+                            "\nThe service (instance {}) exited ({status}). Its last log lines:\n{}\n\nThe database keeps running; fix the code and start again.",
+                            svc.instance,
+                            svc.logs(40)
+                        );
+                    }
+                }
+                let line = view::sample_text(&sample);
+                if interactive {
+                    eprint!("\r\x1b[2K{:>4}s  {line}", sample.at.as_secs());
+                } else if sample.at.as_secs() % 5 == 0 {
+                    eprintln!("{:>4}s  {line}", sample.at.as_secs());
+                }
+            }
+        }
+    }
+    cancel.cancel();
+    let _ = collector.await;
+    eprintln!("\nStopping {}...", scenario.id);
+    running.shutdown().await;
+    eprintln!("Stopped.");
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn load(id: &str, rate: Option<f64>, duration: Option<&str>, profile_name: &str) -> Result<ExitCode> {
+    let lab = lab()?;
+    let scenario = scenario(&lab, id)?;
+    let Some(profile) = scenario.profile(profile_name).cloned() else {
+        bail!(
+            "{} has no load profile {profile_name:?}; it has: {}",
+            scenario.id,
+            scenario.profiles.keys().cloned().collect::<Vec<_>>().join(", ")
+        );
+    };
+    let duration = match duration {
+        Some(text) => Some(parse_duration(text).filter(|d| !d.is_zero()).with_context(|| {
+            format!("--duration {text:?}: expected a duration such as 30s or 2m")
+        })?),
+        None => None,
+    };
+    if duration.is_some_and(|d| d > Duration::from_secs(600)) {
+        bail!("--duration: at most 10m (load the lab generates is always bounded)");
+    }
+    if let Some(r) = rate {
+        if !(r > 0.0 && r <= 20_000.0) {
+            bail!("--rate {r}: expected requests per second between 0 and 20000");
+        }
+    }
+    let stages = match (rate, duration) {
+        (None, None) => profile.stages.clone(),
+        (r, d) => vec![Stage {
+            duration: d.unwrap_or_else(|| profile.duration()),
+            rate: r.unwrap_or_else(|| profile.target_rate()),
+            rate_from: None,
+        }],
+    };
+
+    // Load the running lab's service, or bring one up for this run.
+    let mut own = None;
+    let (base_url, targets) = match lab.live_state(&scenario).filter(|s| !s.services.is_empty()) {
+        Some(state) => {
+            let svc = &state.services[0];
+            eprintln!("Loading the service of the running lab (sdlab pid {}).", state.owner_pid);
+            let targets = Targets {
+                services: state.services.iter().map(|s| (s.instance, s.port, s.pid)).collect(),
+                postgres: match (&state.postgres_url, &scenario.topology.postgres) {
+                    (Some(url), Some(pg)) => Some((url.clone(), pg.database.clone(), state.postmaster_pid)),
+                    _ => None,
+                },
+            };
+            (format!("http://127.0.0.1:{}", svc.port), targets)
+        }
+        None => {
+            eprintln!("No lab is running for {}; starting one for this run.", scenario.id);
+            let running = match lab
+                .up(
+                    &scenario,
+                    UpOptions {
+                        code: CodeSource::Learner,
+                        database: DatabaseChoice::Learner,
+                        progress: view::progress(),
+                    },
+                )
+                .await
+            {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("\n{e}");
+                    return Ok(ExitCode::FAILURE);
+                }
+            };
+            let url = running.service_url(0).unwrap_or_default();
+            let targets = running.targets();
+            own = Some(running);
+            (url, targets)
+        }
+    };
+    let plan = LoadPlan {
+        base_url,
+        stages,
+        mix: profile.mix.clone(),
+        timeout: profile.timeout,
+        max_in_flight: profile.max_in_flight,
+        seed: 1,
+        model: Model::Open,
+    };
+    let total: Duration = plan.stages.iter().map(|s| s.duration).sum();
+    eprintln!(
+        "Load: {} for {:.0} s, mix {}",
+        plan.stages
+            .iter()
+            .map(|s| match s.rate_from {
+                Some(f) => format!("{f:.0}->{:.0} req/s", s.rate),
+                None => format!("{:.0} req/s", s.rate),
+            })
+            .collect::<Vec<_>>()
+            .join(" then "),
+        total.as_secs_f64(),
+        plan.mix.iter().map(|t| format!("{} x{}", t.name, t.weight)).collect::<Vec<_>>().join(", ")
+    );
+    let summary = run_with_view(plan, targets).await;
+    if let Some(running) = own {
+        running.shutdown().await;
+    }
+    let summary = summary?;
+    print!("{}", summary_text(&summary));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs a load plan while printing one line a second (load stats + the scenario's signals).
+async fn run_with_view(plan: LoadPlan, targets: Targets) -> Result<RunSummary> {
+    let cancel = CancellationToken::new();
+    let (sample_tx, mut sample_rx) = mpsc::unbounded_channel::<Sample>();
+    let collector = tokio::spawn(metrics::collect(targets, sample_tx, cancel.clone()));
+    let (tick_tx, mut tick_rx) = mpsc::unbounded_channel();
+    let load_cancel = cancel.child_token();
+    let ctrl_c = load_cancel.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            ctrl_c.cancel();
+        }
+    });
+    let run = tokio::spawn(load::run(plan, Some(tick_tx), load_cancel));
+    let mut latest: Option<Sample> = None;
+    loop {
+        tokio::select! {
+            s = sample_rx.recv() => if let Some(s) = s { latest = Some(s) },
+            t = tick_rx.recv() => match t {
+                Some(t) => eprintln!("{}", view::second_line(&t, latest.as_ref())),
+                None => break,
+            },
+        }
+    }
+    let summary = run.await.context("the load task panicked")?;
+    cancel.cancel();
+    let _ = collector.await;
+    Ok(summary?)
+}
+
+fn summary_text(s: &RunSummary) -> String {
+    let mut out = format!(
+        "\nSummary: {} sent in {:.1} s, {} ok, {} failed ({:.1}%), {:.1} ok/s of {:.1} offered\n\
+         latency  p50 {}  p90 {}  p95 {}  p99 {}  max {}\n",
+        s.sent,
+        s.duration.as_secs_f64(),
+        s.ok,
+        s.failed,
+        s.error_rate * 100.0,
+        s.achieved_rate,
+        s.offered_rate,
+        fmt_duration(s.latency.p50),
+        fmt_duration(s.latency.p90),
+        fmt_duration(s.latency.p95),
+        fmt_duration(s.latency.p99),
+        fmt_duration(s.latency.max),
+    );
+    for (name, t) in &s.per_template {
+        out.push_str(&format!(
+            "  {name:<14} sent {:>6}  failed {:>6}  p95 {:>9}  p99 {:>9}\n",
+            t.sent,
+            t.failed,
+            fmt_duration(t.latency.p95),
+            fmt_duration(t.latency.p99)
+        ));
+    }
+    if !s.errors.is_empty() {
+        out.push_str("errors:\n");
+        for (kind, n) in &s.errors {
+            out.push_str(&format!("  {kind:<20} {n}\n"));
+        }
+    }
+    out
+}
+
+pub async fn check(id: &str, solution: bool, code: Option<PathBuf>) -> Result<ExitCode> {
+    let lab = lab()?;
+    let scenario = scenario(&lab, id)?;
+    let (source, database) = match (solution, code) {
+        (true, _) => (CodeSource::Solution, DatabaseChoice::Scratch),
+        (false, Some(dir)) => {
+            let dir = dir.canonicalize().with_context(|| format!("--code {}", dir.display()))?;
+            (CodeSource::Dir(dir), DatabaseChoice::Scratch)
+        }
+        (false, None) => (CodeSource::Learner, DatabaseChoice::Learner),
+    };
+    eprintln!("Checking {} on {} {}", source.label(), scenario.id, scenario.title);
+    let up = lab
+        .up(
+            &scenario,
+            UpOptions {
+                code: source.clone(),
+                database,
+                progress: view::progress(),
+            },
+        )
+        .await;
+    let running = match up {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("\n{e}");
+            println!("FAIL: {} could not be started, so the check could not run.", source.label());
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let profile = &scenario.check.profile;
+    eprintln!(
+        "Check load: {} ({:.0} s, up to {:.0} req/s)",
+        profile.description,
+        profile.duration().as_secs_f64(),
+        profile.target_rate()
+    );
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let printer = tokio::spawn(async move {
+        while let Some(t) = rx.recv().await {
+            eprintln!("{}", view::second_line(&t, None));
+        }
+    });
+    let cancel = CancellationToken::new();
+    let result = check::run(&running, Some(tx), cancel).await;
+    let _ = printer.await;
+    running.shutdown().await;
+    let mut report = result?;
+    report.code = source.label();
+    println!();
+    print!("{}", check::render(&report));
+    if matches!(source, CodeSource::Learner) {
+        let mut progress = LearnerProgress::load(&lab.home);
+        let entry = progress.scenario(&scenario.id);
+        entry.checks_run += 1;
+        entry.passed |= report.passed;
+        progress.save(&lab.home).context("save progress.json")?;
+    }
+    Ok(if report.passed { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+pub async fn sql(id: &str, query: &str) -> Result<ExitCode> {
+    let lab = lab()?;
+    let scenario = scenario(&lab, id)?;
+    let quiet = Progress::new(|event| {
+        if let sdlab_engine::progress::Event::Finished { step, took, note } = event {
+            if took > Duration::from_secs(2) {
+                eprintln!("[ok] {} ({:.1} s) {note}", step.label(), took.as_secs_f64());
+            }
+        }
+    });
+    let db = lab.database(&scenario, &quiet).await?;
+    let result = console::run(&db.url(DatabaseChoice::Learner), query).await;
+    db.shutdown().await;
+    match result {
+        Ok(results) => {
+            for r in &results {
+                print!("{}", console::render(r));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+pub async fn solution(id: &str, yes: bool) -> Result<ExitCode> {
+    let lab = lab()?;
+    let scenario = scenario(&lab, id)?;
+    let mut progress = LearnerProgress::load(&lab.home);
+    let entry = progress.scenario(&scenario.id);
+    if entry.checks_run == 0 && !yes {
+        let question = format!(
+            "You have not run `sdlab check {}` yet. Trying first is where the learning is. Reveal the solution anyway?",
+            scenario.id
+        );
+        if !confirm(&question)? {
+            eprintln!("Not revealed. Run `sdlab check {}` first, or pass --yes.", scenario.id);
+            return Ok(ExitCode::FAILURE);
+        }
+    }
+    entry.solution_revealed = true;
+    progress.save(&lab.home).context("save progress.json")?;
+    let notes = scenario.solution_notes_path();
+    let text = std::fs::read_to_string(&notes).with_context(|| format!("read {}", notes.display()))?;
+    println!("{text}");
+    println!(
+        "\nThe solution's code: {}\nYour code:           {}",
+        scenario.dir.join("solution").display(),
+        lab.home.learner_service_dir(&scenario).display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn reset(id: &str, yes: bool) -> Result<ExitCode> {
+    let lab = lab()?;
+    let scenario = scenario(&lab, id)?;
+    if !yes
+        && !confirm(&format!(
+            "Reset {}: restore the broken code and the seeded database? Your code is backed up first.",
+            scenario.id
+        ))?
+    {
+        eprintln!("Nothing changed.");
+        return Ok(ExitCode::FAILURE);
+    }
+    match workspace::reset_code(&lab.home, &scenario).context("restore the scenario's code")? {
+        Some(backup) => println!("Your code was backed up to {}", backup.display()),
+        None => println!("There was no code of yours to back up."),
+    }
+    if scenario.topology.postgres.is_some() {
+        let db = lab.database(&scenario, &view::progress()).await?;
+        let reset = lab.reset_database(&db).await;
+        db.shutdown().await;
+        reset.context("restore the seeded database")?;
+        println!("The database is back to its seeded state.");
+    }
+    if lab.live_state(&scenario).is_some_and(|s| !s.services.is_empty()) {
+        println!("A lab is running {}: restart it (sdlab stop {id}; sdlab start {id}) to run the restored code.", scenario.id);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn stop(id: Option<&str>) -> Result<ExitCode> {
+    let lab = lab()?;
+    let targets: Vec<Scenario> = match id {
+        Some(id) => vec![scenario(&lab, id)?],
+        None => lab.catalog.scenarios.clone(),
+    };
+    let mut any = false;
+    for s in &targets {
+        if lab.stop(s).await? {
+            println!("stopped {}", s.id);
+            any = true;
+        }
+    }
+    if !any {
+        println!("nothing was running");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Asks a yes/no question on the terminal. Without a terminal the answer is no: scripts
+/// must say --yes.
+fn confirm(question: &str) -> Result<bool> {
+    if !view::interactive() {
+        eprintln!("{question}\n(no terminal to ask on: pass --yes to proceed)");
+        return Ok(false);
+    }
+    eprint!("{question} [y/N] ");
+    std::io::stderr().flush().ok();
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer).context("read the answer")?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
+}

@@ -1,0 +1,119 @@
+//! Drawing for the terminal: step progress (spinners on a TTY, one plain line per step
+//! otherwise) and the live one-line-per-second views of `start`, `load` and `check`.
+
+use std::io::IsTerminal;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use sdlab_engine::check::fmt_duration;
+use sdlab_engine::load::SecondStats;
+use sdlab_engine::metrics::Sample;
+use sdlab_engine::progress::{Event, Progress};
+
+pub fn interactive() -> bool {
+    std::io::stdout().is_terminal() && std::io::stderr().is_terminal()
+}
+
+/// Progress events drawn on stderr.
+pub fn progress() -> Progress {
+    if !interactive() {
+        return Progress::new(|event| match event {
+            Event::Started(step) => eprintln!("[..] {}", step.label()),
+            Event::Finished { step, took, note } => {
+                eprintln!("[ok] {} ({:.1} s) {note}", step.label(), took.as_secs_f64())
+            }
+            Event::Failed { step, .. } => eprintln!("[!!] {} failed", step.label()),
+            Event::Info(text) => eprintln!("     {text}"),
+        });
+    }
+    let bar: Arc<Mutex<Option<ProgressBar>>> = Arc::new(Mutex::new(None));
+    Progress::new(move |event| {
+        let Ok(mut bar) = bar.lock() else { return };
+        match event {
+            Event::Started(step) => {
+                let pb = ProgressBar::new_spinner();
+                pb.set_style(
+                    ProgressStyle::with_template("{spinner} {msg} {elapsed}")
+                        .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                );
+                pb.enable_steady_tick(Duration::from_millis(100));
+                pb.set_message(step.label());
+                *bar = Some(pb);
+            }
+            Event::Finished { step, took, note } => {
+                if let Some(pb) = bar.take() {
+                    pb.finish_and_clear();
+                }
+                eprintln!("✔ {} ({:.1} s) {note}", step.label(), took.as_secs_f64());
+            }
+            Event::Failed { step, .. } => {
+                if let Some(pb) = bar.take() {
+                    pb.finish_and_clear();
+                }
+                eprintln!("✘ {}", step.label());
+            }
+            Event::Info(text) => match bar.as_ref() {
+                Some(pb) => pb.println(format!("  {text}")),
+                None => eprintln!("  {text}"),
+            },
+        }
+    })
+}
+
+/// One line for a second of load.
+pub fn second_line(s: &SecondStats, sample: Option<&Sample>) -> String {
+    let failed: u64 = s.http_errors.values().sum::<u64>() + s.errors.values().sum::<u64>();
+    let mut line = format!(
+        "{:>4}s  sent {:>4}  ok {:>4}  failed {:>4}  p50 {:>8}  p95 {:>8}  p99 {:>8}  in flight {:>4}",
+        s.second,
+        s.sent,
+        s.ok,
+        failed,
+        fmt_duration(s.p50),
+        fmt_duration(s.p95),
+        fmt_duration(s.p99),
+        s.in_flight
+    );
+    if let Some(sample) = sample {
+        line.push_str("  |  ");
+        line.push_str(&sample_text(sample));
+    }
+    line
+}
+
+/// The scenario's own signals from a metrics sample: pool, PostgreSQL sessions, CPU.
+pub fn sample_text(sample: &Sample) -> String {
+    let mut parts = Vec::new();
+    for svc in &sample.services {
+        match &svc.metrics {
+            Some(m) => {
+                if let Some(size) = m.sum("db_pool_size") {
+                    parts.push(format!(
+                        "pool {size:.0} (in use {:.0}, waiting {:.0})",
+                        m.sum("db_pool_in_use").unwrap_or(0.0),
+                        m.sum("db_pool_waiting").unwrap_or(0.0)
+                    ));
+                } else {
+                    parts.push("no pool metrics".to_string());
+                }
+            }
+            None => parts.push(format!("instance {}: /metrics not answering", svc.instance)),
+        }
+        if let Some(cpu) = svc.cpu {
+            parts.push(format!("svc cpu {cpu:.2}"));
+        }
+    }
+    if let Some(pg) = &sample.postgres {
+        let states: Vec<String> = pg.by_state.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        parts.push(format!(
+            "pg [{}] new conn/s {:.0}",
+            if states.is_empty() { "no sessions".to_string() } else { states.join(", ") },
+            pg.opened_per_second
+        ));
+        if let Some(cpu) = pg.cpu {
+            parts.push(format!("pg cpu {cpu:.2}"));
+        }
+    }
+    parts.join("  ")
+}
