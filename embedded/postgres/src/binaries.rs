@@ -150,7 +150,7 @@ fn system_candidates() -> Vec<PathBuf> {
         .flatten()
         .filter_map(|e| Some((e.file_name().to_str()?.parse::<u32>().ok()?, e.path().join("bin"))))
         .collect();
-    majors.sort_by(|a, b| b.0.cmp(&a.0));
+    majors.sort_by_key(|(major, _)| std::cmp::Reverse(*major));
     if majors.is_empty() {
         dirs.push(root.join("<major>/bin"));
     }

@@ -21,6 +21,8 @@ fn process_exists(pid: u32) -> bool {
     !field("State:").starts_with('Z') || field("PPid:") == std::process::id().to_string()
 }
 
+// A test helper: clippy's allow-unwrap-in-tests covers #[test] fns only.
+#[allow(clippy::unwrap_used)]
 async fn query_i64(server: &PgServer, sql: &str) -> i64 {
     let mut conn = sqlx::PgConnection::connect(&server.url("postgres")).await.unwrap();
     let value: i64 = sqlx::query_scalar(sql).fetch_one(&mut conn).await.unwrap();
