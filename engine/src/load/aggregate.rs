@@ -117,7 +117,13 @@ struct ProgressState {
 
 impl Progress {
     pub fn new(start: Instant) -> Self {
-        Self { start, state: Mutex::new(ProgressState { frontier: Some(start), in_flight: BTreeMap::new() }) }
+        Self {
+            start,
+            state: Mutex::new(ProgressState {
+                frontier: Some(start),
+                in_flight: BTreeMap::new(),
+            }),
+        }
     }
 
     /// The second of the run an instant falls in.
@@ -199,10 +205,20 @@ impl Aggregator {
         empty: Histogram<u64>,
         ticks: Option<UnboundedSender<SecondStats>>,
     ) -> Self {
-        let planned_seconds = u32::try_from(plan_duration.as_secs_f64().ceil() as u64).unwrap_or(u32::MAX);
+        let planned_seconds =
+            u32::try_from(plan_duration.as_secs_f64().ceil() as u64).unwrap_or(u32::MAX);
         let templates = template_names
             .into_iter()
-            .map(|name| (name, TemplateAcc { sent: 0, ok: 0, latency: Histogram::new_from(&empty) }))
+            .map(|name| {
+                (
+                    name,
+                    TemplateAcc {
+                        sent: 0,
+                        ok: 0,
+                        latency: Histogram::new_from(&empty),
+                    },
+                )
+            })
             .collect();
         Self {
             start,
@@ -220,7 +236,11 @@ impl Aggregator {
     }
 
     /// Consumes records until every sender is gone, emitting seconds as they complete.
-    pub async fn consume(mut self, mut records: UnboundedReceiver<RequestRecord>, progress: Arc<Progress>) -> Self {
+    pub async fn consume(
+        mut self,
+        mut records: UnboundedReceiver<RequestRecord>,
+        progress: Arc<Progress>,
+    ) -> Self {
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -295,7 +315,11 @@ impl Aggregator {
             sent: self.sent,
             ok: self.ok,
             failed,
-            error_rate: if self.sent > 0 { failed as f64 / self.sent as f64 } else { 0.0 },
+            error_rate: if self.sent > 0 {
+                failed as f64 / self.sent as f64
+            } else {
+                0.0
+            },
             achieved_rate: per_second(self.ok),
             offered_rate: per_second(self.sent),
             latency: LatencySummary::of(h),
@@ -402,10 +426,21 @@ mod tests {
         let start = Instant::now();
         let (tx, mut rx) = mpsc::unbounded_channel();
         let empty = Histogram::new_with_max(MAX_LATENCY_US, 3).unwrap();
-        let mut agg = Aggregator::new(start, Duration::from_secs(2), vec!["a".into()], empty, Some(tx));
+        let mut agg = Aggregator::new(
+            start,
+            Duration::from_secs(2),
+            vec!["a".into()],
+            empty,
+            Some(tx),
+        );
         agg.add(&record(start, 100, 110, Outcome::Status(200)));
         agg.add(&record(start, 200, 2500, Outcome::Status(503)));
-        agg.add(&record(start, 1100, 1120, Outcome::Error(ErrorKind::Timeout)));
+        agg.add(&record(
+            start,
+            1100,
+            1120,
+            Outcome::Error(ErrorKind::Timeout),
+        ));
         let summary = agg.finish(Duration::from_secs(2));
 
         let first = rx.try_recv().unwrap();
@@ -415,11 +450,17 @@ mod tests {
         let second = rx.try_recv().unwrap();
         assert_eq!(second.errors, BTreeMap::from([(ErrorKind::Timeout, 1)]));
         assert_eq!(second.in_flight, 1, "the 503 was still in flight at 2 s");
-        assert!(second.p50 >= Duration::from_secs(4), "a timeout counts until its deadline");
+        assert!(
+            second.p50 >= Duration::from_secs(4),
+            "a timeout counts until its deadline"
+        );
         assert!(rx.try_recv().is_err());
 
         assert_eq!((summary.sent, summary.ok, summary.failed), (3, 1, 2));
-        assert_eq!(summary.errors, BTreeMap::from([("http 503".into(), 1), ("timeout".into(), 1)]));
+        assert_eq!(
+            summary.errors,
+            BTreeMap::from([("http 503".into(), 1), ("timeout".into(), 1)])
+        );
         assert_eq!(summary.per_template[0].1.sent, 3);
         assert!((summary.offered_rate - 1.5).abs() < 1e-9);
     }

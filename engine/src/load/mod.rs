@@ -67,7 +67,10 @@ pub enum LoadError {
 
 impl LoadError {
     fn plan(field: impl Into<String>, problem: impl Into<String>) -> Self {
-        LoadError::Plan { field: field.into(), problem: problem.into() }
+        LoadError::Plan {
+            field: field.into(),
+            problem: problem.into(),
+        }
     }
 }
 
@@ -127,21 +130,19 @@ async fn dispatch(
         match arrival.slot {
             Some(slot) => {
                 progress.started(second);
-                let (sender, records, progress) = (sender.clone(), records.clone(), Arc::clone(&progress));
+                let (sender, records, progress) =
+                    (sender.clone(), records.clone(), Arc::clone(&progress));
                 requests.spawn(async move {
-                    let sent = sender.send(request).await;
-                    let (sent_at, done_at, deadline, outcome) = (sent.sent_at, sent.done_at, sent.deadline, sent.outcome);
-                    // The consumer may be gone only if the run itself is being dropped.
-                    let _ = records.send(RequestRecord { template, intended_at, sent_at, done_at, deadline, outcome });
+                    let record = sender.send(template, intended_at, request).await;
+                    // Queue the record before marking it finished: see `Progress`.
+                    // The consumer is gone only if the run itself was dropped.
+                    let _ = records.send(record);
                     progress.finished(second);
                     drop(slot);
                 });
             }
             None => {
-                let now = Instant::now();
-                let deadline = now + plan.timeout;
-                let outcome = Outcome::Error(ErrorKind::Dropped);
-                let _ = records.send(RequestRecord { template, intended_at, sent_at: now, done_at: now, deadline, outcome });
+                let _ = records.send(RequestRecord::dropped(template, intended_at, plan.timeout));
             }
         }
         progress.advance(arrivals.frontier());
@@ -149,11 +150,15 @@ async fn dispatch(
     };
     progress.advance(None);
 
-    // Each request ends by its own deadline, so this wait is bounded by the timeout.
+    // Last the whole plan (a trailing stage may be a quiet cooldown), then let the requests
+    // in flight finish: each ends by its own deadline, so this is bounded by the timeout.
     if cancelled_at.is_none() {
         tokio::select! {
             () = cancel.cancelled() => {}
-            () = async { while requests.join_next().await.is_some() {} } => {}
+            () = async {
+                tokio::time::sleep_until(arrivals.end().into()).await;
+                while requests.join_next().await.is_some() {}
+            } => {}
         }
     }
     requests.shutdown().await;

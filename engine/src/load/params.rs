@@ -54,7 +54,10 @@ enum Generator {
 impl Mix {
     pub fn new(templates: &[RequestTemplate]) -> Result<Self, LoadError> {
         if templates.is_empty() {
-            return Err(LoadError::plan("mix", "expected at least one request template"));
+            return Err(LoadError::plan(
+                "mix",
+                "expected at least one request template",
+            ));
         }
         let mut cumulative = Vec::with_capacity(templates.len());
         let mut total = 0u64;
@@ -63,23 +66,39 @@ impl Mix {
             cumulative.push(total);
         }
         if total == 0 {
-            return Err(LoadError::plan("mix[].weight", "expected at least one weight above 0"));
+            return Err(LoadError::plan(
+                "mix[].weight",
+                "expected at least one weight above 0",
+            ));
         }
-        let templates = templates.iter().enumerate().map(|(i, t)| compile(i, t)).collect::<Result<_, _>>()?;
-        Ok(Self { templates, cumulative })
+        let templates = templates
+            .iter()
+            .enumerate()
+            .map(|(i, t)| compile(i, t))
+            .collect::<Result<_, _>>()?;
+        Ok(Self {
+            templates,
+            cumulative,
+        })
     }
 
     /// Picks a template by weight and renders it; returns its index and the request.
     pub fn sample(&mut self, rng: &mut StdRng) -> (usize, Rendered) {
         let total = self.cumulative.last().copied().unwrap_or(1);
         let ticket = rng.gen_range(0..total);
-        let index = self.cumulative.partition_point(|&sum| sum <= ticket).min(self.templates.len() - 1);
+        let index = self
+            .cumulative
+            .partition_point(|&sum| sum <= ticket)
+            .min(self.templates.len() - 1);
         let template = &mut self.templates[index];
         let values: Vec<String> = template.params.iter_mut().map(|g| g.sample(rng)).collect();
         let rendered = Rendered {
             method: template.method,
             path: render(&template.path, &values, percent_encode),
-            body: template.body.as_ref().map(|body| render(body, &values, str::to_owned)),
+            body: template
+                .body
+                .as_ref()
+                .map(|body| render(body, &values, str::to_owned)),
         };
         (index, rendered)
     }
@@ -88,14 +107,20 @@ impl Mix {
 fn compile(index: usize, template: &RequestTemplate) -> Result<Compiled, LoadError> {
     let field = |name: &str| format!("mix[{index}] ({}).{name}", template.name);
     if !template.path.starts_with('/') {
-        return Err(LoadError::plan(field("path"), format!("expected a path starting with `/`, got `{}`", template.path)));
+        return Err(LoadError::plan(
+            field("path"),
+            format!("expected a path starting with `/`, got `{}`", template.path),
+        ));
     }
     let names: Vec<&String> = template.params.keys().collect();
     let path = parse(&template.path, &names).map_err(|p| LoadError::plan(field("path"), p))?;
     // A placeholder renders as unreserved characters, so the literal text decides validity.
     let probe = render(&path, &vec!["0".to_owned(); names.len()], str::to_owned);
     if let Err(e) = probe.parse::<hyper::http::uri::PathAndQuery>() {
-        return Err(LoadError::plan(field("path"), format!("not a valid URL path: {e}")));
+        return Err(LoadError::plan(
+            field("path"),
+            format!("not a valid URL path: {e}"),
+        ));
     }
     let body = match &template.body {
         Some(body) => Some(parse(body, &names).map_err(|p| LoadError::plan(field("body"), p))?),
@@ -104,9 +129,16 @@ fn compile(index: usize, template: &RequestTemplate) -> Result<Compiled, LoadErr
     let params = template
         .params
         .iter()
-        .map(|(name, gen)| Generator::new(gen).map_err(|p| LoadError::plan(field(&format!("params.{name}")), p)))
+        .map(|(name, gen)| {
+            Generator::new(gen).map_err(|p| LoadError::plan(field(&format!("params.{name}")), p))
+        })
         .collect::<Result<_, _>>()?;
-    Ok(Compiled { method: template.method, path, body, params })
+    Ok(Compiled {
+        method: template.method,
+        path,
+        body,
+        params,
+    })
 }
 
 /// Splits text into literals and `{name}` placeholders. Braces that do not enclose an
@@ -117,16 +149,21 @@ fn parse(text: &str, names: &[&String]) -> Result<Vec<Segment>, String> {
     let mut rest = text;
     while let Some(open) = rest.find('{') {
         let after = &rest[open + 1..];
-        let ident_len = after.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(after.len());
+        let ident_len = after
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(after.len());
         let ident = &after[..ident_len];
-        let is_placeholder = after[ident_len..].starts_with('}') && ident.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_');
+        let is_placeholder = after[ident_len..].starts_with('}')
+            && ident.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_');
         if !is_placeholder {
             literal.push_str(&rest[..=open]);
             rest = after;
             continue;
         }
         let Some(param) = names.iter().position(|n| n.as_str() == ident) else {
-            return Err(format!("placeholder `{{{ident}}}` has no entry in params (expected one of {names:?})"));
+            return Err(format!(
+                "placeholder `{{{ident}}}` has no entry in params (expected one of {names:?})"
+            ));
         };
         literal.push_str(&rest[..open]);
         if !literal.is_empty() {
@@ -172,7 +209,10 @@ impl Generator {
             ParamGen::Uniform { min, max } if min > max => {
                 return Err(format!("expected min <= max, got min {min} and max {max}"));
             }
-            ParamGen::Uniform { min, max } => Generator::Uniform { min: *min, max: *max },
+            ParamGen::Uniform { min, max } => Generator::Uniform {
+                min: *min,
+                max: *max,
+            },
             ParamGen::Zipf { n, s } => {
                 if !(1..=MAX_ZIPF_N).contains(n) {
                     return Err(format!("expected zipf n in 1..={MAX_ZIPF_N}, got {n}"));
@@ -180,9 +220,13 @@ impl Generator {
                 if !(s.is_finite() && *s >= 0.0) {
                     return Err(format!("expected a finite zipf exponent s >= 0, got {s}"));
                 }
-                Generator::Zipf { cdf: zipf_cdf(*n, *s) }
+                Generator::Zipf {
+                    cdf: zipf_cdf(*n, *s),
+                }
             }
-            ParamGen::Choice(values) if values.is_empty() => return Err("expected at least one choice".into()),
+            ParamGen::Choice(values) if values.is_empty() => {
+                return Err("expected at least one choice".into())
+            }
             ParamGen::Choice(values) => Generator::Choice(values.clone()),
             ParamGen::Sequence { start } => Generator::Sequence { next: *start },
         })
@@ -232,7 +276,10 @@ mod tests {
     fn template(path: &str, body: Option<&str>, params: &[(&str, ParamGen)]) -> RequestTemplate {
         RequestTemplate {
             body: body.map(str::to_owned),
-            params: params.iter().map(|(n, g)| ((*n).to_owned(), g.clone())).collect::<BTreeMap<_, _>>(),
+            params: params
+                .iter()
+                .map(|(n, g)| ((*n).to_owned(), g.clone()))
+                .collect::<BTreeMap<_, _>>(),
             ..RequestTemplate::get("t", path)
         }
     }
@@ -242,28 +289,47 @@ mod tests {
         let t = template(
             "/users/{user_id}/posts",
             Some(r#"{"title": "{title}", "n": {user_id}}"#),
-            &[("user_id", ParamGen::Sequence { start: 7 }), ("title", ParamGen::Choice(vec!["a b/c".into()]))],
+            &[
+                ("user_id", ParamGen::Sequence { start: 7 }),
+                ("title", ParamGen::Choice(vec!["a b/c".into()])),
+            ],
         );
         let mut mix = Mix::new(&[t]).unwrap();
         let (index, req) = mix.sample(&mut StdRng::seed_from_u64(0));
         assert_eq!(index, 0);
         assert_eq!(req.path, "/users/7/posts");
         assert_eq!(req.body.as_deref(), Some(r#"{"title": "a b/c", "n": 7}"#));
-        assert_eq!(mix.sample(&mut StdRng::seed_from_u64(0)).1.path, "/users/8/posts");
+        assert_eq!(
+            mix.sample(&mut StdRng::seed_from_u64(0)).1.path,
+            "/users/8/posts"
+        );
     }
 
     #[test]
     fn path_values_are_percent_encoded() {
-        let t = template("/search/{q}", None, &[("q", ParamGen::Choice(vec!["a b/c".into()]))]);
-        let (_, req) = Mix::new(&[t]).unwrap().sample(&mut StdRng::seed_from_u64(0));
+        let t = template(
+            "/search/{q}",
+            None,
+            &[("q", ParamGen::Choice(vec!["a b/c".into()]))],
+        );
+        let (_, req) = Mix::new(&[t])
+            .unwrap()
+            .sample(&mut StdRng::seed_from_u64(0));
         assert_eq!(req.path, "/search/a%20b%2Fc");
     }
 
     #[test]
     fn an_unknown_placeholder_is_a_plan_error() {
-        let t = template("/users/{id}", None, &[("user_id", ParamGen::Sequence { start: 0 })]);
+        let t = template(
+            "/users/{id}",
+            None,
+            &[("user_id", ParamGen::Sequence { start: 0 })],
+        );
         let err = Mix::new(&[t]).err().unwrap().to_string();
-        assert!(err.contains("mix[0] (t).path") && err.contains("{id}"), "{err}");
+        assert!(
+            err.contains("mix[0] (t).path") && err.contains("{id}"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -52,12 +52,20 @@ pub struct Stage {
 impl Stage {
     /// A stage at a constant rate.
     pub fn constant(duration: Duration, rate: f64) -> Self {
-        Self { duration, rate, rate_from: None }
+        Self {
+            duration,
+            rate,
+            rate_from: None,
+        }
     }
 
     /// A stage whose rate ramps linearly from `from` to `to`.
     pub fn ramp(duration: Duration, from: f64, to: f64) -> Self {
-        Self { duration, rate: to, rate_from: Some(from) }
+        Self {
+            duration,
+            rate: to,
+            rate_from: Some(from),
+        }
     }
 
     /// Rate at the start of the stage.
@@ -138,7 +146,10 @@ impl LoadPlan {
             }
         }
         if self.duration().is_zero() {
-            return Err(LoadError::plan("stages[].duration", "expected a total duration above zero"));
+            return Err(LoadError::plan(
+                "stages[].duration",
+                "expected a total duration above zero",
+            ));
         }
         if self.timeout.is_zero() {
             return Err(LoadError::plan("timeout", "expected a timeout above zero"));
@@ -147,7 +158,10 @@ impl LoadPlan {
             return Err(LoadError::plan("max_in_flight", "expected at least 1"));
         }
         if let Model::Closed { users: 0 } = self.model {
-            return Err(LoadError::plan("model.users", "expected at least 1 virtual user"));
+            return Err(LoadError::plan(
+                "model.users",
+                "expected at least 1 virtual user",
+            ));
         }
         Ok(())
     }
@@ -157,7 +171,10 @@ fn check_rate(field: &str, rate: f64) -> Result<(), LoadError> {
     if rate.is_finite() && rate >= 0.0 {
         Ok(())
     } else {
-        Err(LoadError::plan(field, format!("expected a finite rate >= 0 requests/s, got {rate}")))
+        Err(LoadError::plan(
+            field,
+            format!("expected a finite rate >= 0 requests/s, got {rate}"),
+        ))
     }
 }
 
@@ -180,7 +197,8 @@ mod tests {
     #[test]
     fn a_negative_rate_names_its_field() {
         let mut p = plan();
-        p.stages.push(Stage::ramp(Duration::from_secs(1), -1.0, 5.0));
+        p.stages
+            .push(Stage::ramp(Duration::from_secs(1), -1.0, 5.0));
         let err = p.validate().unwrap_err().to_string();
         assert!(err.contains("stages[1].rate_from"), "{err}");
     }

@@ -56,6 +56,21 @@ impl ErrorKind {
 }
 
 impl RequestRecord {
+    /// An arrival over `max_in_flight`, not sent. It is charged as if it had waited for
+    /// `timeout`: the user it stands for got no answer.
+    pub fn dropped(template: usize, intended_at: Instant, timeout: Duration) -> Self {
+        let now = Instant::now();
+        let outcome = Outcome::Error(ErrorKind::Dropped);
+        Self {
+            template,
+            intended_at,
+            sent_at: now,
+            done_at: now,
+            deadline: now + timeout,
+            outcome,
+        }
+    }
+
     /// The latency this request counts for in every percentile.
     ///
     /// An answer (whatever its status) counts from `intended_at` to `done_at`. A request

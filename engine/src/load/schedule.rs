@@ -35,7 +35,10 @@ pub(crate) struct Arrivals {
 
 enum Pace {
     /// Offsets from `start`; `next` is the upcoming one, peeked so `frontier` can report it.
-    Open { times: OpenTimes, next: Option<Duration> },
+    Open {
+        times: OpenTimes,
+        next: Option<Duration>,
+    },
     Closed,
 }
 
@@ -47,11 +50,19 @@ impl Arrivals {
                 let mut times = OpenTimes::new(&plan.stages);
                 let next = times.next();
                 let slots = Arc::new(Semaphore::new(plan.max_in_flight));
-                Self { start, end, slots, pace: Pace::Open { times, next } }
+                Self {
+                    start,
+                    end,
+                    slots,
+                    pace: Pace::Open { times, next },
+                }
             }
-            Model::Closed { users } => {
-                Self { start, end, slots: Arc::new(Semaphore::new(users)), pace: Pace::Closed }
-            }
+            Model::Closed { users } => Self {
+                start,
+                end,
+                slots: Arc::new(Semaphore::new(users)),
+                pace: Pace::Closed,
+            },
         }
     }
 
@@ -78,7 +89,10 @@ impl Arrivals {
                     () = tokio::time::sleep_until(self.end.into()) => return None,
                 };
                 let intended_at = Instant::now();
-                (intended_at < self.end).then_some(Arrival { intended_at, slot: Some(slot) })
+                (intended_at < self.end).then_some(Arrival {
+                    intended_at,
+                    slot: Some(slot),
+                })
             }
         }
     }
@@ -139,11 +153,22 @@ impl OpenTimes {
             let len = stage.duration.as_secs_f64();
             let (r0, r1) = (stage.start_rate(), stage.rate);
             let count = (r0 + r1) / 2.0 * len;
-            curves.push(StageCurve { start, len, r0, r1, before, count });
+            curves.push(StageCurve {
+                start,
+                len,
+                r0,
+                r1,
+                before,
+                count,
+            });
             start += stage.duration;
             before += count;
         }
-        Self { stages: curves, stage: 0, next: 0 }
+        Self {
+            stages: curves,
+            stage: 0,
+            next: 0,
+        }
     }
 }
 
@@ -199,7 +224,11 @@ mod tests {
 
     #[test]
     fn stages_follow_each_other() {
-        let stages = [Stage::constant(secs(1.0), 10.0), Stage::constant(secs(1.0), 0.0), Stage::constant(secs(1.0), 4.0)];
+        let stages = [
+            Stage::constant(secs(1.0), 10.0),
+            Stage::constant(secs(1.0), 0.0),
+            Stage::constant(secs(1.0), 4.0),
+        ];
         let times: Vec<_> = OpenTimes::new(&stages).collect();
         assert_eq!(times.len(), 14);
         assert_eq!(times[10], secs(2.0));

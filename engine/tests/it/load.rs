@@ -1,5 +1,9 @@
 //! The load generator against real HTTP servers started in the test on 127.0.0.1:0.
 
+// Test helpers unwrap too: a failed setup must fail the test loudly (clippy only exempts
+// the test functions themselves).
+#![allow(clippy::unwrap_used)]
+
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -8,7 +12,8 @@ use axum::extract::State;
 use axum::http::{StatusCode, Uri};
 use axum::Router;
 use sdlab_engine::load::{
-    run, ErrorKind, LoadError, LoadPlan, Method, Model, ParamGen, RequestTemplate, RunSummary, SecondStats, Stage,
+    run, ErrorKind, LoadError, LoadPlan, Method, Model, ParamGen, RequestTemplate, RunSummary,
+    SecondStats, Stage,
 };
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -79,15 +84,27 @@ async fn run_collecting(plan: LoadPlan) -> (RunSummary, Vec<SecondStats>) {
 async fn constant_rate_sends_the_planned_count() {
     let (server, seen) = recording_server().await;
     let began = Instant::now();
-    let (summary, seconds) = run_collecting(plan(&server.url, vec![Stage::constant(secs(2.0), 200.0)])).await;
+    let (summary, seconds) =
+        run_collecting(plan(&server.url, vec![Stage::constant(secs(2.0), 200.0)])).await;
 
-    assert!(began.elapsed() < secs(4.0), "the run stops by itself: {:?}", began.elapsed());
+    assert!(
+        began.elapsed() < secs(4.0),
+        "the run stops by itself: {:?}",
+        began.elapsed()
+    );
     assert_eq!(summary.sent, 400);
     let received = seen.lock().unwrap().len();
-    assert!((380..=420).contains(&received), "server saw {received} requests");
+    assert!(
+        (380..=420).contains(&received),
+        "server saw {received} requests"
+    );
     assert_eq!(summary.ok, 400);
     assert_eq!(summary.error_rate, 0.0);
-    assert!((summary.offered_rate - 200.0).abs() < 1.0, "{}", summary.offered_rate);
+    assert!(
+        (summary.offered_rate - 200.0).abs() < 1.0,
+        "{}",
+        summary.offered_rate
+    );
     assert_eq!(seconds.iter().map(|s| s.second).collect::<Vec<_>>(), [0, 1]);
     assert!(seconds.iter().all(|s| s.sent == 200), "{seconds:?}");
 }
@@ -97,10 +114,12 @@ async fn stall_of_one_second_shows_in_p99() {
     // Requests wait while the gate is closed, from t = 1 s to t = 2 s.
     let (gate, gate_rx) = tokio::sync::watch::channel(true);
     let app = Router::new()
-        .fallback(|State(mut gate): State<tokio::sync::watch::Receiver<bool>>| async move {
-            let _ = gate.wait_for(|open| *open).await;
-            "ok"
-        })
+        .fallback(
+            |State(mut gate): State<tokio::sync::watch::Receiver<bool>>| async move {
+                let _ = gate.wait_for(|open| *open).await;
+                "ok"
+            },
+        )
         .with_state(gate_rx);
     let server = serve(app).await;
     tokio::spawn(async move {
@@ -110,16 +129,29 @@ async fn stall_of_one_second_shows_in_p99() {
         gate.send_replace(true);
     });
 
-    let (summary, seconds) = run_collecting(plan(&server.url, vec![Stage::constant(secs(4.0), 100.0)])).await;
+    let (summary, seconds) =
+        run_collecting(plan(&server.url, vec![Stage::constant(secs(4.0), 100.0)])).await;
 
     assert_eq!(summary.ok, 400);
-    assert!(summary.latency.p99 >= Duration::from_millis(800), "p99 {:?}", summary.latency.p99);
-    assert!(summary.latency.p50 < Duration::from_millis(100), "p50 {:?}", summary.latency.p50);
+    assert!(
+        summary.latency.p99 >= Duration::from_millis(800),
+        "p99 {:?}",
+        summary.latency.p99
+    );
+    assert!(
+        summary.latency.p50 < Duration::from_millis(100),
+        "p50 {:?}",
+        summary.latency.p50
+    );
     // The stall shows in the second the requests were due, with the queue at its end.
     let stalled = &seconds[1];
     assert!(stalled.p99 >= Duration::from_millis(800), "{stalled:?}");
     assert!(stalled.in_flight >= 50, "{stalled:?}");
-    assert!(seconds[3].p99 < Duration::from_millis(500), "{:?}", seconds[3]);
+    assert!(
+        seconds[3].p99 < Duration::from_millis(500),
+        "{:?}",
+        seconds[3]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -135,14 +167,25 @@ async fn timeouts_count_as_errors_and_in_latency() {
     let began = Instant::now();
     let (summary, seconds) = run_collecting(plan).await;
 
-    assert!(began.elapsed() < secs(2.5), "waits at most one timeout after the plan: {:?}", began.elapsed());
+    assert!(
+        began.elapsed() < secs(2.5),
+        "waits at most one timeout after the plan: {:?}",
+        began.elapsed()
+    );
     assert_eq!(summary.sent, 50);
     assert_eq!(summary.failed, 50);
     assert_eq!(summary.error_rate, 1.0);
     assert_eq!(summary.errors, BTreeMap::from([("timeout".to_owned(), 50)]));
-    assert!(summary.latency.p50 >= Duration::from_millis(200), "{:?}", summary.latency);
+    assert!(
+        summary.latency.p50 >= Duration::from_millis(200),
+        "{:?}",
+        summary.latency
+    );
     assert_eq!(summary.histogram.len(), 50);
-    assert_eq!(seconds[0].errors, BTreeMap::from([(ErrorKind::Timeout, 50)]));
+    assert_eq!(
+        seconds[0].errors,
+        BTreeMap::from([(ErrorKind::Timeout, 50)])
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -158,15 +201,25 @@ async fn connection_refused_counts_as_connect_errors() {
     assert_eq!(summary.sent, 20);
     assert_eq!(summary.ok, 0);
     assert_eq!(summary.errors, BTreeMap::from([("connect".to_owned(), 20)]));
-    assert_eq!(seconds[0].errors, BTreeMap::from([(ErrorKind::Connect, 20)]));
+    assert_eq!(
+        seconds[0].errors,
+        BTreeMap::from([(ErrorKind::Connect, 20)])
+    );
     // A refused request never answered: it must not look fast.
-    assert!(summary.latency.p50 >= Duration::from_millis(300), "{:?}", summary.latency);
+    assert!(
+        summary.latency.p50 >= Duration::from_millis(300),
+        "{:?}",
+        summary.latency
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ramp_stage_increases_rate() {
     let (server, seen) = recording_server().await;
-    let stages = vec![Stage::ramp(secs(2.0), 20.0, 200.0), Stage::constant(secs(1.0), 200.0)];
+    let stages = vec![
+        Stage::ramp(secs(2.0), 20.0, 200.0),
+        Stage::constant(secs(1.0), 200.0),
+    ];
 
     let (summary, seconds) = run_collecting(plan(&server.url, stages)).await;
 
@@ -182,18 +235,35 @@ async fn mix_weights_are_respected() {
     let (server, seen) = recording_server().await;
     let mut plan = plan(&server.url, vec![Stage::constant(secs(1.0), 400.0)]);
     plan.mix = vec![
-        RequestTemplate { weight: 3, ..RequestTemplate::get("read", "/read") },
-        RequestTemplate { weight: 1, method: Method::Post, body: Some("{}".into()), ..RequestTemplate::get("write", "/write") },
+        RequestTemplate {
+            weight: 3,
+            ..RequestTemplate::get("read", "/read")
+        },
+        RequestTemplate {
+            weight: 1,
+            method: Method::Post,
+            body: Some("{}".into()),
+            ..RequestTemplate::get("write", "/write")
+        },
     ];
 
     let (summary, _) = run_collecting(plan).await;
 
     let seen = seen.lock().unwrap();
-    let reads = seen.iter().filter(|(m, p, _)| m == "GET" && p == "/read").count();
-    let writes = seen.iter().filter(|(m, p, b)| m == "POST" && p == "/write" && b == "{}").count();
+    let reads = seen
+        .iter()
+        .filter(|(m, p, _)| m == "GET" && p == "/read")
+        .count();
+    let writes = seen
+        .iter()
+        .filter(|(m, p, b)| m == "POST" && p == "/write" && b == "{}")
+        .count();
     assert_eq!(reads + writes, 400);
     let share = reads as f64 / 400.0;
-    assert!((0.70..=0.80).contains(&share), "reads are {share} of the mix");
+    assert!(
+        (0.70..=0.80).contains(&share),
+        "reads are {share} of the mix"
+    );
     assert_eq!(summary.per_template[0].0, "read");
     assert_eq!(summary.per_template[0].1.sent, reads as u64);
     assert_eq!(summary.per_template[1].1.sent, writes as u64);
@@ -212,11 +282,17 @@ async fn zipf_favours_low_ranks() {
 
     let mut hits: HashMap<u64, usize> = HashMap::new();
     for (_, path, _) in seen.lock().unwrap().iter() {
-        *hits.entry(path.trim_start_matches("/items/").parse().unwrap()).or_default() += 1;
+        *hits
+            .entry(path.trim_start_matches("/items/").parse().unwrap())
+            .or_default() += 1;
     }
     let hottest = hits.iter().max_by_key(|(_, n)| **n).map(|(id, _)| *id);
     assert_eq!(hottest, Some(1));
-    let top_ten: usize = hits.iter().filter(|(id, _)| **id <= 10).map(|(_, n)| n).sum();
+    let top_ten: usize = hits
+        .iter()
+        .filter(|(id, _)| **id <= 10)
+        .map(|(_, n)| n)
+        .sum();
     // About 48% in theory; uniform ids would give 1%.
     assert!(top_ten > 400 * 3 / 10, "ids 1..=10 got {top_ten} of 400");
     assert!(hits.keys().all(|id| (1..=1000).contains(id)));
@@ -230,14 +306,23 @@ async fn params_are_deterministic_for_a_seed() {
         plan.seed = seed;
         plan.mix = vec![
             RequestTemplate {
-                params: BTreeMap::from([("user_id".to_owned(), ParamGen::Uniform { min: 1, max: 1_000_000 })]),
+                params: BTreeMap::from([(
+                    "user_id".to_owned(),
+                    ParamGen::Uniform {
+                        min: 1,
+                        max: 1_000_000,
+                    },
+                )]),
                 ..RequestTemplate::get("user", "/users/{user_id}/posts")
             },
             RequestTemplate {
                 method: Method::Post,
                 body: Some(r#"{"tag": "{tag}", "n": {n}}"#.into()),
                 params: BTreeMap::from([
-                    ("tag".to_owned(), ParamGen::Choice(vec!["a".into(), "b".into(), "c".into()])),
+                    (
+                        "tag".to_owned(),
+                        ParamGen::Choice(vec!["a".into(), "b".into(), "c".into()]),
+                    ),
                     ("n".to_owned(), ParamGen::Sequence { start: 1 }),
                 ]),
                 ..RequestTemplate::get("post", "/posts")
@@ -259,9 +344,16 @@ async fn params_are_deterministic_for_a_seed() {
 #[tokio::test]
 async fn non_loopback_target_is_rejected() {
     for url in ["http://10.1.2.3:8080", "http://example.com/"] {
-        let result = run(plan(url, vec![Stage::constant(secs(1.0), 10.0)]), None, CancellationToken::new()).await;
+        let result = run(
+            plan(url, vec![Stage::constant(secs(1.0), 10.0)]),
+            None,
+            CancellationToken::new(),
+        )
+        .await;
         match result {
-            Err(error @ LoadError::NotLoopback { .. }) => assert!(error.to_string().contains("loopback"), "{error}"),
+            Err(error @ LoadError::NotLoopback { .. }) => {
+                assert!(error.to_string().contains("loopback"), "{error}")
+            }
             other => panic!("expected NotLoopback for {url}, got {other:?}"),
         }
     }
@@ -283,23 +375,28 @@ async fn over_max_in_flight_arrivals_are_dropped_and_counted() {
     let dropped = summary.errors.get("dropped").copied().unwrap_or(0);
     assert!(dropped >= 20, "{:?}", summary.errors);
     assert_eq!(summary.ok + dropped, 40);
-    assert!(summary.latency.p50 >= Duration::from_secs(5), "dropped count until their deadline");
+    assert!(
+        summary.latency.p50 >= Duration::from_secs(5),
+        "dropped count until their deadline"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn closed_model_keeps_at_most_users_in_flight() {
     let in_flight = Arc::new(Mutex::new((0u32, 0u32))); // (now, peak)
     let app = Router::new()
-        .fallback(|State(in_flight): State<Arc<Mutex<(u32, u32)>>>| async move {
-            {
-                let mut g = in_flight.lock().unwrap();
-                g.0 += 1;
-                g.1 = g.1.max(g.0);
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            in_flight.lock().unwrap().0 -= 1;
-            "ok"
-        })
+        .fallback(
+            |State(in_flight): State<Arc<Mutex<(u32, u32)>>>| async move {
+                {
+                    let mut g = in_flight.lock().unwrap();
+                    g.0 += 1;
+                    g.1 = g.1.max(g.0);
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                in_flight.lock().unwrap().0 -= 1;
+                "ok"
+            },
+        )
         .with_state(Arc::clone(&in_flight));
     let server = serve(app).await;
     let mut plan = plan(&server.url, vec![Stage::constant(secs(1.0), 0.0)]);
@@ -325,7 +422,13 @@ async fn cancellation_stops_the_run_early() {
     });
 
     let began = Instant::now();
-    let summary = run(plan(&server.url, vec![Stage::constant(secs(30.0), 100.0)]), None, cancel).await.unwrap();
+    let summary = run(
+        plan(&server.url, vec![Stage::constant(secs(30.0), 100.0)]),
+        None,
+        cancel,
+    )
+    .await
+    .unwrap();
 
     assert!(began.elapsed() < secs(2.0), "{:?}", began.elapsed());
     assert!(summary.duration < secs(1.0), "{:?}", summary.duration);
@@ -337,9 +440,35 @@ async fn http_errors_are_counted_by_status() {
     let app = Router::new().fallback(|| async { (StatusCode::SERVICE_UNAVAILABLE, "busy") });
     let server = serve(app).await;
 
-    let (summary, seconds) = run_collecting(plan(&server.url, vec![Stage::constant(secs(0.5), 40.0)])).await;
+    let (summary, seconds) =
+        run_collecting(plan(&server.url, vec![Stage::constant(secs(0.5), 40.0)])).await;
 
-    assert_eq!(summary.errors, BTreeMap::from([("http 503".to_owned(), 20)]));
+    assert_eq!(
+        summary.errors,
+        BTreeMap::from([("http 503".to_owned(), 20)])
+    );
     assert_eq!(summary.failed, 20);
     assert_eq!(seconds[0].http_errors, BTreeMap::from([(503, 20)]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quiet_last_stage_still_lasts_its_duration() {
+    let (server, _) = recording_server().await;
+    let stages = vec![
+        Stage::constant(secs(1.0), 20.0),
+        Stage::constant(secs(1.0), 0.0),
+    ];
+
+    let began = Instant::now();
+    let (summary, seconds) = run_collecting(plan(&server.url, stages)).await;
+
+    assert!(began.elapsed() >= secs(2.0), "{:?}", began.elapsed());
+    assert_eq!(summary.sent, 20);
+    assert_eq!(
+        seconds
+            .iter()
+            .map(|s| (s.second, s.sent))
+            .collect::<Vec<_>>(),
+        [(0, 20), (1, 0)]
+    );
 }
