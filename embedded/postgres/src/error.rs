@@ -73,6 +73,16 @@ pub enum Error {
     )]
     SetprivMissing,
 
+    /// Another live `PgServer` (in this or another process) owns the cluster.
+    #[error(
+        "the cluster in {cluster_dir} is in use by another running lab (it holds {cluster_dir}/lock); \
+         stop that lab or use its server rather than starting a second one"
+    )]
+    InUse {
+        /// The cluster directory.
+        cluster_dir: PathBuf,
+    },
+
     /// initdb failed.
     #[error("initdb of {data_dir} failed: {message}")]
     Init {

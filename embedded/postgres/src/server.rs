@@ -48,6 +48,8 @@ pub struct PgServer {
     new_cluster: bool,
     binaries: BinarySource,
     stopped: bool,
+    /// Held (flock) while this guard owns the cluster; dropped after the server stops.
+    _lock: std::fs::File,
 }
 
 impl PgServer {
@@ -75,6 +77,9 @@ impl PgServer {
         let cluster_dir = opts.cluster_dir.canonicalize().map_err(Error::io("resolve", &opts.cluster_dir))?;
         let data_dir = data_dir_of(&cluster_dir);
 
+        // One owner per cluster: the lock is released when the guard drops or its process dies,
+        // so a server found below without a lock holder was left by a crashed run.
+        let lock = lock_cluster(&cluster_dir)?;
         let stale_dir = cluster_dir.clone();
         tokio::task::spawn_blocking(move || process::stop_stale(&stale_dir))
             .await
@@ -174,6 +179,10 @@ impl PgServer {
                         tracing::warn!("port {} was taken; trying another", settings.port);
                         continue;
                     }
+                    // Do not leave a half-started server behind (e.g. pg_ctl timed out).
+                    if let Err(e) = process::stop_stale(&cluster_dir) {
+                        tracing::warn!("after a failed start: {e}");
+                    }
                     return Err(error);
                 }
             }
@@ -189,6 +198,7 @@ impl PgServer {
             new_cluster,
             binaries,
             stopped: false,
+            _lock: lock,
         };
         // pg_ctl -w waited for the postmaster to say "ready"; confirm a client can connect.
         if let Err(message) = wait_accepting(server.port, server.pid, READY_DEADLINE).await {
@@ -284,6 +294,27 @@ impl Drop for PgServer {
     fn drop(&mut self) {
         self.stop_now();
     }
+}
+
+/// Takes `<cluster_dir>/lock` exclusively (flock), or fails with [`Error::InUse`].
+fn lock_cluster(cluster_dir: &Path) -> Result<std::fs::File, Error> {
+    use std::os::fd::AsRawFd;
+    let path = cluster_dir.join("lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(Error::io("open", &path))?;
+    // SAFETY: flock on a file descriptor we own for the duration of the call.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        let err = std::io::Error::last_os_error();
+        if err.kind() == std::io::ErrorKind::WouldBlock {
+            return Err(Error::InUse { cluster_dir: cluster_dir.to_path_buf() });
+        }
+        return Err(Error::io("lock", &path)(err));
+    }
+    Ok(file)
 }
 
 /// `<cluster_dir>/data`.

@@ -127,17 +127,49 @@ async fn stop_stale_kills_a_server_whose_guard_was_leaked_by_a_crashed_run() {
     assert_eq!(stop_stale(&opts.cluster_dir).unwrap(), None);
 }
 
+/// Set by `a_start_after_a_crashed_run_stops_the_leftover_server_first` in a child process.
+const CRASH_INTO: &str = "SDLAB_IT_CRASH_INTO";
+
+/// In a child process only: start a server and exit without stopping it, like a crashed lab.
+#[tokio::test]
+async fn helper_crashing_run_leaves_its_server_running() {
+    let Some(cluster_dir) = std::env::var_os(CRASH_INTO) else { return };
+    let server = PgServer::start(PgOptions { cluster_dir: cluster_dir.into(), ..PgOptions::default() }).await.unwrap();
+    println!("postmaster={}", server.postmaster_pid().unwrap());
+    std::process::exit(0); // no Drop, no lock release: the OS drops the lock as a crash would
+}
+
 #[tokio::test]
 async fn a_start_after_a_crashed_run_stops_the_leftover_server_first() {
     let dir = tempfile::tempdir().unwrap();
     let opts = options(dir.path());
-    let leaked = PgServer::start(opts.clone()).await.unwrap();
-    let old_pid = leaked.postmaster_pid().unwrap();
-    std::mem::forget(leaked);
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "helper_crashing_run_leaves_its_server_running", "--nocapture"])
+        .env(CRASH_INTO, &opts.cluster_dir)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let old_pid: u32 = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("postmaster="))
+        .unwrap_or_else(|| panic!("child did not start a server: {stdout} {}", String::from_utf8_lossy(&out.stderr)))
+        .parse()
+        .unwrap();
+    assert!(process_exists(old_pid));
 
     let server = PgServer::start(opts).await.unwrap();
     assert!(!process_exists(old_pid));
     assert_ne!(server.postmaster_pid(), Some(old_pid));
+    assert_eq!(query_i64(&server, "select 1::bigint").await, 1);
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_second_guard_on_a_cluster_in_use_is_refused_and_the_server_keeps_running() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = PgServer::start(options(dir.path())).await.unwrap();
+    let err = PgServer::start(options(dir.path())).await.unwrap_err();
+    assert!(matches!(err, Error::InUse { .. }), "{err}");
     assert_eq!(query_i64(&server, "select 1::bigint").await, 1);
     server.stop().await.unwrap();
 }
