@@ -3,7 +3,8 @@
 //!
 //! HTTP metrics (only for the service's own routes; `/metrics` and `/healthz` are left out
 //! so scrapes and probes do not blur the picture):
-//! - `http_requests_total{route,status}`: counter.
+//! - `http_requests_total{route,status}`: counter; status 499 counts requests whose client
+//!   gave up before the answer.
 //! - `http_request_duration_seconds{route}`: histogram.
 //! - `http_requests_in_flight`: gauge.
 //! - `service_info{instance}`: always 1; tells instances apart.
@@ -99,31 +100,40 @@ pub async fn track_http(request: Request, next: Next) -> Response {
         .get::<MatchedPath>()
         .map(|path| path.as_str().to_owned())
         .unwrap_or_else(|| "unmatched".to_owned());
-    let started = Instant::now();
-    let in_flight = InFlight::enter();
+    let mut tracked = Tracked::start(route);
     let response = next.run(request).await;
-    drop(in_flight);
-    let status = response.status().as_u16().to_string();
-    metrics::histogram!(HTTP_REQUEST_DURATION_SECONDS, "route" => route.clone())
-        .record(started.elapsed().as_secs_f64());
-    metrics::counter!(HTTP_REQUESTS_TOTAL, "route" => route, "status" => status).increment(1);
+    tracked.status = Some(response.status().as_u16());
     response
 }
 
-/// Counts a request as in flight until dropped, so a request whose client went away (the
-/// future is dropped mid-handler) still leaves the gauge.
-struct InFlight;
+/// Status recorded for a request whose client went away before the answer (nginx's
+/// convention). The handler's future is dropped then, so without this guard the request
+/// would vanish from the metrics, and those are exactly the slow ones.
+pub const STATUS_CLIENT_CLOSED: u16 = 499;
 
-impl InFlight {
-    fn enter() -> InFlight {
+/// One request in flight. Recording happens on drop, so a request the client abandoned
+/// (its future dropped mid-handler) still leaves the in-flight gauge and is counted.
+struct Tracked {
+    route: String,
+    started: Instant,
+    status: Option<u16>,
+}
+
+impl Tracked {
+    fn start(route: String) -> Tracked {
         metrics::gauge!(HTTP_REQUESTS_IN_FLIGHT).increment(1.0);
-        InFlight
+        Tracked { route, started: Instant::now(), status: None }
     }
 }
 
-impl Drop for InFlight {
+impl Drop for Tracked {
     fn drop(&mut self) {
         metrics::gauge!(HTTP_REQUESTS_IN_FLIGHT).decrement(1.0);
+        let route = std::mem::take(&mut self.route);
+        let status = self.status.unwrap_or(STATUS_CLIENT_CLOSED).to_string();
+        metrics::histogram!(HTTP_REQUEST_DURATION_SECONDS, "route" => route.clone())
+            .record(self.started.elapsed().as_secs_f64());
+        metrics::counter!(HTTP_REQUESTS_TOTAL, "route" => route, "status" => status).increment(1);
     }
 }
 
