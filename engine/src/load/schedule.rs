@@ -5,6 +5,10 @@
 //! count is quadratic in time and each arrival time is a closed-form root, computed from the
 //! start instant (never by accumulating sleeps, which would drift).
 //!
+//! Sends are never early: tokio's timer has millisecond resolution, so a request goes out up
+//! to about 1 ms after it is due, and that lateness is charged to its latency (measured from
+//! `intended_at`). It can make latencies look worse by that much, never better.
+//!
 //! Closed model: the same [`Arrivals`] hands out the next arrival as soon as one of the
 //! `users` slots is free. Either way an arrival carries a slot (a semaphore permit) that the
 //! request holds until it is done; in the open model, an arrival that finds no free slot is
