@@ -1,0 +1,3 @@
+//! Integration tests of sdlab-engine, one binary for the crate.
+
+mod load;
