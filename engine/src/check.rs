@@ -340,7 +340,7 @@ fn evaluate_line(line: &CheckLine, obs: &Observations) -> LineResult {
                 format!("missing {}", missing.into_iter().collect::<Vec<_>>().join(", "))
             };
             let passed = measured.starts_with("all");
-            result("pool metrics exported".to_string(), measured, format!("{}", names.join(", ")), passed, hint)
+            result("pool metrics exported".to_string(), measured, format!("all {} present", names.len()), passed, hint)
         }
         CheckLine::PoolBudget { reserved, hint } => {
             let budget = obs.max_connections.saturating_sub(*reserved);
@@ -450,18 +450,36 @@ pub fn plan_facts(root: &serde_json::Value) -> PlanFacts {
     facts
 }
 
-/// Log lines that report errors (the kit logs causes at ERROR/WARN level).
+/// Log lines that report errors (the kit logs causes at ERROR, sqlx slow queries at WARN),
+/// errors first, each once, cut to a readable length.
 fn error_lines(logs: &str) -> Vec<String> {
     let mut seen = BTreeSet::new();
-    logs.lines()
-        .filter(|l| l.contains("ERROR") || l.contains("WARN") || l.contains("too many clients"))
+    let mut picked: Vec<(u8, String)> = logs
+        .lines()
         .filter_map(|l| {
-            // Deduplicate on the message, not the timestamp.
-            let key: String = l.split_whitespace().skip(1).collect::<Vec<_>>().join(" ");
-            seen.insert(key).then(|| l.to_string())
+            let rank = if l.contains("ERROR") || l.contains("too many clients") {
+                0
+            } else if l.contains("WARN") {
+                1
+            } else {
+                return None;
+            };
+            // Deduplicate on the message without its timestamp and numbers.
+            let key: String = l
+                .split_whitespace()
+                .skip(3)
+                .take(8)
+                .collect::<Vec<_>>()
+                .join(" ")
+                .chars()
+                .filter(|c| !c.is_ascii_digit())
+                .collect();
+            let short: String = l.chars().take(220).collect();
+            seen.insert(key).then_some((rank, short))
         })
-        .take(5)
-        .collect()
+        .collect();
+    picked.sort_by_key(|(rank, _)| *rank);
+    picked.into_iter().map(|(_, l)| l).take(5).collect()
 }
 
 /// `850 µs`, `12.3 ms`, `2.00 s`.

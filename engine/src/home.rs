@@ -27,11 +27,16 @@ pub struct LabHome {
 }
 
 impl LabHome {
-    /// `$SDLAB_HOME`, else `$XDG_DATA_HOME/sdlab`, else `~/.local/share/sdlab`.
+    /// `$SDLAB_HOME`, else `$XDG_DATA_HOME/sdlab`, else `~/.local/share/sdlab`; as root,
+    /// `/var/lib/sdlab` (PostgreSQL refuses to run as root, so the lab runs it as `nobody`,
+    /// who cannot enter root's home).
     /// `$SDLAB_TARGET_DIR` overrides the build target dir (tests share one across homes).
     pub fn from_env() -> LabHome {
+        // SAFETY: geteuid has no preconditions.
+        let root_user = unsafe { libc::geteuid() } == 0;
         let root = std::env::var_os("SDLAB_HOME")
             .map(PathBuf::from)
+            .or_else(|| root_user.then(|| PathBuf::from("/var/lib/sdlab")))
             .or_else(|| std::env::var_os("XDG_DATA_HOME").map(|d| PathBuf::from(d).join("sdlab")))
             .or_else(|| {
                 std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share/sdlab"))
