@@ -302,5 +302,6 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
         "m" => value * 60.0,
         _ => return None,
     };
-    Some(Duration::from_secs_f64(seconds))
+    // try_: a number too large for a Duration is a bad value, not a panic.
+    Duration::try_from_secs_f64(seconds).ok()
 }

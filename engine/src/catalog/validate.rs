@@ -261,7 +261,8 @@ fn profile(
     let mut total = Duration::ZERO;
     for (i, s) in raw.stages.iter().enumerate() {
         let duration = cx.duration(&field(&format!("stages[{i}].duration")), &s.duration)?;
-        total += duration;
+        // Saturating: two huge stages must fail the 10-minute bound below, not overflow.
+        total = total.saturating_add(duration);
         let rate_ok = |r: f64| r.is_finite() && (0.0..=20_000.0).contains(&r);
         if !rate_ok(s.rate) || s.rate_from.is_some_and(|r| !rate_ok(r)) {
             return Err(cx.invalid(
@@ -299,6 +300,10 @@ fn profile(
     }
     if mix.is_empty() {
         return Err(cx.invalid(field("mix"), "at least one request with a weight above 0"));
+    }
+    // The load generator refuses 0 slots; say so while loading, not when a check starts.
+    if raw.max_in_flight == Some(0) {
+        return Err(cx.invalid(field("max_in_flight"), "at least 1 request in flight"));
     }
     Ok(Profile {
         name: name.to_string(),
@@ -356,7 +361,7 @@ fn check(
             (None, "error_rate") => {
                 let max = match &slo.max {
                     Some(toml::Value::Float(f)) if (0.0..=1.0).contains(f) => *f,
-                    Some(toml::Value::Integer(0)) => 0.0,
+                    Some(toml::Value::Integer(i @ 0..=1)) => *i as f64,
                     _ => return Err(cx.invalid(field("max"), "a fraction between 0 and 1, e.g. 0.01")),
                 };
                 SloMetric::ErrorRate { max }

@@ -1,3 +1,7 @@
 //! Integration tests of sdlab-engine, one binary for the crate.
 
 mod load;
+mod catalog;
+mod check_table;
+mod scenarios_lint;
+mod tidy;

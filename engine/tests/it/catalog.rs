@@ -1,0 +1,499 @@
+//! Catalog validation: a small valid fixture scenario, mutated one thing per test, must fail
+//! with an error that names the file, the field and what was expected.
+
+// Helpers unwrap too: a failed setup must fail the test loudly (clippy only exempts the
+// test functions themselves).
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use sdlab_engine::catalog::{
+    parse_scenario, Catalog, CatalogError, CheckLine, LearningStage, Percentile, Scenario,
+    SloMetric,
+};
+use sdlab_engine::load::{Method, ParamGen};
+
+/// A valid scenario that exercises every section the validator reads.
+const VALID: &str = r#"
+id = "t1-99"
+title = "Fixture"
+track = 1
+stage = "walking"
+concepts = ["testing"]
+minutes = 10
+hints = ["Look at the fixture."]
+
+[topology]
+instances = 2
+
+[topology.postgres]
+database = "fixture"
+settings = { max_connections = 40, client_connection_check_interval = "1s" }
+
+[db]
+schema = "db/schema.sql"
+
+[[requests]]
+name = "list"
+method = "GET"
+path = "/items"
+
+[[requests]]
+name = "get_item"
+method = "GET"
+path = "/items/{item_id}"
+params.item_id = { uniform = [1, 100] }
+
+[[requests]]
+name = "unused"
+method = "DELETE"
+path = "/items"
+
+[profiles.check]
+description = "Ramp up, then hold."
+timeout = "1.5s"
+stages = [
+    { duration = "500ms", rate_from = 5, rate = 50 },
+    { duration = "2m", rate = 50 },
+]
+mix = { list = 3, get_item = 1, unused = 0 }
+
+[check]
+profile = "check"
+
+[[check.slo]]
+metric = "p95"
+max = "250ms"
+hint = "Slow."
+
+[[check.slo]]
+metric = "p99"
+request = "get_item"
+max = "1s"
+hint = "One item is slow."
+
+[[check.slo]]
+metric = "error_rate"
+max = 0.01
+hint = "Errors."
+
+[[check.slo]]
+metric = "achieved_rate"
+min_ratio = 0.9
+hint = "Falls behind."
+
+[check.pool_budget]
+reserved = 3
+hint = "Pool too big."
+"#;
+
+/// A scenario folder named like a real one, with the db files the fixture refers to.
+struct Fixture {
+    _root: tempfile::TempDir,
+    file: PathBuf,
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("t1-99-fixture");
+        std::fs::create_dir_all(dir.join("db")).unwrap();
+        std::fs::write(
+            dir.join("db/schema.sql"),
+            "create table items (id int primary key);\n",
+        )
+        .unwrap();
+        Fixture {
+            file: dir.join("scenario.toml"),
+            _root: root,
+        }
+    }
+
+    fn parse(&self, text: &str) -> Result<Scenario, CatalogError> {
+        parse_scenario(&self.file, text)
+    }
+
+    /// Parses the fixture with `from` replaced by `to` and returns the error.
+    fn error_with(&self, from: &str, to: &str) -> CatalogError {
+        self.parse(&edit(VALID, from, to))
+            .expect_err(&format!("replacing {from:?} by {to:?} should be rejected"))
+    }
+}
+
+/// `text` with `from` replaced by `to`; `from` must occur exactly once, so a test can't
+/// silently mutate nothing.
+fn edit(text: &str, from: &str, to: &str) -> String {
+    assert_eq!(
+        text.matches(from).count(),
+        1,
+        "{from:?} should occur once in the fixture"
+    );
+    text.replacen(from, to, 1)
+}
+
+/// Asserts an `Invalid` error on `field` whose message names the file, the field and
+/// contains each of `expected`.
+fn assert_invalid(err: &CatalogError, file: &Path, field: &str, expected: &[&str]) {
+    let CatalogError::Invalid {
+        path, field: got, ..
+    } = err
+    else {
+        panic!("expected CatalogError::Invalid on `{field}`, got {err:?}");
+    };
+    assert_eq!(path, file);
+    assert_eq!(got, field);
+    let message = err.to_string();
+    assert!(
+        message.contains(&file.display().to_string()),
+        "file not named: {message}"
+    );
+    assert!(
+        message.contains(&format!("`{field}`")),
+        "field not named: {message}"
+    );
+    for e in expected {
+        assert!(message.contains(e), "{e:?} not in: {message}");
+    }
+}
+
+#[test]
+fn valid_fixture_parses_into_typed_values() {
+    let fx = Fixture::new();
+    let s = fx.parse(VALID).unwrap();
+    assert_eq!(s.id, "t1-99");
+    assert_eq!(s.dir_name(), "t1-99-fixture");
+    assert_eq!(s.stage, LearningStage::Walking);
+    assert_eq!(s.service_package(), "scenario-t1-99-service");
+    assert_eq!(s.solution_package(), "scenario-t1-99-solution");
+    assert_eq!(s.topology.instances, 2);
+    let pg = s.topology.postgres.as_ref().unwrap();
+    assert_eq!(pg.max_connections(), 40);
+    assert_eq!(pg.template_database(), "fixture_seed");
+    assert_eq!(pg.settings["client_connection_check_interval"], "1s");
+    let db = s.db.as_ref().unwrap();
+    assert!(db.schema.is_absolute() && db.schema.ends_with("t1-99-fixture/db/schema.sql"));
+    assert_eq!(db.seed, None);
+
+    let profile = &s.check.profile;
+    assert_eq!(profile.name, "check");
+    assert_eq!(profile.timeout, Duration::from_millis(1500));
+    assert_eq!(profile.max_in_flight, 2_000, "the default");
+    assert_eq!(profile.stages.len(), 2);
+    assert_eq!(profile.stages[0].duration, Duration::from_millis(500));
+    assert_eq!(profile.stages[0].rate_from, Some(5.0));
+    assert_eq!(profile.stages[1].duration, Duration::from_secs(120));
+    assert_eq!(profile.duration(), Duration::from_millis(120_500));
+    assert_eq!(profile.target_rate(), 50.0);
+    // Weight-0 entries are dropped; the rest keep their weights (mix is sorted by name).
+    let mix: Vec<(&str, u32)> = profile
+        .mix
+        .iter()
+        .map(|t| (t.name.as_str(), t.weight))
+        .collect();
+    assert_eq!(mix, [("get_item", 1), ("list", 3)]);
+    let get_item = &profile.mix[0];
+    assert_eq!(get_item.method, Method::Get);
+    assert_eq!(
+        get_item.params["item_id"],
+        ParamGen::Uniform { min: 1, max: 100 }
+    );
+
+    let metrics: Vec<(SloMetric, Option<&str>)> = s
+        .check
+        .lines
+        .iter()
+        .filter_map(|l| match l {
+            CheckLine::Slo {
+                metric, request, ..
+            } => Some((*metric, request.as_deref())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        metrics,
+        [
+            (
+                SloMetric::Latency {
+                    percentile: Percentile::P95,
+                    max: Duration::from_millis(250)
+                },
+                None
+            ),
+            (
+                SloMetric::Latency {
+                    percentile: Percentile::P99,
+                    max: Duration::from_secs(1)
+                },
+                Some("get_item")
+            ),
+            (SloMetric::ErrorRate { max: 0.01 }, None),
+            (SloMetric::AchievedRate { min_ratio: 0.9 }, None),
+        ]
+    );
+    assert!(matches!(
+        s.check.lines.last(),
+        Some(CheckLine::PoolBudget { reserved: 3, .. })
+    ));
+}
+
+#[test]
+fn unknown_field_is_named_in_the_error() {
+    let fx = Fixture::new();
+    let err = fx.error_with("timeout = \"1.5s\"", "timout = \"1.5s\"");
+    let CatalogError::Parse { path, message } = &err else {
+        panic!("expected CatalogError::Parse, got {err:?}");
+    };
+    assert_eq!(path, &fx.file);
+    assert!(message.contains("unknown field `timout`"), "{message}");
+    assert!(
+        message.contains("`timeout`"),
+        "the expected fields are listed: {message}"
+    );
+    assert!(
+        err.to_string().contains(&fx.file.display().to_string()),
+        "{err}"
+    );
+}
+
+#[test]
+fn bad_duration_names_the_stage_and_the_expected_form() {
+    let fx = Fixture::new();
+    let err = fx.error_with("duration = \"500ms\"", "duration = \"500 ms\"");
+    assert_invalid(
+        &err,
+        &fx.file,
+        "profiles.check.stages[0].duration",
+        &["a positive duration such as \"250ms\"", "\"500 ms\""],
+    );
+}
+
+#[test]
+fn zero_timeout_is_not_a_duration() {
+    let fx = Fixture::new();
+    let err = fx.error_with("timeout = \"1.5s\"", "timeout = \"0s\"");
+    assert_invalid(
+        &err,
+        &fx.file,
+        "profiles.check.timeout",
+        &["a positive duration"],
+    );
+}
+
+#[test]
+fn absurdly_long_duration_is_an_error_not_a_panic() {
+    let fx = Fixture::new();
+    let err = fx.error_with(
+        "duration = \"2m\"",
+        "duration = \"99999999999999999999999m\"",
+    );
+    assert_invalid(
+        &err,
+        &fx.file,
+        "profiles.check.stages[1].duration",
+        &["a positive duration"],
+    );
+    // Two stages that each fit a Duration but whose sum does not.
+    let text = edit(
+        &edit(
+            VALID,
+            "duration = \"2m\"",
+            "duration = \"10000000000000000000s\"",
+        ),
+        "duration = \"500ms\"",
+        "duration = \"10000000000000000000s\"",
+    );
+    let err = fx.parse(&text).unwrap_err();
+    assert_invalid(
+        &err,
+        &fx.file,
+        "profiles.check.stages",
+        &["at most 10 minutes"],
+    );
+}
+
+#[test]
+fn check_profile_that_does_not_exist_lists_the_profiles() {
+    let fx = Fixture::new();
+    let err = fx.error_with("profile = \"check\"", "profile = \"chek\"");
+    assert_invalid(
+        &err,
+        &fx.file,
+        "check.profile",
+        &[
+            "the name of a [profiles.<name>] section (check)",
+            "\"chek\"",
+        ],
+    );
+}
+
+#[test]
+fn mix_entry_naming_a_missing_request_lists_the_requests() {
+    let fx = Fixture::new();
+    let err = fx.error_with("list = 3,", "lst = 3,");
+    assert_invalid(
+        &err,
+        &fx.file,
+        "profiles.check.mix.lst",
+        &["the name of a [[requests]] entry (list, get_item, unused)"],
+    );
+}
+
+#[test]
+fn mix_with_only_zero_weights_is_rejected() {
+    let fx = Fixture::new();
+    let err = fx.error_with("{ list = 3, get_item = 1, unused = 0 }", "{ list = 0 }");
+    assert_invalid(
+        &err,
+        &fx.file,
+        "profiles.check.mix",
+        &["at least one request with a weight above 0"],
+    );
+}
+
+#[test]
+fn placeholder_without_a_generator_is_named() {
+    let fx = Fixture::new();
+    let err = fx.error_with("params.item_id = ", "params.id = ");
+    assert_invalid(
+        &err,
+        &fx.file,
+        "requests[1].params",
+        &["a generator for {item_id}", "/items/{item_id}"],
+    );
+}
+
+#[test]
+fn unknown_method_is_named_with_its_index() {
+    let fx = Fixture::new();
+    let err = fx.error_with(
+        "method = \"GET\"\npath = \"/items/{item_id}\"",
+        "method = \"FETCH\"\npath = \"/items/{item_id}\"",
+    );
+    assert_invalid(
+        &err,
+        &fx.file,
+        "requests[1].method",
+        &["GET, POST, PUT or DELETE", "\"FETCH\""],
+    );
+}
+
+#[test]
+fn id_not_matching_the_folder_is_rejected() {
+    let fx = Fixture::new();
+    let err = fx.error_with("id = \"t1-99\"", "id = \"t1-98\"");
+    assert_invalid(
+        &err,
+        &fx.file,
+        "id",
+        &[
+            "the folder name to start with the id",
+            "\"t1-99-fixture\"",
+            "\"t1-98\"",
+        ],
+    );
+}
+
+#[test]
+fn id_of_the_wrong_shape_is_rejected() {
+    let fx = Fixture::new();
+    let err = fx.error_with("id = \"t1-99\"", "id = \"t1-99-fixture\"");
+    assert_invalid(&err, &fx.file, "id", &["t<track>-<nn> such as \"t1-01\""]);
+}
+
+#[test]
+fn unknown_stage_lists_the_four_stages() {
+    let fx = Fixture::new();
+    let err = fx.error_with("stage = \"walking\"", "stage = \"flying\"");
+    assert_invalid(
+        &err,
+        &fx.file,
+        "stage",
+        &["one of crawling, walking, running, sprinting", "\"flying\""],
+    );
+}
+
+#[test]
+fn missing_db_file_names_the_path_it_looked_for() {
+    let fx = Fixture::new();
+    let err = fx.error_with(
+        "schema = \"db/schema.sql\"",
+        "schema = \"db/schema.sql\"\nseed = \"db/seed.sql\"",
+    );
+    assert_invalid(&err, &fx.file, "db.seed", &["seed.sql does not exist"]);
+    let err = fx.error_with("schema = \"db/schema.sql\"", "schema = \"db/missing.sql\"");
+    assert_invalid(&err, &fx.file, "db.schema", &["missing.sql does not exist"]);
+}
+
+#[test]
+fn load_longer_than_ten_minutes_is_rejected() {
+    let fx = Fixture::new();
+    let err = fx.error_with("duration = \"2m\"", "duration = \"10m\"");
+    assert_invalid(
+        &err,
+        &fx.file,
+        "profiles.check.stages",
+        &["a total duration of at most 10 minutes"],
+    );
+}
+
+#[test]
+fn error_rate_max_outside_zero_to_one_is_rejected() {
+    let fx = Fixture::new();
+    for bad in ["1.5", "-0.1", "\"1%\"", "2"] {
+        let err = fx.error_with("max = 0.01", &format!("max = {bad}"));
+        assert_invalid(
+            &err,
+            &fx.file,
+            "check.slo[2].max",
+            &["a fraction between 0 and 1"],
+        );
+    }
+    for good in ["0", "0.0", "1", "1.0"] {
+        let text = edit(VALID, "max = 0.01", &format!("max = {good}"));
+        let s = fx
+            .parse(&text)
+            .unwrap_or_else(|e| panic!("max = {good} should be accepted: {e}"));
+        assert!(s.check.lines.iter().any(|l| matches!(
+            l,
+            CheckLine::Slo {
+                metric: SloMetric::ErrorRate { .. },
+                ..
+            }
+        )));
+    }
+}
+
+#[test]
+fn zero_max_in_flight_is_rejected_before_any_run() {
+    let fx = Fixture::new();
+    let err = fx.error_with(
+        "timeout = \"1.5s\"",
+        "timeout = \"1.5s\"\nmax_in_flight = 0",
+    );
+    assert_invalid(
+        &err,
+        &fx.file,
+        "profiles.check.max_in_flight",
+        &["at least 1"],
+    );
+}
+
+#[test]
+fn real_catalog_loads_and_finds_scenarios_by_id_or_folder() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
+    let catalog = Catalog::load(&root).unwrap();
+    assert!(!catalog.scenarios.is_empty());
+    let by_id = catalog.get("t1-01").unwrap();
+    let by_folder = catalog.get("t1-01-diagnosing-failures").unwrap();
+    assert_eq!(by_id.dir, by_folder.dir);
+    assert_eq!(by_id.id, "t1-01");
+
+    let err = catalog.get("nope").unwrap_err();
+    let CatalogError::NotFound { id, known } = &err else {
+        panic!("expected CatalogError::NotFound, got {err:?}");
+    };
+    assert_eq!(id, "nope");
+    assert!(known.split(", ").any(|k| k == "t1-01"), "{known}");
+    assert!(err.to_string().contains("t1-01"), "{err}");
+}

@@ -1,0 +1,457 @@
+//! `check::evaluate` and `check::render` on hand-built `Observations`: the check table is a
+//! pure function of what was measured, so every verdict can be pinned without a server.
+
+// Helpers unwrap too: a failed setup must fail the test loudly (clippy only exempts the
+// test functions themselves).
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use sdlab_engine::catalog::{load_scenario, CheckLine, Scenario};
+use sdlab_engine::check::{
+    evaluate, fmt_duration, plan_facts, render, CheckReport, LineResult, Observations, PlanFacts,
+    RequestObs,
+};
+use sdlab_engine::metrics::PromText;
+
+/// The name of t1-01's plan line, which `Observations::plans` is keyed by.
+const FEED_PLAN: &str = "feed query uses an index";
+
+/// PostgreSQL's plan for the feed once an index on `created_at` (ascending, under a name of
+/// the learner's choosing) serves `ORDER BY created_at DESC LIMIT 20` by reading it backward.
+const PLAN_INDEX_BACKWARD: &str = r#"[{"Plan": {
+  "Node Type": "Limit", "Parallel Aware": false, "Async Capable": false,
+  "Startup Cost": 0.71, "Total Cost": 9.86, "Plan Rows": 20, "Plan Width": 97,
+  "Plans": [{
+    "Node Type": "Nested Loop", "Parent Relationship": "Outer", "Parallel Aware": false,
+    "Join Type": "Inner", "Startup Cost": 0.71, "Total Cost": 457123.5, "Plan Rows": 1000000,
+    "Inner Unique": true,
+    "Plans": [
+      {"Node Type": "Index Scan", "Parent Relationship": "Outer", "Parallel Aware": false,
+       "Scan Direction": "Backward", "Index Name": "posts_by_time", "Relation Name": "posts",
+       "Alias": "p", "Startup Cost": 0.42, "Total Cost": 61234.4, "Plan Rows": 1000000},
+      {"Node Type": "Memoize", "Parent Relationship": "Inner", "Parallel Aware": false,
+       "Cache Key": "p.user_id", "Cache Mode": "logical",
+       "Plans": [
+         {"Node Type": "Index Scan", "Parent Relationship": "Outer", "Parallel Aware": false,
+          "Scan Direction": "Forward", "Index Name": "users_pkey", "Relation Name": "users",
+          "Alias": "u", "Index Cond": "(id = p.user_id)", "Plan Rows": 1}
+       ]}
+    ]
+  }]
+}}]"#;
+
+/// The broken service's feed plan: read every post in parallel, sort, keep 20.
+const PLAN_SEQ_SCAN_SORT: &str = r#"[{"Plan": {
+  "Node Type": "Limit", "Parallel Aware": false, "Plan Rows": 20,
+  "Plans": [{
+    "Node Type": "Gather Merge", "Parent Relationship": "Outer", "Workers Planned": 2,
+    "Plans": [{
+      "Node Type": "Sort", "Parent Relationship": "Outer", "Sort Key": ["p.created_at DESC"],
+      "Plans": [{
+        "Node Type": "Hash Join", "Parent Relationship": "Outer", "Join Type": "Inner",
+        "Hash Cond": "(p.user_id = u.id)",
+        "Plans": [
+          {"Node Type": "Seq Scan", "Parent Relationship": "Outer", "Parallel Aware": true,
+           "Relation Name": "posts", "Alias": "p", "Plan Rows": 416667},
+          {"Node Type": "Hash", "Parent Relationship": "Inner",
+           "Plans": [
+             {"Node Type": "Seq Scan", "Parent Relationship": "Outer", "Parallel Aware": true,
+              "Relation Name": "users", "Alias": "u", "Plan Rows": 4167}
+           ]}
+        ]
+      }]
+    }]
+  }]
+}}]"#;
+
+/// One user's posts through a bitmap: the index finds the pages, the heap scan reads them.
+const PLAN_BITMAP: &str = r#"[{"Plan": {
+  "Node Type": "Bitmap Heap Scan", "Parallel Aware": false, "Relation Name": "posts",
+  "Alias": "posts", "Recheck Cond": "(user_id = 42)", "Plan Rows": 98,
+  "Plans": [
+    {"Node Type": "Bitmap Index Scan", "Parent Relationship": "Outer", "Parallel Aware": false,
+     "Index Name": "posts_user_id_idx", "Index Cond": "(user_id = 42)", "Plan Rows": 98}
+  ]
+}}]"#;
+
+/// The same bitmap read, then sorted: an index is used, yet every matching row is sorted.
+const PLAN_BITMAP_THEN_SORT: &str = r#"[{"Plan": {
+  "Node Type": "Limit", "Plan Rows": 20,
+  "Plans": [{
+    "Node Type": "Sort", "Parent Relationship": "Outer", "Sort Key": ["created_at DESC"],
+    "Plans": [{
+      "Node Type": "Bitmap Heap Scan", "Parent Relationship": "Outer", "Relation Name": "posts",
+      "Alias": "posts", "Recheck Cond": "(user_id = 42)",
+      "Plans": [
+        {"Node Type": "Bitmap Index Scan", "Parent Relationship": "Outer",
+         "Index Name": "posts_user_id_idx", "Index Cond": "(user_id = 42)"}
+      ]
+    }]
+  }]
+}}]"#;
+
+const POOL_METRICS: &str = "\
+# TYPE db_pool_max gauge
+db_pool_max 10
+db_pool_size 6
+db_pool_idle 4
+db_pool_in_use 2
+db_pool_waiting 0
+http_requests_total{route=\"/feed\",status=\"200\"} 700
+";
+
+fn t1_01() -> Scenario {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../scenarios/t1-01-diagnosing-failures/scenario.toml");
+    load_scenario(&file).unwrap()
+}
+
+fn facts(json: &str) -> PlanFacts {
+    let value: serde_json::Value = serde_json::from_str(json).unwrap();
+    plan_facts(&value[0]["Plan"])
+}
+
+fn obs(sent: u64, failed: u64, p95: Duration) -> RequestObs {
+    RequestObs {
+        sent,
+        failed,
+        p50: p95 / 3,
+        p90: p95 * 4 / 5,
+        p95,
+        p99: p95 * 2,
+    }
+}
+
+/// What the solution measures: fast, no errors, pooled, indexed.
+fn healthy() -> Observations {
+    Observations {
+        overall: obs(1_200, 0, Duration::from_millis(12)),
+        per_request: BTreeMap::from([
+            ("feed".to_string(), obs(720, 0, Duration::from_millis(15))),
+            (
+                "user_posts".to_string(),
+                obs(360, 0, Duration::from_millis(8)),
+            ),
+            (
+                "create_post".to_string(),
+                obs(120, 0, Duration::from_millis(9)),
+            ),
+        ]),
+        errors: BTreeMap::new(),
+        offered_rate: 52.2,
+        achieved_rate: 52.0,
+        sessions_opened: Some(10),
+        metrics: vec![Some(PromText::parse(POOL_METRICS))],
+        max_connections: 50,
+        plans: BTreeMap::from([(FEED_PLAN.to_string(), Ok(facts(PLAN_INDEX_BACKWARD)))]),
+    }
+}
+
+/// What the broken service measures: timeouts, a 2 s p95, a sequential scan and sort, a new
+/// connection per request and no pool metrics. It still keeps up with the offered rate.
+fn broken() -> Observations {
+    Observations {
+        overall: obs(1_200, 60, Duration::from_secs(2)),
+        per_request: BTreeMap::from([
+            ("feed".to_string(), obs(720, 55, Duration::from_secs(2))),
+            (
+                "user_posts".to_string(),
+                obs(360, 4, Duration::from_millis(900)),
+            ),
+            (
+                "create_post".to_string(),
+                obs(120, 1, Duration::from_millis(700)),
+            ),
+        ]),
+        errors: BTreeMap::from([("timeout".to_string(), 52), ("http 500".to_string(), 8)]),
+        offered_rate: 52.2,
+        achieved_rate: 50.0,
+        sessions_opened: Some(1_200),
+        metrics: vec![Some(PromText::parse(
+            "http_requests_total{route=\"/feed\",status=\"200\"} 665\n",
+        ))],
+        max_connections: 50,
+        plans: BTreeMap::from([(FEED_PLAN.to_string(), Ok(facts(PLAN_SEQ_SCAN_SORT)))]),
+    }
+}
+
+fn report(scenario: &Scenario, lines: Vec<LineResult>) -> CheckReport {
+    CheckReport {
+        scenario: scenario.id.clone(),
+        code: "your code".to_string(),
+        passed: lines.iter().all(|l| l.passed),
+        lines,
+        summary: None,
+        log_errors: vec!["ERROR request failed: pool timed out".to_string()],
+    }
+}
+
+fn hint_of(line: &CheckLine) -> &str {
+    match line {
+        CheckLine::Slo { hint, .. }
+        | CheckLine::Plan { hint, .. }
+        | CheckLine::Connections { hint, .. }
+        | CheckLine::MetricsPresent { hint, .. }
+        | CheckLine::PoolBudget { hint, .. } => hint,
+    }
+}
+
+/// A single plan line on `posts`, with or without `no_sort`.
+fn plan_line(no_sort: bool) -> CheckLine {
+    CheckLine::Plan {
+        name: "posts through an index".to_string(),
+        query: "SELECT 1".to_string(),
+        uses_index_on: "posts".to_string(),
+        no_sort,
+        hint: "Add an index.".to_string(),
+    }
+}
+
+fn judge_plan(no_sort: bool, json: &str) -> LineResult {
+    let observations = Observations {
+        plans: BTreeMap::from([("posts through an index".to_string(), Ok(facts(json)))]),
+        ..Observations::default()
+    };
+    evaluate(&[plan_line(no_sort)], &observations).remove(0)
+}
+
+#[test]
+fn healthy_observations_pass_every_line_and_the_verdict() {
+    let scenario = t1_01();
+    let lines = evaluate(&scenario.check.lines, &healthy());
+    assert_eq!(lines.len(), scenario.check.lines.len());
+    for l in &lines {
+        assert!(l.passed, "{l:?}");
+        assert_eq!(l.hint, None, "no hint on a passing line: {l:?}");
+    }
+    let text = render(&report(&scenario, lines));
+    assert!(!text.contains("FAIL"), "{text}");
+    assert!(!text.contains("Hints:"), "{text}");
+    assert!(
+        !text.contains("From the service's log"),
+        "log errors only when the check fails: {text}"
+    );
+    assert!(
+        text.contains("\nPASS: 8 of 8 lines pass (your code, scenario t1-01).\n"),
+        "{text}"
+    );
+    // Header, rule, one row per line: every row says PASS in the result column.
+    let rows: Vec<&str> = text.lines().skip(2).take(8).collect();
+    assert!(rows.iter().all(|r| r.ends_with("PASS")), "{text}");
+}
+
+#[test]
+fn broken_observations_fail_exactly_the_expected_lines_with_their_hints() {
+    let scenario = t1_01();
+    let lines = evaluate(&scenario.check.lines, &broken());
+    let verdicts: Vec<(&str, bool)> = lines.iter().map(|l| (l.label.as_str(), l.passed)).collect();
+    assert_eq!(
+        verdicts,
+        [
+            ("p95 latency", false),
+            ("p95 latency of feed", false),
+            ("error rate", false),
+            ("successful requests/s", true),
+            (FEED_PLAN, false),
+            ("new DB connections per request", false),
+            ("pool metrics exported", false),
+            ("pool budget", false),
+        ]
+    );
+    for (line, result) in scenario.check.lines.iter().zip(&lines) {
+        let expected = (!result.passed).then(|| hint_of(line).to_string());
+        assert_eq!(result.hint, expected, "{result:?}");
+    }
+    assert_eq!(lines[0].measured, "2.00 s");
+    assert_eq!(lines[0].required, "<= 200.0 ms");
+    assert!(
+        lines[2]
+            .measured
+            .starts_with("5.0% of 1200 (timeout: 52, http 500: 8)"),
+        "{:?}",
+        lines[2]
+    );
+    assert!(
+        lines[4]
+            .measured
+            .contains("Sort > Hash Join > Seq Scan on posts"),
+        "{:?}",
+        lines[4]
+    );
+    assert!(
+        lines[5]
+            .measured
+            .starts_with("1.00 (1200 for 1200 requests)"),
+        "{:?}",
+        lines[5]
+    );
+    assert!(
+        lines[6].measured.contains("missing db_pool_idle"),
+        "{:?}",
+        lines[6]
+    );
+
+    let text = render(&report(&scenario, lines.clone()));
+    for (line, result) in scenario.check.lines.iter().zip(&lines) {
+        let shown = text.contains(&format!("  - {}: {}", result.label, hint_of(line)));
+        assert_eq!(
+            shown, !result.passed,
+            "hint of {:?} shown: {shown}\n{text}",
+            result.label
+        );
+    }
+    assert!(
+        text.contains("From the service's log:\n  ERROR request failed: pool timed out"),
+        "{text}"
+    );
+    assert!(
+        text.contains("\nFAIL: 1 of 8 lines pass (your code, scenario t1-01).\n"),
+        "{text}"
+    );
+}
+
+#[test]
+fn index_of_any_name_read_backward_passes_the_plan_line() {
+    let f = facts(PLAN_INDEX_BACKWARD);
+    assert!(
+        f.indexed.contains("posts") && f.indexed.contains("users"),
+        "{f:?}"
+    );
+    assert!(f.seq_scanned.is_empty(), "{f:?}");
+    assert!(!f.sorts);
+    assert_eq!(
+        f.outline,
+        "Limit > Nested Loop > Index Scan Backward using posts_by_time on posts > Memoize > Index Scan using users_pkey on users"
+    );
+    let line = judge_plan(true, PLAN_INDEX_BACKWARD);
+    assert!(line.passed, "{line:?}");
+    assert_eq!(line.required, "index on posts, no sort");
+}
+
+#[test]
+fn sequential_scan_and_sort_fail_the_plan_line() {
+    let f = facts(PLAN_SEQ_SCAN_SORT);
+    assert!(f.indexed.is_empty(), "{f:?}");
+    assert_eq!(
+        f.seq_scanned.iter().map(String::as_str).collect::<Vec<_>>(),
+        ["posts", "users"]
+    );
+    assert!(f.sorts);
+    assert!(
+        !judge_plan(false, PLAN_SEQ_SCAN_SORT).passed,
+        "a sequential scan fails even without no_sort"
+    );
+}
+
+#[test]
+fn bitmap_heap_scan_counts_as_index_use() {
+    let f = facts(PLAN_BITMAP);
+    assert!(f.indexed.contains("posts"), "{f:?}");
+    assert_eq!(
+        f.outline,
+        "Bitmap Heap Scan on posts > Bitmap Index Scan using posts_user_id_idx"
+    );
+    assert!(judge_plan(true, PLAN_BITMAP).passed);
+}
+
+#[test]
+fn plan_that_uses_the_index_but_still_sorts_fails_only_when_no_sort() {
+    let f = facts(PLAN_BITMAP_THEN_SORT);
+    assert!(f.indexed.contains("posts") && f.sorts, "{f:?}");
+    let strict = judge_plan(true, PLAN_BITMAP_THEN_SORT);
+    assert!(!strict.passed);
+    assert_eq!(strict.hint.as_deref(), Some("Add an index."));
+    assert!(judge_plan(false, PLAN_BITMAP_THEN_SORT).passed);
+}
+
+#[test]
+fn plan_that_could_not_be_read_fails_and_says_why() {
+    let observations = Observations {
+        plans: BTreeMap::from([(
+            "posts through an index".to_string(),
+            Err("relation \"posts\" does not exist".to_string()),
+        )]),
+        ..Observations::default()
+    };
+    let line = evaluate(&[plan_line(false)], &observations).remove(0);
+    assert!(!line.passed);
+    assert_eq!(line.measured, "no plan: relation \"posts\" does not exist");
+    let unmeasured = evaluate(&[plan_line(false)], &Observations::default()).remove(0);
+    assert!(!unmeasured.passed);
+    assert_eq!(unmeasured.measured, "not measured");
+}
+
+#[test]
+fn pool_budget_over_the_ceiling_fails() {
+    let line = CheckLine::PoolBudget {
+        reserved: 3,
+        hint: "Shrink the pools.".to_string(),
+    };
+    let instances = |maxes: &[u32]| Observations {
+        metrics: maxes
+            .iter()
+            .map(|m| Some(PromText::parse(&format!("db_pool_max {m}\n"))))
+            .collect(),
+        max_connections: 50,
+        ..Observations::default()
+    };
+    // Two instances of 30 each: 60 connections against 50 - 3 = 47.
+    let over = evaluate(std::slice::from_ref(&line), &instances(&[30, 30])).remove(0);
+    assert!(!over.passed, "{over:?}");
+    assert_eq!(over.measured, "60 across 2 instance(s)");
+    assert_eq!(over.required, "<= 47 (max_connections 50 - 3 reserved)");
+    assert_eq!(over.hint.as_deref(), Some("Shrink the pools."));
+    // Exactly at the ceiling fits.
+    assert!(
+        evaluate(std::slice::from_ref(&line), &instances(&[20, 27]))
+            .remove(0)
+            .passed
+    );
+    // An instance that exports no pool size cannot be counted, so the line fails.
+    let mut partial = instances(&[10]);
+    partial.metrics.push(None);
+    assert!(
+        !evaluate(std::slice::from_ref(&line), &partial)
+            .remove(0)
+            .passed
+    );
+}
+
+#[test]
+fn empty_run_fails_latency_lines_rather_than_passing_them() {
+    let scenario = t1_01();
+    let empty = Observations {
+        metrics: vec![Some(PromText::parse(POOL_METRICS))],
+        sessions_opened: Some(0),
+        max_connections: 50,
+        plans: BTreeMap::from([(FEED_PLAN.to_string(), Ok(facts(PLAN_INDEX_BACKWARD)))]),
+        ..Observations::default()
+    };
+    let lines = evaluate(&scenario.check.lines, &empty);
+    for (line, result) in scenario.check.lines.iter().zip(&lines) {
+        let measures_traffic =
+            matches!(line, CheckLine::Slo { .. } | CheckLine::Connections { .. });
+        assert_eq!(result.passed, !measures_traffic, "{result:?}");
+    }
+    // Zero latency out of zero requests is no evidence of speed.
+    assert_eq!(lines[0].label, "p95 latency");
+    assert_eq!(lines[0].measured, "0 µs");
+    assert!(!lines[0].passed);
+    assert_eq!(lines[5].measured, "not measured");
+}
+
+#[test]
+fn fmt_duration_picks_a_readable_unit() {
+    assert_eq!(fmt_duration(Duration::ZERO), "0 µs");
+    assert_eq!(fmt_duration(Duration::from_micros(850)), "850 µs");
+    assert_eq!(fmt_duration(Duration::from_micros(999)), "999 µs");
+    assert_eq!(fmt_duration(Duration::from_millis(1)), "1.0 ms");
+    assert_eq!(fmt_duration(Duration::from_micros(12_340)), "12.3 ms");
+    assert_eq!(fmt_duration(Duration::from_millis(200)), "200.0 ms");
+    assert_eq!(fmt_duration(Duration::from_secs(1)), "1.00 s");
+    assert_eq!(fmt_duration(Duration::from_millis(2_000)), "2.00 s");
+    assert_eq!(fmt_duration(Duration::from_secs(90)), "90.00 s");
+}
