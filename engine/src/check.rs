@@ -487,7 +487,7 @@ pub fn fmt_duration(d: Duration) -> String {
     let us = d.as_micros();
     if us < 1_000 {
         format!("{us} µs")
-    } else if us < 1_000_000 {
+    } else if us < 999_950 {
         format!("{:.1} ms", us as f64 / 1000.0)
     } else {
         format!("{:.2} s", d.as_secs_f64())

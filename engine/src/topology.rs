@@ -96,7 +96,7 @@ pub struct UpOptions {
 /// PostgreSQL as this process sees it: started by us, or owned by another lab process.
 #[derive(Debug)]
 pub enum PgLink {
-    Owned(PgServer),
+    Owned(Box<PgServer>),
     Attached { admin_url: String, postmaster_pid: Option<u32> },
 }
 
@@ -293,7 +293,7 @@ impl Lab {
             })
             .await?;
         let db = Database {
-            pg: PgLink::Owned(server),
+            pg: PgLink::Owned(Box::new(server)),
             spec,
             state_path,
         };

@@ -6,6 +6,9 @@
 //! All tests share one lab home (so the 1M-row seed is made once) and one build dir; nextest
 //! runs them one at a time (.config/nextest.toml) because they judge latency under load.
 
+// Test code: a failed unwrap is a failed test, with its message.
+#![allow(clippy::unwrap_used)]
+
 mod harness;
 mod lifecycle;
 mod scenario_t1_01;

@@ -366,6 +366,9 @@ fn check(
                 };
                 SloMetric::ErrorRate { max }
             }
+            (None, "achieved_rate") if slo.request.is_some() => {
+                return Err(cx.invalid(field("request"), "no request: achieved_rate is judged on the whole run"))
+            }
             (None, "achieved_rate") => match slo.min_ratio {
                 Some(r) if r > 0.0 && r <= 1.0 => SloMetric::AchievedRate { min_ratio: r },
                 _ => {
@@ -396,6 +399,10 @@ fn check(
         if plan.query.trim().is_empty() || plan.hint.trim().is_empty() {
             return Err(cx.invalid(field("query"), "a query and a hint"));
         }
+        // Plan results are keyed by name, so two lines may not share one.
+        if lines.iter().any(|l| matches!(l, CheckLine::Plan { name, .. } if *name == plan.name)) {
+            return Err(cx.invalid(field("name"), format!("a name unique among plan lines, got {:?}", plan.name)));
+        }
         lines.push(CheckLine::Plan {
             name: plan.name,
             query: plan.query,
@@ -405,11 +412,17 @@ fn check(
         });
     }
     if let Some(c) = raw.connections {
-        if !has_postgres || !(c.max_per_request >= 0.0) {
+        // Written as a negated comparison so that NaN is rejected too.
+        #[allow(clippy::neg_cmp_op_on_partial_ord)]
+        let bad = !(c.max_per_request >= 0.0);
+        if !has_postgres || bad {
             return Err(cx.invalid(
                 "check.connections.max_per_request",
                 "a fraction of new connections per request, with [topology.postgres]",
             ));
+        }
+        if c.hint.trim().is_empty() {
+            return Err(cx.invalid("check.connections.hint", "a hint for when the line fails"));
         }
         lines.push(CheckLine::Connections {
             max_per_request: c.max_per_request,
@@ -420,6 +433,9 @@ fn check(
         if m.present.is_empty() {
             return Err(cx.invalid("check.metrics.present", "at least one metric name"));
         }
+        if m.hint.trim().is_empty() {
+            return Err(cx.invalid("check.metrics.hint", "a hint for when the line fails"));
+        }
         lines.push(CheckLine::MetricsPresent {
             names: m.present,
             hint: m.hint,
@@ -428,6 +444,9 @@ fn check(
     if let Some(b) = raw.pool_budget {
         if !has_postgres {
             return Err(cx.invalid("check.pool_budget", "a [topology.postgres] section"));
+        }
+        if b.hint.trim().is_empty() {
+            return Err(cx.invalid("check.pool_budget.hint", "a hint for when the line fails"));
         }
         lines.push(CheckLine::PoolBudget {
             reserved: b.reserved,

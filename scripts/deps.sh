@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Installs what System Design Lab needs that a fresh Debian/Ubuntu machine may lack:
+# PostgreSQL server binaries (the lab starts its own servers; no system cluster is created),
+# a C toolchain for crates, and cargo-nextest for the test suite. Safe to run again.
+set -euo pipefail
+
+need_apt=()
+have_pg() { ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || command -v pg_ctl >/dev/null 2>&1; }
+have_pg || need_apt+=(postgresql)
+command -v cc >/dev/null 2>&1 || need_apt+=(build-essential)
+command -v pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
+command -v setpriv >/dev/null 2>&1 || need_apt+=(util-linux)
+command -v curl >/dev/null 2>&1 || need_apt+=(curl ca-certificates)
+
+if ((${#need_apt[@]})); then
+    sudo=""
+    if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
+    echo "deps: installing ${need_apt[*]}"
+    # The lab runs its own PostgreSQL per scenario; don't let the package create and start
+    # a system-wide cluster on port 5432.
+    $sudo mkdir -p /etc/postgresql-common
+    if [ ! -f /etc/postgresql-common/createcluster.conf ]; then
+        echo "create_main_cluster = false" | $sudo tee /etc/postgresql-common/createcluster.conf >/dev/null
+    fi
+    $sudo apt-get update
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y \
+        -o Dpkg::Options::=--force-confold "${need_apt[@]}"
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+    if [ -x "$HOME/.cargo/bin/cargo" ]; then
+        export PATH="$HOME/.cargo/bin:$PATH"
+    else
+        echo "deps: installing Rust with rustup"
+        curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal
+        export PATH="$HOME/.cargo/bin:$PATH"
+    fi
+fi
+
+if [ "${1:-}" = "--test" ] && ! cargo nextest --version >/dev/null 2>&1; then
+    echo "deps: installing cargo-nextest"
+    cargo install cargo-nextest --locked
+fi
