@@ -103,6 +103,9 @@ pub fn sample_text(sample: &Sample) -> String {
         if let Some(cpu) = svc.cpu {
             parts.push(format!("svc cpu {cpu:.2}"));
         }
+        if let Some(rss) = svc.rss_bytes {
+            parts.push(format!("svc mem {} MB", rss / 1_000_000));
+        }
     }
     if let Some(pg) = &sample.postgres {
         let states: Vec<String> = pg.by_state.iter().map(|(k, v)| format!("{k} {v}")).collect();
@@ -113,6 +116,9 @@ pub fn sample_text(sample: &Sample) -> String {
         ));
         if let Some(cpu) = pg.cpu {
             parts.push(format!("pg cpu {cpu:.2}"));
+        }
+        if let Some(rss) = pg.rss_bytes {
+            parts.push(format!("pg mem {} MB", rss / 1_000_000));
         }
     }
     parts.join("  ")
