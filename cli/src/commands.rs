@@ -386,6 +386,32 @@ pub async fn sql(id: &str, query: &str) -> Result<ExitCode> {
     }
 }
 
+pub async fn hint(id: &str) -> Result<ExitCode> {
+    let lab = lab()?;
+    let scenario = scenario(&lab, id)?;
+    let mut progress = LearnerProgress::load(&lab.home);
+    let entry = progress.scenario(&scenario.id);
+    let total = scenario.hints.len();
+    if total == 0 {
+        println!("{} has no hints.", scenario.id);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let shown = entry.hints_shown as usize;
+    // Earlier hints first, as a reminder, then the new one.
+    for (i, hint) in scenario.hints.iter().enumerate().take(shown.min(total)) {
+        println!("Hint {} of {total} (seen): {hint}", i + 1);
+    }
+    if shown < total {
+        println!("Hint {} of {total}: {}", shown + 1, scenario.hints[shown]);
+        entry.hints_shown += 1;
+        progress.save(&lab.home).context("save progress.json")?;
+    }
+    if shown + 1 >= total {
+        println!("That is the last hint. Still stuck? `sdlab solution {}` shows the annotated solution.", scenario.id);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 pub async fn solution(id: &str, yes: bool) -> Result<ExitCode> {
     let lab = lab()?;
     let scenario = scenario(&lab, id)?;

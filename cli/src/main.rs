@@ -52,6 +52,8 @@ enum Command {
     },
     /// Run SQL on the scenario's database and print the rows (EXPLAIN ANALYZE works).
     Sql { id: String, query: String },
+    /// Show the next hint (gentle first, more explicit each time).
+    Hint { id: String },
     /// Show the annotated solution (asks first if you have not run a check yet).
     Solution {
         id: String,
@@ -98,6 +100,7 @@ fn main() -> ExitCode {
             } => commands::load(&id, rate, duration.as_deref(), &profile).await,
             Command::Check { id, solution, code } => commands::check(&id, solution, code).await,
             Command::Sql { id, query } => commands::sql(&id, &query).await,
+            Command::Hint { id } => commands::hint(&id).await,
             Command::Solution { id, yes } => commands::solution(&id, yes).await,
             Command::Reset { id, yes } => commands::reset(&id, yes).await,
             Command::Stop { id } => commands::stop(id.as_deref()).await,

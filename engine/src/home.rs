@@ -156,6 +156,9 @@ pub struct ScenarioProgress {
     pub checks_run: u32,
     pub passed: bool,
     pub solution_revealed: bool,
+    /// How many of the scenario's hints the learner has seen (`sdlab hint` shows the next).
+    #[serde(default)]
+    pub hints_shown: u32,
 }
 
 impl LearnerProgress {

@@ -159,3 +159,22 @@ fn reset_restores_the_code_and_keeps_a_backup_of_the_learners_version() {
     let kept = std::fs::read_to_string(std::path::Path::new(backup).join("src/main.rs")).unwrap();
     assert!(kept.contains("my experiment"));
 }
+
+#[test]
+fn hints_come_one_at_a_time_from_gentle_to_explicit() {
+    let home = fresh_home();
+    let hint = || {
+        let mut c = sdlab(home.path());
+        c.args(["hint", "t1-01"]);
+        let out = run(c, Duration::from_secs(60));
+        assert!(out.status.success());
+        text(&out).0
+    };
+    let first = hint();
+    assert!(first.starts_with("Hint 1 of 4: "), "{first}");
+    let second = hint();
+    assert!(second.contains("Hint 1 of 4 (seen)") && second.contains("Hint 2 of 4: "), "{second}");
+    hint();
+    let last = hint();
+    assert!(last.contains("Hint 4 of 4: ") && last.contains("sdlab solution t1-01"), "{last}");
+}
