@@ -14,6 +14,7 @@
 //! - `sql`: the SQL console (EXPLAIN ANALYZE and friends).
 //! - `progress`: step events for long operations.
 
+pub mod api;
 pub mod build;
 pub mod catalog;
 pub mod check;

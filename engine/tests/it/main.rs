@@ -1,6 +1,7 @@
 //! Integration tests of sdlab-engine, one binary for the crate.
 
 mod load;
+mod api;
 mod catalog;
 mod check_table;
 mod scenarios_lint;

@@ -1,0 +1,312 @@
+//! The types the UI sees, and their conversions from engine types. These are the only types
+//! of the lab that derive `Serialize` for the UI (STYLE rule 15): engine types stay free to
+//! change, and this file is the contract with `ui/`.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::catalog::Scenario;
+use crate::home::ScenarioProgress;
+use crate::metrics::Sample;
+use crate::progress::Event;
+use crate::sql::QueryResult;
+
+/// Every error body.
+#[derive(Debug, Clone, Serialize)]
+pub struct ErrorBody {
+    pub error: String,
+}
+
+/// One scenario in the sidebar.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScenarioSummary {
+    pub id: String,
+    pub title: String,
+    pub track: u8,
+    pub stage: String,
+    pub minutes: u32,
+    pub concepts: Vec<String>,
+    pub progress: ProgressView,
+}
+
+/// What the learner has done on a scenario.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ProgressView {
+    pub checks_run: u32,
+    pub passed: bool,
+    pub solution_revealed: bool,
+}
+
+/// A scenario opened: the summary plus the guide.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScenarioDetail {
+    #[serde(flatten)]
+    pub summary: ScenarioSummary,
+    /// SCENARIO.md, as markdown.
+    pub guide: String,
+    /// How many hints there are (they are revealed one at a time).
+    pub hints: usize,
+    pub instances: u32,
+    pub postgres: bool,
+    /// Load profile names (`explore`, `check`, ...).
+    pub profiles: Vec<String>,
+}
+
+impl ScenarioSummary {
+    pub fn new(s: &Scenario, progress: Option<&ScenarioProgress>) -> ScenarioSummary {
+        ScenarioSummary {
+            id: s.id.clone(),
+            title: s.title.clone(),
+            track: s.track,
+            stage: s.stage.as_str().to_string(),
+            minutes: s.minutes,
+            concepts: s.concepts.clone(),
+            progress: progress.map(ProgressView::from).unwrap_or_default(),
+        }
+    }
+}
+
+impl From<&ScenarioProgress> for ProgressView {
+    fn from(p: &ScenarioProgress) -> Self {
+        ProgressView {
+            checks_run: p.checks_run,
+            passed: p.passed,
+            solution_revealed: p.solution_revealed,
+        }
+    }
+}
+
+/// A file or folder of the learner's service. `path` is relative to the service folder,
+/// with `/` separators: the form the file endpoints take.
+#[derive(Debug, Clone, Serialize)]
+pub struct FileNode {
+    pub name: String,
+    pub path: String,
+    pub kind: FileKind,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub children: Vec<FileNode>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FileKind {
+    File,
+    Dir,
+}
+
+/// The tree of the learner's service folder.
+#[derive(Debug, Clone, Serialize)]
+pub struct FileTree {
+    /// Where the files are on disk, for learners who prefer their own editor.
+    pub root: String,
+    pub entries: Vec<FileNode>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FileContent {
+    pub path: String,
+    pub content: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FileSaved {
+    pub path: String,
+    pub bytes: usize,
+}
+
+/// Where a scenario's lab is, as the status endpoint reports it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum RunStatus {
+    Stopped,
+    /// Coming up; `step` is the step under way ("build service").
+    Starting { step: Option<String> },
+    /// Ready: `url` is instance 1, `urls` every instance.
+    Running { url: String, urls: Vec<String> },
+    /// Could not come up, or a service died. `diagnostics` holds the compiler's output when
+    /// the code does not compile.
+    Failed { error: String, diagnostics: Option<String> },
+}
+
+/// The status endpoint's body.
+#[derive(Debug, Clone, Serialize)]
+pub struct StatusView {
+    pub scenario: String,
+    #[serde(flatten)]
+    pub status: RunStatus,
+    /// Progress events of the last start, oldest first.
+    pub events: Vec<EventView>,
+}
+
+/// One progress event of a start.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EventView {
+    /// `started`, `finished`, `failed` or `info`.
+    pub kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub step: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub took_ms: Option<u64>,
+}
+
+impl From<&Event> for EventView {
+    fn from(e: &Event) -> Self {
+        let (kind, step, text, took_ms) = match e {
+            Event::Started(step) => ("started", Some(*step), None, None),
+            Event::Finished { step, took, note } => (
+                "finished",
+                Some(*step),
+                Some(note.clone()),
+                Some(u64::try_from(took.as_millis()).unwrap_or(u64::MAX)),
+            ),
+            Event::Failed { step, error } => ("failed", Some(*step), Some(error.clone()), None),
+            Event::Info(text) => ("info", None, Some(text.clone()), None),
+        };
+        EventView {
+            kind,
+            step: step.map(|s| s.label().to_string()),
+            text,
+            took_ms,
+        }
+    }
+}
+
+/// The SQL console's request. Writes need `"write": true`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SqlRequest {
+    pub query: String,
+    #[serde(default)]
+    pub write: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SqlResponse {
+    pub read_only: bool,
+    pub results: Vec<SqlResultView>,
+}
+
+/// One statement's result: column names, rows of text (null as null), rows affected.
+#[derive(Debug, Clone, Serialize)]
+pub struct SqlResultView {
+    pub columns: Vec<String>,
+    pub rows: Vec<Vec<Option<String>>>,
+    pub affected: Option<u64>,
+}
+
+impl From<QueryResult> for SqlResultView {
+    fn from(r: QueryResult) -> Self {
+        SqlResultView {
+            columns: r.columns,
+            rows: r.rows,
+            affected: r.affected,
+        }
+    }
+}
+
+/// What to reset; both by default.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResetRequest {
+    #[serde(default = "yes")]
+    pub code: bool,
+    #[serde(default = "yes")]
+    pub database: bool,
+}
+
+impl Default for ResetRequest {
+    fn default() -> Self {
+        ResetRequest {
+            code: true,
+            database: true,
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ResetView {
+    /// Where the learner's code was copied before it was restored.
+    pub backup: Option<String>,
+    pub code_reset: bool,
+    pub database_reset: bool,
+}
+
+/// The tail of an instance's log.
+#[derive(Debug, Clone, Serialize)]
+pub struct LogsView {
+    pub instance: u32,
+    pub lines: Vec<String>,
+}
+
+/// One second of metrics as the charts read it.
+#[derive(Debug, Clone, Serialize)]
+pub struct SampleView {
+    /// Seconds since the stream started.
+    pub at: f64,
+    pub services: Vec<ServiceSampleView>,
+    pub postgres: Option<PgSampleView>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ServiceSampleView {
+    pub instance: u32,
+    pub up: bool,
+    /// Sums over labels of each metric the service exposes (name -> value).
+    pub metrics: BTreeMap<String, f64>,
+    pub cpu: Option<f64>,
+    pub rss_bytes: Option<u64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PgSampleView {
+    pub by_state: BTreeMap<String, i64>,
+    pub sessions_total: i64,
+    pub opened_per_second: f64,
+    pub cpu: Option<f64>,
+    pub rss_bytes: Option<u64>,
+}
+
+impl From<&Sample> for SampleView {
+    fn from(s: &Sample) -> Self {
+        SampleView {
+            at: s.at.as_secs_f64(),
+            services: s
+                .services
+                .iter()
+                .map(|svc| ServiceSampleView {
+                    instance: svc.instance,
+                    up: svc.metrics.is_some(),
+                    metrics: svc
+                        .metrics
+                        .as_ref()
+                        .map(|m| {
+                            let mut sums = BTreeMap::new();
+                            for (name, _, value) in &m.samples {
+                                *sums.entry(name.clone()).or_insert(0.0) += value;
+                            }
+                            sums
+                        })
+                        .unwrap_or_default(),
+                    cpu: svc.cpu,
+                    rss_bytes: svc.rss_bytes,
+                })
+                .collect(),
+            postgres: s.postgres.as_ref().map(|p| PgSampleView {
+                by_state: p.by_state.clone(),
+                sessions_total: p.sessions_total,
+                opened_per_second: p.opened_per_second,
+                cpu: p.cpu,
+                rss_bytes: p.rss_bytes,
+            }),
+        }
+    }
+}

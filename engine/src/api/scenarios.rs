@@ -1,0 +1,149 @@
+//! The catalog as the sidebar and the guide pane see it, plus reset and log tails.
+
+use std::io::{Read, Seek, SeekFrom};
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path as UrlPath, Query, State};
+use axum::Json;
+use serde::Deserialize;
+
+use super::model::{LogsView, ResetRequest, ResetView, ScenarioDetail, ScenarioSummary};
+use super::{ApiError, ApiState};
+use crate::home::LearnerProgress;
+use crate::progress::Progress;
+use crate::workspace;
+
+/// The most log lines one call returns.
+const MAX_LOG_LINES: usize = 2000;
+/// How much of the end of a log file is read for a tail.
+const TAIL_BYTES: u64 = 512 * 1024;
+
+pub(super) async fn list(State(state): State<ApiState>) -> Json<Vec<ScenarioSummary>> {
+    let progress = LearnerProgress::load(&state.lab.home);
+    Json(
+        state
+            .lab
+            .catalog
+            .scenarios
+            .iter()
+            .map(|s| ScenarioSummary::new(s, progress.scenarios.get(&s.id)))
+            .collect(),
+    )
+}
+
+pub(super) async fn detail(State(state): State<ApiState>, UrlPath(id): UrlPath<String>) -> Result<Json<ScenarioDetail>, ApiError> {
+    let scenario = state.lab.catalog.get(&id)?;
+    let progress = LearnerProgress::load(&state.lab.home);
+    let guide_path = scenario.guide_path();
+    let guide = std::fs::read_to_string(&guide_path).map_err(|source| ApiError::Io {
+        what: format!("read {}", guide_path.display()),
+        source,
+    })?;
+    Ok(Json(ScenarioDetail {
+        summary: ScenarioSummary::new(scenario, progress.scenarios.get(&scenario.id)),
+        guide,
+        hints: scenario.hints.len(),
+        instances: scenario.topology.instances,
+        postgres: scenario.topology.postgres.is_some(),
+        profiles: scenario.profiles.keys().cloned().collect(),
+    }))
+}
+
+/// Restores the broken code (backed up first) and the seeded database. The body is optional:
+/// `{"code": false}` or `{"database": false}` resets only the other.
+pub(super) async fn reset(
+    State(state): State<ApiState>,
+    UrlPath(id): UrlPath<String>,
+    body: Bytes,
+) -> Result<Json<ResetView>, ApiError> {
+    let scenario = state.lab.catalog.get(&id)?.clone();
+    let request: ResetRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        ResetRequest::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(format!("reset body: {e}")))?
+    };
+    if state.runner.is_active(&scenario.id).await {
+        return Err(ApiError::Conflict(format!(
+            "{} is running; stop it before resetting (its service holds the database)",
+            scenario.id
+        )));
+    }
+    let backup = if request.code {
+        workspace::reset_code(&state.lab.home, &scenario)?.map(|p| p.display().to_string())
+    } else {
+        None
+    };
+    let database_reset = request.database && scenario.topology.postgres.is_some();
+    if database_reset {
+        let lab = Arc::clone(&state.lab);
+        super::on_own_runtime("reset the database", move || async move {
+            let db = lab.database(&scenario, &Progress::none()).await?;
+            let reset = lab.reset_database(&db).await;
+            db.shutdown().await;
+            reset
+        })
+        .await??;
+    }
+    Ok(Json(ResetView {
+        backup,
+        code_reset: request.code,
+        database_reset,
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct LogsQuery {
+    instance: Option<u32>,
+    lines: Option<usize>,
+}
+
+/// The last lines of an instance's log (`?instance=1&lines=200`), from its log file, so it
+/// works while the service runs and after it stopped or crashed.
+pub(super) async fn logs(
+    State(state): State<ApiState>,
+    UrlPath(id): UrlPath<String>,
+    Query(query): Query<LogsQuery>,
+) -> Result<Json<LogsView>, ApiError> {
+    let scenario = state.lab.catalog.get(&id)?;
+    let instance = query.instance.unwrap_or(1);
+    if instance == 0 || instance > scenario.topology.instances {
+        return Err(ApiError::BadRequest(format!(
+            "instance {instance}: {} has instances 1 to {}",
+            scenario.id, scenario.topology.instances
+        )));
+    }
+    let n = query.lines.unwrap_or(200).min(MAX_LOG_LINES);
+    let path = state.lab.home.logs_dir(scenario).join(format!("service-{instance}.log"));
+    let lines = match std::fs::File::open(&path) {
+        Ok(file) => tail(file, n).map_err(|source| ApiError::Io {
+            what: format!("read {}", path.display()),
+            source,
+        })?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(source) => {
+            return Err(ApiError::Io {
+                what: format!("open {}", path.display()),
+                source,
+            })
+        }
+    };
+    Ok(Json(LogsView { instance, lines }))
+}
+
+/// The last `n` lines of `file`, reading at most `TAIL_BYTES` from its end.
+fn tail(mut file: std::fs::File, n: usize) -> std::io::Result<Vec<String>> {
+    let len = file.metadata()?.len();
+    let start = len.saturating_sub(TAIL_BYTES);
+    file.seek(SeekFrom::Start(start))?;
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes)?;
+    let text = String::from_utf8_lossy(&bytes);
+    let mut lines: Vec<&str> = text.lines().collect();
+    if start > 0 && !lines.is_empty() {
+        // The first line was cut in the middle.
+        lines.remove(0);
+    }
+    let skip = lines.len().saturating_sub(n);
+    Ok(lines[skip..].iter().map(|l| l.to_string()).collect())
+}

@@ -1,0 +1,437 @@
+//! The HTTP API through its router (`oneshot`), over a lab in a temp home and the real
+//! `scenarios/`: the security layer (token, Host, Origin, path confinement, body limit) and
+//! the endpoints that need no PostgreSQL. One test serves on a real listener (port 0).
+
+// Helpers unwrap too: a failed setup must fail the test loudly.
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use axum::Router;
+use http_body_util::BodyExt;
+use sdlab_engine::api::{self, ApiState};
+use sdlab_engine::{Lab, LabHome, Sources};
+use serde_json::Value;
+use tower::ServiceExt;
+
+/// The port the router believes it serves on. Nothing binds it: requests go through
+/// `oneshot`, and only the Host and Origin checks read it.
+const PORT: u16 = 45123;
+const TOKEN: &str = "0123456789abcdef0123456789abcdef";
+
+struct TestApi {
+    home: tempfile::TempDir,
+    lab: Lab,
+    app: Router,
+}
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn test_api() -> TestApi {
+    let home = tempfile::tempdir().unwrap();
+    let lab = Lab::new(LabHome::at(home.path()), Sources::at(repo())).unwrap();
+    let app = api::router(ApiState::new(lab.clone(), TOKEN, PORT).unwrap());
+    TestApi { home, lab, app }
+}
+
+/// A request as the lab's own page sends it: right Host, bearer token.
+fn req(method: &str, uri: &str) -> axum::http::request::Builder {
+    Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("host", format!("127.0.0.1:{PORT}"))
+        .header("authorization", format!("Bearer {TOKEN}"))
+}
+
+async fn send(app: &Router, request: Request<Body>) -> (StatusCode, Value) {
+    let response = app.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let value = serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).to_string()));
+    (status, value)
+}
+
+async fn get(app: &Router, uri: &str) -> (StatusCode, Value) {
+    send(app, req("GET", uri).body(Body::empty()).unwrap()).await
+}
+
+async fn put(app: &Router, uri: &str, body: impl Into<Body>) -> (StatusCode, Value) {
+    send(app, req("PUT", uri).body(body.into()).unwrap()).await
+}
+
+async fn post_json(app: &Router, uri: &str, body: &str) -> (StatusCode, Value) {
+    send(
+        app,
+        req("POST", uri).header("content-type", "application/json").body(Body::from(body.to_string())).unwrap(),
+    )
+    .await
+}
+
+fn error_of(body: &Value) -> &str {
+    body["error"].as_str().unwrap_or_else(|| panic!("expected {{\"error\": ...}}, got {body}"))
+}
+
+// --- security -------------------------------------------------------------------------
+
+#[tokio::test]
+async fn api_calls_without_the_token_are_refused_with_401() {
+    let t = test_api();
+    let no_token = Request::get("/api/scenarios").header("host", format!("127.0.0.1:{PORT}")).body(Body::empty()).unwrap();
+    let (status, body) = send(&t.app, no_token).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(error_of(&body).contains("token"));
+
+    let wrong = Request::get("/api/scenarios")
+        .header("host", format!("127.0.0.1:{PORT}"))
+        .header("authorization", "Bearer 0123456789abcdef0123456789abcdeX")
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(send(&t.app, wrong).await.0, StatusCode::UNAUTHORIZED);
+
+    let prefix = Request::get("/api/scenarios")
+        .header("host", format!("127.0.0.1:{PORT}"))
+        .header("authorization", "Bearer 0123456789abcdef")
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(send(&t.app, prefix).await.0, StatusCode::UNAUTHORIZED);
+
+    // Unknown API paths are behind the token too: nothing about the API leaks without it.
+    let unknown = Request::get("/api/nope").header("host", format!("127.0.0.1:{PORT}")).body(Body::empty()).unwrap();
+    assert_eq!(send(&t.app, unknown).await.0, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn the_token_is_accepted_in_the_query_for_event_source() {
+    let t = test_api();
+    let request = Request::get(format!("/api/scenarios?token={TOKEN}"))
+        .header("host", format!("localhost:{PORT}"))
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(send(&t.app, request).await.0, StatusCode::OK);
+    let wrong = Request::get("/api/scenarios?token=nope")
+        .header("host", format!("localhost:{PORT}"))
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(send(&t.app, wrong).await.0, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn requests_for_another_host_are_refused_with_403_against_dns_rebinding() {
+    let t = test_api();
+    for host in [format!("evil.example:{PORT}"), "127.0.0.1:1".to_string(), "127.0.0.1".to_string(), format!("127.0.0.2:{PORT}")] {
+        let request = Request::get("/api/scenarios")
+            .header("host", host.as_str())
+            .header("authorization", format!("Bearer {TOKEN}"))
+            .body(Body::empty())
+            .unwrap();
+        let (status, body) = send(&t.app, request).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "Host {host}");
+        assert!(error_of(&body).contains("Host"), "{body}");
+    }
+    // The page itself is host-checked too.
+    let page = Request::get("/").header("host", "evil.example").body(Body::empty()).unwrap();
+    assert_eq!(send(&t.app, page).await.0, StatusCode::FORBIDDEN);
+    let no_host = Request::get("/api/scenarios")
+        .header("authorization", format!("Bearer {TOKEN}"))
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(send(&t.app, no_host).await.0, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn requests_from_a_foreign_origin_are_refused_with_403() {
+    let t = test_api();
+    for origin in ["https://evil.example", "null", "http://127.0.0.1:1", &format!("https://127.0.0.1:{PORT}")] {
+        let request = req("POST", "/api/scenarios/t1-01/stop").header("origin", origin).body(Body::empty()).unwrap();
+        let (status, body) = send(&t.app, request).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "Origin {origin}");
+        assert!(error_of(&body).contains("not allowed"));
+    }
+    for origin in [format!("http://127.0.0.1:{PORT}"), format!("http://localhost:{PORT}")] {
+        let request = req("GET", "/api/scenarios").header("origin", origin.as_str()).body(Body::empty()).unwrap();
+        assert_eq!(send(&t.app, request).await.0, StatusCode::OK, "Origin {origin}");
+    }
+}
+
+#[tokio::test]
+async fn an_origin_registered_by_the_shell_is_accepted() {
+    let t = test_api();
+    let app = api::router(ApiState::new(t.lab.clone(), TOKEN, PORT).unwrap().allow_origin("tauri://localhost"));
+    let request = req("GET", "/api/scenarios").header("origin", "tauri://localhost").body(Body::empty()).unwrap();
+    assert_eq!(send(&app, request).await.0, StatusCode::OK);
+}
+
+#[test]
+fn short_tokens_are_refused_and_new_tokens_are_64_hex_digits() {
+    let t = test_api();
+    assert!(ApiState::new(t.lab.clone(), "short", PORT).is_err());
+    let (a, b) = (api::new_token(), api::new_token());
+    assert_eq!(a.len(), 64);
+    assert!(a.chars().all(|c| c.is_ascii_hexdigit()));
+    assert_ne!(a, b);
+}
+
+// --- scenarios ------------------------------------------------------------------------
+
+#[tokio::test]
+async fn the_scenario_list_names_t1_01_with_its_progress() {
+    let t = test_api();
+    let (status, body) = get(&t.app, "/api/scenarios").await;
+    assert_eq!(status, StatusCode::OK);
+    let first = body.as_array().unwrap().iter().find(|s| s["id"] == "t1-01").unwrap();
+    assert_eq!(first["title"], "Diagnosing Failures");
+    assert_eq!(first["track"], 1);
+    assert_eq!(first["stage"], "crawling");
+    assert!(first["minutes"].as_u64().unwrap() > 0);
+    assert_eq!(first["progress"]["checks_run"], 0);
+    assert_eq!(first["progress"]["passed"], false);
+}
+
+#[tokio::test]
+async fn a_scenario_opens_with_its_guide_and_hint_count() {
+    let t = test_api();
+    let (status, body) = get(&t.app, "/api/scenarios/t1-01").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body["guide"].as_str().unwrap().contains("## Situation"), "{}", body["guide"]);
+    assert!(body["hints"].as_u64().unwrap() >= 1);
+    assert_eq!(body["postgres"], true);
+    assert_eq!(body["id"], "t1-01");
+
+    let (status, body) = get(&t.app, "/api/scenarios/t9-99").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(error_of(&body).contains("t9-99"));
+}
+
+#[tokio::test]
+async fn a_scenario_never_started_is_stopped_and_stopping_it_is_harmless() {
+    let t = test_api();
+    let (status, body) = get(&t.app, "/api/scenarios/t1-01/status").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["state"], "stopped");
+    let (status, body) = post_json(&t.app, "/api/scenarios/t1-01/stop", "").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["state"], "stopped");
+    // No live metrics for a scenario that is not running.
+    assert_eq!(get(&t.app, "/api/scenarios/t1-01/metrics/stream").await.0, StatusCode::CONFLICT);
+}
+
+#[tokio::test]
+async fn logs_of_a_scenario_never_run_are_empty_and_instances_are_checked() {
+    let t = test_api();
+    let (status, body) = get(&t.app, "/api/scenarios/t1-01/logs").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["lines"], serde_json::json!([]));
+
+    let dir = t.home.path().join("logs/t1-01");
+    std::fs::create_dir_all(&dir).unwrap();
+    let log: String = (1..=300).map(|i| format!("line {i}\n")).collect();
+    std::fs::write(dir.join("service-1.log"), log).unwrap();
+    let (_, body) = get(&t.app, "/api/scenarios/t1-01/logs?lines=3").await;
+    assert_eq!(body["lines"], serde_json::json!(["line 298", "line 299", "line 300"]));
+
+    let (status, body) = get(&t.app, "/api/scenarios/t1-01/logs?instance=9").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(error_of(&body).contains("instance 9"));
+}
+
+#[tokio::test]
+async fn the_read_only_console_refuses_statements_that_would_end_its_transaction() {
+    let t = test_api();
+    let (status, body) = post_json(&t.app, "/api/scenarios/t1-01/sql", r#"{"query": "select 1; COMMIT; drop table posts"}"#).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(error_of(&body).contains("read-only"), "{body}");
+
+    let (status, body) = post_json(&t.app, "/api/scenarios/t1-01/sql", r#"{"query": "  -- nothing\n ; "}"#).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(error_of(&body).contains("empty"));
+
+    let (status, body) = post_json(&t.app, "/api/scenarios/t1-01/sql", r#"{"sql": "select 1"}"#).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(error_of(&body).contains("query"));
+}
+
+// --- files ----------------------------------------------------------------------------
+
+#[tokio::test]
+async fn the_file_tree_is_the_learners_copy_of_the_service_made_on_first_use() {
+    let t = test_api();
+    let (status, body) = get(&t.app, "/api/scenarios/t1-01/files").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let root = PathBuf::from(body["root"].as_str().unwrap());
+    assert!(root.starts_with(t.home.path()), "{}", root.display());
+    assert!(root.join("Cargo.toml").is_file());
+    let entries = body["entries"].as_array().unwrap();
+    // Folders first.
+    assert_eq!(entries[0]["kind"], "dir");
+    let src = entries.iter().find(|e| e["name"] == "src").unwrap();
+    let main = src["children"].as_array().unwrap().iter().find(|e| e["name"] == "main.rs").unwrap();
+    assert_eq!(main["path"], "src/main.rs");
+    assert_eq!(main["kind"], "file");
+    assert!(entries.iter().any(|e| e["path"] == "Cargo.toml"));
+}
+
+#[tokio::test]
+async fn files_read_and_save_round_trip_and_saves_leave_no_temp_files() {
+    let t = test_api();
+    let (status, body) = get(&t.app, "/api/scenarios/t1-01/files/src/main.rs").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body["content"].as_str().unwrap().starts_with("//!"));
+
+    let edited = "//! edited by the test\nfn main() {}\n";
+    let (status, body) = put(&t.app, "/api/scenarios/t1-01/files/src/main.rs", edited).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["bytes"], edited.len());
+    let (_, body) = get(&t.app, "/api/scenarios/t1-01/files/src/main.rs").await;
+    assert_eq!(body["content"], edited);
+
+    // A new file in a new folder.
+    let (status, _) = put(&t.app, "/api/scenarios/t1-01/files/migrations/001_index.sql", "select 1;\n").await;
+    assert_eq!(status, StatusCode::OK);
+    let dir = t.lab.home.learner_service_dir(t.lab.scenario("t1-01").unwrap());
+    assert_eq!(std::fs::read_to_string(dir.join("migrations/001_index.sql")).unwrap(), "select 1;\n");
+    let litter: Vec<_> = walk(&dir).into_iter().filter(|p| p.to_string_lossy().contains("sdlab-tmp")).collect();
+    assert!(litter.is_empty(), "{litter:?}");
+
+    let (status, _) = get(&t.app, "/api/scenarios/t1-01/files/src/nope.rs").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, body) = put(&t.app, "/api/scenarios/t1-01/files/src", "x").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(error_of(&body).contains("folder"));
+}
+
+#[tokio::test]
+async fn paths_with_dot_dot_or_absolute_paths_are_refused_with_400() {
+    let t = test_api();
+    let uris = [
+        "/api/scenarios/t1-01/files/../../../../etc/passwd",
+        "/api/scenarios/t1-01/files/src/..%2F..%2FCargo.toml",
+        "/api/scenarios/t1-01/files/%2e%2e/%2e%2e/kit/src/lib.rs",
+        "/api/scenarios/t1-01/files/%2Fetc%2Fpasswd",
+        "/api/scenarios/t1-01/files//etc/passwd",
+    ];
+    for uri in uris {
+        let (status, body) = get(&t.app, uri).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "GET {uri}: {body}");
+        let error = error_of(&body);
+        assert!(error.contains("not allowed"), "GET {uri}: {error}");
+        let (status, body) = put(&t.app, uri, "pwned").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "PUT {uri}: {body}");
+    }
+    // Nothing was written next to the service.
+    let work = t.home.path().join("work");
+    assert!(!work.join("t1-01-diagnosing-failures/Cargo.toml").exists());
+}
+
+#[tokio::test]
+async fn symlinks_that_lead_outside_the_service_folder_are_refused_with_400() {
+    let t = test_api();
+    assert_eq!(get(&t.app, "/api/scenarios/t1-01/files").await.0, StatusCode::OK);
+    let dir = t.lab.home.learner_service_dir(t.lab.scenario("t1-01").unwrap());
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("secret.txt"), "secret").unwrap();
+    std::os::unix::fs::symlink(outside.path(), dir.join("escape")).unwrap();
+    std::os::unix::fs::symlink(outside.path().join("secret.txt"), dir.join("secret.txt")).unwrap();
+    std::os::unix::fs::symlink(outside.path().join("missing/x"), dir.join("dangling")).unwrap();
+    // A symlink that stays inside is fine.
+    std::os::unix::fs::symlink(dir.join("src/main.rs"), dir.join("main-link.rs")).unwrap();
+
+    for path in ["escape/secret.txt", "secret.txt", "escape/new.txt", "dangling", "dangling/y"] {
+        let uri = format!("/api/scenarios/t1-01/files/{path}");
+        let (status, body) = get(&t.app, &uri).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "GET {path}: {body}");
+        assert!(error_of(&body).contains("symlink"), "GET {path}: {body}");
+        let (status, body) = put(&t.app, &uri, "pwned").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "PUT {path}: {body}");
+    }
+    assert_eq!(std::fs::read_to_string(outside.path().join("secret.txt")).unwrap(), "secret");
+    assert!(!outside.path().join("new.txt").exists());
+    assert!(!outside.path().join("missing").exists());
+
+    let (status, body) = get(&t.app, "/api/scenarios/t1-01/files/main-link.rs").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // The tree lists the inside link, not the escaping ones.
+    let (_, tree) = get(&t.app, "/api/scenarios/t1-01/files").await;
+    let names: Vec<&str> = tree["entries"].as_array().unwrap().iter().map(|e| e["name"].as_str().unwrap()).collect();
+    assert!(names.contains(&"main-link.rs"), "{names:?}");
+    assert!(!names.contains(&"escape") && !names.contains(&"secret.txt") && !names.contains(&"dangling"), "{names:?}");
+}
+
+#[tokio::test]
+async fn saves_larger_than_the_limit_are_refused_with_413() {
+    let t = test_api();
+    let big = vec![b'a'; api::MAX_FILE_BYTES + 1];
+    let (status, body) = put(&t.app, "/api/scenarios/t1-01/files/src/big.rs", big).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+    assert!(error_of(&body).contains("larger"));
+    let (status, _) = put(&t.app, "/api/scenarios/t1-01/files/src/bin.rs", vec![0xff, 0xfe, 0x00]).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn resetting_the_code_backs_it_up_and_restores_the_broken_service() {
+    let t = test_api();
+    let (status, _) = put(&t.app, "/api/scenarios/t1-01/files/src/main.rs", "//! mine\n").await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = post_json(&t.app, "/api/scenarios/t1-01/reset", r#"{"database": false}"#).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["code_reset"], true);
+    assert_eq!(body["database_reset"], false);
+    let backup = PathBuf::from(body["backup"].as_str().unwrap());
+    assert_eq!(std::fs::read_to_string(backup.join("src/main.rs")).unwrap(), "//! mine\n");
+    let (_, body) = get(&t.app, "/api/scenarios/t1-01/files/src/main.rs").await;
+    let original = std::fs::read_to_string(repo().join("scenarios/t1-01-diagnosing-failures/service/src/main.rs")).unwrap();
+    assert_eq!(body["content"], original);
+
+    let (status, _) = post_json(&t.app, "/api/scenarios/t1-01/reset", r#"{"everything": true}"#).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+// --- a real listener --------------------------------------------------------------------
+
+#[tokio::test]
+async fn serve_answers_on_a_loopback_listener_and_stops_on_shutdown() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let t = test_api();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(api::serve(listener, t.lab.clone(), TOKEN.to_string(), async {
+        let _ = stopped.await;
+    }));
+    let ask = |host: String| async move {
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        let request = format!("GET /api/scenarios HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {TOKEN}\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await.unwrap();
+        response
+    };
+    let ok = ask(format!("127.0.0.1:{port}")).await;
+    assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
+    assert!(ok.contains("t1-01"));
+    let rebound = ask(format!("attacker.example:{port}")).await;
+    assert!(rebound.starts_with("HTTP/1.1 403"), "{rebound}");
+    stop.send(()).unwrap();
+    let served = tokio::time::timeout(std::time::Duration::from_secs(10), server).await.unwrap().unwrap();
+    assert!(served.is_ok(), "{served:?}");
+
+    let wide = tokio::net::TcpListener::bind("0.0.0.0:0").await.unwrap();
+    let refused = api::serve(wide, t.lab.clone(), TOKEN.to_string(), async {}).await;
+    assert!(matches!(refused, Err(api::ApiError::Config(_))), "{refused:?}");
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        }
+        out.push(path);
+    }
+    out
+}
