@@ -488,6 +488,47 @@ pub async fn stop(id: Option<&str>) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+pub async fn serve(port: Option<u16>) -> Result<ExitCode> {
+    let lab = lab()?;
+    // Loopback only: the API edits files and runs SQL, so it must not be reachable from
+    // the network (Codespaces forwards the port itself).
+    let listener = match port {
+        Some(port) => match tokio::net::TcpListener::bind(("127.0.0.1", port)).await {
+            Ok(listener) => listener,
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+                let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+                    .await
+                    .context("bind a free port on 127.0.0.1")?;
+                let other = listener.local_addr().context("read the bound address")?.port();
+                eprintln!("Port {port} is in use; serving on port {other} instead.");
+                listener
+            }
+            Err(e) => return Err(e).with_context(|| format!("bind 127.0.0.1:{port}")),
+        },
+        None => tokio::net::TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .context("bind a free port on 127.0.0.1")?,
+    };
+    let port = listener.local_addr().context("read the bound address")?.port();
+    let token = sdlab_engine::api::new_token();
+    println!("serving http://127.0.0.1:{port}/#token={token}");
+    eprintln!("Open that address in a browser. Ctrl-C stops the lab (and any scenario it started).");
+    let _ = std::io::stdout().flush();
+    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("listen for SIGTERM")?;
+    let shutdown = async move {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = sigterm.recv() => {}
+        }
+    };
+    sdlab_engine::api::serve(listener, lab, token, shutdown)
+        .await
+        .context("serve the lab's API")?;
+    eprintln!("Stopped.");
+    Ok(ExitCode::SUCCESS)
+}
+
 /// Asks a yes/no question on the terminal. Without a terminal the answer is no: scripts
 /// must say --yes.
 fn confirm(question: &str) -> Result<bool> {

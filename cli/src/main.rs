@@ -70,6 +70,12 @@ enum Command {
     },
     /// Stop a running scenario (all of them when no id is given).
     Stop { id: Option<String> },
+    /// Serve the lab's HTTP API (and web UI) on 127.0.0.1 until Ctrl-C.
+    Serve {
+        /// Port to listen on (default: a free one; if taken, another is picked).
+        #[arg(long)]
+        port: Option<u16>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -104,6 +110,7 @@ fn main() -> ExitCode {
             Command::Solution { id, yes } => commands::solution(&id, yes).await,
             Command::Reset { id, yes } => commands::reset(&id, yes).await,
             Command::Stop { id } => commands::stop(id.as_deref()).await,
+            Command::Serve { port } => commands::serve(port).await,
         }
     });
     match result {
