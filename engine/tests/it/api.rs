@@ -424,6 +424,83 @@ async fn serve_answers_on_a_loopback_listener_and_stops_on_shutdown() {
     assert!(matches!(refused, Err(api::ApiError::Config(_))), "{refused:?}");
 }
 
+// --- one real start ---------------------------------------------------------------------
+
+/// The one test that starts t1-01 for real through the API: PostgreSQL (seeded), a build in
+/// the shared target dir, the service; then the console, logs, and a stop that brings it all
+/// down. About 40 s on a fresh home (the seed dominates).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_start_through_the_api_runs_t1_01_until_stop() {
+    use std::os::unix::fs::PermissionsExt;
+    // Under /tmp and enterable by `nobody`, who runs PostgreSQL when the tests run as root.
+    let home = tempfile::Builder::new().prefix("sdlab-api-").tempdir_in("/tmp").unwrap();
+    std::fs::set_permissions(home.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let lab = Lab::new(
+        LabHome::at(home.path()).with_target_dir(repo().join("target/sdlab-services")),
+        Sources::at(repo()),
+    )
+    .unwrap();
+    let app = api::router(ApiState::new(lab.clone(), TOKEN, PORT).unwrap());
+
+    let (status, body) = post_json(&app, "/api/scenarios/t1-01/start", "").await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(body["state"], "starting");
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    let mut steps = std::collections::BTreeSet::new();
+    let body = loop {
+        let (_, body) = get(&app, "/api/scenarios/t1-01/status").await;
+        if let Some(step) = body["step"].as_str() {
+            steps.insert(step.to_string());
+        }
+        match body["state"].as_str().unwrap() {
+            "running" => break body,
+            "starting" => {}
+            other => panic!("the start ended {other}: {body}"),
+        }
+        assert!(std::time::Instant::now() < deadline, "still starting after 300 s: {body}");
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    };
+    let url = body["url"].as_str().unwrap().to_string();
+    let port: u16 = url.rsplit(':').next().unwrap().parse().unwrap();
+    let finished: Vec<&str> = body["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "finished")
+        .map(|e| e["step"].as_str().unwrap())
+        .collect();
+    for step in ["init database", "seed rows", "build service", "start service"] {
+        assert!(finished.contains(&step), "{step} missing from {finished:?}");
+    }
+    let (code, _) = sdlab_engine::metrics::http_get(port, "/healthz", std::time::Duration::from_secs(2)).await.unwrap();
+    assert_eq!(code, 200);
+
+    // Starting it again is harmless; resetting under a running service is refused.
+    let (status, body) = post_json(&app, "/api/scenarios/t1-01/start", "").await;
+    assert_eq!((status, body["state"].as_str()), (StatusCode::ACCEPTED, Some("running")));
+    assert_eq!(post_json(&app, "/api/scenarios/t1-01/reset", "").await.0, StatusCode::CONFLICT);
+
+    // The console reads through the running lab's database, read-only.
+    let (status, body) = post_json(&app, "/api/scenarios/t1-01/sql", r#"{"query": "select count(*) > 0 as seeded from posts; explain select 1"}"#).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["read_only"], true);
+    assert_eq!(body["results"].as_array().unwrap().len(), 2, "{body}");
+    assert_eq!(body["results"][0]["rows"][0][0], "t");
+    let (status, body) = post_json(&app, "/api/scenarios/t1-01/sql", r#"{"query": "delete from posts"}"#).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(error_of(&body).contains("read-only transaction"), "{body}");
+
+    let (_, body) = get(&app, "/api/scenarios/t1-01/logs").await;
+    assert!(!body["lines"].as_array().unwrap().is_empty(), "{body}");
+
+    let (status, body) = post_json(&app, "/api/scenarios/t1-01/stop", "").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["state"], "stopped", "{body}");
+    assert!(sdlab_engine::metrics::http_get(port, "/healthz", std::time::Duration::from_secs(1)).await.is_err());
+    assert!(lab.live_state(lab.scenario("t1-01").unwrap()).is_none());
+}
+
 fn walk(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir(dir).unwrap() {
