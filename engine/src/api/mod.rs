@@ -13,6 +13,7 @@
 //! - `runner.rs`: the one scenario this server runs (`Lab::up` in a background task), its
 //!   status and progress events.
 //! - `console.rs`: the SQL console, read-only unless a write is asked for.
+//! - `learn.rs`: hints one at a time, and the solution (confirmation before the first check).
 //! - `stream.rs`: the 1 Hz metrics stream (server-sent events).
 //!
 //! **Invariant:** the server listens on 127.0.0.1 only, and no handler runs before `guard`
@@ -24,6 +25,7 @@ mod console;
 mod error;
 mod files;
 mod guard;
+mod learn;
 mod model;
 mod runner;
 mod scenarios;
@@ -121,6 +123,9 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/scenarios/{id}/reset", post(scenarios::reset))
         .route("/api/scenarios/{id}/sql", post(console::sql))
         .route("/api/scenarios/{id}/logs", get(scenarios::logs))
+        .route("/api/scenarios/{id}/hints", get(learn::hints))
+        .route("/api/scenarios/{id}/hints/next", post(learn::next_hint))
+        .route("/api/scenarios/{id}/solution", post(learn::solution))
         .route("/api/scenarios/{id}/metrics/stream", get(stream::metrics))
         .fallback(|| async { ApiError::NotFound("no such API endpoint".to_string()) });
     Router::new()

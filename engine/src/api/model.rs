@@ -36,6 +36,7 @@ pub struct ProgressView {
     pub checks_run: u32,
     pub passed: bool,
     pub solution_revealed: bool,
+    pub hints_shown: u32,
 }
 
 /// A scenario opened: the summary plus the guide.
@@ -73,6 +74,7 @@ impl From<&ScenarioProgress> for ProgressView {
             checks_run: p.checks_run,
             passed: p.passed,
             solution_revealed: p.solution_revealed,
+            hints_shown: p.hints_shown,
         }
     }
 }
@@ -238,6 +240,20 @@ pub struct ResetView {
     pub backup: Option<String>,
     pub code_reset: bool,
     pub database_reset: bool,
+}
+
+/// The hints revealed so far, in order, and how many there are.
+#[derive(Debug, Clone, Serialize)]
+pub struct HintsView {
+    pub total: usize,
+    pub shown: Vec<String>,
+}
+
+/// The revealed solution: SOLUTION.md and the solution's files (paths as in `service/`).
+#[derive(Debug, Clone, Serialize)]
+pub struct SolutionView {
+    pub notes: String,
+    pub files: Vec<FileContent>,
 }
 
 /// The tail of an instance's log.

@@ -254,6 +254,47 @@ async fn the_read_only_console_refuses_statements_that_would_end_its_transaction
     assert!(error_of(&body).contains("query"));
 }
 
+#[tokio::test]
+async fn hints_are_revealed_one_at_a_time_and_remembered() {
+    let t = test_api();
+    let (status, body) = get(&t.app, "/api/scenarios/t1-01/hints").await;
+    assert_eq!(status, StatusCode::OK);
+    let total = body["total"].as_u64().unwrap() as usize;
+    assert!(total >= 2);
+    assert_eq!(body["shown"], serde_json::json!([]));
+    let (_, body) = post_json(&t.app, "/api/scenarios/t1-01/hints/next", "").await;
+    assert_eq!(body["shown"].as_array().unwrap().len(), 1);
+    let hints = &t.lab.scenario("t1-01").unwrap().hints;
+    assert_eq!(body["shown"][0], hints[0].as_str());
+    for _ in 0..total + 2 {
+        post_json(&t.app, "/api/scenarios/t1-01/hints/next", "").await;
+    }
+    let (_, body) = get(&t.app, "/api/scenarios/t1-01/hints").await;
+    assert_eq!(body["shown"].as_array().unwrap().len(), total);
+    let (_, list) = get(&t.app, "/api/scenarios").await;
+    let t101 = list.as_array().unwrap().iter().find(|s| s["id"] == "t1-01").unwrap();
+    assert_eq!(t101["progress"]["hints_shown"], total);
+}
+
+#[tokio::test]
+async fn the_solution_asks_for_confirmation_before_the_first_check() {
+    let t = test_api();
+    let (status, body) = post_json(&t.app, "/api/scenarios/t1-01/solution", "").await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert!(error_of(&body).contains("confirm"));
+    let (_, list) = get(&t.app, "/api/scenarios").await;
+    assert_eq!(list[0]["progress"]["solution_revealed"], false);
+
+    let (status, body) = post_json(&t.app, "/api/scenarios/t1-01/solution", r#"{"confirm": true}"#).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(!body["notes"].as_str().unwrap().is_empty());
+    let files: Vec<&str> = body["files"].as_array().unwrap().iter().map(|f| f["path"].as_str().unwrap()).collect();
+    assert!(files.contains(&"src/main.rs") && files.contains(&"Cargo.toml"), "{files:?}");
+    assert!(!files.contains(&"SOLUTION.md"));
+    // Once revealed, it stays available without asking.
+    assert_eq!(post_json(&t.app, "/api/scenarios/t1-01/solution", "").await.0, StatusCode::OK);
+}
+
 // --- files ----------------------------------------------------------------------------
 
 #[tokio::test]
