@@ -62,17 +62,31 @@ pub async fn start(id: &str) -> Result<ExitCode> {
             );
         }
     }
+    // Listen for SIGTERM before anything starts: a signal that arrives while starting, or
+    // right after "ready", must stop the lab cleanly, not kill it with its servers running.
+    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("listen for SIGTERM")?;
     eprintln!("Starting {} — {}", scenario.id, scenario.title);
-    let up = lab
-        .up(
-            &scenario,
-            UpOptions {
-                code: CodeSource::Learner,
-                database: DatabaseChoice::Learner,
-                progress: view::progress(),
-            },
-        )
-        .await;
+    let up = lab.up(
+        &scenario,
+        UpOptions {
+            code: CodeSource::Learner,
+            database: DatabaseChoice::Learner,
+            progress: view::progress(),
+        },
+    );
+    let up = tokio::select! {
+        up = up => up,
+        // Dropping the half-done start stops what it started (every part is a guard).
+        _ = tokio::signal::ctrl_c() => {
+            eprintln!("\nInterrupted while starting; stopped.");
+            return Ok(ExitCode::FAILURE);
+        }
+        _ = sigterm.recv() => {
+            eprintln!("\nInterrupted while starting; stopped.");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
     let mut running = match up {
         Ok(r) => r,
         Err(e) => {
@@ -91,8 +105,6 @@ pub async fn start(id: &str) -> Result<ExitCode> {
     let cancel = CancellationToken::new();
     let (tx, mut rx) = mpsc::unbounded_channel();
     let collector = tokio::spawn(metrics::collect(running.targets(), tx, cancel.clone()));
-    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .context("listen for SIGTERM")?;
     let interactive = view::interactive();
     let mut crashed = false;
     loop {
