@@ -11,7 +11,7 @@
 //! - `scenarios.rs`: catalog, guide, reset and logs handlers.
 //! - `files.rs`: the learner's service folder: tree, read, atomic save, path confinement.
 //! - `runner.rs`: the one scenario this server runs (`Lab::up` in a background task), its
-//!   status and progress events.
+//!   status and progress events, and the load run or check it runs on request.
 //! - `console.rs`: the SQL console, read-only unless a write is asked for.
 //! - `learn.rs`: hints one at a time, and the solution (confirmation before the first check).
 //! - `stream.rs`: the 1 Hz metrics stream (server-sent events).
@@ -120,6 +120,10 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/scenarios/{id}/start", post(runner::start))
         .route("/api/scenarios/{id}/stop", post(runner::stop))
         .route("/api/scenarios/{id}/status", get(runner::status))
+        .route("/api/scenarios/{id}/load", post(runner::start_load))
+        .route("/api/scenarios/{id}/check", post(runner::start_check))
+        .route("/api/scenarios/{id}/job", get(runner::job))
+        .route("/api/scenarios/{id}/job/cancel", post(runner::cancel_job))
         .route("/api/scenarios/{id}/reset", post(scenarios::reset))
         .route("/api/scenarios/{id}/sql", post(console::sql))
         .route("/api/scenarios/{id}/logs", get(scenarios::logs))

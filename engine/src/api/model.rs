@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::Scenario;
+use crate::check::{CheckReport, LineResult};
+use crate::load::{LatencySummary, RunSummary, SecondStats};
 use crate::home::ScenarioProgress;
 use crate::metrics::Sample;
 use crate::progress::Event;
@@ -323,6 +325,190 @@ impl From<&Sample> for SampleView {
                 cpu: p.cpu,
                 rss_bytes: p.rss_bytes,
             }),
+        }
+    }
+}
+
+/// `POST .../load`: which profile (default `explore`), optionally one constant stage.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoadRequest {
+    pub profile: Option<String>,
+    /// Requests per second.
+    pub rate: Option<f64>,
+    /// Seconds.
+    pub duration: Option<f64>,
+}
+
+/// A load run or a check, while it runs and after.
+#[derive(Debug, Clone, Serialize)]
+pub struct JobView {
+    /// `load` or `check`.
+    pub kind: &'static str,
+    /// `running`, `done` or `failed`.
+    pub state: &'static str,
+    /// One entry per completed second of load.
+    pub seconds: Vec<SecondView>,
+    pub summary: Option<SummaryView>,
+    /// The check's table, when `kind` is `check` and it is done.
+    pub check: Option<CheckView>,
+    pub error: Option<String>,
+}
+
+/// One second of load, latencies in milliseconds.
+#[derive(Debug, Clone, Serialize)]
+pub struct SecondView {
+    pub second: u32,
+    pub sent: u64,
+    pub ok: u64,
+    pub failed: u64,
+    /// Failures by label (`"timeout"`, `"http 503"`, ...).
+    pub errors: BTreeMap<String, u64>,
+    pub p50_ms: f64,
+    pub p95_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+    pub in_flight: u64,
+}
+
+fn ms(d: std::time::Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+impl From<&SecondStats> for SecondView {
+    fn from(t: &SecondStats) -> Self {
+        let mut errors: BTreeMap<String, u64> = t.http_errors.iter().map(|(code, n)| (format!("http {code}"), *n)).collect();
+        for (kind, n) in &t.errors {
+            *errors.entry(kind.label().to_string()).or_insert(0) += n;
+        }
+        SecondView {
+            second: t.second,
+            sent: t.sent,
+            ok: t.ok,
+            failed: errors.values().sum(),
+            errors,
+            p50_ms: ms(t.p50),
+            p95_ms: ms(t.p95),
+            p99_ms: ms(t.p99),
+            max_ms: ms(t.max),
+            in_flight: t.in_flight,
+        }
+    }
+}
+
+/// Latency percentiles in milliseconds.
+#[derive(Debug, Clone, Serialize)]
+pub struct LatencyView {
+    pub p50_ms: f64,
+    pub p90_ms: f64,
+    pub p95_ms: f64,
+    pub p99_ms: f64,
+    pub p999_ms: f64,
+    pub max_ms: f64,
+    pub mean_ms: f64,
+}
+
+impl From<&LatencySummary> for LatencyView {
+    fn from(l: &LatencySummary) -> Self {
+        LatencyView {
+            p50_ms: ms(l.p50),
+            p90_ms: ms(l.p90),
+            p95_ms: ms(l.p95),
+            p99_ms: ms(l.p99),
+            p999_ms: ms(l.p999),
+            max_ms: ms(l.max),
+            mean_ms: ms(l.mean),
+        }
+    }
+}
+
+/// A whole load run.
+#[derive(Debug, Clone, Serialize)]
+pub struct SummaryView {
+    pub duration_s: f64,
+    pub sent: u64,
+    pub ok: u64,
+    pub failed: u64,
+    pub error_rate: f64,
+    pub achieved_rate: f64,
+    pub offered_rate: f64,
+    pub latency: LatencyView,
+    pub per_request: Vec<RequestSummaryView>,
+    pub errors: BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RequestSummaryView {
+    pub name: String,
+    pub sent: u64,
+    pub ok: u64,
+    pub failed: u64,
+    pub latency: LatencyView,
+}
+
+impl From<&RunSummary> for SummaryView {
+    fn from(s: &RunSummary) -> Self {
+        SummaryView {
+            duration_s: s.duration.as_secs_f64(),
+            sent: s.sent,
+            ok: s.ok,
+            failed: s.failed,
+            error_rate: s.error_rate,
+            achieved_rate: s.achieved_rate,
+            offered_rate: s.offered_rate,
+            latency: LatencyView::from(&s.latency),
+            per_request: s
+                .per_template
+                .iter()
+                .map(|(name, t)| RequestSummaryView {
+                    name: name.clone(),
+                    sent: t.sent,
+                    ok: t.ok,
+                    failed: t.failed,
+                    latency: LatencyView::from(&t.latency),
+                })
+                .collect(),
+            errors: s.errors.clone(),
+        }
+    }
+}
+
+/// A check's table: each line measured vs required, and the verdict.
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckView {
+    pub passed: bool,
+    pub lines: Vec<CheckLineView>,
+    /// Lines of the service's log that name errors.
+    pub log_errors: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckLineView {
+    pub label: String,
+    pub measured: String,
+    pub required: String,
+    pub passed: bool,
+    pub hint: Option<String>,
+}
+
+impl From<&LineResult> for CheckLineView {
+    fn from(l: &LineResult) -> Self {
+        CheckLineView {
+            label: l.label.clone(),
+            measured: l.measured.clone(),
+            required: l.required.clone(),
+            passed: l.passed,
+            hint: l.hint.clone(),
+        }
+    }
+}
+
+impl From<&CheckReport> for CheckView {
+    fn from(r: &CheckReport) -> Self {
+        CheckView {
+            passed: r.passed,
+            lines: r.lines.iter().map(CheckLineView::from).collect(),
+            log_errors: r.log_errors.clone(),
         }
     }
 }

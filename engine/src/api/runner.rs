@@ -3,25 +3,34 @@
 //! resulting state (starting, running, failed) where `status` reads it, then holds the
 //! `Running` until `stop` (or the server's shutdown) and shuts it down.
 //!
+//! Load runs and checks are handed to that task (`JobRequest`), which owns the `Running`
+//! the check needs; their per-second stats and results land in the job `GET .../job` reads.
+//!
 //! **Invariant:** one scenario per server. Starting another while one is starting or running
 //! is a 409; starting the same one again returns its status.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use axum::extract::{Path as UrlPath, State};
 use axum::http::StatusCode;
 use axum::Json;
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::model::{EventView, RunStatus, StatusView};
+use super::model::{CheckView, EventView, JobView, LoadRequest, RunStatus, SecondView, StatusView, SummaryView};
 use super::{ApiError, ApiState};
 use crate::build::BuildError;
 use crate::catalog::Scenario;
+use crate::check;
+use crate::home::LearnerProgress;
+use crate::load::{self, LoadPlan, Model, SecondStats, Stage};
 use crate::metrics::Targets;
 use crate::progress::{Event, Progress};
-use crate::topology::{Lab, LabError, UpOptions};
+use crate::topology::{Lab, LabError, Running, UpOptions};
 use crate::workspace::CodeSource;
 use crate::DatabaseChoice;
 
@@ -40,6 +49,15 @@ struct Slot {
     shared: Arc<Mutex<Shared>>,
     stop: CancellationToken,
     task: JoinHandle<()>,
+    jobs: mpsc::UnboundedSender<JobRequest>,
+}
+
+/// Work for the running scenario's task: it owns the `Running` the check needs.
+pub(super) enum JobRequest {
+    Load(LoadPlan),
+    Check,
+    /// Ends the load run (or check) under way.
+    Cancel,
 }
 
 /// What the background task reports and the handlers read.
@@ -48,6 +66,8 @@ struct Shared {
     events: Vec<EventView>,
     database_url: Option<String>,
     targets: Option<Targets>,
+    /// The last load run or check.
+    job: Option<JobView>,
 }
 
 impl Shared {
@@ -93,14 +113,16 @@ impl Runner {
             events: Vec::new(),
             database_url: None,
             targets: None,
+            job: None,
         }));
         let stop = CancellationToken::new();
+        let (jobs, job_requests) = mpsc::unbounded_channel();
         let (task_scenario, task_shared, task_stop) = (scenario.clone(), Arc::clone(&shared), stop.clone());
         // `Lab::up`'s future is not provably Send (see `on_own_runtime`), so the whole life of
         // the scenario runs on its own thread and runtime; the services it spawns are stopped
         // inside that runtime, before the thread ends.
         let task = tokio::spawn(async move {
-            let _ = super::on_own_runtime("run the scenario", move || run(lab, task_scenario, task_shared, task_stop)).await;
+            let _ = super::on_own_runtime("run the scenario", move || run(lab, task_scenario, task_shared, task_stop, job_requests)).await;
         });
         let view = Shared::view(&shared, &scenario.id);
         *slot = Some(Slot {
@@ -108,6 +130,7 @@ impl Runner {
             shared,
             stop,
             task,
+            jobs,
         });
         Ok(view)
     }
@@ -163,6 +186,68 @@ impl Runner {
         guard.database_url.clone()
     }
 
+    /// Hands a load run or a check to the running scenario's task. One at a time: a check
+    /// under someone else's load would measure both.
+    async fn submit(&self, id: &str, request: JobRequest, kind: &'static str) -> Result<JobView, ApiError> {
+        let slot = self.slot.lock().await;
+        let current = slot
+            .as_ref()
+            .filter(|s| s.scenario == id && !s.task.is_finished())
+            .ok_or_else(|| ApiError::Conflict(format!("{id} is not running here; start it first")))?;
+        let view = {
+            let mut guard = current.shared.lock().unwrap_or_else(PoisonError::into_inner);
+            if !matches!(guard.status, RunStatus::Running { .. }) {
+                return Err(ApiError::Conflict(format!("{id} is not running yet; wait until its status is running")));
+            }
+            if let Some(job) = guard.job.as_ref().filter(|j| j.state == "running") {
+                return Err(ApiError::Conflict(format!(
+                    "a {} is under way on {id}; wait for it or cancel it first",
+                    job.kind
+                )));
+            }
+            let view = JobView {
+                kind,
+                state: "running",
+                seconds: Vec::new(),
+                summary: None,
+                check: None,
+                error: None,
+            };
+            guard.job = Some(view.clone());
+            view
+        };
+        current
+            .jobs
+            .send(request)
+            .map_err(|_| ApiError::Conflict(format!("{id} is stopping")))?;
+        Ok(view)
+    }
+
+    async fn cancel_job(&self, id: &str) {
+        let slot = self.slot.lock().await;
+        if let Some(current) = slot.as_ref().filter(|s| s.scenario == id) {
+            let _ = current.jobs.send(JobRequest::Cancel);
+        }
+    }
+
+    async fn job(&self, id: &str) -> Option<JobView> {
+        let slot = self.slot.lock().await;
+        let current = slot.as_ref().filter(|s| s.scenario == id)?;
+        let guard = current.shared.lock().unwrap_or_else(PoisonError::into_inner);
+        guard.job.clone()
+    }
+
+    /// The base URL of instance 1 while `id` runs here.
+    async fn service_url(&self, id: &str) -> Option<String> {
+        let slot = self.slot.lock().await;
+        let current = slot.as_ref().filter(|s| s.scenario == id)?;
+        let guard = current.shared.lock().unwrap_or_else(PoisonError::into_inner);
+        match &guard.status {
+            RunStatus::Running { url, .. } => Some(url.clone()),
+            _ => None,
+        }
+    }
+
     /// What the metrics collector should watch while this server runs `id`.
     pub(super) async fn targets(&self, id: &str) -> Option<Targets> {
         let slot = self.slot.lock().await;
@@ -173,7 +258,13 @@ impl Runner {
 }
 
 /// The background task: bring the scenario up, hold it until `stop`, shut it down.
-async fn run(lab: Arc<Lab>, scenario: Scenario, shared: Arc<Mutex<Shared>>, stop: CancellationToken) {
+async fn run(
+    lab: Arc<Lab>,
+    scenario: Scenario,
+    shared: Arc<Mutex<Shared>>,
+    stop: CancellationToken,
+    mut job_requests: mpsc::UnboundedReceiver<JobRequest>,
+) {
     let sink = Arc::clone(&shared);
     let progress = Progress::new(move |event| {
         Shared::set(&sink, |s| {
@@ -201,7 +292,7 @@ async fn run(lab: Arc<Lab>, scenario: Scenario, shared: Arc<Mutex<Shared>>, stop
             return;
         }
     };
-    let mut running = match up {
+    let running = match up {
         Ok(running) => running,
         Err(e) => {
             Shared::set(&shared, |s| s.status = failed(&e));
@@ -218,28 +309,63 @@ async fn run(lab: Arc<Lab>, scenario: Scenario, shared: Arc<Mutex<Shared>>, stop
         s.targets = Some(running.targets());
     });
     let mut ticker = tokio::time::interval(Duration::from_secs(1));
-    'watch: loop {
-        tokio::select! {
-            _ = stop.cancelled() => break,
-            _ = ticker.tick() => {}
-        }
-        for svc in &mut running.services {
-            if let Some(exit) = svc.exit_status() {
-                let error = format!(
-                    "the service (instance {}) exited ({exit}). Its last log lines:\n{}",
-                    svc.instance,
-                    svc.logs(CRASH_LOG_LINES)
-                );
-                Shared::set(&shared, |s| {
-                    s.status = RunStatus::Failed {
-                        error,
-                        diagnostics: None,
-                    }
-                });
-                break 'watch;
+    // The load run or check under way: it borrows `running`, so it is polled here rather
+    // than spawned.
+    let mut job: Option<Pin<Box<dyn Future<Output = ()> + '_>>> = None;
+    let mut job_cancel = CancellationToken::new();
+    enum Wake {
+        Stop,
+        Request(Option<JobRequest>),
+        JobDone,
+        Tick,
+    }
+    loop {
+        let wake = tokio::select! {
+            _ = stop.cancelled() => Wake::Stop,
+            request = job_requests.recv() => Wake::Request(request),
+            _ = async {
+                match job.as_mut() {
+                    Some(j) => j.await,
+                    None => std::future::pending().await,
+                }
+            } => Wake::JobDone,
+            _ = ticker.tick() => Wake::Tick,
+        };
+        match wake {
+            Wake::Stop | Wake::Request(None) => break,
+            Wake::Request(Some(JobRequest::Cancel)) => job_cancel.cancel(),
+            Wake::Request(Some(request)) => {
+                job_cancel = CancellationToken::new();
+                job = Some(Box::pin(run_job(&lab, &running, request, Arc::clone(&shared), job_cancel.clone())));
+            }
+            Wake::JobDone => job = None,
+            Wake::Tick => {
+                // `alive` reads /proc, so a job may hold `running` meanwhile.
+                if let Some(svc) = running.services.iter().find(|s| !crate::process::alive(s.pid)) {
+                    let error = format!(
+                        "the service (instance {}) exited. Its last log lines:\n{}",
+                        svc.instance,
+                        svc.logs(CRASH_LOG_LINES)
+                    );
+                    Shared::set(&shared, |s| {
+                        s.status = RunStatus::Failed {
+                            error,
+                            diagnostics: None,
+                        }
+                    });
+                    break;
+                }
             }
         }
     }
+    job_cancel.cancel();
+    drop(job);
+    Shared::set(&shared, |s| {
+        if let Some(j) = s.job.as_mut().filter(|j| j.state == "running") {
+            j.state = "failed";
+            j.error = Some("the scenario stopped before it finished".to_string());
+        }
+    });
     running.shutdown().await;
     Shared::set(&shared, |s| {
         if matches!(s.status, RunStatus::Running { .. }) {
@@ -248,6 +374,74 @@ async fn run(lab: Arc<Lab>, scenario: Scenario, shared: Arc<Mutex<Shared>>, stop
         s.database_url = None;
         s.targets = None;
     });
+}
+
+/// Runs a load plan or the check against `running`, recording each second and the result
+/// in `shared.job`.
+async fn run_job(lab: &Lab, running: &Running, request: JobRequest, shared: Arc<Mutex<Shared>>, cancel: CancellationToken) {
+    let (ticks, mut received) = mpsc::unbounded_channel::<SecondStats>();
+    let sink = Arc::clone(&shared);
+    let forward = async move {
+        while let Some(t) = received.recv().await {
+            Shared::set(&sink, |s| {
+                if let Some(job) = s.job.as_mut() {
+                    job.seconds.push(SecondView::from(&t));
+                }
+            });
+        }
+    };
+    let finish = |f: &dyn Fn(&mut JobView)| {
+        Shared::set(&shared, |s| {
+            if let Some(job) = s.job.as_mut() {
+                f(job)
+            }
+        })
+    };
+    match request {
+        JobRequest::Load(plan) => {
+            let (result, ()) = tokio::join!(load::run(plan, Some(ticks), cancel), forward);
+            match result {
+                Ok(summary) => finish(&|job| {
+                    job.state = "done";
+                    job.summary = Some(SummaryView::from(&summary));
+                }),
+                Err(e) => finish(&|job| {
+                    job.state = "failed";
+                    job.error = Some(e.to_string());
+                }),
+            }
+        }
+        JobRequest::Check => {
+            let (result, ()) = tokio::join!(check::run(running, Some(ticks), cancel.clone()), forward);
+            match result {
+                // A cancelled check judged a partial run: it does not count.
+                Ok(_) if cancel.is_cancelled() => finish(&|job| {
+                    job.state = "failed";
+                    job.error = Some("the check was cancelled".to_string());
+                }),
+                Ok(report) => {
+                    let mut progress = LearnerProgress::load(&lab.home);
+                    let entry = progress.scenario(&running.scenario.id);
+                    entry.checks_run += 1;
+                    entry.passed |= report.passed;
+                    let saved = progress.save(&lab.home);
+                    finish(&|job| {
+                        job.state = "done";
+                        job.summary = report.summary.as_ref().map(SummaryView::from);
+                        job.check = Some(CheckView::from(&report));
+                        if let Err(e) = &saved {
+                            job.error = Some(format!("the check ran but progress.json could not be saved: {e}"));
+                        }
+                    })
+                }
+                Err(e) => finish(&|job| {
+                    job.state = "failed";
+                    job.error = Some(e.to_string());
+                }),
+            }
+        }
+        JobRequest::Cancel => {}
+    }
 }
 
 /// A failed start; the compiler's output goes to `diagnostics` so the editor can show it.
@@ -281,4 +475,93 @@ pub(super) async fn stop(State(state): State<ApiState>, UrlPath(id): UrlPath<Str
 pub(super) async fn status(State(state): State<ApiState>, UrlPath(id): UrlPath<String>) -> Result<Json<StatusView>, ApiError> {
     let scenario = state.lab.catalog.get(&id)?;
     Ok(Json(state.runner.status(&scenario.id).await))
+}
+
+/// The longest load run the API starts (load is always bounded).
+const MAX_LOAD: Duration = Duration::from_secs(600);
+/// The highest arrival rate the API accepts, as the CLI.
+const MAX_RATE: f64 = 20_000.0;
+
+/// `POST .../load`: starts a load run on the running service (202); body optional.
+pub(super) async fn start_load(
+    State(state): State<ApiState>,
+    UrlPath(id): UrlPath<String>,
+    body: axum::body::Bytes,
+) -> Result<(StatusCode, Json<JobView>), ApiError> {
+    let scenario = state.lab.catalog.get(&id)?.clone();
+    let request: LoadRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        LoadRequest::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(format!("load body: {e}")))?
+    };
+    let name = request.profile.as_deref().unwrap_or("explore");
+    let profile = scenario.profile(name).ok_or_else(|| {
+        ApiError::BadRequest(format!(
+            "{} has no load profile {name:?}; it has: {}",
+            scenario.id,
+            scenario.profiles.keys().cloned().collect::<Vec<_>>().join(", ")
+        ))
+    })?;
+    let duration = match request.duration {
+        Some(s) if s > 0.0 && s <= MAX_LOAD.as_secs_f64() => Some(Duration::from_secs_f64(s)),
+        Some(s) => return Err(ApiError::BadRequest(format!("duration {s}: expected seconds, more than 0 and at most 600"))),
+        None => None,
+    };
+    if let Some(r) = request.rate {
+        if !(r > 0.0 && r <= MAX_RATE) {
+            return Err(ApiError::BadRequest(format!("rate {r}: expected requests per second, more than 0 and at most 20000")));
+        }
+    }
+    let stages = match (request.rate, duration) {
+        (None, None) => profile.stages.clone(),
+        (rate, duration) => vec![Stage {
+            duration: duration.unwrap_or_else(|| profile.duration()),
+            rate: rate.unwrap_or_else(|| profile.target_rate()),
+            rate_from: None,
+        }],
+    };
+    let base_url = state
+        .runner
+        .service_url(&scenario.id)
+        .await
+        .ok_or_else(|| ApiError::Conflict(format!("{} is not running here; start it first", scenario.id)))?;
+    let plan = LoadPlan {
+        base_url,
+        stages,
+        mix: profile.mix.clone(),
+        timeout: profile.timeout,
+        max_in_flight: profile.max_in_flight,
+        seed: 1,
+        model: Model::Open,
+    };
+    let view = state.runner.submit(&scenario.id, JobRequest::Load(plan), "load").await?;
+    Ok((StatusCode::ACCEPTED, Json(view)))
+}
+
+/// `POST .../check`: runs the scenario's check on the running service (202).
+pub(super) async fn start_check(
+    State(state): State<ApiState>,
+    UrlPath(id): UrlPath<String>,
+) -> Result<(StatusCode, Json<JobView>), ApiError> {
+    let scenario = state.lab.catalog.get(&id)?;
+    let view = state.runner.submit(&scenario.id, JobRequest::Check, "check").await?;
+    Ok((StatusCode::ACCEPTED, Json(view)))
+}
+
+/// `GET .../job`: the last load run or check (404 when there was none).
+pub(super) async fn job(State(state): State<ApiState>, UrlPath(id): UrlPath<String>) -> Result<Json<JobView>, ApiError> {
+    let scenario = state.lab.catalog.get(&id)?;
+    state
+        .runner
+        .job(&scenario.id)
+        .await
+        .map(Json)
+        .ok_or_else(|| ApiError::NotFound(format!("no load run or check on {} yet", scenario.id)))
+}
+
+/// `POST .../job/cancel`: ends the load run or check under way.
+pub(super) async fn cancel_job(State(state): State<ApiState>, UrlPath(id): UrlPath<String>) -> Result<StatusCode, ApiError> {
+    let scenario = state.lab.catalog.get(&id)?;
+    state.runner.cancel_job(&scenario.id).await;
+    Ok(StatusCode::ACCEPTED)
 }

@@ -215,8 +215,27 @@ async fn a_scenario_never_started_is_stopped_and_stopping_it_is_harmless() {
     let (status, body) = post_json(&t.app, "/api/scenarios/t1-01/stop", "").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["state"], "stopped");
-    // No live metrics for a scenario that is not running.
+    // No live metrics, load or check for a scenario that is not running.
     assert_eq!(get(&t.app, "/api/scenarios/t1-01/metrics/stream").await.0, StatusCode::CONFLICT);
+    assert_eq!(post_json(&t.app, "/api/scenarios/t1-01/load", "").await.0, StatusCode::CONFLICT);
+    assert_eq!(post_json(&t.app, "/api/scenarios/t1-01/check", "").await.0, StatusCode::CONFLICT);
+    assert_eq!(get(&t.app, "/api/scenarios/t1-01/job").await.0, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn load_requests_are_validated_before_anything_runs() {
+    let t = test_api();
+    for (body, expected) in [
+        (r#"{"profile": "nope"}"#, "no load profile"),
+        (r#"{"rate": 0}"#, "rate"),
+        (r#"{"rate": 1e9}"#, "rate"),
+        (r#"{"duration": 3600}"#, "duration"),
+        (r#"{"users": 3}"#, "unknown field"),
+    ] {
+        let (status, reply) = post_json(&t.app, "/api/scenarios/t1-01/load", body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {reply}");
+        assert!(error_of(&reply).contains(expected), "{body}: {reply}");
+    }
 }
 
 #[tokio::test]
@@ -535,11 +554,59 @@ async fn a_real_start_through_the_api_runs_t1_01_until_stop() {
     let (_, body) = get(&app, "/api/scenarios/t1-01/logs").await;
     assert!(!body["lines"].as_array().unwrap().is_empty(), "{body}");
 
+    // The live metrics stream (token in the query, as EventSource sends it) sends samples.
+    let request = Request::get(format!("/api/scenarios/t1-01/metrics/stream?token={TOKEN}"))
+        .header("host", format!("127.0.0.1:{PORT}"))
+        .body(Body::empty())
+        .unwrap();
+    let response = app.clone().oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
+    let mut body = response.into_body();
+    let frame = tokio::time::timeout(std::time::Duration::from_secs(10), body.frame()).await.unwrap().unwrap().unwrap();
+    let text = String::from_utf8(frame.into_data().unwrap().to_vec()).unwrap();
+    assert!(text.contains("event: sample") && text.contains("\"services\""), "{text}");
+    drop(body);
+
+    // A short, light load run: per-second stats, then a summary.
+    let (status, body) = post_json(&app, "/api/scenarios/t1-01/load", r#"{"rate": 5, "duration": 3}"#).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(post_json(&app, "/api/scenarios/t1-01/check", "").await.0, StatusCode::CONFLICT);
+    let job = wait_for_job(&app).await;
+    assert_eq!(job["state"], "done", "{job}");
+    assert!(job["summary"]["sent"].as_u64().unwrap() >= 10, "{job}");
+    assert!(!job["seconds"].as_array().unwrap().is_empty(), "{job}");
+
+    // A check can be cancelled, and a cancelled check does not count.
+    let (status, body) = post_json(&app, "/api/scenarios/t1-01/check", "").await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(body["kind"], "check");
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    assert_eq!(send(&app, req("POST", "/api/scenarios/t1-01/job/cancel").body(Body::empty()).unwrap()).await.0, StatusCode::ACCEPTED);
+    let job = wait_for_job(&app).await;
+    assert_eq!(job["state"], "failed", "{job}");
+    let (_, list) = get(&app, "/api/scenarios").await;
+    assert_eq!(list[0]["progress"]["checks_run"], 0);
+
     let (status, body) = post_json(&app, "/api/scenarios/t1-01/stop", "").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["state"], "stopped", "{body}");
     assert!(sdlab_engine::metrics::http_get(port, "/healthz", std::time::Duration::from_secs(1)).await.is_err());
     assert!(lab.live_state(lab.scenario("t1-01").unwrap()).is_none());
+}
+
+/// Polls the job until it is no longer running.
+async fn wait_for_job(app: &Router) -> Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let (status, job) = get(app, "/api/scenarios/t1-01/job").await;
+        assert_eq!(status, StatusCode::OK, "{job}");
+        if job["state"] != "running" {
+            return job;
+        }
+        assert!(std::time::Instant::now() < deadline, "job still running: {job}");
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
 }
 
 fn walk(dir: &Path) -> Vec<PathBuf> {
