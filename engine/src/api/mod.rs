@@ -8,13 +8,16 @@
 //! - `model.rs`: the UI-facing types (the only ones here that derive `Serialize`), converted
 //!   from engine types.
 //! - `error.rs`: `ApiError` and its status codes.
-//! - `scenarios.rs`: catalog, guide, reset and logs handlers.
+//! - `scenarios.rs`: catalog, guide, reset, log tails and the log stream.
 //! - `files.rs`: the learner's service folder: tree, read, atomic save, path confinement.
 //! - `runner.rs`: the one scenario this server runs (`Lab::up` in a background task), its
 //!   status and progress events, and the load run or check it runs on request.
 //! - `console.rs`: the SQL console, read-only unless a write is asked for.
 //! - `learn.rs`: hints one at a time, and the solution (confirmation before the first check).
 //! - `stream.rs`: the 1 Hz metrics stream (server-sent events).
+//!
+//! Server-sent event streams (metrics, logs) take the token as `?token=`, because
+//! EventSource cannot send headers.
 //!
 //! **Invariant:** the server listens on 127.0.0.1 only, and no handler runs before `guard`
 //! has accepted the request's Host, Origin and token.
@@ -119,6 +122,7 @@ pub fn router(state: ApiState) -> Router {
         )
         .route("/api/scenarios/{id}/start", post(runner::start))
         .route("/api/scenarios/{id}/stop", post(runner::stop))
+        .route("/api/scenarios/{id}/restart", post(runner::restart))
         .route("/api/scenarios/{id}/status", get(runner::status))
         .route("/api/scenarios/{id}/load", post(runner::start_load))
         .route("/api/scenarios/{id}/check", post(runner::start_check))
@@ -127,6 +131,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/scenarios/{id}/reset", post(scenarios::reset))
         .route("/api/scenarios/{id}/sql", post(console::sql))
         .route("/api/scenarios/{id}/logs", get(scenarios::logs))
+        .route("/api/scenarios/{id}/logs/stream", get(scenarios::logs_stream))
         .route("/api/scenarios/{id}/hints", get(learn::hints))
         .route("/api/scenarios/{id}/hints/next", post(learn::next_hint))
         .route("/api/scenarios/{id}/solution", post(learn::solution))

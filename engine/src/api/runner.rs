@@ -29,6 +29,7 @@ use crate::check;
 use crate::home::LearnerProgress;
 use crate::load::{self, LoadPlan, Model, SecondStats, Stage};
 use crate::metrics::Targets;
+use crate::process::RunState;
 use crate::progress::{Event, Progress};
 use crate::topology::{Lab, LabError, Running, UpOptions};
 use crate::workspace::CodeSource;
@@ -288,6 +289,7 @@ async fn run(
     let up = tokio::select! {
         up = lab.up(&scenario, opts) => up,
         _ = stop.cancelled() => {
+            forget_own_state(&lab, &scenario);
             Shared::set(&shared, |s| s.status = RunStatus::Stopped);
             return;
         }
@@ -295,6 +297,7 @@ async fn run(
     let running = match up {
         Ok(running) => running,
         Err(e) => {
+            forget_own_state(&lab, &scenario);
             Shared::set(&shared, |s| s.status = failed(&e));
             return;
         }
@@ -444,6 +447,19 @@ async fn run_job(lab: &Lab, running: &Running, request: JobRequest, shared: Arc<
     }
 }
 
+/// Removes the run state a failed or abandoned `Lab::up` left behind in this process's name.
+///
+/// `Lab::up` records the PostgreSQL it started as soon as it is up; when a later step fails,
+/// the server is stopped on drop but the record stays. A CLI process exits right after, which
+/// makes the record stale; this server lives on, so the record would claim a live lab (ours)
+/// with a dead PostgreSQL, and the next start or `sdlab sql` would try to attach to it.
+fn forget_own_state(lab: &Lab, scenario: &Scenario) {
+    let path = RunState::path(&lab.home.run_dir(), &scenario.id);
+    if RunState::read(&path).is_some_and(|state| state.owner_pid == std::process::id()) {
+        let _ = std::fs::remove_file(&path);
+    }
+}
+
 /// A failed start; the compiler's output goes to `diagnostics` so the editor can show it.
 fn failed(e: &LabError) -> RunStatus {
     match e {
@@ -564,4 +580,16 @@ pub(super) async fn cancel_job(State(state): State<ApiState>, UrlPath(id): UrlPa
     let scenario = state.lab.catalog.get(&id)?;
     state.runner.cancel_job(&scenario.id).await;
     Ok(StatusCode::ACCEPTED)
+}
+
+/// `POST .../restart`: stop, then start again: how a saved edit reaches the running service
+/// (rebuild, migrations, restart). 202 with the new start's status.
+pub(super) async fn restart(
+    State(state): State<ApiState>,
+    UrlPath(id): UrlPath<String>,
+) -> Result<(StatusCode, Json<StatusView>), ApiError> {
+    let scenario = state.lab.catalog.get(&id)?.clone();
+    state.runner.stop(&scenario.id).await;
+    let view = state.runner.start(Arc::clone(&state.lab), scenario).await?;
+    Ok((StatusCode::ACCEPTED, Json(view)))
 }

@@ -147,3 +147,74 @@ fn tail(mut file: std::fs::File, n: usize) -> std::io::Result<Vec<String>> {
     let skip = lines.len().saturating_sub(n);
     Ok(lines[skip..].iter().map(|l| l.to_string()).collect())
 }
+
+/// How often the log stream looks for new lines.
+const LOG_POLL: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// `GET .../logs/stream?instance=1&lines=200`: server-sent events, a `lines` event (JSON
+/// array of strings) with the tail, then one whenever the log grows. A log that shrinks was
+/// started afresh (a restart) and is read again from its start.
+pub(super) async fn logs_stream(
+    State(state): State<ApiState>,
+    UrlPath(id): UrlPath<String>,
+    Query(query): Query<LogsQuery>,
+) -> Result<
+    axum::response::sse::Sse<impl futures_util::Stream<Item = Result<axum::response::sse::Event, std::convert::Infallible>>>,
+    ApiError,
+> {
+    let Json(first) = logs(State(state.clone()), UrlPath(id.clone()), Query(query)).await?;
+    let scenario = state.lab.catalog.get(&id)?;
+    let path = state.lab.home.logs_dir(scenario).join(format!("service-{}.log", first.instance));
+    let offset = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+    let shutdown = state.shutdown.clone();
+    let initial = Some(first.lines);
+    let stream = futures_util::stream::unfold(
+        (path, offset, String::new(), initial, shutdown),
+        |(path, mut offset, mut partial, initial, shutdown)| async move {
+            if let Some(lines) = initial {
+                let event = lines_event(&lines);
+                return Some((Ok(event), (path, offset, partial, None, shutdown)));
+            }
+            loop {
+                tokio::select! {
+                    _ = shutdown.cancelled() => return None,
+                    _ = tokio::time::sleep(LOG_POLL) => {}
+                }
+                let len = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+                if len < offset {
+                    offset = 0;
+                    partial.clear();
+                }
+                if len == offset {
+                    continue;
+                }
+                let Ok(chunk) = read_from(&path, offset) else { continue };
+                offset += chunk.len() as u64;
+                partial.push_str(&String::from_utf8_lossy(&chunk));
+                let Some(end) = partial.rfind('\n') else { continue };
+                let complete: Vec<String> = partial[..end].lines().map(str::to_string).collect();
+                partial.drain(..=end);
+                if !complete.is_empty() {
+                    return Some((Ok(lines_event(&complete)), (path, offset, partial, None, shutdown)));
+                }
+            }
+        },
+    );
+    Ok(axum::response::sse::Sse::new(stream).keep_alive(axum::response::sse::KeepAlive::default()))
+}
+
+fn lines_event(lines: &[String]) -> axum::response::sse::Event {
+    axum::response::sse::Event::default()
+        .event("lines")
+        .json_data(lines)
+        .unwrap_or_else(|_| axum::response::sse::Event::default().event("error").data("cannot encode the log lines"))
+}
+
+/// The bytes of `path` from `offset` on (at most `TAIL_BYTES`).
+fn read_from(path: &std::path::Path, offset: u64) -> std::io::Result<Vec<u8>> {
+    let mut file = std::fs::File::open(path)?;
+    file.seek(SeekFrom::Start(offset))?;
+    let mut bytes = Vec::new();
+    file.take(TAIL_BYTES).read_to_end(&mut bytes)?;
+    Ok(bytes)
+}

@@ -258,6 +258,32 @@ async fn logs_of_a_scenario_never_run_are_empty_and_instances_are_checked() {
 }
 
 #[tokio::test]
+async fn the_log_stream_sends_the_tail_then_new_lines() {
+    let t = test_api();
+    let dir = t.home.path().join("logs/t1-01");
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = dir.join("service-1.log");
+    std::fs::write(&log, "old 1\nold 2\n").unwrap();
+    let request = Request::get(format!("/api/scenarios/t1-01/logs/stream?lines=1&token={TOKEN}"))
+        .header("host", format!("127.0.0.1:{PORT}"))
+        .body(Body::empty())
+        .unwrap();
+    let response = t.app.clone().oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut body = response.into_body();
+    let mut next = async || {
+        let frame = tokio::time::timeout(std::time::Duration::from_secs(5), body.frame()).await.unwrap().unwrap().unwrap();
+        String::from_utf8(frame.into_data().unwrap().to_vec()).unwrap()
+    };
+    let first = next().await;
+    assert!(first.contains("event: lines") && first.contains("old 2") && !first.contains("old 1"), "{first}");
+    let mut file = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+    std::io::Write::write_all(&mut file, b"new 3\nhalf").unwrap();
+    let second = next().await;
+    assert!(second.contains("new 3") && !second.contains("half"), "{second}");
+}
+
+#[tokio::test]
 async fn the_read_only_console_refuses_statements_that_would_end_its_transaction() {
     let t = test_api();
     let (status, body) = post_json(&t.app, "/api/scenarios/t1-01/sql", r#"{"query": "select 1; COMMIT; drop table posts"}"#).await;
@@ -588,11 +614,46 @@ async fn a_real_start_through_the_api_runs_t1_01_until_stop() {
     let (_, list) = get(&app, "/api/scenarios").await;
     assert_eq!(list[0]["progress"]["checks_run"], 0);
 
+    // A saved edit reaches the service through a restart (rebuild, restart).
+    let (_, main) = get(&app, "/api/scenarios/t1-01/files/src/main.rs").await;
+    let main = main["content"].as_str().unwrap().to_string();
+    let touched = format!("{main}\n// Touched by the API test.\n");
+    assert_eq!(put(&app, "/api/scenarios/t1-01/files/src/main.rs", touched).await.0, StatusCode::OK);
+    let (status, body) = post_json(&app, "/api/scenarios/t1-01/restart", "").await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let body = wait_for_start(&app).await;
+    assert_eq!(body["state"], "running", "{body}");
+    let port = body["url"].as_str().unwrap().rsplit(':').next().unwrap().parse::<u16>().unwrap();
+
     let (status, body) = post_json(&app, "/api/scenarios/t1-01/stop", "").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["state"], "stopped", "{body}");
     assert!(sdlab_engine::metrics::http_get(port, "/healthz", std::time::Duration::from_secs(1)).await.is_err());
     assert!(lab.live_state(lab.scenario("t1-01").unwrap()).is_none());
+
+    // Code that does not compile: the start fails with the compiler's diagnostics.
+    let broken = format!("{main}\nfn broken( {{\n");
+    assert_eq!(put(&app, "/api/scenarios/t1-01/files/src/main.rs", broken).await.0, StatusCode::OK);
+    assert_eq!(post_json(&app, "/api/scenarios/t1-01/start", "").await.0, StatusCode::ACCEPTED);
+    let body = wait_for_start(&app).await;
+    assert_eq!(body["state"], "failed", "{body}");
+    assert!(body["error"].as_str().unwrap().contains("does not compile"), "{body}");
+    let diagnostics = body["diagnostics"].as_str().unwrap();
+    assert!(diagnostics.contains("error") && diagnostics.contains("src/main.rs"), "{diagnostics}");
+    assert!(lab.live_state(lab.scenario("t1-01").unwrap()).is_none());
+}
+
+/// Polls the status until the start is over (running or failed).
+async fn wait_for_start(app: &Router) -> Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    loop {
+        let (_, body) = get(app, "/api/scenarios/t1-01/status").await;
+        if body["state"] != "starting" {
+            return body;
+        }
+        assert!(std::time::Instant::now() < deadline, "still starting after 300 s: {body}");
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
 }
 
 /// Polls the job until it is no longer running.
