@@ -39,7 +39,14 @@ pub(super) async fn sql(
         }
         wrap_read_only(&statements)
     };
-    let results = match state.runner.database_url(&scenario.id).await {
+    let url = state.runner.database_url(&scenario.id).await;
+    if url.is_none() && state.runner.is_active(&scenario.id).await {
+        return Err(ApiError::Conflict(format!(
+            "{} is starting; the console can use its database once it is running",
+            scenario.id
+        )));
+    }
+    let results = match url {
         Some(url) => sql::run(&url, &text).await?,
         None => {
             // Not running here: attach to the lab running it elsewhere, or start PostgreSQL

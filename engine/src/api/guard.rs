@@ -3,8 +3,8 @@
 //!    another site that rebinds its DNS name to 127.0.0.1 sends its own name as Host (403).
 //! 2. **Origin**, when present, must be the lab's own origin (or one the shell registered):
 //!    browsers send it on cross-site requests, so a foreign page cannot drive the API (403).
-//! 3. **Token**, on `/api` only: `Authorization: Bearer <token>`, or `?token=` for
-//!    EventSource, which cannot set headers; compared in constant time (401).
+//! 3. **Token**, on `/api` only: `Authorization: Bearer <token>`, or `?token=` on the event
+//!    streams (`.../stream`: EventSource cannot set headers); compared in constant time (401).
 //!
 //! The token is the boundary; the Host and Origin checks stop browsers being used against it.
 
@@ -47,7 +47,9 @@ fn check(state: &ApiState, req: &Request) -> Result<(), ApiError> {
     }
     let path = req.uri().path();
     if path == "/api" || path.starts_with("/api/") {
-        let presented = bearer(req).or_else(|| query_token(req));
+        // The query form only for event streams: a token in a URL ends up in histories and
+        // logs, so it is accepted only where a header cannot be sent.
+        let presented = bearer(req).or_else(|| path.ends_with("/stream").then(|| query_token(req)).flatten());
         match presented {
             Some(t) if constant_time_eq(t.as_bytes(), state.token.as_bytes()) => {}
             _ => return Err(ApiError::Unauthorized),
