@@ -16,6 +16,10 @@ pub const PROFILE: &str = "lab";
 pub struct Built {
     pub binary: PathBuf,
     pub took: Duration,
+    /// Whether cargo had to wait for another build using the same target dir.
+    pub waited_for_lock: bool,
+    /// Whether anything was compiled (false: the binary was up to date).
+    pub compiled: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -72,9 +76,12 @@ pub async fn build(code: &PreparedCode, target_dir: &std::path::Path) -> Result<
             binary,
         });
     }
+    let stderr = String::from_utf8_lossy(&output.stderr);
     Ok(Built {
         binary,
         took: started.elapsed(),
+        waited_for_lock: stderr.contains("Blocking waiting for file lock"),
+        compiled: stderr.contains("Compiling"),
     })
 }
 

@@ -383,7 +383,10 @@ impl Lab {
         let built = progress
             .step(Step::BuildService, async {
                 let built = crate::build::build(&code, &self.home.target_dir()).await?;
-                let note = format!("{:.1} s", built.took.as_secs_f64());
+                let mut note = if built.compiled { "compiled" } else { "up to date" }.to_string();
+                if built.waited_for_lock {
+                    note.push_str(", after waiting for another build in the same target dir");
+                }
                 Ok::<_, LabError>((built, note))
             })
             .await?;
