@@ -100,6 +100,8 @@ pub struct PlanFacts {
     pub sorts: bool,
     /// The plan's nodes, outermost first, e.g. "Limit > Nested Loop > Index Scan Backward using posts_created_at_idx on posts".
     pub outline: String,
+    /// Shared buffers (hit + read) of the whole plan, when it was EXPLAIN ANALYZEd with BUFFERS.
+    pub buffers: Option<u64>,
 }
 
 /// Runs the check load against `running` and judges every line.
@@ -154,9 +156,9 @@ pub async fn run(
     }
     let mut plans = BTreeMap::new();
     for line in &scenario.check.lines {
-        if let CheckLine::Plan { name, query, .. } = line {
+        if let CheckLine::Plan { name, query, max_buffers, .. } = line {
             let facts = match running.database_url() {
-                Some(url) => explain(&url, query).await,
+                Some(url) => explain(&url, query, max_buffers.is_some()).await,
                 None => Err("no database".to_string()),
             };
             plans.insert(name.clone(), facts);
@@ -287,18 +289,34 @@ fn evaluate_line(line: &CheckLine, obs: &Observations) -> LineResult {
                 }
             }
         }
-        CheckLine::Plan { name, uses_index_on, no_sort, hint, .. } => {
-            let required = if *no_sort {
-                format!("index on {uses_index_on}, no sort")
-            } else {
-                format!("index on {uses_index_on}")
-            };
+        CheckLine::Plan { name, uses_index_on, no_sort, max_buffers, hint, .. } => {
+            let mut required = Vec::new();
+            if let Some(table) = uses_index_on {
+                required.push(format!("index on {table}"));
+            }
+            if *no_sort {
+                required.push("no sort".to_string());
+            }
+            if let Some(max) = max_buffers {
+                required.push(format!("<= {max} buffers"));
+            }
+            let required = required.join(", ");
             match obs.plans.get(name) {
                 Some(Ok(facts)) => {
-                    let passed = facts.indexed.contains(uses_index_on)
-                        && !facts.seq_scanned.contains(uses_index_on)
-                        && !(*no_sort && facts.sorts);
-                    result(name.clone(), facts.outline.clone(), required, passed, hint)
+                    let index_ok = uses_index_on
+                        .as_ref()
+                        .is_none_or(|t| facts.indexed.contains(t) && !facts.seq_scanned.contains(t));
+                    let buffers_ok = match (max_buffers, facts.buffers) {
+                        (Some(max), Some(got)) => got <= *max,
+                        (Some(_), None) => false,
+                        (None, _) => true,
+                    };
+                    let passed = index_ok && buffers_ok && !(*no_sort && facts.sorts);
+                    let measured = match facts.buffers {
+                        Some(b) if max_buffers.is_some() => format!("{} ({b} buffers)", facts.outline),
+                        _ => facts.outline.clone(),
+                    };
+                    result(name.clone(), measured, required, passed, hint)
                 }
                 Some(Err(e)) => result(name.clone(), format!("no plan: {e}"), required, false, hint),
                 None => result(name.clone(), "not measured".to_string(), required, false, hint),
@@ -368,19 +386,36 @@ fn evaluate_line(line: &CheckLine, obs: &Observations) -> LineResult {
 }
 
 /// EXPLAIN (FORMAT JSON) of `query` on `database_url`, reduced to the facts checks judge.
-pub async fn explain(database_url: &str, query: &str) -> Result<PlanFacts, String> {
+///
+/// With `analyze`, the statement runs: EXPLAIN (ANALYZE, BUFFERS) twice in one transaction
+/// that is then rolled back (so an INSERT leaves nothing behind), and the second run is kept,
+/// so the pages a fresh session reads to load the catalog do not count as the query's work.
+pub async fn explain(database_url: &str, query: &str, analyze: bool) -> Result<PlanFacts, String> {
     let (client, connection) = tokio_postgres::connect(database_url, tokio_postgres::NoTls)
         .await
         .map_err(|e| e.to_string())?;
     let conn = tokio::spawn(connection);
+    let db_message = |e: tokio_postgres::Error| match e.as_db_error() {
+        Some(db) => db.message().to_string(),
+        None => e.to_string(),
+    };
     let result = async {
-        let messages = client
-            .simple_query(&format!("EXPLAIN (FORMAT JSON) {query}"))
-            .await
-            .map_err(|e| match e.as_db_error() {
-                Some(db) => db.message().to_string(),
-                None => e.to_string(),
-            })?;
+        let messages = if analyze {
+            client
+                .simple_query("BEGIN; SET LOCAL statement_timeout = '10s'")
+                .await
+                .map_err(db_message)?;
+            let sql = format!("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {query}");
+            client.simple_query(&sql).await.map_err(db_message)?;
+            let second = client.simple_query(&sql).await.map_err(db_message)?;
+            client.simple_query("ROLLBACK").await.map_err(db_message)?;
+            second
+        } else {
+            client
+                .simple_query(&format!("EXPLAIN (FORMAT JSON) {query}"))
+                .await
+                .map_err(db_message)?
+        };
         let text = messages
             .iter()
             .find_map(|m| match m {
@@ -404,6 +439,12 @@ pub async fn explain(database_url: &str, query: &str) -> Result<PlanFacts, Strin
 /// Walks an EXPLAIN (FORMAT JSON) plan node tree.
 pub fn plan_facts(root: &serde_json::Value) -> PlanFacts {
     let mut facts = PlanFacts::default();
+    // A node's buffer counts include its children's, so the top node's are the plan's.
+    let blocks = |key: &str| root.get(key).and_then(|v| v.as_u64());
+    facts.buffers = match (blocks("Shared Hit Blocks"), blocks("Shared Read Blocks")) {
+        (None, None) => None,
+        (hit, read) => Some(hit.unwrap_or(0) + read.unwrap_or(0)),
+    };
     let mut outline = Vec::new();
     let mut stack = vec![root];
     while let Some(node) = stack.pop() {

@@ -160,12 +160,15 @@ pub enum CheckLine {
         request: Option<String>,
         hint: String,
     },
-    /// An SQL query's plan must read `table` through an index (and not sort, if asked).
+    /// An SQL query's plan must read `uses_index_on` through an index, not sort (if asked),
+    /// and touch at most `max_buffers` pages per execution (if given; measured with EXPLAIN
+    /// ANALYZE in a rolled-back transaction).
     Plan {
         name: String,
         query: String,
-        uses_index_on: String,
+        uses_index_on: Option<String>,
         no_sort: bool,
+        max_buffers: Option<u64>,
         hint: String,
     },
     /// New PostgreSQL sessions per request served, measured from `pg_stat_database`.

@@ -133,10 +133,20 @@ pub(crate) struct RawSlo {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawPlanAssert {
     pub name: String,
+    /// The statement to EXPLAIN. With `max_buffers` it is executed (EXPLAIN ANALYZE) inside
+    /// a transaction that is rolled back, so an INSERT may be judged too.
     pub query: String,
-    pub uses_index_on: String,
+    /// The table the plan must read through an index (and never with a Seq Scan).
+    pub uses_index_on: Option<String>,
+    /// The plan must have no Sort or Incremental Sort node.
     #[serde(default)]
     pub no_sort: bool,
+    /// At most this many shared buffers (pages, "Buffers: shared hit + read" of the plan's
+    /// top node) for one execution, measured with EXPLAIN (ANALYZE, BUFFERS) on the second of
+    /// two runs in one session, so first-use catalog reads do not count. Page counts do not
+    /// depend on timing or load, which makes this the line for work that latency hides:
+    /// an index with the wrong column order, or a write that maintains too many indexes.
+    pub max_buffers: Option<u64>,
     pub hint: String,
 }
 

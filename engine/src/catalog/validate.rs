@@ -403,11 +403,21 @@ fn check(
         if lines.iter().any(|l| matches!(l, CheckLine::Plan { name, .. } if *name == plan.name)) {
             return Err(cx.invalid(field("name"), format!("a name unique among plan lines, got {:?}", plan.name)));
         }
+        if plan.uses_index_on.is_none() && !plan.no_sort && plan.max_buffers.is_none() {
+            return Err(cx.invalid(field("uses_index_on"), "at least one of uses_index_on, no_sort = true, max_buffers"));
+        }
+        if plan.uses_index_on.as_deref().is_some_and(|t| t.trim().is_empty()) {
+            return Err(cx.invalid(field("uses_index_on"), "a table name"));
+        }
+        if plan.max_buffers == Some(0) {
+            return Err(cx.invalid(field("max_buffers"), "a page count of at least 1"));
+        }
         lines.push(CheckLine::Plan {
             name: plan.name,
             query: plan.query,
             uses_index_on: plan.uses_index_on,
             no_sort: plan.no_sort,
+            max_buffers: plan.max_buffers,
             hint: plan.hint,
         });
     }

@@ -204,8 +204,9 @@ fn plan_line(no_sort: bool) -> CheckLine {
     CheckLine::Plan {
         name: "posts through an index".to_string(),
         query: "SELECT 1".to_string(),
-        uses_index_on: "posts".to_string(),
+        uses_index_on: Some("posts".to_string()),
         no_sort,
+        max_buffers: None,
         hint: "Add an index.".to_string(),
     }
 }
@@ -454,4 +455,87 @@ fn fmt_duration_picks_a_readable_unit() {
     assert_eq!(fmt_duration(Duration::from_secs(1)), "1.00 s");
     assert_eq!(fmt_duration(Duration::from_millis(2_000)), "2.00 s");
     assert_eq!(fmt_duration(Duration::from_secs(90)), "90.00 s");
+}
+
+/// EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) of a category + price search through an index
+/// whose columns are in the wrong order, (price_cents, category): no Seq Scan, no Sort, but
+/// it walks the whole price range to find one category's rows. Buffers are cumulative, so
+/// the top node's counts are the plan's.
+const PLAN_ANALYZED_WRONG_ORDER: &str = r#"[{"Plan": {
+  "Node Type": "Limit", "Actual Rows": 50, "Shared Hit Blocks": 280, "Shared Read Blocks": 7,
+  "Plans": [{
+    "Node Type": "Index Scan", "Parent Relationship": "Outer", "Scan Direction": "Forward",
+    "Index Name": "products_price_category_idx", "Relation Name": "products", "Alias": "products",
+    "Actual Rows": 50, "Shared Hit Blocks": 280, "Shared Read Blocks": 7}]
+}, "Planning": {"Shared Hit Blocks": 120}, "Execution Time": 1.2}]"#;
+
+/// The same search through (category, price_cents): 50 heap pages and a few index pages.
+const PLAN_ANALYZED_RIGHT_ORDER: &str = r#"[{"Plan": {
+  "Node Type": "Limit", "Actual Rows": 50, "Shared Hit Blocks": 53, "Shared Read Blocks": 0,
+  "Plans": [{
+    "Node Type": "Index Scan", "Parent Relationship": "Outer", "Scan Direction": "Forward",
+    "Index Name": "products_category_price_idx", "Relation Name": "products", "Alias": "products",
+    "Actual Rows": 50, "Shared Hit Blocks": 53, "Shared Read Blocks": 0}]
+}, "Execution Time": 0.2}]"#;
+
+/// An INSERT's plan (no index to use, only pages to touch), EXPLAIN ANALYZEd.
+const PLAN_ANALYZED_INSERT: &str = r#"[{"Plan": {
+  "Node Type": "ModifyTable", "Operation": "Insert", "Relation Name": "orders",
+  "Shared Hit Blocks": 20, "Shared Read Blocks": 0,
+  "Plans": [{"Node Type": "Index Scan", "Index Name": "products_pkey", "Relation Name": "products",
+             "Shared Hit Blocks": 5}]
+}}]"#;
+
+fn buffers_line(uses_index_on: Option<&str>, max_buffers: u64) -> CheckLine {
+    CheckLine::Plan {
+        name: "pages".to_string(),
+        query: "SELECT 1".to_string(),
+        uses_index_on: uses_index_on.map(str::to_string),
+        no_sort: uses_index_on.is_some(),
+        max_buffers: Some(max_buffers),
+        hint: "Read fewer pages.".to_string(),
+    }
+}
+
+fn judge_buffers(line: CheckLine, plan: Result<PlanFacts, String>) -> LineResult {
+    let observations = Observations {
+        plans: BTreeMap::from([("pages".to_string(), plan)]),
+        ..Observations::default()
+    };
+    evaluate(&[line], &observations).remove(0)
+}
+
+#[test]
+fn plan_facts_read_the_buffers_of_the_top_node_only_when_analyzed() {
+    assert_eq!(facts(PLAN_ANALYZED_WRONG_ORDER).buffers, Some(287));
+    assert_eq!(facts(PLAN_ANALYZED_RIGHT_ORDER).buffers, Some(53));
+    assert_eq!(facts(PLAN_INDEX_BACKWARD).buffers, None, "plain EXPLAIN has no buffer counts");
+}
+
+#[test]
+fn wrong_column_order_passes_index_and_sort_but_fails_on_buffers() {
+    let wrong = judge_buffers(buffers_line(Some("products"), 120), Ok(facts(PLAN_ANALYZED_WRONG_ORDER)));
+    assert!(!wrong.passed, "{wrong:?}");
+    assert_eq!(wrong.required, "index on products, no sort, <= 120 buffers");
+    assert!(wrong.measured.ends_with("(287 buffers)"), "{wrong:?}");
+    assert!(wrong.measured.contains("products_price_category_idx"), "{wrong:?}");
+    assert_eq!(wrong.hint.as_deref(), Some("Read fewer pages."));
+
+    let right = judge_buffers(buffers_line(Some("products"), 120), Ok(facts(PLAN_ANALYZED_RIGHT_ORDER)));
+    assert!(right.passed, "{right:?}");
+    assert_eq!(right.hint, None);
+}
+
+#[test]
+fn a_buffers_only_line_judges_an_insert_by_the_pages_it_touches() {
+    let line = buffers_line(None, 15);
+    let few = judge_buffers(line.clone(), Ok(facts(PLAN_ANALYZED_INSERT)));
+    assert!(!few.passed, "20 pages is over 15: {few:?}");
+    assert_eq!(few.required, "<= 15 buffers");
+    let many = judge_buffers(buffers_line(None, 25), Ok(facts(PLAN_ANALYZED_INSERT)));
+    assert!(many.passed, "{many:?}");
+    // No counts (the plan was not analyzed) or no plan at all: the line cannot pass.
+    assert!(!judge_buffers(line.clone(), Ok(facts(PLAN_INDEX_BACKWARD))).passed);
+    let failed = judge_buffers(line, Err("relation \"orders\" does not exist".to_string()));
+    assert!(!failed.passed && failed.measured.starts_with("no plan"), "{failed:?}");
 }
