@@ -30,7 +30,8 @@ fn check(state: &ApiState, req: &Request) -> Result<(), ApiError> {
         .or_else(|| req.uri().authority().map(|a| a.as_str()))
         .ok_or_else(|| ApiError::Forbidden("the request has no Host header".to_string()))?;
     let allowed_hosts = [format!("127.0.0.1:{}", state.port), format!("localhost:{}", state.port)];
-    if !allowed_hosts.iter().any(|h| h.eq_ignore_ascii_case(host)) {
+    let own_host = allowed_hosts.iter().any(|h| h.eq_ignore_ascii_case(host));
+    if !own_host && !state.extra_hosts.iter().any(|h| h.eq_ignore_ascii_case(host)) {
         return Err(ApiError::Forbidden(format!(
             "Host {host:?} is not this lab's address (open http://127.0.0.1:{} instead)",
             state.port

@@ -61,6 +61,7 @@ pub struct ApiState {
     token: Arc<str>,
     port: u16,
     extra_origins: Arc<Vec<String>>,
+    extra_hosts: Arc<Vec<String>>,
     runner: Arc<runner::Runner>,
     shutdown: CancellationToken,
 }
@@ -79,6 +80,7 @@ impl ApiState {
             token: token.into(),
             port,
             extra_origins: Arc::new(Vec::new()),
+            extra_hosts: Arc::new(Vec::new()),
             runner: Arc::new(runner::Runner::default()),
             shutdown: CancellationToken::new(),
         })
@@ -87,6 +89,14 @@ impl ApiState {
     /// Also accepts requests from `origin` (e.g. the desktop shell's `tauri://localhost`).
     pub fn allow_origin(mut self, origin: impl Into<String>) -> ApiState {
         Arc::make_mut(&mut self.extra_origins).push(origin.into());
+        self
+    }
+
+    /// Also accepts requests whose Host is `host` (exactly, port included): for a proxy
+    /// that forwards the lab under its own name, such as a Codespaces forwarded port. Pair it
+    /// with `allow_origin` for the page that proxy serves.
+    pub fn allow_host(mut self, host: impl Into<String>) -> ApiState {
+        Arc::make_mut(&mut self.extra_hosts).push(host.into());
         self
     }
 
@@ -161,7 +171,26 @@ pub async fn serve(
             "the API listens on loopback only; {addr} is not a loopback address"
         )));
     }
-    let state = ApiState::new(lab, token, addr.port())?;
+    serve_with(listener, ApiState::new(lab, token, addr.port())?, shutdown).await
+}
+
+/// `serve` with a prepared state (extra hosts or origins for the desktop shell or a proxy).
+/// The state's port must be the listener's.
+pub async fn serve_with(
+    listener: tokio::net::TcpListener,
+    state: ApiState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ApiError> {
+    let addr = listener.local_addr().map_err(|source| ApiError::Io {
+        what: "read the listener's address".to_string(),
+        source,
+    })?;
+    if !addr.ip().is_loopback() || addr.port() != state.port {
+        return Err(ApiError::Config(format!(
+            "the API listens on loopback only, on the port its state names ({}); got {addr}",
+            state.port
+        )));
+    }
     let app = router(state.clone());
     let streams = state.shutdown.clone();
     let served = axum::serve(listener, app)

@@ -169,6 +169,28 @@ async fn an_origin_registered_by_the_shell_is_accepted() {
     assert_eq!(send(&app, request).await.0, StatusCode::OK);
 }
 
+#[tokio::test]
+async fn a_host_and_origin_registered_for_a_proxy_are_accepted() {
+    let t = test_api();
+    let state = ApiState::new(t.lab.clone(), TOKEN, PORT)
+        .unwrap()
+        .allow_host("lab-45123.app.example")
+        .allow_origin("https://lab-45123.app.example");
+    let app = api::router(state);
+    let proxied = |host: &str, origin: &str| {
+        Request::get("/api/scenarios")
+            .header("host", host)
+            .header("origin", origin)
+            .header("authorization", format!("Bearer {TOKEN}"))
+            .body(Body::empty())
+            .unwrap()
+    };
+    let ok = proxied("lab-45123.app.example", "https://lab-45123.app.example");
+    assert_eq!(send(&app, ok).await.0, StatusCode::OK);
+    let other = proxied("lab-9.app.example", "https://lab-45123.app.example");
+    assert_eq!(send(&app, other).await.0, StatusCode::FORBIDDEN);
+}
+
 #[test]
 fn short_tokens_are_refused_and_new_tokens_are_64_hex_digits() {
     let t = test_api();
