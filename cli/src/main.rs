@@ -82,7 +82,7 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("SDLAB_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,sqlx=error")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,sqlx=error,reqwest_retry=error")),
         )
         .with_writer(std::io::stderr)
         .init();

@@ -119,7 +119,11 @@ pub enum Error {
     },
 
     /// Downloading binaries failed (feature `download`).
-    #[error("downloading PostgreSQL binaries into {dir} failed: {message}")]
+    #[error(
+        "no PostgreSQL server binaries on this machine, and downloading them into {dir} failed \
+         ({message}).\nInstall them: `sudo apt-get install -y postgresql` (Debian/Ubuntu), or set \
+         SDLAB_PG_BIN to a directory holding postgres, pg_ctl and initdb"
+    )]
     Download {
         /// The cache directory.
         dir: PathBuf,
