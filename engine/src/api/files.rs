@@ -150,6 +150,9 @@ pub(super) fn confine(root: &Path, rel: &str) -> Result<PathBuf, ApiError> {
         // `join("")` would add a trailing slash, which a file's path must not have.
         return Ok(resolved);
     }
+    if !resolved.is_dir() {
+        return Err(refuse("goes through a file as if it were a folder"));
+    }
     Ok(resolved.join(rest))
 }
 

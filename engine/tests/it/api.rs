@@ -413,6 +413,9 @@ async fn files_read_and_save_round_trip_and_saves_leave_no_temp_files() {
     let (status, body) = put(&t.app, "/api/scenarios/t1-01/files/src", "x").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(error_of(&body).contains("folder"));
+    let (status, body) = put(&t.app, "/api/scenarios/t1-01/files/Cargo.toml/x", "x").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(error_of(&body).contains("through a file"), "{body}");
 }
 
 #[tokio::test]
