@@ -120,9 +120,27 @@ impl PgLink {
 /// A scenario's database server, seeded and ready.
 #[derive(Debug)]
 pub struct Database {
+    // Declared before `state` so that, dropped on an error path, the server stops first and
+    // the run-state file naming it goes after.
     pub pg: PgLink,
     pub spec: PostgresSpec,
-    state_path: PathBuf,
+    state: StateFile,
+}
+
+/// The run-state file of a server this process owns: removed when the server is let go,
+/// however that happens (shutdown, an error after start, a panic).
+#[derive(Debug)]
+struct StateFile {
+    path: PathBuf,
+    owned: bool,
+}
+
+impl Drop for StateFile {
+    fn drop(&mut self) {
+        if self.owned {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
 }
 
 impl Database {
@@ -140,10 +158,11 @@ impl Database {
 
     /// Stops the server if this process owns it.
     pub async fn shutdown(self) {
-        if let PgLink::Owned(server) = self.pg {
+        let Database { pg, state, .. } = self;
+        if let PgLink::Owned(server) = pg {
             let _ = server.stop().await;
-            let _ = std::fs::remove_file(&self.state_path);
         }
+        drop(state);
     }
 }
 
@@ -260,7 +279,10 @@ impl Lab {
                         postmaster_pid: state.postmaster_pid,
                     },
                     spec,
-                    state_path,
+                    state: StateFile {
+                        path: state_path,
+                        owned: false,
+                    },
                 });
             }
         }
@@ -295,7 +317,10 @@ impl Lab {
         let db = Database {
             pg: PgLink::Owned(Box::new(server)),
             spec,
-            state_path,
+            state: StateFile {
+                path: state_path,
+                owned: true,
+            },
         };
         self.write_state(scenario, &db, &[])?;
         progress
@@ -470,8 +495,8 @@ impl Lab {
                 })
                 .collect(),
         };
-        state.write(&db.state_path).map_err(|source| LabError::Io {
-            what: format!("write {}", db.state_path.display()),
+        state.write(&db.state.path).map_err(|source| LabError::Io {
+            what: format!("write {}", db.state.path.display()),
             source,
         })
     }
@@ -671,3 +696,4 @@ mod tests {
         );
     }
 }
+
