@@ -10,8 +10,14 @@ pub fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
 }
 
+/// Scenario t1-01's folder (the first scenario's tests use it unqualified).
 pub fn scenario_dir() -> PathBuf {
-    repo().join("scenarios/t1-01-diagnosing-failures")
+    scenario_dir_of("t1-01-diagnosing-failures")
+}
+
+/// A scenario's folder by its folder name, e.g. "t1-02-indexes-and-slow-queries".
+pub fn scenario_dir_of(folder: &str) -> PathBuf {
+    repo().join("scenarios").join(folder)
 }
 
 /// The lab home all tests share, outside the repository and enterable by `nobody` (the user
@@ -66,8 +72,13 @@ pub fn text(out: &Output) -> (String, String) {
 
 /// `sdlab check t1-01 <args>`: exit code, stdout (the table), stderr.
 pub fn check(home: &Path, args: &[&str]) -> (i32, String, String) {
+    check_scenario(home, "t1-01", args)
+}
+
+/// `sdlab check <id> <args>`: exit code, stdout (the table), stderr.
+pub fn check_scenario(home: &Path, id: &str, args: &[&str]) -> (i32, String, String) {
     let mut cmd = sdlab(home);
-    cmd.arg("check").arg("t1-01").args(args);
+    cmd.arg("check").arg(id).args(args);
     let out = run(cmd, Duration::from_secs(900));
     let (stdout, stderr) = text(&out);
     eprintln!("--- stdout\n{stdout}\n--- stderr (tail)\n{}", tail(&stderr, 40));

@@ -12,3 +12,4 @@
 mod harness;
 mod lifecycle;
 mod scenario_t1_01;
+mod scenario_t1_02;
