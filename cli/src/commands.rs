@@ -10,7 +10,7 @@ use anyhow::{bail, Context, Result};
 use sdlab_engine::catalog::parse_duration;
 use sdlab_engine::check::{self, fmt_duration};
 use sdlab_engine::home::LearnerProgress;
-use sdlab_engine::load::{self, LoadPlan, Model, RunSummary, Stage};
+use sdlab_engine::load::{self, LoadPlan, RunSummary};
 use sdlab_engine::metrics::{self, Sample, Targets};
 use sdlab_engine::progress::Progress;
 use sdlab_engine::{sql as console, workspace, CodeSource, DatabaseChoice, Lab, Scenario, UpOptions};
@@ -164,14 +164,6 @@ pub async fn load(id: &str, rate: Option<f64>, duration: Option<&str>, profile_n
             bail!("--rate {r}: expected requests per second between 0 and 20000");
         }
     }
-    let stages = match (rate, duration) {
-        (None, None) => profile.stages.clone(),
-        (r, d) => vec![Stage {
-            duration: d.unwrap_or_else(|| profile.duration()),
-            rate: r.unwrap_or_else(|| profile.target_rate()),
-            rate_from: None,
-        }],
-    };
 
     // Load the running lab's service, or bring one up for this run.
     let mut own = None;
@@ -213,15 +205,7 @@ pub async fn load(id: &str, rate: Option<f64>, duration: Option<&str>, profile_n
             (url, targets)
         }
     };
-    let plan = LoadPlan {
-        base_url,
-        stages,
-        mix: profile.mix.clone(),
-        timeout: profile.timeout,
-        max_in_flight: profile.max_in_flight,
-        seed: 1,
-        model: Model::Open,
-    };
+    let plan = profile.plan(base_url, rate, duration);
     let total: Duration = plan.stages.iter().map(|s| s.duration).sum();
     eprintln!(
         "Load: {} for {:.0} s, mix {}",

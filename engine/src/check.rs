@@ -12,7 +12,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use crate::catalog::{CheckLine, Percentile, SloMetric};
-use crate::load::{self, LoadPlan, Model, RunSummary, SecondStats};
+use crate::load::{self, RunSummary, SecondStats};
 use crate::metrics::{PgProbe, PromText};
 use crate::topology::Running;
 
@@ -127,15 +127,7 @@ pub async fn run(
         Some(p) => p.sessions_total().await.ok(),
         None => None,
     };
-    let plan = LoadPlan {
-        base_url,
-        stages: profile.stages.clone(),
-        mix: profile.mix.clone(),
-        timeout: profile.timeout,
-        max_in_flight: profile.max_in_flight,
-        seed: 1,
-        model: Model::Open,
-    };
+    let plan = profile.plan(base_url, None, None);
     let summary = load::run(plan, ticks, cancel)
         .await
         .map_err(|e| CheckError::Load(e.to_string()))?;

@@ -27,7 +27,7 @@ use crate::build::BuildError;
 use crate::catalog::Scenario;
 use crate::check;
 use crate::home::LearnerProgress;
-use crate::load::{self, LoadPlan, Model, SecondStats, Stage};
+use crate::load::{self, LoadPlan, SecondStats};
 use crate::metrics::Targets;
 use crate::process::RunState;
 use crate::progress::{Event, Progress};
@@ -528,28 +528,12 @@ pub(super) async fn start_load(
             return Err(ApiError::BadRequest(format!("rate {r}: expected requests per second, more than 0 and at most 20000")));
         }
     }
-    let stages = match (request.rate, duration) {
-        (None, None) => profile.stages.clone(),
-        (rate, duration) => vec![Stage {
-            duration: duration.unwrap_or_else(|| profile.duration()),
-            rate: rate.unwrap_or_else(|| profile.target_rate()),
-            rate_from: None,
-        }],
-    };
     let base_url = state
         .runner
         .service_url(&scenario.id)
         .await
         .ok_or_else(|| ApiError::Conflict(format!("{} is not running here; start it first", scenario.id)))?;
-    let plan = LoadPlan {
-        base_url,
-        stages,
-        mix: profile.mix.clone(),
-        timeout: profile.timeout,
-        max_in_flight: profile.max_in_flight,
-        seed: 1,
-        model: Model::Open,
-    };
+    let plan = profile.plan(base_url, request.rate, duration);
     let view = state.runner.submit(&scenario.id, JobRequest::Load(plan), "load").await?;
     Ok((StatusCode::ACCEPTED, Json(view)))
 }

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::load::{RequestTemplate, Stage};
+use crate::load::{LoadPlan, Model, RequestTemplate, Stage};
 
 /// One scenario, validated. Paths are absolute.
 #[derive(Debug, Clone)]
@@ -140,6 +140,29 @@ impl Profile {
     /// The rate of the last stage: what the profile is meant to hold.
     pub fn target_rate(&self) -> f64 {
         self.stages.last().map(|s| s.rate).unwrap_or(0.0)
+    }
+
+    /// The open-model load plan of this profile against `base_url`. With `rate` or `duration`
+    /// given, the stages become one constant stage (each defaulting to the profile's target
+    /// rate and total duration), as `sdlab load --rate --duration` asks.
+    pub fn plan(&self, base_url: String, rate: Option<f64>, duration: Option<Duration>) -> LoadPlan {
+        let stages = match (rate, duration) {
+            (None, None) => self.stages.clone(),
+            (rate, duration) => vec![Stage {
+                duration: duration.unwrap_or_else(|| self.duration()),
+                rate: rate.unwrap_or_else(|| self.target_rate()),
+                rate_from: None,
+            }],
+        };
+        LoadPlan {
+            base_url,
+            stages,
+            mix: self.mix.clone(),
+            timeout: self.timeout,
+            max_in_flight: self.max_in_flight,
+            seed: 1,
+            model: Model::Open,
+        }
     }
 }
 
