@@ -11,6 +11,12 @@ command -v cc >/dev/null 2>&1 || need_apt+=(build-essential)
 command -v pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
 command -v setpriv >/dev/null 2>&1 || need_apt+=(util-linux)
 command -v curl >/dev/null 2>&1 || need_apt+=(curl ca-certificates)
+# Scenario t1-04 puts a real nginx in front of the service; the lab starts it itself.
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need_apt+=(nginx)
+# The browser tests drive Debian's chromium through playwright-core.
+if [ "${1:-}" = "--test" ]; then
+    command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+fi
 
 if ((${#need_apt[@]})); then
     sudo=""
@@ -22,9 +28,18 @@ if ((${#need_apt[@]})); then
     if [ ! -f /etc/postgresql-common/createcluster.conf ]; then
         echo "create_main_cluster = false" | $sudo tee /etc/postgresql-common/createcluster.conf >/dev/null
     fi
+    # Packages such as nginx start a system service on install; the lab starts its own
+    # servers, so tell invoke-rc.d not to start anything while we install.
+    policy_added=""
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        printf '#!/bin/sh\nexit 101\n' | $sudo tee /usr/sbin/policy-rc.d >/dev/null
+        $sudo chmod +x /usr/sbin/policy-rc.d
+        policy_added=1
+    fi
     $sudo apt-get update
     $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y \
         -o Dpkg::Options::=--force-confold "${need_apt[@]}"
+    if [ -n "$policy_added" ]; then $sudo rm -f /usr/sbin/policy-rc.d; fi
 fi
 
 if ! command -v cargo >/dev/null 2>&1; then
