@@ -167,9 +167,8 @@ pub async fn load(id: &str, rate: Option<f64>, duration: Option<&str>, profile_n
 
     // Load the running lab's service, or bring one up for this run.
     let mut own = None;
-    let (base_url, targets) = match lab.live_state(&scenario).filter(|s| !s.services.is_empty()) {
+    let (load_urls, targets) = match lab.live_state(&scenario).filter(|s| !s.services.is_empty()) {
         Some(state) => {
-            let svc = &state.services[0];
             eprintln!("Loading the service of the running lab (sdlab pid {}).", state.owner_pid);
             let targets = Targets {
                 services: state.services.iter().map(|s| (s.instance, s.port, s.pid)).collect(),
@@ -178,7 +177,8 @@ pub async fn load(id: &str, rate: Option<f64>, duration: Option<&str>, profile_n
                     _ => None,
                 },
             };
-            (format!("http://127.0.0.1:{}", svc.port), targets)
+            let urls: Vec<String> = state.services.iter().map(|s| format!("http://127.0.0.1:{}", s.port)).collect();
+            (urls, targets)
         }
         None => {
             eprintln!("No lab is running for {}; starting one for this run.", scenario.id);
@@ -199,13 +199,19 @@ pub async fn load(id: &str, rate: Option<f64>, duration: Option<&str>, profile_n
                     return Ok(ExitCode::FAILURE);
                 }
             };
-            let url = running.service_url(0).unwrap_or_default();
+            let urls = running.load_targets();
             let targets = running.targets();
             own = Some(running);
-            (url, targets)
+            (urls, targets)
         }
     };
-    let plan = profile.plan(base_url, rate, duration);
+    if load_urls.len() > 1 {
+        eprintln!(
+            "No load balancer in front of the {} instances: requests go to each in turn (client-side round robin).",
+            load_urls.len()
+        );
+    }
+    let plan = profile.plan(load_urls, rate, duration);
     let total: Duration = plan.stages.iter().map(|s| s.duration).sum();
     eprintln!(
         "Load: {} for {:.0} s, mix {}",

@@ -82,44 +82,59 @@ pub fn second_line(s: &SecondStats, sample: Option<&Sample>) -> String {
     line
 }
 
-/// The scenario's own signals from a metrics sample: pool, PostgreSQL sessions, CPU.
+/// The scenario's own signals from a metrics sample: per instance (up or down, pool, CPU,
+/// memory), then PostgreSQL (sessions by state, sessions against max_connections, CPU).
 pub fn sample_text(sample: &Sample) -> String {
     let mut parts = Vec::new();
+    let several = sample.services.len() > 1;
     for svc in &sample.services {
+        let mut p = Vec::new();
+        if several {
+            p.push(format!("i{}", svc.instance));
+        }
         match &svc.metrics {
             Some(m) => {
                 if let Some(size) = m.sum("db_pool_size") {
-                    parts.push(format!(
-                        "pool {size:.0} (in use {:.0}, waiting {:.0})",
+                    p.push(format!(
+                        "pool {size:.0}/{:.0} (in use {:.0}, waiting {:.0})",
+                        m.sum("db_pool_max").unwrap_or(0.0),
                         m.sum("db_pool_in_use").unwrap_or(0.0),
                         m.sum("db_pool_waiting").unwrap_or(0.0)
                     ));
                 } else {
-                    parts.push("no pool metrics".to_string());
+                    p.push("no pool metrics".to_string());
                 }
             }
-            None => parts.push(format!("instance {}: /metrics not answering", svc.instance)),
+            None => p.push(format!(
+                "DOWN ({})",
+                svc.down_reason.as_deref().unwrap_or("/metrics not answering")
+            )),
         }
-        if let Some(cpu) = svc.cpu {
-            parts.push(format!("svc cpu {cpu:.2}"));
+        if let Some(cpu) = svc.cpu.filter(|_| svc.up) {
+            p.push(format!("cpu {cpu:.2}"));
         }
-        if let Some(rss) = svc.rss_bytes {
-            parts.push(format!("svc mem {} MB", rss / 1_000_000));
+        if let Some(rss) = svc.rss_bytes.filter(|_| svc.up) {
+            p.push(format!("mem {} MB", rss / 1_000_000));
         }
+        parts.push(p.join(" "));
     }
     if let Some(pg) = &sample.postgres {
         let states: Vec<String> = pg.by_state.iter().map(|(k, v)| format!("{k} {v}")).collect();
-        parts.push(format!(
-            "pg [{}] new conn/s {:.0}",
-            if states.is_empty() { "no sessions".to_string() } else { states.join(", ") },
-            pg.opened_per_second
-        ));
+        let mut p = vec![format!(
+            "pg [{}]",
+            if states.is_empty() { "no sessions".to_string() } else { states.join(", ") }
+        )];
+        if let Some(max) = pg.max_connections {
+            p.push(format!("conns {}/{max}", pg.server_sessions));
+        }
+        p.push(format!("new conn/s {:.0}", pg.opened_per_second));
         if let Some(cpu) = pg.cpu {
-            parts.push(format!("pg cpu {cpu:.2}"));
+            p.push(format!("cpu {cpu:.2}"));
         }
         if let Some(rss) = pg.rss_bytes {
-            parts.push(format!("pg mem {} MB", rss / 1_000_000));
+            p.push(format!("mem {} MB", rss / 1_000_000));
         }
+        parts.push(p.join(" "));
     }
-    parts.join("  ")
+    parts.join("  |  ")
 }

@@ -84,6 +84,11 @@ pub struct Observations {
     pub sessions_opened: Option<u64>,
     /// The last scrape of each instance's `/metrics` (None when it did not answer).
     pub metrics: Vec<Option<PromText>>,
+    /// Why each instance that did not answer is down, e.g. "instance 2: connection refused".
+    pub down: Vec<String>,
+    /// Connections PostgreSQL refused ("sorry, too many clients already") during the load,
+    /// counted in the server's log; None when the log could not be read.
+    pub refused_connections: Option<u64>,
     pub max_connections: u32,
     /// Plan facts by check-line name (Err: why the plan could not be read).
     pub plans: BTreeMap<String, Result<PlanFacts, String>>,
@@ -112,9 +117,10 @@ pub async fn run(
 ) -> Result<CheckReport, CheckError> {
     let scenario = &running.scenario;
     let profile = &scenario.check.profile;
-    let base_url = running
-        .service_url(0)
-        .ok_or_else(|| CheckError::Setup("no service is running".to_string()))?;
+    let targets = running.load_targets();
+    if targets.is_empty() {
+        return Err(CheckError::Setup("no service is running".to_string()));
+    }
     let mut probe = match running.database.as_ref() {
         Some(db) => Some(
             PgProbe::connect(&db.admin_url(), &running.targets().postgres.map(|p| p.1).unwrap_or_default())
@@ -127,7 +133,11 @@ pub async fn run(
         Some(p) => p.sessions_total().await.ok(),
         None => None,
     };
-    let plan = profile.plan(base_url, None, None);
+    let log_before = match probe.as_mut() {
+        Some(p) => p.server_log_size().await.ok(),
+        None => None,
+    };
+    let plan = profile.plan(targets, None, None);
     let summary = load::run(plan, ticks, cancel)
         .await
         .map_err(|e| CheckError::Load(e.to_string()))?;
@@ -137,14 +147,23 @@ pub async fn run(
         Some(p) => p.sessions_total().await.ok(),
         None => None,
     };
+    let refused_connections = match (probe.as_mut(), log_before) {
+        (Some(p), Some(from)) => p.count_in_server_log(from, TOO_MANY_CLIENTS).await.ok(),
+        _ => None,
+    };
+    // All instances at once, each with a short timeout: a dead one is reported, not waited on.
+    let ports: Vec<u16> = running.services.iter().map(|s| s.port).collect();
     let mut metrics = Vec::new();
-    for s in &running.services {
-        metrics.push(
-            match crate::metrics::http_get(s.port, "/metrics", Duration::from_secs(2)).await {
-                Ok((200, body)) => Some(PromText::parse(&body)),
-                _ => None,
-            },
-        );
+    let mut down = Vec::new();
+    let scrapes = crate::metrics::scrape_all(&ports, Duration::from_secs(2)).await;
+    for (service, scrape) in running.services.iter().zip(scrapes) {
+        match scrape {
+            Ok(m) => metrics.push(Some(m)),
+            Err(why) => {
+                down.push(format!("instance {}: {why}", service.instance));
+                metrics.push(None);
+            }
+        }
     }
     let mut plans = BTreeMap::new();
     for line in &scenario.check.lines {
@@ -190,6 +209,8 @@ pub async fn run(
             _ => None,
         },
         metrics,
+        down,
+        refused_connections,
         max_connections: scenario
             .topology
             .postgres
@@ -213,6 +234,9 @@ pub async fn run(
         log_errors,
     })
 }
+
+/// What PostgreSQL logs when it refuses a connection over `max_connections`.
+const TOO_MANY_CLIENTS: &str = "too many clients already";
 
 #[derive(Debug, thiserror::Error)]
 pub enum CheckError {
@@ -354,34 +378,67 @@ fn evaluate_line(line: &CheckLine, obs: &Observations) -> LineResult {
         }
         CheckLine::PoolBudget { reserved, hint } => {
             let budget = obs.max_connections.saturating_sub(*reserved);
-            let maxes: Option<Vec<f64>> = obs
+            let required = format!("<= {budget} (max_connections {} - {reserved} reserved)", obs.max_connections);
+            let label = "pool budget".to_string();
+            let maxes: Vec<Option<f64>> = obs
                 .metrics
                 .iter()
                 .map(|m| m.as_ref().and_then(|m| m.sum("db_pool_max")))
                 .collect();
-            let required = format!("<= {budget} (max_connections {} - {reserved} reserved)", obs.max_connections);
-            match maxes {
-                Some(v) if !v.is_empty() => {
-                    let total: f64 = v.iter().sum();
-                    result(
-                        "pool budget".to_string(),
-                        format!("{total:.0} across {} instance(s)", v.len()),
-                        required,
-                        total >= 1.0 && total <= f64::from(budget),
-                        hint,
-                    )
-                }
-                _ => result("pool budget".to_string(), "no pool (db_pool_max not exported)".to_string(), required, false, hint),
+            let answered = obs.metrics.iter().filter(|m| m.is_some()).count();
+            if maxes.is_empty() || answered == 0 {
+                return result(label, "no instance answered /metrics".to_string(), required, false, hint);
             }
+            if maxes.iter().zip(&obs.metrics).any(|(max, m)| m.is_some() && max.is_none()) {
+                return result(label, "no pool (db_pool_max not exported)".to_string(), required, false, hint);
+            }
+            let total: f64 = maxes.iter().flatten().sum();
+            let per: Vec<String> = maxes
+                .iter()
+                .map(|m| m.map_or("down".to_string(), |v| format!("{v:.0}")))
+                .collect();
+            let measured = if maxes.len() == 1 {
+                format!("{total:.0}")
+            } else {
+                format!("{total:.0} = {} (per instance)", per.join(" + "))
+            };
+            // A down instance's pool cannot be read, so the sum cannot be vouched for.
+            let all_answered = answered == maxes.len();
+            result(
+                label,
+                measured,
+                required,
+                all_answered && total >= 1.0 && total <= f64::from(budget),
+                hint,
+            )
+        }
+        CheckLine::RefusedConnections { max, hint } => {
+            let label = "connections refused by PostgreSQL (too many clients)".to_string();
+            let required = format!("<= {max}");
+            match obs.refused_connections {
+                Some(n) => result(label, n.to_string(), required, n <= *max, hint),
+                None => result(label, "not measured (server log unreadable)".to_string(), required, false, hint),
+            }
+        }
+        CheckLine::InstancesUp { hint } => {
+            let total = obs.metrics.len();
+            let up = obs.metrics.iter().filter(|m| m.is_some()).count();
+            let mut measured = format!("{up}/{total}");
+            if !obs.down.is_empty() {
+                measured.push_str(&format!(" ({})", obs.down.join(", ")));
+            }
+            result("instances up".to_string(), measured, format!("{total}/{total}"), total > 0 && up == total, hint)
         }
     }
 }
 
 /// EXPLAIN (FORMAT JSON) of `query` on `database_url`, reduced to the facts checks judge.
 ///
-/// With `analyze`, the statement runs: EXPLAIN (ANALYZE, BUFFERS) twice in one transaction
-/// that is then rolled back (so an INSERT leaves nothing behind), and the second run is kept,
-/// so the pages a fresh session reads to load the catalog do not count as the query's work.
+/// With `analyze`, the statement runs: EXPLAIN (ANALYZE, BUFFERS) in one transaction that is
+/// then rolled back (so an INSERT leaves nothing behind): once to warm up (the pages a fresh
+/// session reads to load the catalog are not the query's work), then [`MEASURED_RUNS`] times,
+/// keeping the run with the median page count. A write now and then lands on a full page and
+/// splits it (or extends the table past dead rows a busy run left): the median ignores that.
 pub async fn explain(database_url: &str, query: &str, analyze: bool) -> Result<PlanFacts, String> {
     let (client, connection) = tokio_postgres::connect(database_url, tokio_postgres::NoTls)
         .await
@@ -392,40 +449,52 @@ pub async fn explain(database_url: &str, query: &str, analyze: bool) -> Result<P
         None => e.to_string(),
     };
     let result = async {
-        let messages = if analyze {
-            client
-                .simple_query("BEGIN; SET LOCAL statement_timeout = '10s'")
-                .await
-                .map_err(db_message)?;
-            let sql = format!("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {query}");
-            client.simple_query(&sql).await.map_err(db_message)?;
-            let second = client.simple_query(&sql).await.map_err(db_message)?;
-            client.simple_query("ROLLBACK").await.map_err(db_message)?;
-            second
-        } else {
-            client
+        if !analyze {
+            let messages = client
                 .simple_query(&format!("EXPLAIN (FORMAT JSON) {query}"))
                 .await
-                .map_err(db_message)?
-        };
-        let text = messages
-            .iter()
-            .find_map(|m| match m {
-                tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0).map(str::to_string),
-                _ => None,
-            })
-            .ok_or("EXPLAIN returned no rows")?;
-        let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
-        let root = json
-            .get(0)
-            .and_then(|p| p.get("Plan"))
-            .ok_or("EXPLAIN output has no Plan")?;
-        Ok(plan_facts(root))
+                .map_err(db_message)?;
+            return facts_of(&messages);
+        }
+        client
+            .simple_query("BEGIN; SET LOCAL statement_timeout = '10s'")
+            .await
+            .map_err(db_message)?;
+        let sql = format!("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {query}");
+        client.simple_query(&sql).await.map_err(db_message)?;
+        let mut runs = Vec::with_capacity(MEASURED_RUNS);
+        for _ in 0..MEASURED_RUNS {
+            let messages = client.simple_query(&sql).await.map_err(db_message)?;
+            runs.push(facts_of(&messages)?);
+        }
+        client.simple_query("ROLLBACK").await.map_err(db_message)?;
+        runs.sort_by_key(|f| f.buffers);
+        Ok(runs.swap_remove(MEASURED_RUNS / 2))
     }
     .await;
     drop(client);
     let _ = conn.await;
     result
+}
+
+/// How many EXPLAIN ANALYZE runs (after the warm-up) a page-counting plan line takes the median of.
+const MEASURED_RUNS: usize = 5;
+
+/// The facts of one `EXPLAIN (FORMAT JSON)` answer.
+fn facts_of(messages: &[tokio_postgres::SimpleQueryMessage]) -> Result<PlanFacts, String> {
+    let text = messages
+        .iter()
+        .find_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0).map(str::to_string),
+            _ => None,
+        })
+        .ok_or("EXPLAIN returned no rows")?;
+    let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+    let root = json
+        .get(0)
+        .and_then(|p| p.get("Plan"))
+        .ok_or("EXPLAIN output has no Plan")?;
+    Ok(plan_facts(root))
 }
 
 /// Walks an EXPLAIN (FORMAT JSON) plan node tree.

@@ -5,6 +5,7 @@
 //! - `catalog`: `scenario.toml` -> validated `Scenario`.
 //! - `home`: where the lab keeps its data (`LabHome`) and finds its sources (`Sources`).
 //! - `workspace`: the learner's copy of a service, the scratch copy for checks, reset.
+//! - `dependency`: the stub outside service (fixed latency) a scenario may ask for.
 //! - `build`: cargo builds with the compiler's diagnostics on failure.
 //! - `process`: child services (die with the lab), run state, stale clean-up.
 //! - `topology`: `Lab::up` brings PostgreSQL (seeded once), migrations and services up.
@@ -18,6 +19,7 @@ pub mod api;
 pub mod build;
 pub mod catalog;
 pub mod check;
+pub mod dependency;
 pub mod home;
 pub mod load;
 pub mod metrics;

@@ -2,6 +2,10 @@
 //! (Prometheus text), PostgreSQL's sessions by state and new sessions per second, and CPU and
 //! memory per process from /proc. One `Sample` per second, merged by the caller with the load
 //! generator's per-second stats.
+//!
+//! Every instance is sampled on its own (`ServiceSample`: up or down, its `/metrics`, its
+//! CPU), all at once and each with a short timeout, so a killed or hung instance shows as
+//! down within the second instead of stalling the samples of the others.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -18,11 +22,21 @@ pub struct Sample {
     pub postgres: Option<PgSample>,
 }
 
+/// One instance's second.
 #[derive(Debug, Clone, Default)]
 pub struct ServiceSample {
+    /// The instance number (1-based), as in `INSTANCE_ID` and the service's log file name.
     pub instance: u32,
+    /// Port on 127.0.0.1 the instance listens on.
+    pub port: u16,
+    /// Whether the instance answered `/metrics` with 200 within [`SCRAPE_TIMEOUT`]. A killed,
+    /// crashed or hung instance is down.
+    pub up: bool,
+    /// Why it is down (connection refused, no answer within the timeout, HTTP status...).
+    pub down_reason: Option<String>,
     /// None when `/metrics` did not answer.
     pub metrics: Option<PromText>,
+    /// CPU of this instance's process, in cores (None on the first sample or when it is gone).
     pub cpu: Option<f64>,
     pub rss_bytes: Option<u64>,
 }
@@ -38,6 +52,29 @@ pub struct PgSample {
     /// CPU of the postmaster and all its backends, in cores.
     pub cpu: Option<f64>,
     pub rss_bytes: Option<u64>,
+    /// Client sessions on the whole server (every database, this probe excluded), against
+    /// `max_connections`: the ceiling that "too many clients" errors hit.
+    pub server_sessions: i64,
+    /// The server's `max_connections`.
+    pub max_connections: Option<i64>,
+}
+
+/// How long one `/metrics` scrape may take before the instance counts as down. Short: a
+/// sample a second must not wait on a hung instance.
+pub const SCRAPE_TIMEOUT: Duration = Duration::from_millis(700);
+
+/// Scrapes every instance's `/metrics` at once, each within `timeout`: `Ok` with the parsed
+/// text, or `Err` with why the instance is considered down.
+pub async fn scrape_all(ports: &[u16], timeout: Duration) -> Vec<Result<PromText, String>> {
+    let scrapes = ports.iter().map(|&port| async move {
+        match http_get(port, "/metrics", timeout).await {
+            Ok((200, body)) => Ok(PromText::parse(&body)),
+            Ok((status, _)) => Err(format!("/metrics answered HTTP {status}")),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => Err("connection refused".to_string()),
+            Err(e) => Err(e.to_string()),
+        }
+    });
+    futures_util::future::join_all(scrapes).await
 }
 
 /// What the collector watches.
@@ -73,14 +110,19 @@ pub async fn collect(
             at: started.elapsed(),
             ..Sample::default()
         };
-        for &(instance, port, pid) in &targets.services {
-            let metrics = match http_get(port, "/metrics", Duration::from_millis(800)).await {
-                Ok((200, body)) => Some(PromText::parse(&body)),
-                _ => None,
-            };
+        let ports: Vec<u16> = targets.services.iter().map(|s| s.1).collect();
+        let scrapes = scrape_all(&ports, SCRAPE_TIMEOUT).await;
+        for (&(instance, port, pid), scrape) in targets.services.iter().zip(scrapes) {
             let (c, rss) = cpu.measure(&[pid]);
+            let (metrics, down_reason) = match scrape {
+                Ok(m) => (Some(m), None),
+                Err(why) => (None, Some(why)),
+            };
             sample.services.push(ServiceSample {
                 instance,
+                port,
+                up: metrics.is_some(),
+                down_reason,
                 metrics,
                 cpu: c,
                 rss_bytes: rss,
@@ -139,8 +181,44 @@ impl PgProbe {
         for row in rows {
             s.by_state.insert(row.get(0), row.get(1));
         }
+        let row = self
+            .client
+            .query_one(
+                "SELECT count(*) FILTER (WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()), \
+                        current_setting('max_connections')::bigint FROM pg_stat_activity",
+                &[],
+            )
+            .await?;
+        s.server_sessions = row.get(0);
+        s.max_connections = Some(row.get(1));
         s.sessions_total = self.sessions_total().await?;
         Ok(s)
+    }
+
+    /// The size in bytes of the server's log (`start.log` in the data directory, where the
+    /// lab's PostgreSQL writes it), read through SQL so an attached lab process can read it
+    /// too. Needs a superuser session, which the lab's admin URL is.
+    pub async fn server_log_size(&self) -> Result<i64, tokio_postgres::Error> {
+        let row = self
+            .client
+            .query_one("SELECT coalesce((pg_stat_file('start.log', true)).size, 0)", &[])
+            .await?;
+        Ok(row.get(0))
+    }
+
+    /// How many times `needle` occurs in the server's log after byte `from`.
+    pub async fn count_in_server_log(&self, from: i64, needle: &str) -> Result<u64, tokio_postgres::Error> {
+        let size = self.server_log_size().await?;
+        if size <= from {
+            return Ok(0);
+        }
+        let row = self
+            .client
+            .query_one("SELECT pg_read_binary_file('start.log', $1, $2, true)", &[&from, &(size - from)])
+            .await?;
+        let bytes: Option<Vec<u8>> = row.get(0);
+        let text = String::from_utf8_lossy(bytes.as_deref().unwrap_or_default());
+        Ok(text.matches(needle).count() as u64)
     }
 
     /// `pg_stat_database.sessions` for the database. Sessions report their start when they

@@ -174,6 +174,8 @@ pub struct Running {
     pub database: Option<Database>,
     pub database_choice: DatabaseChoice,
     pub services: Vec<ServiceProcess>,
+    /// The stub outside service, when the topology has one (stops when dropped).
+    pub dependency: Option<crate::dependency::Dependency>,
 }
 
 impl Running {
@@ -182,6 +184,12 @@ impl Running {
         self.services
             .get(i)
             .map(|s| format!("http://127.0.0.1:{}", s.port))
+    }
+
+    /// Where load goes: every instance's base URL, taken in turn by the load generator
+    /// (client-side round robin, as there is no load balancer in front of them).
+    pub fn load_targets(&self) -> Vec<String> {
+        (0..self.services.len()).filter_map(|i| self.service_url(i)).collect()
     }
 
     /// What the metrics collector should watch.
@@ -204,6 +212,7 @@ impl Running {
         for s in &mut self.services {
             s.stop(Duration::from_secs(5)).await;
         }
+        self.dependency = None;
         if let Some(db) = self.database.take() {
             db.shutdown().await;
         }
@@ -434,7 +443,25 @@ impl Lab {
             database,
             database_choice: opts.database,
             services: Vec::new(),
+            dependency: None,
         };
+        if let Some(spec) = &scenario.topology.dependency {
+            let dependency = crate::dependency::Dependency::start(spec.clone())
+                .await
+                .map_err(|source| LabError::Io {
+                    what: format!("start the stub dependency {:?} on 127.0.0.1", spec.name),
+                    source,
+                })?;
+            progress.info(format!(
+                "{} (stub, answers in {} ms) at {} as {}",
+                spec.name,
+                spec.latency.as_millis(),
+                dependency.url(),
+                spec.env
+            ));
+            running.dependency = Some(dependency);
+        }
+        let dependency_env = running.dependency.as_ref().map(|d| (d.spec.env.clone(), d.url()));
         let database_url = running.database_url();
         progress
             .step(Step::StartService, async {
@@ -450,6 +477,9 @@ impl Lab {
                     ];
                     if let Some(url) = &database_url {
                         env.push(("DATABASE_URL".to_string(), url.clone()));
+                    }
+                    if let Some(dep) = &dependency_env {
+                        env.push(dep.clone());
                     }
                     let mut service = ServiceProcess::spawn(ServiceSpec {
                         binary: built.binary.clone(),

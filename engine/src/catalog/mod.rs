@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::load::{LoadPlan, Model, RequestTemplate, Stage};
+use crate::load::{LoadPlan, LoadTargets, Model, RequestTemplate, Stage};
 
 /// One scenario, validated. Paths are absolute.
 #[derive(Debug, Clone)]
@@ -89,6 +89,31 @@ pub struct Topology {
     /// Service instances to run (scenario 4 and later run several behind nginx).
     pub instances: u32,
     pub postgres: Option<PostgresSpec>,
+    /// A slow outside service the lab runs on 127.0.0.1 for the instances to call.
+    pub dependency: Option<DependencySpec>,
+    /// Each instance's CPU share in cores, enforced with a cgroup quota (see `cgroup`).
+    pub cpus_per_instance: Option<f64>,
+    /// nginx in front of the instances; the learner's files decide its config and the count.
+    pub nginx: Option<NginxSpec>,
+}
+
+/// A load balancer the learner configures: paths are relative to the learner's service
+/// folder (`deploy/nginx.conf`, `deploy/lab.toml`), read at every start.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NginxSpec {
+    pub config: PathBuf,
+    pub instances_file: PathBuf,
+    pub max_instances: u32,
+}
+
+/// A stand-in for an outside service (a payment provider, say): a real HTTP server on
+/// 127.0.0.1 that answers every request after `latency`. Its URL is given to every instance
+/// in the environment variable `env`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DependencySpec {
+    pub name: String,
+    pub env: String,
+    pub latency: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -142,10 +167,11 @@ impl Profile {
         self.stages.last().map(|s| s.rate).unwrap_or(0.0)
     }
 
-    /// The open-model load plan of this profile against `base_url`. With `rate` or `duration`
+    /// The open-model load plan of this profile against `targets` (one base URL, or every
+    /// instance's, taken in turn: see `Running::load_targets`). With `rate` or `duration`
     /// given, the stages become one constant stage (each defaulting to the profile's target
     /// rate and total duration), as `sdlab load --rate --duration` asks.
-    pub fn plan(&self, base_url: String, rate: Option<f64>, duration: Option<Duration>) -> LoadPlan {
+    pub fn plan(&self, targets: impl Into<LoadTargets>, rate: Option<f64>, duration: Option<Duration>) -> LoadPlan {
         let stages = match (rate, duration) {
             (None, None) => self.stages.clone(),
             (rate, duration) => vec![Stage {
@@ -155,7 +181,7 @@ impl Profile {
             }],
         };
         LoadPlan {
-            base_url,
+            targets: targets.into().0,
             stages,
             mix: self.mix.clone(),
             timeout: self.timeout,
@@ -200,6 +226,15 @@ pub enum CheckLine {
     MetricsPresent { names: Vec<String>, hint: String },
     /// The sum of the instances' `db_pool_max` must fit `max_connections - reserved`.
     PoolBudget { reserved: u32, hint: String },
+    /// Connections PostgreSQL refused with "too many clients" during the check load (counted
+    /// in the server's log) must be at most `max`.
+    RefusedConnections { max: u64, hint: String },
+    /// Every instance must still answer `/metrics` when the check load ends. Added to every
+    /// scenario with more than one instance, so a killed instance fails the check by name.
+    InstancesUp { hint: String },
+    /// At least `min_instances` served the check load, each within `tolerance` of an even
+    /// share of the requests (counted from each instance's `http_requests_total`).
+    Balance { min_instances: u32, tolerance: f64, hint: String },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]

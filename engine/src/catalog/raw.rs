@@ -35,6 +35,34 @@ pub(crate) struct RawTopology {
     #[serde(default = "one")]
     pub instances: u32,
     pub postgres: Option<RawPostgres>,
+    /// A slow outside service the lab runs next to the instances (`[topology.dependency]`).
+    pub dependency: Option<RawDependency>,
+    /// Each instance's CPU share in cores (a cgroup quota, like a container's `--cpus`).
+    pub cpus_per_instance: Option<f64>,
+    /// nginx in front of the instances, configured by the learner (`[topology.nginx]`).
+    pub nginx: Option<RawNginx>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawNginx {
+    /// The learner's nginx config (`http` context), relative to the service folder.
+    pub config: String,
+    /// The learner's file holding `instances = N`, relative to the service folder.
+    pub instances_file: String,
+    /// The most instances the learner may ask for.
+    pub max_instances: u32,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawDependency {
+    /// What it stands for, e.g. "payments" (shown in progress lines and logs).
+    pub name: String,
+    /// The environment variable each instance finds its URL in, e.g. "PAYMENTS_URL".
+    pub env: String,
+    /// How long it takes to answer each request, e.g. "250ms".
+    pub latency: String,
 }
 
 fn one() -> u32 {
@@ -114,6 +142,30 @@ pub(crate) struct RawCheck {
     pub metrics: Option<RawMetricsAssert>,
     #[serde(default)]
     pub pool_budget: Option<RawPoolBudget>,
+    #[serde(default)]
+    pub refused_connections: Option<RawRefusedConnections>,
+    #[serde(default)]
+    pub balance: Option<RawBalance>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawBalance {
+    /// At least this many instances must serve the check load.
+    pub min_instances: u32,
+    /// Each instance's share of the requests within this fraction of an even share (0.2: ±20%).
+    pub tolerance: f64,
+    pub hint: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRefusedConnections {
+    /// At most this many connections PostgreSQL refused ("too many clients") during the
+    /// check load, counted in the server's log. Usually 0.
+    #[serde(default)]
+    pub max: u64,
+    pub hint: String,
 }
 
 #[derive(Debug, Deserialize)]

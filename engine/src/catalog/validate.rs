@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::raw::{RawCheck, RawParam, RawProfile, RawRequest, RawScenario};
 use super::{
     parse_duration, CatalogError, CheckLine, CheckSpec, DbSeed, LearningStage, Percentile,
-    PostgresSpec, Profile, Scenario, SloMetric, Topology,
+    DependencySpec, PostgresSpec, Profile, Scenario, SloMetric, Topology,
 };
 use crate::load::{Method, ParamGen, RequestTemplate, Stage};
 
@@ -133,6 +133,39 @@ pub(super) fn validate(file: &Path, raw: RawScenario) -> Result<Scenario, Catalo
             })
         }
     };
+    let dependency = match raw.topology.dependency {
+        None => None,
+        Some(dep) => {
+            if !is_identifier(&dep.name) {
+                return Err(cx.invalid(
+                    "topology.dependency.name",
+                    format!("a lower-case name such as \"payments\", got {:?}", dep.name),
+                ));
+            }
+            let env_ok = dep.env.starts_with(|c: char| c.is_ascii_uppercase())
+                && dep.env.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+            let reserved = ["PORT", "DATABASE_URL", "INSTANCE_ID", "REDIS_URL", "RUST_LOG"];
+            if !env_ok || reserved.contains(&dep.env.as_str()) {
+                return Err(cx.invalid(
+                    "topology.dependency.env",
+                    format!(
+                        "an upper-case environment variable name such as \"PAYMENTS_URL\" (not one of {}), got {:?}",
+                        reserved.join(", "),
+                        dep.env
+                    ),
+                ));
+            }
+            let latency = cx.duration("topology.dependency.latency", &dep.latency)?;
+            if latency > Duration::from_secs(10) {
+                return Err(cx.invalid("topology.dependency.latency", "at most 10s"));
+            }
+            Some(DependencySpec {
+                name: dep.name,
+                env: dep.env,
+                latency,
+            })
+        }
+    };
     let db = match raw.db {
         None => None,
         Some(db) => {
@@ -155,7 +188,17 @@ pub(super) fn validate(file: &Path, raw: RawScenario) -> Result<Scenario, Catalo
         let profile = self::profile(&cx, &name, profile, &requests)?;
         profiles.insert(name, profile);
     }
-    let check = check(&cx, raw.check, &profiles, &requests, postgres.is_some())?;
+    let mut check = check(&cx, raw.check, &profiles, &requests, postgres.is_some())?;
+    if raw.topology.instances > 1 {
+        check.lines.insert(
+            0,
+            CheckLine::InstancesUp {
+                hint: "An instance stopped answering: it crashed or was killed. Its log \
+                       (<lab home>/logs/<id>/service-N.log) says why; restart the lab."
+                    .to_string(),
+            },
+        );
+    }
 
     for (i, hint) in raw.hints.iter().enumerate() {
         if hint.trim().is_empty() {
@@ -174,6 +217,7 @@ pub(super) fn validate(file: &Path, raw: RawScenario) -> Result<Scenario, Catalo
         topology: Topology {
             instances: raw.topology.instances,
             postgres,
+            dependency,
         },
         db,
         profiles,
@@ -463,8 +507,20 @@ fn check(
             hint: b.hint,
         });
     }
+    if let Some(r) = raw.refused_connections {
+        if !has_postgres {
+            return Err(cx.invalid("check.refused_connections", "a [topology.postgres] section"));
+        }
+        if r.hint.trim().is_empty() {
+            return Err(cx.invalid("check.refused_connections.hint", "a hint for when the line fails"));
+        }
+        lines.push(CheckLine::RefusedConnections { max: r.max, hint: r.hint });
+    }
     if lines.is_empty() {
-        return Err(cx.invalid("check", "at least one line (slo, plan, connections, metrics, pool_budget)"));
+        return Err(cx.invalid(
+            "check",
+            "at least one line (slo, plan, connections, metrics, pool_budget, refused_connections)",
+        ));
     }
     Ok(CheckSpec {
         profile: profile.clone(),

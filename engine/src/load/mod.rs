@@ -43,7 +43,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use aggregate::{LatencySummary, RunSummary, SecondStats, TemplateSummary, MAX_LATENCY_US};
 pub use params::MAX_ZIPF_N;
-pub use plan::{LoadPlan, Method, Model, ParamGen, RequestTemplate, Stage};
+pub use plan::{LoadPlan, LoadTargets, Method, Model, ParamGen, RequestTemplate, Stage};
 pub use record::{ErrorKind, Outcome, RequestRecord};
 
 use aggregate::{Aggregator, Progress};
@@ -85,7 +85,11 @@ pub async fn run(
     cancel: CancellationToken,
 ) -> Result<RunSummary, LoadError> {
     plan.validate()?;
-    let target = Target::parse(&plan.base_url)?;
+    let targets = plan
+        .targets
+        .iter()
+        .map(|url| Target::parse(url))
+        .collect::<Result<Vec<_>, _>>()?;
     let mix = Mix::new(&plan.mix)?;
     let empty = Histogram::new_with_max(MAX_LATENCY_US, 3)?;
     let names = plan.mix.iter().map(|t| t.name.clone()).collect();
@@ -94,21 +98,22 @@ pub async fn run(
     let progress = Arc::new(Progress::new(start));
     let (records, received) = mpsc::unbounded_channel();
     let aggregator = Aggregator::new(start, plan.duration(), names, empty, ticks);
-    let sender = Sender::new(target, plan.timeout);
+    let senders = targets.into_iter().map(|t| Sender::new(t, plan.timeout)).collect();
     let (aggregator, duration) = tokio::join!(
         aggregator.consume(received, Arc::clone(&progress)),
-        dispatch(&plan, start, mix, sender, records, progress, cancel),
+        dispatch(&plan, start, mix, senders, records, progress, cancel),
     );
     Ok(aggregator.finish(duration))
 }
 
-/// The scheduler: takes each arrival when it is due, renders it and spawns its request.
+/// The scheduler: takes each arrival when it is due, renders it and spawns its request on
+/// the next target in turn (round robin over `senders`, one per target).
 /// Returns how long the run lasted (the plan's duration unless cancelled).
 async fn dispatch(
     plan: &LoadPlan,
     start: Instant,
     mut mix: Mix,
-    sender: Sender,
+    senders: Vec<Sender>,
     records: UnboundedSender<RequestRecord>,
     progress: Arc<Progress>,
     cancel: CancellationToken,
@@ -116,6 +121,7 @@ async fn dispatch(
     let mut rng = StdRng::seed_from_u64(plan.seed);
     let mut arrivals = Arrivals::new(plan, start);
     let mut requests = JoinSet::new();
+    let mut turn = 0usize;
     progress.advance(arrivals.frontier());
     let cancelled_at = loop {
         let arrival = tokio::select! {
@@ -130,8 +136,9 @@ async fn dispatch(
         match arrival.slot {
             Some(slot) => {
                 progress.started(second);
-                let (sender, records, progress) =
-                    (sender.clone(), records.clone(), Arc::clone(&progress));
+                let sender = senders[turn % senders.len()].clone();
+                turn = turn.wrapping_add(1);
+                let (records, progress) = (records.clone(), Arc::clone(&progress));
                 requests.spawn(async move {
                     let record = sender.send(template, intended_at, request).await;
                     // Queue the record before marking it finished: see `Progress`.

@@ -13,8 +13,11 @@ use super::LoadError;
 /// Everything one load run needs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LoadPlan {
-    /// `http://127.0.0.1:PORT` (optionally with a path prefix). Only loopback hosts are accepted.
-    pub base_url: String,
+    /// Base URLs such as `http://127.0.0.1:PORT` (optionally with a path prefix); only
+    /// loopback hosts are accepted. With several, arrivals take them in turn (client-side
+    /// round robin): the lab's way to spread load over instances that have no load balancer
+    /// in front. With a balancer (nginx), this is its one URL.
+    pub targets: Vec<String>,
     /// Run one after another; the run lasts the sum of their durations.
     pub stages: Vec<Stage>,
     /// Weighted request templates; each arrival picks one.
@@ -27,6 +30,22 @@ pub struct LoadPlan {
     /// Seeds template choice and parameter generation: same seed, same requests.
     pub seed: u64,
     pub model: Model,
+}
+
+/// What a load plan is pointed at: one base URL or several (see [`LoadPlan::targets`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadTargets(pub Vec<String>);
+
+impl From<String> for LoadTargets {
+    fn from(url: String) -> Self {
+        LoadTargets(vec![url])
+    }
+}
+
+impl From<Vec<String>> for LoadTargets {
+    fn from(urls: Vec<String>) -> Self {
+        LoadTargets(urls)
+    }
 }
 
 /// How arrivals are paced.
@@ -136,6 +155,9 @@ impl LoadPlan {
 
     /// Checks the stages, timeout and limits. Templates and target are checked by `run`.
     pub fn validate(&self) -> Result<(), LoadError> {
+        if self.targets.is_empty() {
+            return Err(LoadError::plan("targets", "expected at least one base URL"));
+        }
         if self.stages.is_empty() {
             return Err(LoadError::plan("stages", "expected at least one stage"));
         }
@@ -184,7 +206,7 @@ mod tests {
 
     fn plan() -> LoadPlan {
         LoadPlan {
-            base_url: "http://127.0.0.1:1".into(),
+            targets: vec!["http://127.0.0.1:1".into()],
             stages: vec![Stage::constant(Duration::from_secs(1), 10.0)],
             mix: vec![RequestTemplate::get("root", "/")],
             timeout: Duration::from_secs(1),

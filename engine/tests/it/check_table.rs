@@ -145,6 +145,8 @@ fn healthy() -> Observations {
         achieved_rate: 52.0,
         sessions_opened: Some(10),
         metrics: vec![Some(PromText::parse(POOL_METRICS))],
+        down: Vec::new(),
+        refused_connections: Some(0),
         max_connections: 50,
         plans: BTreeMap::from([(FEED_PLAN.to_string(), Ok(facts(PLAN_INDEX_BACKWARD)))]),
     }
@@ -173,6 +175,8 @@ fn broken() -> Observations {
         metrics: vec![Some(PromText::parse(
             "http_requests_total{route=\"/feed\",status=\"200\"} 665\n",
         ))],
+        down: Vec::new(),
+        refused_connections: Some(0),
         max_connections: 50,
         plans: BTreeMap::from([(FEED_PLAN.to_string(), Ok(facts(PLAN_SEQ_SCAN_SORT)))]),
     }
@@ -195,7 +199,9 @@ fn hint_of(line: &CheckLine) -> &str {
         | CheckLine::Plan { hint, .. }
         | CheckLine::Connections { hint, .. }
         | CheckLine::MetricsPresent { hint, .. }
-        | CheckLine::PoolBudget { hint, .. } => hint,
+        | CheckLine::PoolBudget { hint, .. }
+        | CheckLine::RefusedConnections { hint, .. }
+        | CheckLine::InstancesUp { hint } => hint,
     }
 }
 

@@ -55,7 +55,7 @@ async fn recording_server() -> (Server, Seen) {
 
 fn plan(base_url: &str, stages: Vec<Stage>) -> LoadPlan {
     LoadPlan {
-        base_url: base_url.to_owned(),
+        targets: vec![base_url.to_owned()],
         stages,
         mix: vec![RequestTemplate::get("root", "/")],
         timeout: Duration::from_secs(5),

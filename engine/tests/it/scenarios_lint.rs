@@ -233,6 +233,8 @@ fn every_hint_is_filled_in() {
                 CheckLine::Connections { hint, .. } => ("connections".to_string(), hint),
                 CheckLine::MetricsPresent { hint, .. } => ("metrics".to_string(), hint),
                 CheckLine::PoolBudget { hint, .. } => ("pool_budget".to_string(), hint),
+                CheckLine::RefusedConnections { hint, .. } => ("refused_connections".to_string(), hint),
+                CheckLine::InstancesUp { hint } => ("instances_up".to_string(), hint),
             };
             if hint.trim().is_empty() {
                 problems.push(format!("{}: check {label} has an empty hint", s.id));
