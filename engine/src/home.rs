@@ -19,6 +19,8 @@ use crate::catalog::{Catalog, CatalogError, Scenario};
 /// <root>/logs/<id>/          service logs
 /// <root>/backups/            the learner's code as it was before each `reset`
 /// <root>/progress.json       checks run per scenario (the solution asks before the first)
+/// <root>/history/<id>.json   summaries of the API's load runs and checks (the UI's "before")
+/// <root>/drafts/<id>/        unsaved edits from the web UI's editor
 /// ```
 #[derive(Debug, Clone)]
 pub struct LabHome {
@@ -159,6 +161,9 @@ pub struct ScenarioProgress {
     /// How many of the scenario's hints the learner has seen (`sdlab hint` shows the next).
     #[serde(default)]
     pub hints_shown: u32,
+    /// The learner's answers to the guide's questions, by question id (see `api::learn`).
+    #[serde(default)]
+    pub answers: std::collections::BTreeMap<String, String>,
 }
 
 impl LearnerProgress {

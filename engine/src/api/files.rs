@@ -4,6 +4,10 @@
 //! relative only, no `..`, and whatever symlinks it goes through must resolve inside the
 //! service folder. Saves are atomic (a temp file in the same folder, then a rename), so a
 //! crash or a full disk never leaves the learner with half a file.
+//!
+//! Drafts: the editor keeps each unsaved edit under `<home>/drafts/<id>/<path>` (same
+//! confinement), so it survives a page reload and a restart of the lab (a new `sdlab serve`
+//! is a new port, so the browser's own storage would not carry over). Saving drops the draft.
 
 use std::io::Write;
 use std::path::{Component, Path, PathBuf};
@@ -13,7 +17,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path as UrlPath, State};
 use axum::Json;
 
-use super::model::{FileContent, FileKind, FileNode, FileSaved, FileTree};
+use super::model::{EditorFile, FileKind, FileNode, FileSaved, FileTree};
 use super::{ApiError, ApiState, MAX_FILE_BYTES};
 use crate::catalog::Scenario;
 use crate::workspace::{self, CodeSource};
@@ -35,11 +39,17 @@ pub(super) async fn tree(State(state): State<ApiState>, UrlPath(id): UrlPath<Str
 pub(super) async fn read(
     State(state): State<ApiState>,
     UrlPath((id, path)): UrlPath<(String, String)>,
-) -> Result<Json<FileContent>, ApiError> {
+) -> Result<Json<EditorFile>, ApiError> {
     let scenario = state.lab.catalog.get(&id)?.clone();
     let root = learner_dir(&state, &scenario)?;
     let file = confine(&root, &path)?;
-    let meta = std::fs::metadata(&file).map_err(|_| ApiError::NotFound(format!("no file {path:?} in your service")))?;
+    let draft = read_draft(&state, &scenario, &path)?;
+    let meta = match std::fs::metadata(&file) {
+        Ok(meta) => meta,
+        // A new file the learner has not saved yet exists only as a draft.
+        Err(_) if draft.is_some() => return Ok(Json(EditorFile { path, content: String::new(), draft })),
+        Err(_) => return Err(ApiError::NotFound(format!("no file {path:?} in your service"))),
+    };
     if !meta.is_file() {
         return Err(ApiError::BadRequest(format!("{path:?} is a folder, not a file")));
     }
@@ -52,7 +62,7 @@ pub(super) async fn read(
     })?;
     let content =
         String::from_utf8(bytes).map_err(|_| ApiError::BadRequest(format!("{path:?} is not a UTF-8 text file")))?;
-    Ok(Json(FileContent { path, content }))
+    Ok(Json(EditorFile { path, content, draft }))
 }
 
 /// `PUT` with the file's new text as the raw body.
@@ -75,7 +85,62 @@ pub(super) async fn save(
         return Err(ApiError::BadRequest(format!("{path:?} is a folder, not a file")));
     }
     write_atomically(&file, &body)?;
+    let draft = drafts_dir(&state, &scenario)?.join(file.strip_prefix(canonical_root(&root)?).unwrap_or(Path::new("")));
+    if draft.is_file() {
+        let _ = std::fs::remove_file(draft);
+    }
     Ok(Json(FileSaved { path, bytes: body.len() }))
+}
+
+/// `PUT .../drafts/{*path}`: keeps the editor's unsaved text for `path` (raw body).
+pub(super) async fn save_draft(
+    State(state): State<ApiState>,
+    UrlPath((id, path)): UrlPath<(String, String)>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<FileSaved>, ApiError> {
+    let scenario = state.lab.catalog.get(&id)?.clone();
+    // The path must be one the learner could save.
+    confine(&learner_dir(&state, &scenario)?, &path)?;
+    let body = body.map_err(|_| ApiError::TooLarge { limit: MAX_FILE_BYTES })?;
+    if std::str::from_utf8(&body).is_err() {
+        return Err(ApiError::BadRequest("the body is not UTF-8 text".to_string()));
+    }
+    let file = confine(&drafts_dir(&state, &scenario)?, &path)?;
+    if file.is_dir() {
+        return Err(ApiError::BadRequest(format!("{path:?} is a folder, not a file")));
+    }
+    write_atomically(&file, &body)?;
+    Ok(Json(FileSaved { path, bytes: body.len() }))
+}
+
+/// `DELETE .../drafts/{*path}`: drops the unsaved text (the learner discarded it).
+pub(super) async fn discard_draft(
+    State(state): State<ApiState>,
+    UrlPath((id, path)): UrlPath<(String, String)>,
+) -> Result<axum::http::StatusCode, ApiError> {
+    let scenario = state.lab.catalog.get(&id)?.clone();
+    let file = confine(&drafts_dir(&state, &scenario)?, &path)?;
+    if file.is_file() {
+        std::fs::remove_file(&file).map_err(|source| ApiError::Io {
+            what: format!("remove {}", file.display()),
+            source,
+        })?;
+    }
+    Ok(axum::http::StatusCode::NO_CONTENT)
+}
+
+fn drafts_dir(state: &ApiState, scenario: &Scenario) -> Result<PathBuf, ApiError> {
+    let dir = state.lab.home.root.join("drafts").join(&scenario.id);
+    std::fs::create_dir_all(&dir).map_err(|source| ApiError::Io {
+        what: format!("create {}", dir.display()),
+        source,
+    })?;
+    Ok(dir)
+}
+
+fn read_draft(state: &ApiState, scenario: &Scenario, path: &str) -> Result<Option<String>, ApiError> {
+    let file = confine(&drafts_dir(state, scenario)?, path)?;
+    Ok(std::fs::read(&file).ok().and_then(|bytes| String::from_utf8(bytes).ok()))
 }
 
 /// The learner's service folder, copied from the scenario on first use.

@@ -1,14 +1,28 @@
 //! Hints and the solution: hints are revealed one at a time and remembered in
 //! `progress.json`; the solution asks for confirmation before the learner has run a check
 //! (trying first is where the learning is), then returns SOLUTION.md and the solution's files
-//! for a side-by-side comparison.
+//! for a side-by-side comparison. Also the guide's questions and the learner's answers to
+//! them (kept in `progress.json`).
+//!
+//! A question is a fenced block in SCENARIO.md whose info string starts with `question`:
+//!
+//! ````markdown
+//! ```question id=feed-p95 figure=load.p95
+//! What p95 latency did your load run measure for the whole mix?
+//! ---
+//! The reference answer, folded until the learner has answered (markdown).
+//! ```
+//! ````
+//!
+//! `figure` binds an observation question to a number the learner's own last run measured:
+//! `load.` or `check.` (the last load run or check) followed by one of `FIGURES`.
 
 use axum::body::Bytes;
 use axum::extract::{Path as UrlPath, State};
 use axum::Json;
 use serde::Deserialize;
 
-use super::model::{FileContent, HintsView, SolutionView};
+use super::model::{AnswerRequest, FileContent, HintsView, QuestionView, SolutionView};
 use super::{ApiError, ApiState, MAX_FILE_BYTES};
 use crate::catalog::Scenario;
 use crate::home::LearnerProgress;
@@ -113,4 +127,105 @@ fn collect_text_files(root: &std::path::Path, dir: &std::path::Path, out: &mut V
         }
     }
     Ok(())
+}
+
+/// The figures a question may be bound to: fields of the run's summary.
+pub const FIGURES: &[&str] = &["p50", "p95", "p99", "max", "error_rate", "achieved_rate"];
+/// The longest answer kept, in bytes.
+const MAX_ANSWER_BYTES: usize = 16 * 1024;
+
+/// The questions of a guide, in order; an error names the first malformed one.
+pub fn questions(guide: &str) -> Result<Vec<QuestionView>, String> {
+    let mut out = Vec::new();
+    for (n, line) in guide.lines().enumerate() {
+        let Some(info) = line.trim_start().strip_prefix("```question") else { continue };
+        let at = || format!("SCENARIO.md line {}", n + 1);
+        if !(info.is_empty() || info.starts_with(' ')) {
+            continue;
+        }
+        let (mut id, mut figure) = (None, None);
+        for pair in info.split_whitespace() {
+            match pair.split_once('=') {
+                Some(("id", v)) if !v.is_empty() && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') => {
+                    id = Some(v.to_string())
+                }
+                Some(("figure", v)) => {
+                    let valid = v
+                        .split_once('.')
+                        .is_some_and(|(run, field)| matches!(run, "load" | "check") && FIGURES.contains(&field));
+                    if !valid {
+                        return Err(format!(
+                            "{}: figure={v:?}: expected load.<field> or check.<field>, field one of {}",
+                            at(),
+                            FIGURES.join(", ")
+                        ));
+                    }
+                    figure = Some(v.to_string())
+                }
+                _ => return Err(format!("{}: {pair:?}: expected id=<letters, digits, - or _> or figure=<run>.<field>", at())),
+            }
+        }
+        let id = id.ok_or_else(|| format!("{}: a question needs id=<name>", at()))?;
+        if out.iter().any(|q: &QuestionView| q.id == id) {
+            return Err(format!("{}: question id {id:?} is used twice", at()));
+        }
+        out.push(QuestionView { id, figure });
+    }
+    Ok(out)
+}
+
+/// The questions of `scenario`'s guide.
+pub(super) fn scenario_questions(scenario: &Scenario) -> Result<Vec<QuestionView>, ApiError> {
+    let guide_path = scenario.guide_path();
+    let guide = std::fs::read_to_string(&guide_path).map_err(|source| ApiError::Io {
+        what: format!("read {}", guide_path.display()),
+        source,
+    })?;
+    questions(&guide).map_err(ApiError::Config)
+}
+
+/// `PUT .../answers/{question}` with `{"answer": "..."}`: saves the learner's answer.
+pub(super) async fn answer(
+    State(state): State<ApiState>,
+    UrlPath((id, question)): UrlPath<(String, String)>,
+    Json(request): Json<AnswerRequest>,
+) -> Result<Json<std::collections::BTreeMap<String, String>>, ApiError> {
+    let scenario = state.lab.catalog.get(&id)?;
+    if !scenario_questions(scenario)?.iter().any(|q| q.id == question) {
+        return Err(ApiError::NotFound(format!("{}'s guide has no question {question:?}", scenario.id)));
+    }
+    if request.answer.len() > MAX_ANSWER_BYTES {
+        return Err(ApiError::TooLarge { limit: MAX_ANSWER_BYTES });
+    }
+    let mut progress = LearnerProgress::load(&state.lab.home);
+    let entry = progress.scenario(&scenario.id);
+    if request.answer.trim().is_empty() {
+        entry.answers.remove(&question);
+    } else {
+        entry.answers.insert(question, request.answer);
+    }
+    let answers = entry.answers.clone();
+    save(&state, &progress)?;
+    Ok(Json(answers))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::questions;
+
+    #[test]
+    fn question_blocks_give_ids_and_figures() {
+        let guide = "# G\n```question id=a figure=load.p95\nQ?\n---\nA.\n```\n```rust\nfn x() {}\n```\n```question id=b\nWhy?\n```\n";
+        let qs = questions(guide).unwrap();
+        assert_eq!(qs.len(), 2);
+        assert_eq!((qs[0].id.as_str(), qs[0].figure.as_deref()), ("a", Some("load.p95")));
+        assert_eq!((qs[1].id.as_str(), qs[1].figure.as_deref()), ("b", None));
+    }
+
+    #[test]
+    fn malformed_questions_are_named() {
+        assert!(questions("```question\nQ\n```").unwrap_err().contains("needs id="));
+        assert!(questions("```question id=a figure=load.p42\n```").unwrap_err().contains("line 1"));
+        assert!(questions("```question id=a\n```\n```question id=a\n```").unwrap_err().contains("twice"));
+    }
 }

@@ -15,6 +15,8 @@
 //! - `console.rs`: the SQL console, read-only unless a write is asked for.
 //! - `learn.rs`: hints one at a time, and the solution (confirmation before the first check).
 //! - `stream.rs`: the 1 Hz metrics stream (server-sent events).
+//! - `history.rs`: summaries of finished load runs and checks, per scenario, on disk.
+//! - `ui.rs`: the built web UI (`ui/dist`) at `/`, or a page saying how to build it.
 //!
 //! Server-sent event streams (metrics, logs) take the token as `?token=`, because
 //! EventSource cannot send headers.
@@ -28,11 +30,13 @@ mod console;
 mod error;
 mod files;
 mod guard;
+mod history;
 mod learn;
 mod model;
 mod runner;
 mod scenarios;
 mod stream;
+mod ui;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -46,6 +50,7 @@ use tokio_util::sync::CancellationToken;
 use crate::topology::Lab;
 
 pub use error::ApiError;
+pub use learn::{questions, FIGURES};
 pub use model::*;
 
 /// The largest file the editor may save, in bytes.
@@ -64,6 +69,8 @@ pub struct ApiState {
     extra_hosts: Arc<Vec<String>>,
     runner: Arc<runner::Runner>,
     shutdown: CancellationToken,
+    /// The built web UI (`ui/dist`), served at `/`.
+    ui_dir: Arc<std::path::PathBuf>,
 }
 
 impl ApiState {
@@ -76,13 +83,14 @@ impl ApiState {
             )));
         }
         Ok(ApiState {
-            lab: Arc::new(lab),
             token: token.into(),
             port,
             extra_origins: Arc::new(Vec::new()),
             extra_hosts: Arc::new(Vec::new()),
             runner: Arc::new(runner::Runner::default()),
             shutdown: CancellationToken::new(),
+            ui_dir: Arc::new(ui::default_dir(&lab.sources.root)),
+            lab: Arc::new(lab),
         })
     }
 
@@ -97,6 +105,12 @@ impl ApiState {
     /// with `allow_origin` for the page that proxy serves.
     pub fn allow_host(mut self, host: impl Into<String>) -> ApiState {
         Arc::make_mut(&mut self.extra_hosts).push(host.into());
+        self
+    }
+
+    /// Serves the web UI from `dir` (a built `ui/dist`) instead of the default.
+    pub fn ui_dir(mut self, dir: impl Into<std::path::PathBuf>) -> ApiState {
+        self.ui_dir = Arc::new(dir.into());
         self
     }
 
@@ -146,10 +160,19 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/scenarios/{id}/hints/next", post(learn::next_hint))
         .route("/api/scenarios/{id}/solution", post(learn::solution))
         .route("/api/scenarios/{id}/metrics/stream", get(stream::metrics))
-        .fallback(|| async { ApiError::NotFound("no such API endpoint".to_string()) });
+        .route("/api/scenarios/{id}/history", get(history::list))
+        .route("/api/scenarios/{id}/answers/{question}", axum::routing::put(learn::answer))
+        .route(
+            "/api/scenarios/{id}/drafts/{*path}",
+            axum::routing::put(files::save_draft)
+                .delete(files::discard_draft)
+                .layer(DefaultBodyLimit::max(MAX_FILE_BYTES)),
+        )
+;
     Router::new()
         .merge(api)
-        .route("/", get(placeholder))
+        // Anything else is the web UI's assets, or an unknown API endpoint.
+        .fallback(ui::fallback)
         .layer(axum::middleware::from_fn_with_state(state.clone(), guard::guard))
         .with_state(state)
 }
@@ -237,12 +260,4 @@ where
             source: std::io::Error::other(e.to_string()),
         }),
     }
-}
-
-/// What `/` shows until the web UI is bundled.
-async fn placeholder() -> axum::response::Html<&'static str> {
-    axum::response::Html(
-        "<!doctype html><title>System Design Lab</title>\
-         <p>The System Design Lab API is running. The web UI is not bundled in this build yet.</p>",
-    )
 }

@@ -39,6 +39,8 @@ pub struct ProgressView {
     pub passed: bool,
     pub solution_revealed: bool,
     pub hints_shown: u32,
+    /// Answers to the guide's questions, by question id.
+    pub answers: BTreeMap<String, String>,
 }
 
 /// A scenario opened: the summary plus the guide.
@@ -54,6 +56,37 @@ pub struct ScenarioDetail {
     pub postgres: bool,
     /// Load profile names (`explore`, `check`, ...).
     pub profiles: Vec<String>,
+    /// The guide's questions (fenced `question` blocks), in order.
+    pub questions: Vec<QuestionView>,
+}
+
+/// A question of the guide: a fenced block whose info string is
+/// `question id=<id> [figure=<load|check>.<p50|p95|p99|max|error_rate|achieved_rate>]`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct QuestionView {
+    pub id: String,
+    /// The measured figure an observation question is bound to, e.g. `load.p95`.
+    pub figure: Option<String>,
+}
+
+/// `PUT .../answers/{question}`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnswerRequest {
+    pub answer: String,
+}
+
+/// One finished load run or check, as the run history keeps it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunRecord {
+    /// `load` or `check`.
+    pub kind: String,
+    /// When it finished, in seconds since the Unix epoch.
+    pub finished_at: u64,
+    /// The check's verdict (checks only).
+    pub passed: Option<bool>,
+    pub summary: Option<SummaryView>,
+    pub seconds: Vec<SecondView>,
 }
 
 impl ScenarioSummary {
@@ -77,6 +110,7 @@ impl From<&ScenarioProgress> for ProgressView {
             passed: p.passed,
             solution_revealed: p.solution_revealed,
             hints_shown: p.hints_shown,
+            answers: p.answers.clone(),
         }
     }
 }
@@ -251,6 +285,14 @@ pub struct HintsView {
     pub shown: Vec<String>,
 }
 
+/// A file as the editor opens it: its saved text, and the unsaved draft the UI kept, if any.
+#[derive(Debug, Clone, Serialize)]
+pub struct EditorFile {
+    pub path: String,
+    pub content: String,
+    pub draft: Option<String>,
+}
+
 /// The revealed solution: SOLUTION.md and the solution's files (paths as in `service/`).
 #[derive(Debug, Clone, Serialize)]
 pub struct SolutionView {
@@ -356,7 +398,7 @@ pub struct JobView {
 }
 
 /// One second of load, latencies in milliseconds.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SecondView {
     pub second: u32,
     pub sent: u64,
@@ -397,7 +439,7 @@ impl From<&SecondStats> for SecondView {
 }
 
 /// Latency percentiles in milliseconds.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LatencyView {
     pub p50_ms: f64,
     pub p90_ms: f64,
@@ -423,7 +465,7 @@ impl From<&LatencySummary> for LatencyView {
 }
 
 /// A whole load run.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SummaryView {
     pub duration_s: f64,
     pub sent: u64,
@@ -437,7 +479,7 @@ pub struct SummaryView {
     pub errors: BTreeMap<String, u64>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RequestSummaryView {
     pub name: String,
     pub sent: u64,

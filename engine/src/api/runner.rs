@@ -21,7 +21,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::model::{CheckView, EventView, JobView, LoadRequest, RunStatus, SecondView, StatusView, SummaryView};
+use super::model::{CheckView, EventView, JobView, LoadRequest, RunRecord, RunStatus, SecondView, StatusView, SummaryView};
 use super::{ApiError, ApiState};
 use crate::build::BuildError;
 use crate::catalog::Scenario;
@@ -404,10 +404,17 @@ async fn run_job(lab: &Lab, running: &Running, request: JobRequest, shared: Arc<
         JobRequest::Load(plan) => {
             let (result, ()) = tokio::join!(load::run(plan, Some(ticks), cancel), forward);
             match result {
-                Ok(summary) => finish(&|job| {
-                    job.state = "done";
-                    job.summary = Some(SummaryView::from(&summary));
-                }),
+                Ok(summary) => {
+                    let summary = SummaryView::from(&summary);
+                    let saved = remember(lab, &running.scenario.id, &shared, "load", None, &summary);
+                    finish(&|job| {
+                        job.state = "done";
+                        job.summary = Some(summary.clone());
+                        if let Err(e) = &saved {
+                            job.error = Some(format!("the run finished but its history could not be saved: {e}"));
+                        }
+                    })
+                }
                 Err(e) => finish(&|job| {
                     job.state = "failed";
                     job.error = Some(e.to_string());
@@ -427,13 +434,17 @@ async fn run_job(lab: &Lab, running: &Running, request: JobRequest, shared: Arc<
                     let entry = progress.scenario(&running.scenario.id);
                     entry.checks_run += 1;
                     entry.passed |= report.passed;
-                    let saved = progress.save(&lab.home);
+                    let mut saved = progress.save(&lab.home).map_err(|e| format!("progress.json could not be saved: {e}"));
+                    if let Some(summary) = report.summary.as_ref().map(SummaryView::from) {
+                        let remembered = remember(lab, &running.scenario.id, &shared, "check", Some(report.passed), &summary);
+                        saved = saved.and(remembered.map_err(|e| format!("its history could not be saved: {e}")));
+                    }
                     finish(&|job| {
                         job.state = "done";
                         job.summary = report.summary.as_ref().map(SummaryView::from);
                         job.check = Some(CheckView::from(&report));
                         if let Err(e) = &saved {
-                            job.error = Some(format!("the check ran but progress.json could not be saved: {e}"));
+                            job.error = Some(format!("the check ran but {e}"));
                         }
                     })
                 }
@@ -445,6 +456,32 @@ async fn run_job(lab: &Lab, running: &Running, request: JobRequest, shared: Arc<
         }
         JobRequest::Cancel => {}
     }
+}
+
+/// Appends a finished run, with the per-second stats the job collected, to the history.
+fn remember(
+    lab: &Lab,
+    id: &str,
+    shared: &Mutex<Shared>,
+    kind: &str,
+    passed: Option<bool>,
+    summary: &SummaryView,
+) -> std::io::Result<()> {
+    let seconds = {
+        let guard = shared.lock().unwrap_or_else(PoisonError::into_inner);
+        guard.job.as_ref().map(|j| j.seconds.clone()).unwrap_or_default()
+    };
+    super::history::record(
+        &lab.home,
+        id,
+        RunRecord {
+            kind: kind.to_string(),
+            finished_at: super::history::now_unix(),
+            passed,
+            summary: Some(summary.clone()),
+            seconds,
+        },
+    )
 }
 
 /// Removes the run state a failed or abandoned `Lab::up` left behind in this process's name.

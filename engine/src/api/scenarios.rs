@@ -40,6 +40,7 @@ pub(super) async fn detail(State(state): State<ApiState>, UrlPath(id): UrlPath<S
         what: format!("read {}", guide_path.display()),
         source,
     })?;
+    let questions = super::learn::questions(&guide).map_err(ApiError::Config)?;
     Ok(Json(ScenarioDetail {
         summary: ScenarioSummary::new(scenario, progress.scenarios.get(&scenario.id)),
         guide,
@@ -47,6 +48,7 @@ pub(super) async fn detail(State(state): State<ApiState>, UrlPath(id): UrlPath<S
         instances: scenario.topology.instances,
         postgres: scenario.topology.postgres.is_some(),
         profiles: scenario.profiles.keys().cloned().collect(),
+        questions,
     }))
 }
 

@@ -631,6 +631,13 @@ async fn a_real_start_through_the_api_runs_t1_01_until_stop() {
     assert_eq!(job["state"], "done", "{job}");
     assert!(job["summary"]["sent"].as_u64().unwrap() >= 10, "{job}");
     assert!(!job["seconds"].as_array().unwrap().is_empty(), "{job}");
+    // The run is in the history, with its seconds (the UI's "before" overlay).
+    let (_, history) = get(&app, "/api/scenarios/t1-01/history").await;
+    let runs = history.as_array().unwrap();
+    assert_eq!(runs.len(), 1, "{history}");
+    assert_eq!(runs[0]["kind"], "load");
+    assert_eq!(runs[0]["summary"]["sent"], job["summary"]["sent"]);
+    assert_eq!(runs[0]["seconds"].as_array().unwrap().len(), job["seconds"].as_array().unwrap().len());
 
     // A check can be cancelled, and a cancelled check does not count.
     let (status, body) = post_json(&app, "/api/scenarios/t1-01/check", "").await;
@@ -642,6 +649,8 @@ async fn a_real_start_through_the_api_runs_t1_01_until_stop() {
     assert_eq!(job["state"], "failed", "{job}");
     let (_, list) = get(&app, "/api/scenarios").await;
     assert_eq!(list[0]["progress"]["checks_run"], 0);
+    let (_, history) = get(&app, "/api/scenarios/t1-01/history").await;
+    assert_eq!(history.as_array().unwrap().len(), 1, "a cancelled check is not history: {history}");
 
     // A saved edit reaches the service through a restart (rebuild, restart).
     let (_, main) = get(&app, "/api/scenarios/t1-01/files/src/main.rs").await;

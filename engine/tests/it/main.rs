@@ -2,6 +2,7 @@
 
 mod load;
 mod api;
+mod api_ui;
 mod catalog;
 mod check_table;
 mod scenarios_lint;

@@ -1,0 +1,65 @@
+// The engine's HTTP API, as the UI uses it. The per-launch token arrives in the URL fragment
+// (`#token=...`), which the browser never sends to a server; it goes out only as the
+// Authorization header (or `?token=` on event streams, which cannot set headers).
+
+const token = (() => {
+  const fromHash = new URLSearchParams(location.hash.slice(1)).get('token');
+  if (fromHash) sessionStorage.setItem('sdlab-token', fromHash);
+  return fromHash ?? sessionStorage.getItem('sdlab-token') ?? '';
+})();
+
+export const hasToken = token !== '';
+
+export class ApiError extends Error {
+  constructor(public status: number, message: string) {
+    super(message);
+  }
+}
+
+async function call<T>(method: string, path: string, body?: unknown, raw = false): Promise<T> {
+  const headers: Record<string, string> = { Authorization: `Bearer ${token}` };
+  let payload: BodyInit | undefined;
+  if (body !== undefined) {
+    payload = raw ? (body as string) : JSON.stringify(body);
+    headers['Content-Type'] = raw ? 'text/plain; charset=utf-8' : 'application/json';
+  }
+  const response = await fetch(`/api${path}`, { method, headers, body: payload, keepalive: raw && method === 'PUT' && (body as string).length < 60000 });
+  const text = await response.text();
+  const json = text ? JSON.parse(text) : null;
+  if (!response.ok) throw new ApiError(response.status, json?.error ?? `${method} ${path}: HTTP ${response.status}`);
+  return json as T;
+}
+
+export const get = <T>(path: string) => call<T>('GET', path);
+export const post = <T>(path: string, body?: unknown) => call<T>('POST', path, body ?? {});
+export const put = <T>(path: string, body: unknown) => call<T>('PUT', path, body);
+export const putText = <T>(path: string, text: string) => call<T>('PUT', path, text, true);
+export const del = <T>(path: string) => call<T>('DELETE', path);
+
+/** An EventSource on an API stream; `onEvent` gets each named event's JSON. */
+export function stream(path: string, event: string, onEvent: (data: any) => void): EventSource {
+  const source = new EventSource(`/api${path}?token=${encodeURIComponent(token)}`);
+  source.addEventListener(event, (e) => onEvent(JSON.parse((e as MessageEvent).data)));
+  return source;
+}
+
+// The API's types (engine/src/api/model.rs is the contract).
+export interface Progress { checks_run: number; passed: boolean; solution_revealed: boolean; hints_shown: number; answers: Record<string, string> }
+export interface ScenarioSummary { id: string; title: string; track: number; stage: string; minutes: number; concepts: string[]; progress: Progress }
+export interface Question { id: string; figure: string | null }
+export interface ScenarioDetail extends ScenarioSummary { guide: string; hints: number; instances: number; postgres: boolean; profiles: string[]; questions: Question[] }
+export interface EventView { kind: string; step?: string; text?: string; took_ms?: number }
+export interface Status { scenario: string; state: 'stopped' | 'starting' | 'running' | 'failed'; step?: string | null; url?: string; error?: string; diagnostics?: string | null; events: EventView[] }
+export interface Second { second: number; sent: number; ok: number; failed: number; errors: Record<string, number>; p50_ms: number; p95_ms: number; p99_ms: number; max_ms: number; in_flight: number }
+export interface Latency { p50_ms: number; p90_ms: number; p95_ms: number; p99_ms: number; p999_ms: number; max_ms: number; mean_ms: number }
+export interface Summary { duration_s: number; sent: number; ok: number; failed: number; error_rate: number; achieved_rate: number; offered_rate: number; latency: Latency; errors: Record<string, number> }
+export interface CheckLine { label: string; measured: string; required: string; passed: boolean; hint: string | null }
+export interface CheckView { passed: boolean; lines: CheckLine[]; log_errors: string[] }
+export interface Job { kind: 'load' | 'check'; state: 'running' | 'done' | 'failed'; seconds: Second[]; summary: Summary | null; check: CheckView | null; error: string | null }
+export interface RunRecord { kind: 'load' | 'check'; finished_at: number; passed: boolean | null; summary: Summary | null; seconds: Second[] }
+export interface FileNode { name: string; path: string; kind: 'file' | 'dir'; size?: number; children?: FileNode[] }
+export interface FileTree { root: string; entries: FileNode[] }
+export interface EditorFile { path: string; content: string; draft: string | null }
+export interface Solution { notes: string; files: { path: string; content: string }[] }
+export interface SqlResult { columns: string[]; rows: (string | null)[][]; affected: number | null }
+export interface Sample { at: number; services: { instance: number; up: boolean; metrics: Record<string, number>; cpu: number | null }[]; postgres: { by_state: Record<string, number>; sessions_total: number; opened_per_second: number } | null }

@@ -1,0 +1,115 @@
+// Live charts (uPlot). The load charts are drawn from the job's per-second stats (what the
+// load generator measured: requests/s, latency percentiles, errors); the previous run of the
+// same kind is overlaid as dashed "before" lines. The signal charts come from the 1 Hz
+// metrics stream: PostgreSQL sessions by state and the service's pool.
+
+import uPlot from 'uplot';
+import 'uplot/dist/uPlot.min.css';
+import type { Sample, Second } from './api';
+
+interface Chart {
+  plot: uPlot;
+  /** x, then one array per series. */
+  data: number[][];
+}
+
+interface Spec {
+  id: string;
+  title: string;
+  unit: string;
+  series: { label: string; color: string; dash?: boolean }[];
+}
+
+const LOAD_SPECS: Spec[] = [
+  { id: 'rps', title: 'Requests/s', unit: 'req/s', series: [{ label: 'sent', color: '#2563eb' }, { label: 'ok', color: '#16a34a' }, { label: 'sent (before)', color: '#93c5fd', dash: true }] },
+  { id: 'latency', title: 'Latency (from intended send time)', unit: 'ms', series: [{ label: 'p50', color: '#16a34a' }, { label: 'p95', color: '#d97706' }, { label: 'p99', color: '#dc2626' }, { label: 'p95 (before)', color: '#fcd34d', dash: true }, { label: 'p99 (before)', color: '#fca5a5', dash: true }] },
+  { id: 'errors', title: 'Errors/s', unit: 'errors/s', series: [{ label: 'failed', color: '#dc2626' }, { label: 'failed (before)', color: '#fca5a5', dash: true }] },
+];
+
+const SIGNAL_SPECS: Spec[] = [
+  { id: 'pg', title: 'PostgreSQL sessions', unit: 'sessions', series: [{ label: 'active', color: '#dc2626' }, { label: 'idle', color: '#2563eb' }, { label: 'idle in transaction', color: '#d97706' }, { label: 'new/s', color: '#7c3aed' }] },
+  { id: 'pool', title: 'Service: pool and in flight', unit: 'count', series: [{ label: 'pool in use', color: '#16a34a' }, { label: 'pool waiting', color: '#dc2626' }, { label: 'in flight', color: '#2563eb' }] },
+];
+
+export class Charts {
+  private charts = new Map<string, Chart>();
+
+  constructor(private root: HTMLElement) {
+    for (const spec of [...LOAD_SPECS, ...SIGNAL_SPECS]) this.add(spec);
+    new ResizeObserver(() => this.resize()).observe(root);
+  }
+
+  private add(spec: Spec) {
+    const box = document.createElement('div');
+    box.className = 'chart';
+    box.dataset.chart = spec.id;
+    this.root.append(box);
+    const data: number[][] = [[], ...spec.series.map(() => [])];
+    const plot = new uPlot(
+      {
+        title: spec.title,
+        width: this.width(),
+        height: 180,
+        scales: { x: { time: false } },
+        axes: [{ label: 's' }, { label: spec.unit, size: 60 }],
+        series: [
+          { label: 's' },
+          ...spec.series.map((s) => ({ label: s.label, stroke: s.color, width: 2, dash: s.dash ? [6, 4] : undefined, spanGaps: true })),
+        ],
+      },
+      data as uPlot.AlignedData,
+      box,
+    );
+    this.charts.set(spec.id, { plot, data });
+  }
+
+  private width() {
+    return Math.max(320, this.root.clientWidth - 24);
+  }
+
+  private resize() {
+    for (const c of this.charts.values()) c.plot.setSize({ width: this.width(), height: 180 });
+  }
+
+  /** Redraws the load charts from the current run's seconds and the previous run's. */
+  showLoad(current: Second[], before: Second[] | null) {
+    const n = Math.max(current.length, before?.length ?? 0);
+    const x = Array.from({ length: n }, (_, i) => i + 1);
+    const at = (s: Second[] | null | undefined, i: number, f: (s: Second) => number) =>
+      s && i < s.length ? f(s[i]) : (null as unknown as number);
+    const col = (s: Second[] | null, f: (s: Second) => number) => x.map((_, i) => at(s, i, f));
+    this.set('rps', [x, col(current, (s) => s.sent), col(current, (s) => s.ok), col(before, (s) => s.sent)]);
+    this.set('latency', [x, col(current, (s) => s.p50_ms), col(current, (s) => s.p95_ms), col(current, (s) => s.p99_ms), col(before, (s) => s.p95_ms), col(before, (s) => s.p99_ms)]);
+    this.set('errors', [x, col(current, (s) => s.failed), col(before, (s) => s.failed)]);
+  }
+
+  /** Appends one second of the metrics stream to the signal charts (the last 5 minutes). */
+  addSample(sample: Sample) {
+    const pg = sample.postgres;
+    const svc = sample.services[0]?.metrics ?? {};
+    this.append('pg', sample.at, [pg?.by_state['active'] ?? 0, pg?.by_state['idle'] ?? 0, pg?.by_state['idle in transaction'] ?? 0, pg?.opened_per_second ?? 0]);
+    this.append('pool', sample.at, [svc['db_pool_in_use'] ?? 0, svc['db_pool_waiting'] ?? 0, svc['http_requests_in_flight'] ?? 0]);
+  }
+
+  /** How many points the named chart's first series holds (the browser test reads it). */
+  points(id: string): number {
+    return this.charts.get(id)?.data[1].filter((v) => v !== null && v !== undefined).length ?? 0;
+  }
+
+  clearSignals() {
+    for (const spec of SIGNAL_SPECS) this.set(spec.id, [[], ...spec.series.map(() => [])]);
+  }
+
+  private set(id: string, data: number[][]) {
+    const chart = this.charts.get(id)!;
+    chart.data = data;
+    chart.plot.setData(data as uPlot.AlignedData);
+    chart.plot.root.dataset.points = String(this.points(id));
+  }
+
+  private append(id: string, x: number, values: number[]) {
+    const chart = this.charts.get(id)!;
+    const data = chart.data.map((col, i) => [...col, i === 0 ? x : values[i - 1]].slice(-300));
+    this.set(id, data);
+  }
+}

@@ -1,0 +1,418 @@
+// System Design Lab's web UI: the sidebar of scenarios, the guide, and the work pane
+// (charts, code, check, SQL, logs, solution). It talks only to the engine's API on this
+// origin (see api.ts); nothing is loaded from elsewhere.
+
+import './style.css';
+import { ApiError, get, hasToken, post, stream, type CheckView, type Job, type RunRecord, type Sample, type ScenarioDetail, type ScenarioSummary, type Solution, type SqlResult, type Status, type EditorFile } from './api';
+import { Charts } from './charts';
+import { CodeEditor, SolutionDiff } from './editor';
+import { duration, historyChanged, markdown, renderGuide } from './guide';
+
+const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
+const buttons = {
+  start: $<HTMLButtonElement>('btn-start'),
+  stop: $<HTMLButtonElement>('btn-stop'),
+  load: $<HTMLButtonElement>('btn-load'),
+  cancel: $<HTMLButtonElement>('btn-cancel'),
+  check: $<HTMLButtonElement>('btn-check'),
+  hint: $<HTMLButtonElement>('btn-hint'),
+  reveal: $<HTMLButtonElement>('btn-reveal'),
+  reset: $<HTMLButtonElement>('btn-reset'),
+  save: $<HTMLButtonElement>('btn-save'),
+  newFile: $<HTMLButtonElement>('btn-new'),
+  discard: $<HTMLButtonElement>('btn-discard'),
+};
+
+const charts = new Charts($('charts'));
+const code = new CodeEditor($('file-tree'), $('editor'), $('editor-path'), $('editor-state'), (dirty) => {
+  buttons.save.disabled = !dirty;
+  buttons.discard.disabled = !dirty;
+});
+let diff: SolutionDiff | null = null;
+
+/** What the page knows about the open scenario. */
+const state = {
+  scenario: null as ScenarioDetail | null,
+  status: null as Status | null,
+  job: null as Job | null,
+  history: [] as RunRecord[],
+  metrics: null as EventSource | null,
+  logs: null as EventSource | null,
+};
+
+// Tests (ui/tests/e2e.mjs) read the charts and drive the editor through this.
+(window as any).sdlab = { charts, editor: code.editor, code, state };
+
+function setStatus(text: string, kind: 'info' | 'busy' | 'ok' | 'error' = 'info') {
+  const el = $('status');
+  el.textContent = text;
+  el.className = kind;
+}
+
+function showError(e: unknown) {
+  setStatus(e instanceof Error ? e.message : String(e), 'error');
+}
+
+// ---- sidebar -------------------------------------------------------------------------
+
+async function loadSidebar() {
+  const list = await get<ScenarioSummary[]>('/scenarios');
+  const nav = $('scenarios');
+  nav.replaceChildren();
+  const groups = new Map<string, ScenarioSummary[]>();
+  for (const s of list) {
+    const key = `Track ${s.track} · ${s.stage}`;
+    groups.set(key, [...(groups.get(key) ?? []), s]);
+  }
+  for (const [group, scenarios] of groups) {
+    const h = document.createElement('h3');
+    h.textContent = group;
+    const ul = document.createElement('ul');
+    for (const s of scenarios) {
+      const li = document.createElement('li');
+      const a = document.createElement('a');
+      a.href = '#';
+      a.dataset.id = s.id;
+      const mark = s.progress.passed ? '✓' : s.progress.checks_run > 0 ? '◐' : '○';
+      a.title = s.progress.passed ? 'passed' : s.progress.checks_run > 0 ? `${s.progress.checks_run} check(s), not passed yet` : 'not started';
+      a.innerHTML = `<span class="mark"></span> <span class="sid"></span> <span class="stitle"></span>`;
+      a.querySelector('.mark')!.textContent = mark;
+      a.querySelector('.sid')!.textContent = s.id;
+      a.querySelector('.stitle')!.textContent = s.title;
+      a.classList.toggle('current', state.scenario?.id === s.id);
+      a.addEventListener('click', (e) => {
+        e.preventDefault();
+        void openScenario(s.id);
+      });
+      li.append(a);
+      ul.append(li);
+    }
+    nav.append(h, ul);
+  }
+}
+
+// ---- a scenario ----------------------------------------------------------------------
+
+async function openScenario(id: string) {
+  await code.flushDrafts().catch(() => {});
+  state.metrics?.close();
+  state.logs?.close();
+  state.metrics = state.logs = null;
+  const detail = await get<ScenarioDetail>(`/scenarios/${id}`);
+  state.scenario = detail;
+  localStorage.setItem('sdlab-scenario', id);
+  $('title').textContent = `${detail.id} — ${detail.title}`;
+  state.history = await get<RunRecord[]>(`/scenarios/${id}/history`);
+  renderGuide($('guide'), id, detail.guide, detail.progress.answers, () => state.history);
+  $('hints').replaceChildren();
+  if (detail.progress.hints_shown > 0) await showHints(await get(`/scenarios/${id}/hints`));
+  charts.clearSignals();
+  showPreviousRun();
+  await code.load(id);
+  await loadSidebar();
+  await pollStatus();
+  // A load run or check still under way (the page was reloaded): follow it.
+  const job = await get<Job>(`/scenarios/${id}/job`).catch(() => null);
+  if (job?.state === 'running') await pollJob();
+}
+
+/** Before any run in this session, the charts show the last recorded one. */
+function showPreviousRun() {
+  const last = state.history.filter((r) => r.kind === 'load').at(-1);
+  charts.showLoad([], last?.seconds ?? null);
+}
+
+function render() {
+  const st = state.status?.state ?? 'stopped';
+  const running = st === 'running';
+  const busyJob = state.job?.state === 'running';
+  buttons.start.disabled = !state.scenario || st === 'starting' || running;
+  buttons.stop.disabled = !(st === 'running' || st === 'starting');
+  buttons.load.disabled = !running || busyJob;
+  buttons.check.disabled = !running || busyJob;
+  buttons.cancel.disabled = !busyJob;
+  buttons.hint.disabled = buttons.reveal.disabled = !state.scenario;
+  buttons.reset.disabled = !state.scenario || running || st === 'starting';
+  buttons.newFile.disabled = !state.scenario;
+}
+
+let statusTimer: number | undefined;
+
+/** Reads the status, and again each second while the scenario is starting. */
+async function pollStatus() {
+  window.clearTimeout(statusTimer);
+  if (!state.scenario) return;
+  const id = state.scenario.id;
+  const status = await get<Status>(`/scenarios/${id}/status`);
+  if (state.scenario?.id !== id) return;
+  state.status = status;
+  const done = status.events.filter((e) => e.kind === 'finished').length;
+  switch (status.state) {
+    case 'starting':
+      setStatus(`Starting: ${status.step ?? 'preparing'}… (${done} step${done === 1 ? '' : 's'} done)`, 'busy');
+      statusTimer = window.setTimeout(() => void pollStatus(), 700);
+      break;
+    case 'running':
+      setStatus(`Running at ${status.url}`, 'ok');
+      code.showDiagnostics(null);
+      $('diagnostics').hidden = true;
+      if (!state.metrics) state.metrics = stream(`/scenarios/${id}/metrics/stream`, 'sample', (s: Sample) => charts.addSample(s));
+      break;
+    case 'failed':
+      setStatus(status.error ?? 'failed', 'error');
+      state.metrics?.close();
+      state.metrics = null;
+      if (status.diagnostics) await showCompileErrors(status.diagnostics);
+      break;
+    default:
+      setStatus('Stopped. Start runs the scenario: database, build, service.');
+  }
+  $('status').dataset.state = status.state;
+  render();
+}
+
+async function showCompileErrors(diagnostics: string) {
+  const pre = $('diagnostics');
+  pre.textContent = diagnostics;
+  pre.hidden = false;
+  selectTab('code');
+  const file = code.firstErrorFile(diagnostics);
+  if (file && code.openPath !== file) await code.open(file);
+  code.showDiagnostics(diagnostics);
+}
+
+// ---- load runs and checks ------------------------------------------------------------
+
+let jobTimer: number | undefined;
+
+async function startJob(kind: 'load' | 'check') {
+  const id = state.scenario!.id;
+  state.job = await post<Job>(`/scenarios/${id}/${kind}`, {});
+  selectTab('charts');
+  render();
+  await pollJob();
+}
+
+async function pollJob() {
+  window.clearTimeout(jobTimer);
+  const id = state.scenario!.id;
+  let job: Job;
+  try {
+    job = await get<Job>(`/scenarios/${id}/job`);
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 404) return;
+    throw e;
+  }
+  state.job = job;
+  const before = state.history.filter((r) => r.kind === job.kind).at(-1)?.seconds ?? null;
+  charts.showLoad(job.seconds, before);
+  const last = job.seconds.at(-1);
+  const what = job.kind === 'load' ? 'Load run' : 'Check';
+  if (job.state === 'running') {
+    setStatus(`${what}: second ${job.seconds.length}${last ? `, ${last.sent} sent, p95 ${duration(last.p95_ms)}, ${last.failed} failed` : ''}`, 'busy');
+    jobTimer = window.setTimeout(() => void pollJob(), 1000);
+  } else {
+    if (job.state === 'failed') setStatus(`${what} failed: ${job.error}`, 'error');
+    else if (job.summary) setStatus(`${what} done: ${job.summary.sent} requests, p95 ${duration(job.summary.latency.p95_ms)}, errors ${(job.summary.error_rate * 100).toFixed(1)} %${job.check ? (job.check.passed ? ' — PASS' : ' — FAIL') : ''}`, job.check && !job.check.passed ? 'error' : 'ok');
+    if (job.check) showCheck(job.check);
+    state.history = await get<RunRecord[]>(`/scenarios/${id}/history`);
+    historyChanged($('guide'));
+    await loadSidebar();
+  }
+  render();
+}
+
+function showCheck(check: CheckView) {
+  const box = $('check-result');
+  const verdict = document.createElement('p');
+  verdict.className = `verdict ${check.passed ? 'pass' : 'fail'}`;
+  verdict.textContent = check.passed ? 'PASS: every line holds.' : 'FAIL: see the failing lines and their hints.';
+  const table = document.createElement('table');
+  table.className = 'check-table';
+  table.innerHTML = '<thead><tr><th>line</th><th>measured</th><th>required</th><th></th></tr></thead>';
+  const body = document.createElement('tbody');
+  for (const line of check.lines) {
+    const tr = document.createElement('tr');
+    tr.className = line.passed ? 'pass' : 'fail';
+    for (const text of [line.label, line.measured, line.required, line.passed ? 'PASS' : 'FAIL']) {
+      const td = document.createElement('td');
+      td.textContent = text;
+      tr.append(td);
+    }
+    body.append(tr);
+    if (!line.passed && line.hint) {
+      const hint = document.createElement('tr');
+      hint.className = 'hint';
+      hint.innerHTML = '<td colspan="4"></td>';
+      hint.firstElementChild!.textContent = `Hint: ${line.hint}`;
+      body.append(hint);
+    }
+  }
+  table.append(body);
+  box.replaceChildren(verdict, table);
+  if (check.log_errors.length) {
+    const pre = document.createElement('pre');
+    pre.textContent = `Errors in the service's log:\n${check.log_errors.join('\n')}`;
+    box.append(pre);
+  }
+  selectTab('check');
+}
+
+// ---- hints, solution, reset, SQL, logs ----------------------------------------------
+
+async function showHints(h: { total: number; shown: string[] }) {
+  const box = $('hints');
+  box.innerHTML = h.shown.map((text, i) => `<div class="hint-box"><b>Hint ${i + 1} of ${h.total}</b>${markdown(text)}</div>`).join('');
+}
+
+async function reveal() {
+  const id = state.scenario!.id;
+  const ok = window.confirm('Reveal the solution? Trying first is where the learning is. Your code is not changed.');
+  if (!ok) return;
+  const solution = await post<Solution>(`/scenarios/${id}/solution`, { confirm: true });
+  $('solution-notes').innerHTML = markdown(solution.notes);
+  const list = document.createElement('div');
+  list.className = 'solution-files';
+  list.append('Compare with your code: ');
+  diff ??= new SolutionDiff($('diff'));
+  const show = async (path: string, theirs: string) => {
+    let mine = '';
+    try {
+      const file = await get<EditorFile>(`/scenarios/${id}/files/${path}`);
+      mine = file.draft ?? file.content;
+    } catch {
+      mine = ''; // the learner has no such file (e.g. a migration the solution adds)
+    }
+    diff!.show(path, mine, theirs);
+    list.querySelectorAll('button').forEach((b) => b.classList.toggle('active', b.textContent === path));
+  };
+  for (const f of solution.files) {
+    const b = document.createElement('button');
+    b.textContent = f.path;
+    b.addEventListener('click', () => void show(f.path, f.content));
+    list.append(b);
+  }
+  $('solution-files').replaceChildren(list);
+  selectTab('solution');
+  const first = solution.files.find((f) => f.path.endsWith('.rs')) ?? solution.files[0];
+  if (first) await show(first.path, first.content);
+  await loadSidebar();
+}
+
+async function runSql() {
+  const out = $('sql-output');
+  out.textContent = 'running…';
+  const query = $<HTMLTextAreaElement>('sql-input').value;
+  const write = $<HTMLInputElement>('sql-write').checked;
+  try {
+    const r = await post<{ read_only: boolean; results: SqlResult[] }>(`/scenarios/${state.scenario!.id}/sql`, { query, write });
+    out.replaceChildren(...r.results.map((res) => {
+      if (!res.columns.length) {
+        const p = document.createElement('p');
+        p.textContent = res.affected !== null ? `${res.affected} row(s) affected` : 'OK';
+        return p;
+      }
+      const table = document.createElement('table');
+      const head = table.insertRow();
+      res.columns.forEach((c) => { const th = document.createElement('th'); th.textContent = c; head.append(th); });
+      res.rows.forEach((row) => { const tr = table.insertRow(); row.forEach((v) => { tr.insertCell().textContent = v ?? 'NULL'; }); });
+      return table;
+    }));
+  } catch (e) {
+    out.textContent = (e as Error).message;
+  }
+}
+
+function openLogs() {
+  if (!state.scenario || state.logs) return;
+  const pre = $('logs');
+  pre.textContent = '';
+  let lines: string[] = [];
+  state.logs = stream(`/scenarios/${state.scenario.id}/logs/stream`, 'lines', (more: string[]) => {
+    lines = [...lines, ...more].slice(-1000);
+    pre.textContent = lines.join('\n');
+    pre.scrollTop = pre.scrollHeight;
+  });
+}
+
+function selectTab(name: string) {
+  document.querySelectorAll<HTMLElement>('#tabs button').forEach((b) => b.classList.toggle('active', b.dataset.tab === name));
+  document.querySelectorAll<HTMLElement>('.tab').forEach((t) => t.classList.toggle('active', t.id === `tab-${name}`));
+  if (name === 'logs') openLogs();
+}
+
+// ---- wiring --------------------------------------------------------------------------
+
+function on(button: HTMLButtonElement, action: () => Promise<unknown>) {
+  button.addEventListener('click', async () => {
+    button.disabled = true;
+    try {
+      await action();
+    } catch (e) {
+      showError(e);
+    } finally {
+      render();
+      if (button === buttons.save || button === buttons.discard) button.disabled = !code.dirty;
+      if (button === buttons.newFile) button.disabled = !state.scenario;
+    }
+  });
+}
+
+const sid = () => state.scenario!.id;
+on(buttons.start, async () => { await post(`/scenarios/${sid()}/start`); await pollStatus(); });
+on(buttons.stop, async () => { setStatus('Stopping…', 'busy'); await post(`/scenarios/${sid()}/stop`); await pollStatus(); });
+on(buttons.load, () => startJob('load'));
+on(buttons.check, () => startJob('check'));
+on(buttons.cancel, () => post(`/scenarios/${sid()}/job/cancel`));
+on(buttons.hint, async () => showHints(await post(`/scenarios/${sid()}/hints/next`)));
+on(buttons.reveal, reveal);
+on(buttons.reset, async () => {
+  if (!window.confirm('Reset restores the broken code and the seeded database. Your code is copied to a backup first. Reset?')) return;
+  setStatus('Resetting…', 'busy');
+  const r = await post<{ backup: string | null }>(`/scenarios/${sid()}/reset`);
+  await code.load(sid());
+  setStatus(r.backup ? `Reset. Your code was copied to ${r.backup}` : 'Reset.', 'ok');
+});
+on(buttons.newFile, async () => {
+  const path = window.prompt('Path of the new file, relative to your service folder (e.g. migrations/0001_my_index.sql):');
+  if (path?.trim()) await code.open(path.trim(), true);
+});
+on(buttons.save, async () => {
+  const written = await code.save();
+  if (!written.length) return;
+  if (state.status?.state === 'running' || state.status?.state === 'failed') {
+    setStatus('Saved; rebuilding and restarting…', 'busy');
+    await post(`/scenarios/${sid()}/restart`);
+  } else {
+    setStatus('Saved. Start builds and runs it.', 'ok');
+  }
+  await pollStatus();
+});
+on(buttons.discard, () => code.discard());
+$('btn-sql').addEventListener('click', () => void runSql());
+document.querySelectorAll<HTMLElement>('#tabs button').forEach((b) => b.addEventListener('click', () => selectTab(b.dataset.tab!)));
+window.addEventListener('beforeunload', () => void code.flushDrafts());
+document.addEventListener('keydown', (e) => {
+  if ((e.ctrlKey || e.metaKey) && e.key === 's') {
+    e.preventDefault();
+    if (!buttons.save.disabled) buttons.save.click();
+  }
+});
+
+async function main() {
+  if (!hasToken) {
+    setStatus('This page needs the lab\'s token: open the address `sdlab serve` printed (it ends in #token=...).', 'error');
+    return;
+  }
+  try {
+    await loadSidebar();
+    const last = localStorage.getItem('sdlab-scenario');
+    const first = document.querySelector<HTMLElement>('#scenarios a')?.dataset.id;
+    if (last || first) await openScenario(last && document.querySelector(`#scenarios a[data-id="${last}"]`) ? last : first!);
+  } catch (e) {
+    showError(e);
+  }
+  render();
+}
+
+void main();

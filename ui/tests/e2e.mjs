@@ -1,0 +1,249 @@
+// The browser test: drives a real `sdlab serve` (target/debug/sdlab) in Debian's chromium
+// through scenario t1-01, as a learner would. Open it, start, run load and watch the charts
+// grow, answer an observation question and see the measured figure, apply the fix in the
+// editor, save (rebuild, restart), check -> PASS, break the code and see the compiler's
+// diagnostic, keep an unsaved edit across a page reload and a lab restart, reveal the
+// solution. A screenshot of each step goes to target/ui-artifacts/.
+//
+// Run: npm --prefix ui run build && node ui/tests/e2e.mjs (after `cargo build -p sdlab-cli`).
+// The lab home is /tmp/sdlab-tests/ui-home (seeded once, then cached); the learner's code,
+// database, progress, history and drafts there are reset at the start of every run.
+
+import { spawn, execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const home = process.env.SDLAB_E2E_HOME ?? '/tmp/sdlab-tests/ui-home';
+const artifacts = join(repo, 'target/ui-artifacts');
+const solution = join(repo, 'scenarios/t1-01-diagnosing-failures/solution');
+const sdlabBin = join(repo, 'target/debug/sdlab');
+const MINUTE = 60_000;
+
+function chromiumPath() {
+  for (const p of [process.env.CHROMIUM, '/usr/bin/chromium', '/usr/bin/chromium-browser']) if (p && existsSync(p)) return p;
+  try { return execFileSync('sh', ['-c', 'command -v chromium || command -v chromium-browser'], { encoding: 'utf8' }).trim(); } catch { return null; }
+}
+
+function check(condition, message) {
+  if (!condition) throw new Error(`FAILED: ${message}`);
+}
+
+let step = 0;
+async function shot(page, name) {
+  step += 1;
+  const file = join(artifacts, `${String(step).padStart(2, '0')}-${name}.png`);
+  await page.screenshot({ path: file, fullPage: false });
+  console.log(`[e2e] ${name} (${file})`);
+}
+
+/** Starts `sdlab serve`; resolves with the URL it prints (token in the fragment). */
+function serve() {
+  const child = spawn(sdlabBin, ['serve'], {
+    env: { ...process.env, SDLAB_HOME: home, SDLAB_ROOT: repo, SDLAB_TARGET_DIR: join(repo, 'target/sdlab-services'), SDLAB_UI_DIR: join(repo, 'ui/dist') },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const url = new Promise((ok, fail) => {
+    let out = '';
+    child.stdout.on('data', (chunk) => {
+      out += chunk;
+      const m = /serving (http:\/\/127\.0\.0\.1:\d+\/#token=[0-9a-f]+)/.exec(out);
+      if (m) ok(m[1]);
+    });
+    child.on('exit', (code) => fail(new Error(`sdlab serve exited (${code}) before it served`)));
+    setTimeout(() => fail(new Error('sdlab serve printed no URL in 30 s')), 30_000);
+  });
+  return { child, url };
+}
+
+/** SIGTERM, then wait: serve stops the scenario it started before it exits. */
+async function stopServe(child) {
+  if (child.exitCode !== null) return;
+  const exited = new Promise((ok) => child.on('exit', ok));
+  child.kill('SIGTERM');
+  await Promise.race([exited, new Promise((ok) => setTimeout(ok, 60_000))]);
+  if (child.exitCode === null) child.kill('SIGKILL');
+}
+
+async function api(url, method, path, body) {
+  const base = new URL(url);
+  const token = new URLSearchParams(base.hash.slice(1)).get('token');
+  const response = await fetch(`${base.origin}/api${path}`, {
+    method,
+    headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await response.text();
+  check(response.ok, `${method} ${path}: ${response.status} ${text}`);
+  return text ? JSON.parse(text) : null;
+}
+
+const points = (page, chart) => page.evaluate((c) => window.sdlab.charts.points(c), chart);
+const editorText = (page) => page.evaluate(() => window.sdlab.editor.getValue());
+
+async function openFile(page, path) {
+  await page.click('#tabs button[data-tab=code]');
+  await page.click(`#file-tree a[data-path="${path}"]`);
+  await page.waitForFunction((p) => window.sdlab.code.openPath === p, path);
+}
+
+/** Replaces the open file's text the way a paste does (one edit in Monaco's model). */
+async function setEditorText(page, text) {
+  await page.evaluate((t) => {
+    const editor = window.sdlab.editor;
+    editor.executeEdits('e2e', [{ range: editor.getModel().getFullModelRange(), text: t }]);
+  }, text);
+}
+
+async function waitState(page, state, timeout) {
+  await page.waitForSelector(`#status[data-state=${state}]`, { timeout });
+}
+
+async function main() {
+  check(existsSync(sdlabBin), `${sdlabBin} is missing: cargo build -p sdlab-cli first`);
+  check(existsSync(join(repo, 'ui/dist/index.html')), 'ui/dist is missing: npm --prefix ui run build first');
+  const executablePath = chromiumPath();
+  check(executablePath, 'chromium not found: bash scripts/deps.sh --test installs it');
+  mkdirSync(artifacts, { recursive: true });
+  mkdirSync(home, { recursive: true });
+  for (const stale of ['progress.json', 'history', 'drafts']) rmSync(join(home, stale), { recursive: true, force: true });
+
+  let server = serve();
+  const browser = await chromium.launch({ executablePath, headless: true, args: ['--no-sandbox'] });
+  try {
+    let url = await server.url;
+    // The broken code and the seeded database, whatever an earlier run left.
+    await api(url, 'POST', '/scenarios/t1-01/reset', {});
+
+    const page = await browser.newPage({ viewport: { width: 1500, height: 950 } });
+    const foreign = [];
+    page.on('request', (r) => {
+      const u = new URL(r.url());
+      if (!['data:', 'blob:'].includes(u.protocol) && u.hostname !== '127.0.0.1') foreign.push(r.url());
+    });
+    page.on('pageerror', (e) => console.log(`[page error] ${e.message}`));
+    page.on('dialog', (d) => (d.type() === 'prompt' ? d.accept(page.promptAnswer ?? '') : d.accept()));
+
+    // 1. Open the scenario.
+    await page.goto(url);
+    await page.click('#scenarios a[data-id=t1-01]');
+    await page.waitForSelector('#guide h1');
+    check((await page.textContent('#guide')).includes('Diagnosing Failures'), 'the guide is rendered');
+    check(await page.locator('.question[data-qid=observed-p95] textarea').count() === 1, 'the observation question has an answer box');
+    await shot(page, 'scenario-open');
+
+    // 2. Start: database, build, service.
+    await page.click('#btn-start');
+    await page.waitForSelector('#status[data-state=starting]', { timeout: 30_000 }).catch(() => {});
+    await waitState(page, 'running', 10 * MINUTE);
+    await shot(page, 'started');
+
+    // 3. Run load: the charts' series grow while it runs.
+    await page.click('#btn-load');
+    await page.waitForFunction(() => window.sdlab.charts.points('rps') >= 3, null, { timeout: MINUTE });
+    const early = await points(page, 'rps');
+    await page.waitForFunction((n) => window.sdlab.charts.points('rps') >= n + 3, early, { timeout: MINUTE });
+    await shot(page, 'load-charts-growing');
+    await page.waitForFunction(() => window.sdlab.state.job?.state === 'done', null, { timeout: 2 * MINUTE });
+    for (const chart of ['rps', 'latency', 'errors', 'pg', 'pool']) {
+      const n = await points(page, chart);
+      check(n > 0, `chart ${chart} has data (${n} points)`);
+    }
+    await shot(page, 'load-done');
+
+    // 4. An observation question: the answer beside the figure this run measured.
+    await page.fill('.question[data-qid=observed-p95] textarea', 'I guessed 100 ms');
+    await page.click('.question[data-qid=observed-p95] button');
+    const measured = page.locator('.question[data-qid=observed-p95] .q-measured');
+    await measured.waitFor({ state: 'visible' });
+    const line = await measured.textContent();
+    check(/You wrote I guessed 100 ms; your last load run measured p95 = [\d.]+ (ms|s)\./.test(line), `measured figure shown: ${line}`);
+    const history = await api(url, 'GET', '/scenarios/t1-01/history');
+    const p95 = history.at(-1).summary.latency.p95_ms;
+    const shown = Number(/p95 = ([\d.]+)/.exec(line)[1]) * (line.includes(' ms.') ? 1 : 1000);
+    check(Math.abs(shown - p95) <= Math.max(1, p95 * 0.01), `the figure is the run's own p95 (${shown} vs ${p95} ms)`);
+    check(await page.locator('.question[data-qid=observed-p95] details.q-ref').isVisible(), 'the reference answer appears (folded) once answered');
+    await page.locator('.question[data-qid=observed-p95]').scrollIntoViewIfNeeded();
+    await shot(page, 'question-answered');
+
+    // 5. Apply the fix in the editor: the solution's changed files, and its new migration.
+    for (const path of ['src/app.rs', 'src/handlers.rs', 'src/main.rs']) {
+      await openFile(page, path);
+      await setEditorText(page, readFileSync(join(solution, path), 'utf8'));
+    }
+    page.promptAnswer = 'migrations/0001_feed_index.sql';
+    await page.click('#btn-new');
+    await page.waitForFunction(() => window.sdlab.code.openPath === 'migrations/0001_feed_index.sql');
+    await setEditorText(page, readFileSync(join(solution, 'migrations/0001_feed_index.sql'), 'utf8'));
+    await shot(page, 'fix-in-editor');
+    await page.click('#btn-save');
+    await waitState(page, 'starting', MINUTE).catch(() => {});
+    await waitState(page, 'running', 10 * MINUTE);
+    check(!(await page.isEnabled('#btn-save')), 'everything is saved');
+    await shot(page, 'rebuilt-and-running');
+
+    // 6. Check my fix: PASS.
+    await page.click('#btn-check');
+    await page.waitForSelector('.verdict', { timeout: 5 * MINUTE });
+    const table = await page.textContent('#check-result');
+    check(await page.locator('.verdict.pass').count() === 1, `the check passes:\n${table}`);
+    await shot(page, 'check-pass');
+
+    // 7. Break the code: the compiler's diagnostic, inline and below the editor.
+    await openFile(page, 'src/handlers.rs');
+    const fixed = await editorText(page);
+    await setEditorText(page, `${fixed}\nfn broken() -> u32 { "not a number" }\n`);
+    await page.click('#btn-save');
+    await waitState(page, 'failed', 10 * MINUTE);
+    const diagnostics = await page.textContent('#diagnostics');
+    check(/error\[E0308\]/.test(diagnostics) && diagnostics.includes('src/handlers.rs'), `the diagnostic names the error and file:\n${diagnostics}`);
+    await page.waitForFunction(() => window.sdlab.code.markers().some((m) => m.severity === 8));
+    await page.waitForSelector('#editor .squiggly-error');
+    await shot(page, 'compile-error');
+
+    // 8. Unsaved edits survive a page reload, then a restart of the lab.
+    await openFile(page, 'src/models.rs');
+    const unsaved = `// an unsaved thought ${Date.now()}\n${await editorText(page)}`;
+    await setEditorText(page, unsaved);
+    await page.waitForTimeout(1500); // the draft is sent half a second after the last edit
+    await page.reload();
+    await page.waitForSelector('#guide h1');
+    await openFile(page, 'src/models.rs');
+    check((await editorText(page)) === unsaved, 'the unsaved edit survived the reload');
+    check((await page.textContent('#editor-state')).includes('unsaved'), 'it is still marked unsaved');
+    await shot(page, 'draft-after-reload');
+
+    await stopServe(server.child);
+    server = serve();
+    url = await server.url;
+    await page.goto(url);
+    await page.waitForSelector('#guide h1');
+    await openFile(page, 'src/models.rs');
+    check((await editorText(page)) === unsaved, 'the unsaved edit survived a restart of the lab');
+    await openFile(page, 'src/handlers.rs');
+    check((await editorText(page)).includes('fn broken()'), 'the saved edit survived a restart of the lab');
+    const answer = await page.inputValue('.question[data-qid=observed-p95] textarea');
+    check(answer === 'I guessed 100 ms', 'the answer survived a restart of the lab');
+    await shot(page, 'after-lab-restart');
+
+    // 9. Reveal the solution (after a confirmation): notes and a side-by-side diff.
+    await page.click('#btn-reveal');
+    await page.waitForSelector('#solution-notes h1, #solution-notes h2', { timeout: 30_000 });
+    await page.waitForSelector('#diff .monaco-diff-editor');
+    await page.waitForSelector('#diff .monaco-diff-editor .editor.original .view-line');
+    await shot(page, 'solution-diff');
+
+    check(foreign.length === 0, `no request left 127.0.0.1: ${foreign.join(', ')}`);
+    console.log('[e2e] PASS');
+  } finally {
+    await browser.close();
+    await stopServe(server.child);
+  }
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
