@@ -14,8 +14,11 @@ command -v curl >/dev/null 2>&1 || need_apt+=(curl ca-certificates)
 # Scenario t1-04 puts a real nginx in front of the service; the lab starts it itself.
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need_apt+=(nginx)
 # The browser tests drive Debian's chromium through playwright-core.
+# The web UI is built with node/npm (Vite), for the tests and for `sdlab serve`.
 if [ "${1:-}" = "--test" ]; then
     command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+    command -v node >/dev/null 2>&1 || need_apt+=(nodejs)
+    command -v npm >/dev/null 2>&1 || need_apt+=(npm)
 fi
 
 if ((${#need_apt[@]})); then
@@ -55,4 +58,11 @@ fi
 if [ "${1:-}" = "--test" ] && ! cargo nextest --version >/dev/null 2>&1; then
     echo "deps: installing cargo-nextest"
     cargo install cargo-nextest --locked
+fi
+
+# Vite (the UI's build) needs Node 20.19 or newer; Debian 12's own nodejs is 18.
+if [ "${1:-}" = "--test" ] && ! node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>20||(a===20&&b>=19)?0:1)'; then
+    echo "deps: the web UI's build (Vite) needs Node.js 20.19 or newer; this is $(node --version)." >&2
+    echo "deps: install a newer Node.js (e.g. the nodejs package from deb.nodesource.com, or nodejs.org) and run again." >&2
+    exit 1
 fi

@@ -7,3 +7,9 @@ bash scripts/deps.sh --test
 export PATH="$HOME/.cargo/bin:$PATH"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo nextest run --workspace --locked --profile ci
+# The browser test: the web UI built, then Debian's chromium (playwright-core) driving a real
+# `sdlab serve` through scenario t1-01; screenshots in target/ui-artifacts/.
+cargo build -p sdlab-cli --locked
+npm --prefix ui ci --no-audit --no-fund
+npm --prefix ui run build
+node ui/tests/e2e.mjs

@@ -490,7 +490,7 @@ pub async fn stop(id: Option<&str>) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub async fn serve(port: Option<u16>) -> Result<ExitCode> {
+pub async fn serve(port: Option<u16>, allow_hosts: &[String]) -> Result<ExitCode> {
     let lab = lab()?;
     // Loopback only: the API edits files and runs SQL, so it must not be reachable from
     // the network (Codespaces forwards the port itself).
@@ -524,7 +524,16 @@ pub async fn serve(port: Option<u16>) -> Result<ExitCode> {
             _ = sigterm.recv() => {}
         }
     };
-    sdlab_engine::api::serve(listener, lab, token, shutdown)
+    let mut state = sdlab_engine::api::ApiState::new(lab, token, port).context("prepare the lab's API")?;
+    for host in allow_hosts {
+        // A proxy serves the page under its own name, over https (Codespaces) or http.
+        state = state
+            .allow_host(host.clone())
+            .allow_origin(format!("https://{host}"))
+            .allow_origin(format!("http://{host}"));
+        eprintln!("Also accepting requests for Host {host} (a proxy in front of this port).");
+    }
+    sdlab_engine::api::serve_with(listener, state, shutdown)
         .await
         .context("serve the lab's API")?;
     eprintln!("Stopped.");

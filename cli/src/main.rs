@@ -75,6 +75,10 @@ enum Command {
         /// Port to listen on (default: a free one; if taken, another is picked).
         #[arg(long)]
         port: Option<u16>,
+        /// Also accept requests for this Host (and pages from https://HOST), e.g. a
+        /// Codespaces forwarded port's name; repeatable. Still listens on 127.0.0.1 only.
+        #[arg(long = "allow-host", value_name = "HOST")]
+        allow_hosts: Vec<String>,
     },
 }
 
@@ -110,7 +114,7 @@ fn main() -> ExitCode {
             Command::Solution { id, yes } => commands::solution(&id, yes).await,
             Command::Reset { id, yes } => commands::reset(&id, yes).await,
             Command::Stop { id } => commands::stop(id.as_deref()).await,
-            Command::Serve { port } => commands::serve(port).await,
+            Command::Serve { port, allow_hosts } => commands::serve(port, &allow_hosts).await,
         }
     });
     match result {
