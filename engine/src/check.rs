@@ -86,6 +86,9 @@ pub struct Observations {
     pub metrics: Vec<Option<PromText>>,
     /// Why each instance that did not answer is down, e.g. "instance 2: connection refused".
     pub down: Vec<String>,
+    /// Requests each instance served during the check load (the rise of its
+    /// `http_requests_total`); None for an instance that did not answer before and after.
+    pub served: Vec<Option<f64>>,
     /// Connections PostgreSQL refused ("sorry, too many clients already") during the load,
     /// counted in the server's log; None when the log could not be read.
     pub refused_connections: Option<u64>,
@@ -137,6 +140,14 @@ pub async fn run(
         Some(p) => p.server_log_size().await.ok(),
         None => None,
     };
+    // Each instance's request counter before the load, so the check sees who served it.
+    let ports: Vec<u16> = running.services.iter().map(|s| s.port).collect();
+    let served_before: Vec<Option<f64>> = crate::metrics::scrape_all(&ports, Duration::from_secs(2))
+        .await
+        .into_iter()
+        // An instance that has served nothing yet exports no counter: that is 0.
+        .map(|m| m.ok().map(|m| m.sum(REQUESTS_TOTAL).unwrap_or(0.0)))
+        .collect();
     let plan = profile.plan(targets, None, None);
     let summary = load::run(plan, ticks, cancel)
         .await
@@ -152,7 +163,6 @@ pub async fn run(
         _ => None,
     };
     // All instances at once, each with a short timeout: a dead one is reported, not waited on.
-    let ports: Vec<u16> = running.services.iter().map(|s| s.port).collect();
     let mut metrics = Vec::new();
     let mut down = Vec::new();
     let scrapes = crate::metrics::scrape_all(&ports, Duration::from_secs(2)).await;
@@ -208,6 +218,14 @@ pub async fn run(
             (Some(a), Some(b)) => Some(b.saturating_sub(a).max(0) as u64),
             _ => None,
         },
+        served: served_before
+            .iter()
+            .zip(&metrics)
+            .map(|(before, after)| match (before, after.as_ref().map(|m| m.sum(REQUESTS_TOTAL).unwrap_or(0.0))) {
+                (Some(b), Some(a)) => Some((a - b).max(0.0)),
+                _ => None,
+            })
+            .collect(),
         metrics,
         down,
         refused_connections,
@@ -234,6 +252,9 @@ pub async fn run(
         log_errors,
     })
 }
+
+/// The kit's request counter (every instance exports it), for the balance line.
+const REQUESTS_TOTAL: &str = "http_requests_total";
 
 /// What PostgreSQL logs when it refuses a connection over `max_connections`.
 const TOO_MANY_CLIENTS: &str = "too many clients already";
@@ -429,7 +450,36 @@ fn evaluate_line(line: &CheckLine, obs: &Observations) -> LineResult {
             }
             result("instances up".to_string(), measured, format!("{total}/{total}"), total > 0 && up == total, hint)
         }
+        CheckLine::Balance { min_instances, tolerance, hint } => balance(&obs.served, *min_instances, *tolerance, hint),
     }
+}
+
+/// The balance line: enough instances served requests, each close to an even share.
+fn balance(served: &[Option<f64>], min_instances: u32, tolerance: f64, hint: &str) -> LineResult {
+    let result = |label: String, measured: String, required: String, passed: bool, hint: &str| LineResult {
+        label,
+        measured,
+        required,
+        passed,
+        hint: (!passed).then(|| hint.to_string()),
+    };
+    let label = "request share per instance".to_string();
+    let required = format!(">= {min_instances} instances, each {:.0}% ± {:.0}%", 100.0 / served.len().max(1) as f64, tolerance * 100.0);
+    let total: f64 = served.iter().flatten().sum();
+    if served.is_empty() || total <= 0.0 {
+        return result(label, "no requests counted".to_string(), required, false, hint);
+    }
+    let even = total / served.len() as f64;
+    let shares: Vec<String> = served
+        .iter()
+        .map(|s| s.map_or("down".to_string(), |v| format!("{:.0}%", 100.0 * v / total)))
+        .collect();
+    let balanced = served
+        .iter()
+        .all(|s| s.is_some_and(|v| (v - even).abs() <= tolerance * even));
+    let enough = served.len() >= min_instances as usize;
+    let measured = format!("{} instance(s): {}", served.len(), shares.join(" / "));
+    result(label, measured, required, enough && balanced, hint)
 }
 
 /// EXPLAIN (FORMAT JSON) of `query` on `database_url`, reduced to the facts checks judge.

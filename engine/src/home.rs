@@ -13,7 +13,7 @@ use crate::catalog::{Catalog, CatalogError, Scenario};
 /// ```text
 /// <root>/pg/<id>/            PostgreSQL cluster of a scenario (seeded once, then cached)
 /// <root>/work/               the learner's Cargo workspace: kit/ and <scenario-dir>/service/
-/// <root>/scratch/            throw-away workspace for `check --solution` and tests
+/// <root>/scratch/<dir>/      throw-away workspace per scenario for `check --solution`/`--code`
 /// <root>/target/             one shared Cargo target dir, so dependencies compile once
 /// <root>/run/                state of running labs (pids, ports) for `stop` and stale clean-up
 /// <root>/logs/<id>/          service logs

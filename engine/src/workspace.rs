@@ -5,8 +5,9 @@
 //! Two workspace roots share the layout `<root>/kit` + `<root>/<scenario-dir>/<member>`, which
 //! keeps the services' `path = "../../kit"` dependency valid:
 //! - `work/`: the learner's code (`service/`), copied once and never overwritten;
-//! - `scratch/`: code the lab checks on the learner's behalf (`solution/`, or any folder given
-//!   to `check --code`), replaced on every use.
+//! - `scratch/<scenario-dir>/`: code the lab checks on the learner's behalf (`solution/`, or
+//!   any folder given to `check --code`), replaced on every use; one workspace per scenario so
+//!   concurrent checks of different scenarios never rewrite each other's manifest or lock file.
 //!
 //! Each root's `Cargo.toml` is the source tree's root manifest with its members replaced, so
 //! dependency versions, lints and the `lab` build profile are the same as in the repository.
@@ -102,15 +103,29 @@ fn prepare_scratch(
     scenario: &Scenario,
     from: &Path,
 ) -> Result<PreparedCode, WorkspaceError> {
-    let root = home.scratch_dir();
+    // One Cargo workspace per scenario, so checking one scenario's code never rewrites the
+    // manifest, kit or lock file another scenario's check is building from.
+    // The layout inside stays `<root>/kit` + `<root>/<scenario-dir>/code` (see the module doc).
+    let root = home.scratch_dir().join(scenario.dir_name());
+    remove_shared_scratch_layout(&home.scratch_dir(), &root);
     let dir = root.join(scenario.dir_name()).join("code");
     sync_tree(from, &dir)?;
-    write_workspace(sources, &root, "*/code")?;
+    write_workspace(sources, &root, &format!("{}/code", scenario.dir_name()))?;
     Ok(PreparedCode {
         workspace_root: root,
         package: package_name(&dir.join("Cargo.toml"))?,
         dir,
     })
+}
+
+/// Before scratch workspaces were per scenario, `scratch/` itself was one workspace with
+/// `<scenario-dir>/code` members. Its leftovers are throw-away; remove them.
+fn remove_shared_scratch_layout(scratch: &Path, root: &Path) {
+    for file in ["Cargo.toml", "Cargo.lock"] {
+        let _ = std::fs::remove_file(scratch.join(file));
+    }
+    let _ = std::fs::remove_dir_all(scratch.join("kit"));
+    let _ = std::fs::remove_dir_all(root.join("code"));
 }
 
 /// Puts the learner's code back to the scenario's broken `service/`, keeping the current
