@@ -13,3 +13,4 @@ mod harness;
 mod lifecycle;
 mod scenario_t1_01;
 mod scenario_t1_02;
+mod scenario_t1_03;
