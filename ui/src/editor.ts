@@ -207,6 +207,8 @@ export class CodeEditor {
       });
     }
     monaco.editor.setModelMarkers(model, 'cargo', markers);
+    const first = markers.find((m) => m.severity === monaco.MarkerSeverity.Error);
+    if (first) this.editor.revealLineInCenter(first.startLineNumber);
   }
 
   /** The markers on the open file (the browser test reads them). */

@@ -273,7 +273,7 @@ async function reveal() {
   $('solution-notes').innerHTML = markdown(solution.notes);
   const list = document.createElement('div');
   list.className = 'solution-files';
-  list.append('Compare with your code: ');
+  list.append('Your code (left) against the solution (right): ');
   diff ??= new SolutionDiff($('diff'));
   const show = async (path: string, theirs: string) => {
     let mine = '';

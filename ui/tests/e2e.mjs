@@ -3,7 +3,7 @@
 // grow, answer an observation question and see the measured figure, apply the fix in the
 // editor, save (rebuild, restart), check -> PASS, break the code and see the compiler's
 // diagnostic, keep an unsaved edit across a page reload and a lab restart, reveal the
-// solution. A screenshot of each step goes to target/ui-artifacts/.
+// solution, reset. The SQL console, the logs and a hint are used on the way. A screenshot of each step goes to target/ui-artifacts/.
 //
 // Run: npm --prefix ui run build && node ui/tests/e2e.mjs (after `cargo build -p sdlab-cli`).
 // The lab home is /tmp/sdlab-tests/ui-home (seeded once, then cached); the learner's code,
@@ -191,6 +191,20 @@ async function main() {
     check(await page.locator('.verdict.pass').count() === 1, `the check passes:\n${table}`);
     await shot(page, 'check-pass');
 
+    // The diagnosis tools on the fixed service: the SQL console (read-only), logs, a hint.
+    await page.click('#tabs button[data-tab=sql]');
+    await page.fill('#sql-input', 'EXPLAIN SELECT id FROM posts ORDER BY created_at DESC LIMIT 20');
+    await page.click('#btn-sql');
+    await page.waitForFunction(() => document.querySelector('#sql-output table')?.textContent.includes('Index Scan'), null, { timeout: 30_000 });
+    await page.fill('#sql-input', 'DELETE FROM posts');
+    await page.click('#btn-sql');
+    await page.waitForFunction(() => /read-only/.test(document.querySelector('#sql-output').textContent), null, { timeout: 30_000 });
+    await page.click('#tabs button[data-tab=logs]');
+    await page.waitForFunction(() => document.querySelector('#logs').textContent.trim().length > 0, null, { timeout: 30_000 });
+    await page.click('#btn-hint');
+    await page.waitForSelector('#hints .hint-box');
+    await shot(page, 'logs-and-hint');
+
     // 7. Break the code: the compiler's diagnostic, inline and below the editor.
     await openFile(page, 'src/handlers.rs');
     const fixed = await editorText(page);
@@ -230,10 +244,20 @@ async function main() {
 
     // 9. Reveal the solution (after a confirmation): notes and a side-by-side diff.
     await page.click('#btn-reveal');
-    await page.waitForSelector('#solution-notes h1, #solution-notes h2', { timeout: 30_000 });
+    await page.waitForSelector('#solution-notes h1, #solution-notes h2', { state: 'attached', timeout: 30_000 });
     await page.waitForSelector('#diff .monaco-diff-editor');
     await page.waitForSelector('#diff .monaco-diff-editor .editor.original .view-line');
     await shot(page, 'solution-diff');
+
+    // 10. Reset: the broken code again (the learner's copy goes to a backup).
+    await page.click('#btn-reset');
+    await page.waitForFunction(() => /^Reset\./.test(document.querySelector('#status').textContent), null, { timeout: 2 * MINUTE });
+    const broken = (path) => readFileSync(join(repo, 'scenarios/t1-01-diagnosing-failures/service', path), 'utf8');
+    await openFile(page, 'src/handlers.rs');
+    check((await editorText(page)) === broken('src/handlers.rs'), 'reset restored the broken handlers.rs');
+    await openFile(page, 'src/models.rs');
+    check((await editorText(page)) === broken('src/models.rs'), 'reset dropped the unsaved draft of models.rs');
+    await shot(page, 'after-reset');
 
     check(foreign.length === 0, `no request left 127.0.0.1: ${foreign.join(', ')}`);
     console.log('[e2e] PASS');

@@ -52,7 +52,8 @@ pub(super) async fn detail(State(state): State<ApiState>, UrlPath(id): UrlPath<S
     }))
 }
 
-/// Restores the broken code (backed up first) and the seeded database. The body is optional:
+/// Restores the broken code (backed up first; the editor's drafts are dropped) and the seeded
+/// database. The body is optional:
 /// `{"code": false}` or `{"database": false}` resets only the other.
 pub(super) async fn reset(
     State(state): State<ApiState>,
@@ -72,7 +73,16 @@ pub(super) async fn reset(
         )));
     }
     let backup = if request.code {
-        workspace::reset_code(&state.lab.home, &scenario)?.map(|p| p.display().to_string())
+        let backup = workspace::reset_code(&state.lab.home, &scenario)?.map(|p| p.display().to_string());
+        // The editor's unsaved drafts were edits of the code just backed up; they go too.
+        let drafts = state.lab.home.root.join("drafts").join(&scenario.id);
+        if drafts.exists() {
+            std::fs::remove_dir_all(&drafts).map_err(|source| ApiError::Io {
+                what: format!("remove {}", drafts.display()),
+                source,
+            })?;
+        }
+        backup
     } else {
         None
     };
