@@ -408,7 +408,7 @@ fn pool_budget_over_the_ceiling_fails() {
     // Two instances of 30 each: 60 connections against 50 - 3 = 47.
     let over = evaluate(std::slice::from_ref(&line), &instances(&[30, 30])).remove(0);
     assert!(!over.passed, "{over:?}");
-    assert_eq!(over.measured, "60 across 2 instance(s)");
+    assert_eq!(over.measured, "60 = 30 + 30 (per instance)");
     assert_eq!(over.required, "<= 47 (max_connections 50 - 3 reserved)");
     assert_eq!(over.hint.as_deref(), Some("Shrink the pools."));
     // Exactly at the ceiling fits.
@@ -544,4 +544,31 @@ fn a_buffers_only_line_judges_an_insert_by_the_pages_it_touches() {
     assert!(!judge_buffers(line.clone(), Ok(facts(PLAN_INDEX_BACKWARD))).passed);
     let failed = judge_buffers(line, Err("relation \"orders\" does not exist".to_string()));
     assert!(!failed.passed && failed.measured.starts_with("no plan"), "{failed:?}");
+}
+
+#[test]
+fn a_down_instance_fails_instances_up_and_is_named() {
+    let line = [CheckLine::InstancesUp { hint: "restart it".to_string() }];
+    let mut obs = Observations {
+        metrics: vec![Some(PromText::parse("db_pool_max 8\n")), None, Some(PromText::parse("db_pool_max 8\n"))],
+        down: vec!["instance 2: connection refused".to_string()],
+        ..Observations::default()
+    };
+    let down = &evaluate(&line, &obs)[0];
+    assert!(!down.passed, "{down:?}");
+    assert_eq!(down.measured, "2/3 (instance 2: connection refused)");
+    assert_eq!(down.required, "3/3");
+    obs.metrics[1] = Some(PromText::parse("db_pool_max 8\n"));
+    obs.down.clear();
+    assert!(evaluate(&line, &obs)[0].passed);
+}
+
+#[test]
+fn refused_connections_are_judged_by_count_and_unmeasured_fails() {
+    let line = [CheckLine::RefusedConnections { max: 0, hint: "fit the pools".to_string() }];
+    let with = |n: Option<u64>| Observations { refused_connections: n, ..Observations::default() };
+    assert!(evaluate(&line, &with(Some(0)))[0].passed);
+    let refused = &evaluate(&line, &with(Some(4_402)))[0];
+    assert!(!refused.passed && refused.measured == "4402", "{refused:?}");
+    assert!(!evaluate(&line, &with(None))[0].passed);
 }
