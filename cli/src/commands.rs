@@ -94,7 +94,8 @@ pub async fn start(id: &str) -> Result<ExitCode> {
             return Ok(ExitCode::FAILURE);
         }
     };
-    let url = running.service_url(0).unwrap_or_default();
+    // Where requests go: nginx when the topology has it, else the (first) instance.
+    let url = running.load_targets().into_iter().next().unwrap_or_default();
     println!("ready {} {url}", scenario.id);
     eprintln!(
         "Your code: {}\nIn another terminal: sdlab load {id}   sdlab sql {id} \"...\"   sdlab check {id}\nCtrl-C (or sdlab stop {id}) stops the lab.",
@@ -177,7 +178,10 @@ pub async fn load(id: &str, rate: Option<f64>, duration: Option<&str>, profile_n
                     _ => None,
                 },
             };
-            let urls: Vec<String> = state.services.iter().map(|s| format!("http://127.0.0.1:{}", s.port)).collect();
+            let urls: Vec<String> = match &state.nginx_url {
+                Some(url) => vec![url.clone()],
+                None => state.services.iter().map(|s| format!("http://127.0.0.1:{}", s.port)).collect(),
+            };
             (urls, targets)
         }
         None => {

@@ -8,6 +8,8 @@
 //! - `dependency`: the stub outside service (fixed latency) a scenario may ask for.
 //! - `build`: cargo builds with the compiler's diagnostics on failure.
 //! - `process`: child services (die with the lab), run state, stale clean-up.
+//! - `deploy`: the learner's deploy files (instance count, nginx config with `{{instance_N}}`).
+//! - `cgroup`: a CPU quota per service instance (cgroup v2 or v1), or the reason there is none.
 //! - `topology`: `Lab::up` brings PostgreSQL (seeded once), migrations and services up.
 //! - `load`: the open-model load generator (HdrHistogram, coordinated-omission corrected).
 //! - `metrics`: 1 Hz samples of `/metrics`, pg_stat_activity/pg_stat_database, CPU, memory.
@@ -18,6 +20,8 @@
 pub mod api;
 pub mod build;
 pub mod catalog;
+pub mod cgroup;
+pub mod deploy;
 pub mod check;
 pub mod dependency;
 pub mod home;

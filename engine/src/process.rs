@@ -254,6 +254,9 @@ pub struct RunState {
     pub postgres_url: Option<String>,
     pub postmaster_pid: Option<u32>,
     pub services: Vec<ServiceState>,
+    /// The load balancer's URL when the topology has nginx: where load goes.
+    #[serde(default)]
+    pub nginx_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -52,6 +52,13 @@ pub enum LabError {
     NoPostgres(String),
     #[error("{0}")]
     NotRunning(String),
+    #[error(transparent)]
+    Nginx(#[from] sdlab_embedded_nginx::Error),
+    #[error(transparent)]
+    Cgroup(#[from] crate::cgroup::CgroupError),
+    /// The learner's deploy files (instance count, nginx config) are not usable.
+    #[error("{}: {message}", file.display())]
+    Deploy { file: PathBuf, message: String },
 }
 
 fn sql(context: impl Into<String>) -> impl FnOnce(sqlx::Error) -> LabError {
@@ -176,6 +183,12 @@ pub struct Running {
     pub services: Vec<ServiceProcess>,
     /// The stub outside service, when the topology has one (stops when dropped).
     pub dependency: Option<crate::dependency::Dependency>,
+    /// The load balancer in front of the instances, when the topology has one.
+    pub nginx: Option<sdlab_embedded_nginx::Nginx>,
+    /// Each instance's CPU quota (same order as `services`); removed when dropped.
+    pub cgroups: Vec<crate::cgroup::InstanceCgroup>,
+    /// How the instances' CPU is limited, when the topology asks for a share per instance.
+    pub cpu_limiter: Option<crate::cgroup::CpuLimiter>,
 }
 
 impl Running {
@@ -188,7 +201,11 @@ impl Running {
 
     /// Where load goes: every instance's base URL, taken in turn by the load generator
     /// (client-side round robin, as there is no load balancer in front of them).
+    /// With nginx in front, its one URL: balancing is then nginx's job (and the lesson).
     pub fn load_targets(&self) -> Vec<String> {
+        if let Some(nginx) = &self.nginx {
+            return vec![nginx.url()];
+        }
         (0..self.services.len()).filter_map(|i| self.service_url(i)).collect()
     }
 
@@ -213,6 +230,10 @@ impl Running {
             s.stop(Duration::from_secs(5)).await;
         }
         self.dependency = None;
+        self.cgroups.clear();
+        if let Some(nginx) = self.nginx.take() {
+            nginx.stop().await;
+        }
         if let Some(db) = self.database.take() {
             db.shutdown().await;
         }
@@ -238,6 +259,11 @@ impl Lab {
         Ok(self.catalog.get(id)?)
     }
 
+    /// Where nginx keeps its config, logs and temp files for `scenario`.
+    pub fn nginx_prefix(&self, scenario: &Scenario) -> PathBuf {
+        self.home.run_dir().join(format!("nginx-{}", scenario.id))
+    }
+
     fn state_path(&self, scenario: &Scenario) -> PathBuf {
         RunState::path(&self.home.run_dir(), &scenario.id)
     }
@@ -260,6 +286,17 @@ impl Lab {
                 stopped.push(format!("service (pid {pid})"));
             }
             let _ = std::fs::remove_file(&path);
+        }
+        if scenario.topology.nginx.is_some() {
+            for pid in sdlab_embedded_nginx::stop_stale(&self.nginx_prefix(scenario))? {
+                stopped.push(format!("nginx (pid {pid})"));
+            }
+        }
+        if scenario.topology.cpus_per_instance.is_some() {
+            let removed = crate::cgroup::detect().clean_stale(&scenario.id);
+            if removed > 0 {
+                stopped.push(format!("{removed} instance cgroup(s)"));
+            }
         }
         if let Some(pid) = sdlab_embedded_postgres::stop_stale(&self.home.cluster_dir(scenario))? {
             stopped.push(format!("PostgreSQL (pid {pid})"));
@@ -331,7 +368,7 @@ impl Lab {
                 owned: true,
             },
         };
-        self.write_state(scenario, &db, &[])?;
+        self.write_state(scenario, &db, &[], None)?;
         progress
             .step(Step::SeedRows, async {
                 let note = self.seed(scenario, &db).await?;
@@ -444,6 +481,9 @@ impl Lab {
             database_choice: opts.database,
             services: Vec::new(),
             dependency: None,
+            nginx: None,
+            cgroups: Vec::new(),
+            cpu_limiter: None,
         };
         if let Some(spec) = &scenario.topology.dependency {
             let dependency = crate::dependency::Dependency::start(spec.clone())
@@ -463,9 +503,27 @@ impl Lab {
         }
         let dependency_env = running.dependency.as_ref().map(|d| (d.spec.env.clone(), d.url()));
         let database_url = running.database_url();
+        // With nginx in front, the learner's deploy files say how many instances run.
+        let deploy = match &scenario.topology.nginx {
+            Some(spec) => Some(crate::deploy::read(&code.dir, spec).map_err(|e| LabError::Deploy {
+                file: e.file,
+                message: e.message,
+            })?),
+            None => None,
+        };
+        let instances = deploy.as_ref().map_or(scenario.topology.instances, |d| d.instances);
+        if let Some(cpus) = scenario.topology.cpus_per_instance {
+            let limiter = crate::cgroup::detect();
+            limiter.clean_stale(&scenario.id);
+            match &limiter {
+                crate::cgroup::CpuLimiter::Unavailable { reason } => progress.info(reason.clone()),
+                l => progress.info(format!("each instance gets {cpus} CPU ({})", l.describe())),
+            }
+            running.cpu_limiter = Some(limiter);
+        }
         progress
             .step(Step::StartService, async {
-                for instance in 1..=scenario.topology.instances {
+                for instance in 1..=instances {
                     let port = process::free_port().map_err(|source| LabError::Io {
                         what: "pick a free port".to_string(),
                         source,
@@ -481,6 +539,15 @@ impl Lab {
                     if let Some(dep) = &dependency_env {
                         env.push(dep.clone());
                     }
+                    // How many instances share the database: a service may split its pool by it.
+                    env.push(("INSTANCES".to_string(), instances.to_string()));
+                    if let (Some(cpus), Some(crate::cgroup::CpuLimiter::Unavailable { .. })) =
+                        (scenario.topology.cpus_per_instance, &running.cpu_limiter)
+                    {
+                        // No quota possible: cap the threads of the CPU-heavy work instead.
+                        let threads = (cpus.ceil() as u32).max(1);
+                        env.push((crate::cgroup::FALLBACK_ENV.to_string(), threads.to_string()));
+                    }
                     let mut service = ServiceProcess::spawn(ServiceSpec {
                         binary: built.binary.clone(),
                         cwd: code.dir.clone(),
@@ -489,6 +556,13 @@ impl Lab {
                         instance,
                         log_path: self.home.logs_dir(scenario).join(format!("service-{instance}.log")),
                     })?;
+                    if let (Some(cpus), Some(limiter)) = (scenario.topology.cpus_per_instance, &running.cpu_limiter) {
+                        if !matches!(limiter, crate::cgroup::CpuLimiter::Unavailable { .. }) {
+                            let group = crate::cgroup::InstanceCgroup::create(limiter, &scenario.id, instance, cpus)?;
+                            group.add(service.pid)?;
+                            running.cgroups.push(group);
+                        }
+                    }
                     service.wait_ready(READY_TIMEOUT).await?;
                     running.services.push(service);
                 }
@@ -496,15 +570,39 @@ impl Lab {
                 Ok::<_, LabError>(((), format!("listening on 127.0.0.1:{}", ports.join(", "))))
             })
             .await?;
+        if let (Some(deploy), Some(spec)) = (&deploy, &scenario.topology.nginx) {
+            let ports: Vec<u16> = running.services.iter().map(|s| s.port).collect();
+            let nginx = sdlab_embedded_nginx::Nginx::start(sdlab_embedded_nginx::NginxOptions {
+                prefix: self.nginx_prefix(scenario),
+                site: crate::deploy::render(&deploy.nginx_site, &ports),
+                site_label: spec.config.display().to_string(),
+                port: None,
+            })
+            .await?;
+            progress.info(format!(
+                "nginx (pid {}) on {} in front of {} instance(s), config {}",
+                nginx.pid(),
+                nginx.url(),
+                ports.len(),
+                deploy.nginx_file.display()
+            ));
+            running.nginx = Some(nginx);
+        }
         if let Some(db) = &running.database {
             if db.owned() {
-                self.write_state(scenario, db, &running.services)?;
+                self.write_state(scenario, db, &running.services, running.nginx.as_ref().map(|n| n.url()))?;
             }
         }
         Ok(running)
     }
 
-    fn write_state(&self, scenario: &Scenario, db: &Database, services: &[ServiceProcess]) -> Result<(), LabError> {
+    fn write_state(
+        &self,
+        scenario: &Scenario,
+        db: &Database,
+        services: &[ServiceProcess],
+        nginx_url: Option<String>,
+    ) -> Result<(), LabError> {
         if !db.owned() {
             return Ok(());
         }
@@ -524,6 +622,7 @@ impl Lab {
                     instance: s.instance,
                 })
                 .collect(),
+            nginx_url,
         };
         state.write(&db.state.path).map_err(|source| LabError::Io {
             what: format!("write {}", db.state.path.display()),

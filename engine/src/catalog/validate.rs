@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::raw::{RawCheck, RawParam, RawProfile, RawRequest, RawScenario};
 use super::{
     parse_duration, CatalogError, CheckLine, CheckSpec, DbSeed, LearningStage, Percentile,
-    DependencySpec, PostgresSpec, Profile, Scenario, SloMetric, Topology,
+    DependencySpec, NginxSpec, PostgresSpec, Profile, Scenario, SloMetric, Topology,
 };
 use crate::load::{Method, ParamGen, RequestTemplate, Stage};
 
@@ -188,8 +188,36 @@ pub(super) fn validate(file: &Path, raw: RawScenario) -> Result<Scenario, Catalo
         let profile = self::profile(&cx, &name, profile, &requests)?;
         profiles.insert(name, profile);
     }
+    let cpus_per_instance = match raw.topology.cpus_per_instance {
+        Some(c) if !(0.05..=4.0).contains(&c) => {
+            return Err(cx.invalid("topology.cpus_per_instance", format!("between 0.05 and 4 cores, got {c}")));
+        }
+        c => c,
+    };
+    let nginx = match raw.topology.nginx {
+        None => None,
+        Some(n) => {
+            for (field, path) in [("topology.nginx.config", &n.config), ("topology.nginx.instances_file", &n.instances_file)] {
+                let p = Path::new(path);
+                if p.is_absolute() || p.components().any(|c| matches!(c, std::path::Component::ParentDir)) {
+                    return Err(cx.invalid(field, format!("a path inside the service folder such as \"deploy/nginx.conf\", got {path:?}")));
+                }
+                if !cx.dir.join("service").join(p).is_file() {
+                    return Err(cx.invalid(field, format!("a file that exists in service/, but service/{path} does not")));
+                }
+            }
+            if n.max_instances == 0 || n.max_instances > 8 {
+                return Err(cx.invalid("topology.nginx.max_instances", format!("between 1 and 8, got {}", n.max_instances)));
+            }
+            Some(NginxSpec {
+                config: n.config.into(),
+                instances_file: n.instances_file.into(),
+                max_instances: n.max_instances,
+            })
+        }
+    };
     let mut check = check(&cx, raw.check, &profiles, &requests, postgres.is_some())?;
-    if raw.topology.instances > 1 {
+    if raw.topology.instances > 1 || nginx.is_some() {
         check.lines.insert(
             0,
             CheckLine::InstancesUp {
@@ -218,6 +246,8 @@ pub(super) fn validate(file: &Path, raw: RawScenario) -> Result<Scenario, Catalo
             instances: raw.topology.instances,
             postgres,
             dependency,
+            cpus_per_instance,
+            nginx,
         },
         db,
         profiles,
@@ -515,6 +545,18 @@ fn check(
             return Err(cx.invalid("check.refused_connections.hint", "a hint for when the line fails"));
         }
         lines.push(CheckLine::RefusedConnections { max: r.max, hint: r.hint });
+    }
+    if let Some(b) = raw.balance {
+        if b.min_instances == 0 {
+            return Err(cx.invalid("check.balance.min_instances", "at least 1"));
+        }
+        if !(b.tolerance > 0.0 && b.tolerance < 1.0) {
+            return Err(cx.invalid("check.balance.tolerance", format!("a fraction between 0 and 1 (0.2 = ±20%), got {}", b.tolerance)));
+        }
+        if b.hint.trim().is_empty() {
+            return Err(cx.invalid("check.balance.hint", "a hint for when the line fails"));
+        }
+        lines.push(CheckLine::Balance { min_instances: b.min_instances, tolerance: b.tolerance, hint: b.hint });
     }
     if lines.is_empty() {
         return Err(cx.invalid(

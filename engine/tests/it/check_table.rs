@@ -146,6 +146,7 @@ fn healthy() -> Observations {
         sessions_opened: Some(10),
         metrics: vec![Some(PromText::parse(POOL_METRICS))],
         down: Vec::new(),
+        served: Vec::new(),
         refused_connections: Some(0),
         max_connections: 50,
         plans: BTreeMap::from([(FEED_PLAN.to_string(), Ok(facts(PLAN_INDEX_BACKWARD)))]),
@@ -176,6 +177,7 @@ fn broken() -> Observations {
             "http_requests_total{route=\"/feed\",status=\"200\"} 665\n",
         ))],
         down: Vec::new(),
+        served: Vec::new(),
         refused_connections: Some(0),
         max_connections: 50,
         plans: BTreeMap::from([(FEED_PLAN.to_string(), Ok(facts(PLAN_SEQ_SCAN_SORT)))]),
@@ -201,6 +203,7 @@ fn hint_of(line: &CheckLine) -> &str {
         | CheckLine::MetricsPresent { hint, .. }
         | CheckLine::PoolBudget { hint, .. }
         | CheckLine::RefusedConnections { hint, .. }
+        | CheckLine::Balance { hint, .. }
         | CheckLine::InstancesUp { hint } => hint,
     }
 }
@@ -544,6 +547,38 @@ fn a_buffers_only_line_judges_an_insert_by_the_pages_it_touches() {
     assert!(!judge_buffers(line.clone(), Ok(facts(PLAN_INDEX_BACKWARD))).passed);
     let failed = judge_buffers(line, Err("relation \"orders\" does not exist".to_string()));
     assert!(!failed.passed && failed.measured.starts_with("no plan"), "{failed:?}");
+}
+
+fn balance_line() -> CheckLine {
+    CheckLine::Balance { min_instances: 2, tolerance: 0.2, hint: "spread the load".to_string() }
+}
+
+fn served(counts: &[Option<f64>]) -> Observations {
+    Observations { served: counts.to_vec(), ..healthy() }
+}
+
+#[test]
+fn balance_passes_an_even_share_and_fails_one_instance_taking_everything() {
+    let line = [balance_line()];
+    let even = &evaluate(&line, &served(&[Some(400.0), Some(420.0), Some(380.0)]))[0];
+    assert!(even.passed, "{even:?}");
+    assert!(even.measured.contains("33% / 35% / 32%"), "{}", even.measured);
+    // ip_hash with every request from 127.0.0.1: one instance serves them all.
+    let hashed = &evaluate(&line, &served(&[Some(0.0), Some(1_200.0), Some(0.0)]))[0];
+    assert!(!hashed.passed && hashed.measured.contains("0% / 100% / 0%"), "{hashed:?}");
+    assert_eq!(hashed.hint.as_deref(), Some("spread the load"));
+    // 30% off an even share is outside ±20%.
+    let skewed = &evaluate(&line, &served(&[Some(520.0), Some(280.0), Some(400.0)]))[0];
+    assert!(!skewed.passed, "{skewed:?}");
+}
+
+#[test]
+fn balance_fails_a_single_instance_and_a_down_one() {
+    let line = [balance_line()];
+    let single = &evaluate(&line, &served(&[Some(1_200.0)]))[0];
+    assert!(!single.passed && single.measured.starts_with("1 instance(s)"), "{single:?}");
+    let down = &evaluate(&line, &served(&[Some(600.0), None]))[0];
+    assert!(!down.passed && down.measured.contains("down"), "{down:?}");
 }
 
 #[test]

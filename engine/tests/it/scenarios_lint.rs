@@ -235,6 +235,7 @@ fn every_hint_is_filled_in() {
                 CheckLine::PoolBudget { hint, .. } => ("pool_budget".to_string(), hint),
                 CheckLine::RefusedConnections { hint, .. } => ("refused_connections".to_string(), hint),
                 CheckLine::InstancesUp { hint } => ("instances_up".to_string(), hint),
+                CheckLine::Balance { hint, .. } => ("balance".to_string(), hint),
             };
             if hint.trim().is_empty() {
                 problems.push(format!("{}: check {label} has an empty hint", s.id));
