@@ -497,3 +497,27 @@ fn real_catalog_loads_and_finds_scenarios_by_id_or_folder() {
     assert!(known.split(", ").any(|k| k == "t1-01"), "{known}");
     assert!(err.to_string().contains("t1-01"), "{err}");
 }
+
+#[test]
+fn a_stub_dependency_parses_and_its_mistakes_are_named() {
+    let fx = Fixture::new();
+    let dependency = "[db]";
+    let with = |block: &str| edit(VALID, dependency, &format!("[topology.dependency]\n{block}\n\n[db]"));
+    let s = fx
+        .parse(&with("name = \"payments\"\nenv = \"PAYMENTS_URL\"\nlatency = \"250ms\""))
+        .unwrap();
+    let dep = s.topology.dependency.unwrap();
+    assert_eq!((dep.name.as_str(), dep.env.as_str()), ("payments", "PAYMENTS_URL"));
+    assert_eq!(dep.latency, std::time::Duration::from_millis(250));
+    // With two instances, the check gets an "instances up" line first.
+    assert!(matches!(s.check.lines[0], CheckLine::InstancesUp { .. }));
+
+    let err = fx
+        .parse(&with("name = \"payments\"\nenv = \"DATABASE_URL\"\nlatency = \"250ms\""))
+        .unwrap_err();
+    assert_invalid(&err, &fx.file, "topology.dependency.env", &["PAYMENTS_URL", "\"DATABASE_URL\""]);
+    let err = fx
+        .parse(&with("name = \"payments\"\nenv = \"PAYMENTS_URL\"\nlatency = \"quick\""))
+        .unwrap_err();
+    assert_invalid(&err, &fx.file, "topology.dependency.latency", &["\"quick\""]);
+}
