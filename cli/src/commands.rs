@@ -97,6 +97,10 @@ pub async fn start(id: &str) -> Result<ExitCode> {
     // Where requests go: nginx when the topology has it, else the (first) instance.
     let url = running.load_targets().into_iter().next().unwrap_or_default();
     println!("ready {} {url}", scenario.id);
+    if running.services.len() > 1 {
+        let urls: Vec<String> = (0..running.services.len()).filter_map(|i| running.service_url(i)).collect();
+        eprintln!("Instances: {}", urls.join("  "));
+    }
     eprintln!(
         "Your code: {}\nIn another terminal: sdlab load {id}   sdlab sql {id} \"...\"   sdlab check {id}\nCtrl-C (or sdlab stop {id}) stops the lab.",
         running.code.dir.display()
