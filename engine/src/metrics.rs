@@ -129,7 +129,8 @@ pub async fn collect(
             });
         }
         if let (Some(probe), Some((_, _, postmaster))) = (pg.as_mut(), &targets.postgres) {
-            if let Ok(mut s) = probe.sample().await {
+            // Bounded like the scrapes: a saturated server must not stall the instances' samples.
+            if let Ok(Ok(mut s)) = tokio::time::timeout(SCRAPE_TIMEOUT, probe.sample()).await {
                 let now = Instant::now();
                 if let Some((prev, at)) = last_sessions {
                     let secs = now.duration_since(at).as_secs_f64().max(0.001);
