@@ -14,3 +14,4 @@ mod lifecycle;
 mod scenario_t1_01;
 mod scenario_t1_02;
 mod scenario_t1_03;
+mod scenario_t1_04;
