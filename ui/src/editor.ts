@@ -208,7 +208,11 @@ export class CodeEditor {
     }
     monaco.editor.setModelMarkers(model, 'cargo', markers);
     const first = markers.find((m) => m.severity === monaco.MarkerSeverity.Error);
-    if (first) this.editor.revealLineInCenter(first.startLineNumber);
+    // After the diagnostics panel has taken its room, so the line lands in the visible part.
+    if (first) requestAnimationFrame(() => {
+      this.editor.layout();
+      this.editor.revealLineInCenter(first.startLineNumber);
+    });
   }
 
   /** The markers on the open file (the browser test reads them). */

@@ -102,6 +102,8 @@ async function openScenario(id: string) {
   state.scenario = detail;
   localStorage.setItem('sdlab-scenario', id);
   $('title').textContent = `${detail.id} — ${detail.title}`;
+  const profiles = $<HTMLSelectElement>('load-profile');
+  profiles.replaceChildren(...detail.profiles.map((name) => new Option(name, name, name === 'explore', name === 'explore')));
   state.history = await get<RunRecord[]>(`/scenarios/${id}/history`);
   renderGuide($('guide'), id, detail.guide, detail.progress.answers, () => state.history);
   $('hints').replaceChildren();
@@ -187,7 +189,8 @@ let jobTimer: number | undefined;
 
 async function startJob(kind: 'load' | 'check') {
   const id = state.scenario!.id;
-  state.job = await post<Job>(`/scenarios/${id}/${kind}`, {});
+  const body = kind === 'load' ? { profile: $<HTMLSelectElement>('load-profile').value || undefined } : {};
+  state.job = await post<Job>(`/scenarios/${id}/${kind}`, body);
   selectTab('charts');
   render();
   await pollJob();

@@ -45,6 +45,11 @@ function serve() {
     env: { ...process.env, SDLAB_HOME: home, SDLAB_ROOT: repo, SDLAB_TARGET_DIR: join(repo, 'target/sdlab-services'), SDLAB_UI_DIR: join(repo, 'ui/dist') },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
+  // Whatever ends this script (an exception, Ctrl-C) ends the lab too; the lab's own
+  // children (PostgreSQL, the service) die with it (PR_SET_PDEATHSIG).
+  const kill = () => child.exitCode === null && child.kill('SIGTERM');
+  process.on('exit', kill);
+  for (const signal of ['SIGINT', 'SIGTERM']) process.once(signal, () => { kill(); process.exit(130); });
   const url = new Promise((ok, fail) => {
     let out = '';
     child.stdout.on('data', (chunk) => {
@@ -269,5 +274,6 @@ async function main() {
 
 main().catch((e) => {
   console.error(e);
+  console.error(`[e2e] FAILED after step ${step}; screenshots so far in ${artifacts}`);
   process.exit(1);
 });
