@@ -464,7 +464,7 @@ fn balance(served: &[Option<f64>], min_instances: u32, tolerance: f64, hint: &st
         hint: (!passed).then(|| hint.to_string()),
     };
     let label = "request share per instance".to_string();
-    let required = format!(">= {min_instances} instances, each {:.0}% ± {:.0}%", 100.0 / served.len().max(1) as f64, tolerance * 100.0);
+    let required = format!(">= {min_instances} instances, each an even share ± {:.0}%", tolerance * 100.0);
     let total: f64 = served.iter().flatten().sum();
     if served.is_empty() || total <= 0.0 {
         return result(label, "no requests counted".to_string(), required, false, hint);
