@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use sdlab_kit::AppError;
 use sqlx::Connection;
+use std::time::Duration;
 
 /// `POST /jobs`: adds a job at the end of the queue and answers its id.
 pub async fn enqueue(
@@ -63,7 +64,10 @@ pub async fn process_next(State(state): State<AppState>) -> Result<Response, Wor
 
 /// `GET /jobs/stats`: how many jobs are queued and being charged.
 pub async fn stats(State(state): State<AppState>) -> Result<Json<QueueStats>, AppError> {
-    let mut conn = state.db.conn().await?;
+    // Stats only feed a dashboard: never let one wait for a connection.
+    let mut conn = tokio::time::timeout(Duration::from_millis(5), state.db.conn())
+        .await
+        .map_err(|_elapsed| AppError::Db(sqlx::Error::PoolTimedOut))??;
     let (queued, running): (i64, i64) = sqlx::query_as(
         "SELECT count(*) FILTER (WHERE status = 'queued'),
                 count(*) FILTER (WHERE status = 'running')

@@ -78,6 +78,8 @@ pub async fn process_next(State(state): State<AppState>) -> Result<Response, Wor
 
 /// `GET /jobs/stats`: how many jobs are queued and being charged.
 pub async fn stats(State(state): State<AppState>) -> Result<Json<QueueStats>, AppError> {
+    // SOLUTION (timeout): the pool's own acquire timeout (main.rs) applies here too. The
+    // 5 ms one this handler had failed stats that a few milliseconds' wait would have served.
     let mut conn = state.db.conn().await?;
     let (queued, running): (i64, i64) = sqlx::query_as(
         "SELECT count(*) FILTER (WHERE status = 'queued'),
