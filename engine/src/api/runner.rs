@@ -67,6 +67,8 @@ struct Shared {
     events: Vec<EventView>,
     database_url: Option<String>,
     targets: Option<Targets>,
+    /// Where load goes: nginx when the topology has it, else every instance.
+    load_targets: Vec<String>,
     /// The last load run or check.
     job: Option<JobView>,
 }
@@ -114,6 +116,7 @@ impl Runner {
             events: Vec::new(),
             database_url: None,
             targets: None,
+            load_targets: Vec::new(),
             job: None,
         }));
         let stop = CancellationToken::new();
@@ -238,13 +241,13 @@ impl Runner {
         guard.job.clone()
     }
 
-    /// The base URL of instance 1 while `id` runs here.
-    async fn service_url(&self, id: &str) -> Option<String> {
+    /// Where load goes while `id` runs here (`Running::load_targets`).
+    async fn load_targets(&self, id: &str) -> Option<Vec<String>> {
         let slot = self.slot.lock().await;
         let current = slot.as_ref().filter(|s| s.scenario == id)?;
         let guard = current.shared.lock().unwrap_or_else(PoisonError::into_inner);
         match &guard.status {
-            RunStatus::Running { url, .. } => Some(url.clone()),
+            RunStatus::Running { .. } if !guard.load_targets.is_empty() => Some(guard.load_targets.clone()),
             _ => None,
         }
     }
@@ -310,6 +313,7 @@ async fn run(
         };
         s.database_url = running.database_url();
         s.targets = Some(running.targets());
+        s.load_targets = running.load_targets();
     });
     let mut ticker = tokio::time::interval(Duration::from_secs(1));
     // The load run or check under way: it borrows `running`, so it is polled here rather
@@ -376,6 +380,7 @@ async fn run(
         }
         s.database_url = None;
         s.targets = None;
+        s.load_targets.clear();
     });
 }
 
@@ -565,12 +570,12 @@ pub(super) async fn start_load(
             return Err(ApiError::BadRequest(format!("rate {r}: expected requests per second, more than 0 and at most 20000")));
         }
     }
-    let base_url = state
+    let targets = state
         .runner
-        .service_url(&scenario.id)
+        .load_targets(&scenario.id)
         .await
         .ok_or_else(|| ApiError::Conflict(format!("{} is not running here; start it first", scenario.id)))?;
-    let plan = profile.plan(base_url, request.rate, duration);
+    let plan = profile.plan(targets, request.rate, duration);
     let view = state.runner.submit(&scenario.id, JobRequest::Load(plan), "load").await?;
     Ok((StatusCode::ACCEPTED, Json(view)))
 }
