@@ -8,9 +8,11 @@
 //! - cgroup v1: `cpu.cfs_quota_us` / `cpu.cfs_period_us` in
 //!   `/sys/fs/cgroup/cpu/sdlab/<scenario>/<instance>`.
 //!
-//! When neither works (no permission, no controller), [`detect`] returns
-//! [`CpuLimiter::Unavailable`] with the reason, which the CLI prints; the lab then tells the
-//! service how many threads its CPU work may use ([`FALLBACK_ENV`]) so the lesson still works.
+//! When neither works (no permission, no controller, or `SDLAB_NO_CGROUP=1`), [`detect`]
+//! returns [`CpuLimiter::Unavailable`] with the reason, which the CLI prints. The lab then
+//! enforces the share itself, as `cpulimit` does: a [`Throttle`] pauses the instance
+//! (SIGSTOP) once it has used its share of each period and resumes it (SIGCONT) at the next,
+//! and the service is told to run its CPU work on few threads ([`FALLBACK_ENV`]).
 //!
 //! Invariant: every cgroup the lab creates is removed when its `InstanceCgroup` drops, and
 //! `clean_stale` removes what a killed lab left.
@@ -60,6 +62,9 @@ fn io(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> CgroupE
 
 /// Finds a mechanism that works here by trying it: creating and removing a probe cgroup.
 pub fn detect() -> CpuLimiter {
+    if std::env::var_os("SDLAB_NO_CGROUP").is_some_and(|v| !v.is_empty() && v != "0") {
+        return unavailable(vec!["SDLAB_NO_CGROUP is set".to_string()]);
+    }
     let mut reasons = Vec::new();
     for root in [
         PathBuf::from("/sys/fs/cgroup"),
@@ -89,11 +94,99 @@ pub fn detect() -> CpuLimiter {
     } else {
         reasons.push("no cgroup v1 cpu controller at /sys/fs/cgroup/cpu".to_string());
     }
+    unavailable(reasons)
+}
+
+fn unavailable(reasons: Vec<String>) -> CpuLimiter {
     CpuLimiter::Unavailable {
         reason: format!(
-            "no CPU quota per instance on this machine ({}); instances are limited by thread count ({FALLBACK_ENV}) instead, which is coarser: numbers will differ from the guide's",
-            reasons.join("; ")
+            "no cgroup CPU quota per instance on this machine ({}); the lab pauses each instance once it has used its share of every {} ms instead (SIGSTOP/SIGCONT, like cpulimit): coarser, so numbers may differ from the guide's",
+            reasons.join("; "),
+            THROTTLE_PERIOD.as_millis()
         ),
+    }
+}
+
+/// The accounting period of a [`Throttle`]: long enough for the kernel's tick-based CPU
+/// times (10 ms) to measure a share, short enough to keep latency spikes small.
+const THROTTLE_PERIOD: Duration = Duration::from_millis(200);
+
+/// A CPU share enforced from outside with signals, where no cgroup can be made. Stops (and
+/// resumes the process) when dropped.
+#[derive(Debug)]
+pub struct Throttle {
+    cancel: tokio_util::sync::CancellationToken,
+}
+
+impl Throttle {
+    /// Holds process `pid` (all its threads) to `cores` CPUs, from a task on the current
+    /// tokio runtime.
+    pub fn start(pid: u32, cores: f64) -> Throttle {
+        let cancel = tokio_util::sync::CancellationToken::new();
+        let token = cancel.clone();
+        tokio::spawn(async move {
+            let budget = THROTTLE_PERIOD.mul_f64(cores);
+            // CPU used beyond the budget is paid back in the next periods.
+            let mut debt = Duration::ZERO;
+            while !token.is_cancelled() {
+                let period = tokio::time::Instant::now();
+                let Some(used0) = process_cpu(pid) else { break };
+                signal(pid, libc::SIGCONT);
+                let allowed = budget.saturating_sub(debt);
+                loop {
+                    let used = process_cpu(pid).map_or(Duration::MAX, |u| u.saturating_sub(used0));
+                    if used >= allowed {
+                        debt = used - allowed;
+                        signal(pid, libc::SIGSTOP);
+                        break;
+                    }
+                    if period.elapsed() >= THROTTLE_PERIOD {
+                        debt = Duration::ZERO;
+                        break;
+                    }
+                    tokio::select! {
+                        _ = token.cancelled() => break,
+                        _ = tokio::time::sleep(Duration::from_millis(5)) => {}
+                    }
+                }
+                tokio::select! {
+                    _ = token.cancelled() => {}
+                    _ = tokio::time::sleep_until(period + THROTTLE_PERIOD) => {}
+                }
+            }
+            signal(pid, libc::SIGCONT);
+        });
+        Throttle { cancel }
+    }
+}
+
+impl Drop for Throttle {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}
+
+/// utime + stime of every thread of `pid` (from /proc/<pid>/stat), None once it is gone.
+fn process_cpu(pid: u32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    if fields.first().is_some_and(|s| *s == "Z") {
+        return None;
+    }
+    // After the command name: state is field 3; utime and stime are fields 14 and 15.
+    let ticks = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    // SAFETY: sysconf has no memory-safety preconditions.
+    let hz = u64::try_from(unsafe { libc::sysconf(libc::_SC_CLK_TCK) })
+        .ok()
+        .filter(|h| *h > 0)?;
+    Some(Duration::from_micros(ticks * 1_000_000 / hz))
+}
+
+fn signal(pid: u32, sig: i32) {
+    // SAFETY: kill(2) has no memory-safety preconditions.
+    unsafe {
+        libc::kill(pid as libc::pid_t, sig);
     }
 }
 
@@ -286,9 +379,9 @@ mod tests {
     fn a_busy_child_in_an_instance_cgroup_uses_no_more_than_its_quota() {
         let limiter = detect();
         if let CpuLimiter::Unavailable { reason } = &limiter {
-            // The fallback is the lesson's answer on such a machine; print why for the log.
-            eprintln!("skipping the quota measurement: {reason}");
-            assert!(reason.contains(FALLBACK_ENV));
+            // The throttle is the answer on such a machine (tested below); say why.
+            eprintln!("no cgroup to measure here: {reason}");
+            assert!(reason.contains("SIGSTOP"));
             return;
         }
         let scenario = format!("test-{}", std::process::id());
@@ -338,5 +431,52 @@ mod tests {
         assert_eq!(limiter.clean_stale(&scenario), 1);
         assert!(!dir.exists());
         let _ = std::fs::remove_dir(dir.parent().unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_busy_child_under_a_throttle_uses_about_its_share() {
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", "while :; do :; done"])
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        let throttle = Throttle::start(pid, 0.25);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let (cpu0, wall0) = (cpu_time(pid), Instant::now());
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        let share = (cpu_time(pid) - cpu0).as_secs_f64() / wall0.elapsed().as_secs_f64();
+        drop(throttle);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(
+            share < 0.45,
+            "a 0.25-core throttle let a busy loop use {share:.2} of a core"
+        );
+        assert!(
+            share > 0.02,
+            "the busy loop barely ran: {share:.2} of a core"
+        );
+        let after_name = state.rsplit_once(')').unwrap().1.trim_start();
+        assert!(
+            !after_name.starts_with('T'),
+            "a dropped throttle leaves the process running: {state}"
+        );
+    }
+
+    #[test]
+    fn sdlab_no_cgroup_forces_the_fallback_and_says_why() {
+        // Only this test sets it, and detect() reads it once per call.
+        std::env::set_var("SDLAB_NO_CGROUP", "1");
+        let limiter = detect();
+        std::env::remove_var("SDLAB_NO_CGROUP");
+        let CpuLimiter::Unavailable { reason } = limiter else {
+            panic!("expected the fallback")
+        };
+        assert!(
+            reason.contains("SDLAB_NO_CGROUP") && reason.contains("SIGSTOP"),
+            "{reason}"
+        );
     }
 }

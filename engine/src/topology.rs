@@ -189,6 +189,8 @@ pub struct Running {
     pub cgroups: Vec<crate::cgroup::InstanceCgroup>,
     /// How the instances' CPU is limited, when the topology asks for a share per instance.
     pub cpu_limiter: Option<crate::cgroup::CpuLimiter>,
+    /// Where no cgroup could be made: each instance's share, enforced with signals.
+    pub throttles: Vec<crate::cgroup::Throttle>,
 }
 
 impl Running {
@@ -226,6 +228,8 @@ impl Running {
 
     /// Stops the services, then PostgreSQL if this process owns it.
     pub async fn shutdown(mut self) {
+        // Resumed (SIGCONT) by their throttles, paused instances can act on SIGTERM.
+        self.throttles.clear();
         for s in &mut self.services {
             s.stop(Duration::from_secs(5)).await;
         }
@@ -484,6 +488,7 @@ impl Lab {
             nginx: None,
             cgroups: Vec::new(),
             cpu_limiter: None,
+            throttles: Vec::new(),
         };
         if let Some(spec) = &scenario.topology.dependency {
             let dependency = crate::dependency::Dependency::start(spec.clone())
@@ -557,7 +562,9 @@ impl Lab {
                         log_path: self.home.logs_dir(scenario).join(format!("service-{instance}.log")),
                     })?;
                     if let (Some(cpus), Some(limiter)) = (scenario.topology.cpus_per_instance, &running.cpu_limiter) {
-                        if !matches!(limiter, crate::cgroup::CpuLimiter::Unavailable { .. }) {
+                        if matches!(limiter, crate::cgroup::CpuLimiter::Unavailable { .. }) {
+                            running.throttles.push(crate::cgroup::Throttle::start(service.pid, cpus));
+                        } else {
                             let group = crate::cgroup::InstanceCgroup::create(limiter, &scenario.id, instance, cpus)?;
                             group.add(service.pid)?;
                             running.cgroups.push(group);
