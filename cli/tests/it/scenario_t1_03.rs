@@ -6,7 +6,7 @@
 //!
 //! Margins, measured on the 2-core reference machine: the broken service times out ~18% of
 //! requests and PostgreSQL refuses thousands of connections (line at 0); the wrong fix fails
-//! ~58% with 503 and serves ~120 of ~290 requests/s (line at 95%); the solution has no errors
+//! ~44-58% with 503 and serves ~120-170 of ~290 requests/s (line at 95%); the solution has no errors
 //! and a p99 of ~270 ms (line at 2 s; 1.8 s once while other builds starved the machine). Pool budgets and refusals are counts, not timings.
 
 use std::io::{BufRead, BufReader};
