@@ -28,7 +28,7 @@ const LOAD_SPECS: Spec[] = [
 
 const SIGNAL_SPECS: Spec[] = [
   { id: 'pg', title: 'PostgreSQL sessions', unit: 'sessions', series: [{ label: 'active', color: '#dc2626' }, { label: 'idle', color: '#2563eb' }, { label: 'idle in transaction', color: '#d97706' }, { label: 'new/s', color: '#7c3aed' }] },
-  { id: 'pool', title: 'Service: pool and in flight', unit: 'count', series: [{ label: 'pool in use', color: '#16a34a' }, { label: 'pool waiting', color: '#dc2626' }, { label: 'in flight', color: '#2563eb' }] },
+  { id: 'pool', title: 'Service: pool and in flight (all instances)', unit: 'count', series: [{ label: 'pool in use', color: '#16a34a' }, { label: 'pool waiting', color: '#dc2626' }, { label: 'in flight', color: '#2563eb' }] },
 ];
 
 export class Charts {
@@ -86,9 +86,10 @@ export class Charts {
   /** Appends one second of the metrics stream to the signal charts (the last 5 minutes). */
   addSample(sample: Sample) {
     const pg = sample.postgres;
-    const svc = sample.services[0]?.metrics ?? {};
+    // Summed over the instances: the pools together are what PostgreSQL sees.
+    const sum = (name: string) => sample.services.reduce((total, s) => total + (s.metrics[name] ?? 0), 0);
     this.append('pg', sample.at, [pg?.by_state['active'] ?? 0, pg?.by_state['idle'] ?? 0, pg?.by_state['idle in transaction'] ?? 0, pg?.opened_per_second ?? 0]);
-    this.append('pool', sample.at, [svc['db_pool_in_use'] ?? 0, svc['db_pool_waiting'] ?? 0, svc['http_requests_in_flight'] ?? 0]);
+    this.append('pool', sample.at, [sum('db_pool_in_use'), sum('db_pool_waiting'), sum('http_requests_in_flight')]);
   }
 
   /** How many points the named chart's first series holds (the browser test reads it). */
