@@ -39,7 +39,8 @@ impl Dependency {
             .with_state((spec.latency, Arc::clone(&calls)));
         let shutdown = stop.clone();
         tokio::spawn(async move {
-            let serve = axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned());
+            let serve =
+                axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned());
             if let Err(e) = serve.await {
                 tracing::warn!("stub dependency stopped: {e}");
             }
@@ -94,13 +95,17 @@ mod tests {
         })
         .await
         .unwrap();
-        let (status, body) = crate::metrics::http_get(dep.port, "/charge", Duration::from_secs(5)).await.unwrap();
+        let (status, body) = crate::metrics::http_get(dep.port, "/charge", Duration::from_secs(5))
+            .await
+            .unwrap();
         assert_eq!(status, 200);
         assert!(body.contains("approved"), "{body}");
         assert_eq!(dep.calls(), 1);
         let port = dep.port;
         drop(dep);
         tokio::time::sleep(Duration::from_millis(100)).await;
-        assert!(crate::metrics::http_get(port, "/", Duration::from_secs(1)).await.is_err());
+        assert!(crate::metrics::http_get(port, "/", Duration::from_secs(1))
+            .await
+            .is_err());
     }
 }

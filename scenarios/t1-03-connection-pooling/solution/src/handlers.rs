@@ -19,12 +19,13 @@ pub async fn enqueue(
         return Err(AppError::BadRequest("amount_cents must be positive".into()));
     }
     let mut conn = state.db.conn().await?;
-    let id: i64 =
-        sqlx::query_scalar("INSERT INTO jobs (account_id, amount_cents) VALUES ($1, $2) RETURNING id")
-            .bind(job.account_id)
-            .bind(job.amount_cents)
-            .fetch_one(&mut *conn)
-            .await?;
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO jobs (account_id, amount_cents) VALUES ($1, $2) RETURNING id",
+    )
+    .bind(job.account_id)
+    .bind(job.amount_cents)
+    .fetch_one(&mut *conn)
+    .await?;
     Ok((StatusCode::CREATED, Json(id)))
 }
 
