@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# bench/loadgen.sh — the lab's load generator against oha and wrk, in one run, on the same cores.
+#
+# 1. Throughput: the same trivial endpoint (bench-server `/`, pinned to CPU 0) driven at full
+#    speed for $SECONDS_EACH s by each tool (pinned to CPU 1, one thread, 64 connections).
+# 2. Accuracy: bench-server `/stall` stalls 1 s every 10 s; each tool sends a fixed $RATE
+#    requests/s for 30 s (oha with --latency-correction); their p50/p99/p99.9 are compared with
+#    the coordinated-omission-corrected reference computed from the schedule (bench-load prints it).
+# Prints the figures and ratios and appends them to bench/RESULTS.md. Exits non-zero only when
+# something fails to run, never on a missed target.
+set -euo pipefail
+source "$(dirname "$0")/tools.sh"
+
+SECONDS_EACH="${SECONDS_EACH:-10}"
+CONNECTIONS="${CONNECTIONS:-64}"
+RATE="${RATE:-1000}"
+ACCURACY_SECONDS="${ACCURACY_SECONDS:-30}"
+
+start_server
+URL="http://127.0.0.1:$SERVER_PORT"
+echo "bench: server on $URL (CPU 0); generators on CPU 1" >&2
+
+json_field() { python3 -c "import json,sys; d=json.loads(sys.stdin.read()); print($1)"; }
+
+echo "bench: throughput, ${SECONDS_EACH} s each" >&2
+lab_rps=$(taskset -c 1 "$BIN/bench-load" --url "$URL" --duration "$SECONDS_EACH" --connections "$CONNECTIONS" --threads 1 | json_field 'd["requests_per_s"]')
+oha_rps=$(taskset -c 1 oha -z "${SECONDS_EACH}s" -c "$CONNECTIONS" --no-tui --output-format json "$URL/" | json_field 'd["summary"]["requestsPerSec"]')
+wrk_rps=$(taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d"${SECONDS_EACH}s" "$URL/" | awk '/Requests\/sec/ {print $2}')
+
+echo "bench: accuracy, ${RATE} req/s for ${ACCURACY_SECONDS} s against 1 s stalls every 10 s" >&2
+lab_acc=$(taskset -c 1 "$BIN/bench-load" --url "$URL" --path /stall --duration "$ACCURACY_SECONDS" --rate "$RATE" --threads 1 --reference)
+oha_acc=$(taskset -c 1 oha -z "${ACCURACY_SECONDS}s" -q "$RATE" --latency-correction -c 2000 --no-tui --output-format json "$URL/stall")
+
+ms() { awk -v us="$1" 'BEGIN { printf "%.1f", us / 1000 }'; }
+lab_p50=$(echo "$lab_acc" | json_field 'd["p50_us"]'); lab_p99=$(echo "$lab_acc" | json_field 'd["p99_us"]'); lab_p999=$(echo "$lab_acc" | json_field 'd["p999_us"]')
+ref_p50=$(echo "$lab_acc" | json_field 'd["reference"]["p50_us"]'); ref_p99=$(echo "$lab_acc" | json_field 'd["reference"]["p99_us"]'); ref_p999=$(echo "$lab_acc" | json_field 'd["reference"]["p999_us"]')
+oha_p50=$(echo "$oha_acc" | json_field 'int(d["latencyPercentiles"]["p50"] * 1e6)')
+oha_p99=$(echo "$oha_acc" | json_field 'int(d["latencyPercentiles"]["p99"] * 1e6)')
+oha_p999=$(echo "$oha_acc" | json_field 'int(d["latencyPercentiles"]["p99.9"] * 1e6)')
+
+table=$(cat <<TABLE
+Throughput (trivial endpoint, ${SECONDS_EACH} s, ${CONNECTIONS} connections, 1 generator thread on CPU 1, server on CPU 0):
+
+| tool | requests/s | lab ÷ tool | target |
+|---|---:|---:|---|
+| lab (sdlab_engine::load) | $(printf '%.0f' "$lab_rps") | 1.00 | |
+| oha | $(printf '%.0f' "$oha_rps") | $(ratio "$lab_rps" "$oha_rps") | ≥ 1.0 |
+| wrk | $(printf '%.0f' "$wrk_rps") | $(ratio "$lab_rps" "$wrk_rps") | ≥ 0.8 |
+
+Accuracy (${RATE} req/s for ${ACCURACY_SECONDS} s; the server stalls 1 s every 10 s; reference = coordinated-omission-corrected latencies computed from the schedule of an ideal server, so its p50 is 0 and only p99/p99.9 are compared as ratios):
+
+| | p50 ms | p99 ms | p99.9 ms | p99 ÷ ref | p99.9 ÷ ref |
+|---|---:|---:|---:|---:|---:|
+| reference (schedule) | $(ms "$ref_p50") | $(ms "$ref_p99") | $(ms "$ref_p999") | 1.00 | 1.00 |
+| lab | $(ms "$lab_p50") | $(ms "$lab_p99") | $(ms "$lab_p999") | $(ratio "$lab_p99" "$ref_p99") | $(ratio "$lab_p999" "$ref_p999") |
+| oha --latency-correction | $(ms "$oha_p50") | $(ms "$oha_p99") | $(ms "$oha_p999") | $(ratio "$oha_p99" "$ref_p99") | $(ratio "$oha_p999" "$ref_p999") |
+TABLE
+)
+echo "$table"
+echo "$table" | append_results "loadgen"

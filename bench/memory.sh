@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# bench/memory.sh — see bench/memory.py. Builds what it needs, prints the figures and ratios, appends
+# them to bench/RESULTS.md. Exits non-zero only when something fails to run.
+set -euo pipefail
+source "$(dirname "$0")/tools.sh"
+cd "$BENCH_DIR" && python3 memory.py

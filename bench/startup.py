@@ -1,0 +1,99 @@
+"""bench/startup: time to `ready` for scenario t1-01, cold and warm, and the edit loop.
+
+- cold: a fresh lab home (new PostgreSQL cluster, initdb, seed 1M posts, fresh workspace),
+  with the service's dependencies already compiled in the shared target dir (as after the
+  first build of any scenario); the service itself is rebuilt.
+- warm: the same home again (cluster and seed cached, code up to date).
+- edit loop: through `sdlab serve`'s API: save a one-line edit of the service, restart
+  (rebuild + start), until the new instance answers its first /metrics scrape.
+"""
+
+import json
+import os
+import re
+import subprocess
+import time
+import urllib.request
+
+import labbench as lb
+
+TARGETS = {"cold": 15.0, "warm": 3.0, "edit": 5.0}
+
+
+def api(base, token, method, path, body=None, content_type="application/json"):
+    req = urllib.request.Request(base + path, method=method, data=None if body is None else body.encode(),
+                                 headers={"Authorization": f"Bearer {token}", "Content-Type": content_type})
+    with urllib.request.urlopen(req, timeout=60) as r:
+        return json.loads(r.read() or b"null")
+
+
+def wait_running(base, token, limit=600):
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        s = api(base, token, "GET", "/api/scenarios/t1-01/status")
+        if s["state"] == "running":
+            return s
+        if s["state"] == "failed":
+            raise SystemExit(f"start failed: {s.get('error')}\n{s.get('diagnostics') or ''}")
+        time.sleep(0.05)
+    raise SystemExit("lab did not become ready")
+
+
+def edit_loop(home):
+    proc = subprocess.Popen([lb.SDLAB, "serve"], env=lb.env_for(home), stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, text=True)
+    try:
+        line = proc.stdout.readline()
+        m = re.search(r"(http://127\.0\.0\.1:\d+)/#token=(\S+)", line)
+        if not m:
+            raise SystemExit(f"unexpected serve output: {line!r}")
+        base, token = m.group(1), m.group(2)
+        api(base, token, "POST", "/api/scenarios/t1-01/start", "{}")
+        wait_running(base, token)
+        path = "/api/scenarios/t1-01/files/src/main.rs"
+        text = api(base, token, "GET", path)["content"]
+        edited = text + f"\n// edit loop benchmark {time.time()}\n"
+        began = time.monotonic()
+        api(base, token, "PUT", path, edited, "text/plain")
+        api(base, token, "POST", "/api/scenarios/t1-01/restart", "{}")
+        status = wait_running(base, token)
+        url = status["url"]
+        while True:
+            try:
+                with urllib.request.urlopen(url + "/metrics", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                time.sleep(0.02)
+        took = time.monotonic() - began
+        # Leave the service as it was.
+        api(base, token, "PUT", path, text, "text/plain")
+        api(base, token, "POST", "/api/scenarios/t1-01/stop", "{}")
+        return took
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+
+
+def main():
+    home = lb.fresh_home("startup")
+    proc, _, cold, cold_lines = lb.start(home)
+    lb.stop(proc)
+    proc, _, warm, _ = lb.start(home)
+    lb.stop(proc)
+    edit = edit_loop(home)
+    rows = [("cold start to ready", cold, TARGETS["cold"]), ("warm start to ready", warm, TARGETS["warm"]),
+            ("edit saved to first metrics of the new build", edit, TARGETS["edit"])]
+    table = ["| measure | seconds | target s | measured ÷ target |", "|---|---:|---:|---:|"]
+    for name, secs, target in rows:
+        table.append(f"| {name} | {secs:.1f} | {target:.0f} | {secs / target:.2f} |")
+    table.append(f"| warm ÷ cold (speed-up) | {cold / warm:.0f}x | | |")
+    profile = "\n".join(f"    {l}" for l in lb.step_timings(cold_lines)) or "    (no step timings printed)"
+    body = "\n".join(table) + "\n\nWhere the cold start goes (sdlab start's steps):\n\n" + profile
+    print(body)
+    lb.append_results("startup (scenario t1-01)", body)
+    subprocess.run(["rm", "-rf", home])
+
+
+if __name__ == "__main__":
+    main()
