@@ -4,7 +4,12 @@
 
 const token = (() => {
   const fromHash = new URLSearchParams(location.hash.slice(1)).get('token');
-  if (fromHash) sessionStorage.setItem('sdlab-token', fromHash);
+  if (fromHash) {
+    // Kept for this tab only (a reload still works), and taken out of the address bar so it
+    // does not end up in a screenshot, a bookmark or a shared link.
+    sessionStorage.setItem('sdlab-token', fromHash);
+    history.replaceState(null, '', location.pathname + location.search);
+  }
   return fromHash ?? sessionStorage.getItem('sdlab-token') ?? '';
 })();
 
