@@ -32,6 +32,9 @@ function check(condition, message) {
 }
 
 let step = 0;
+/** The browser page, for a screenshot of the moment a step fails. */
+let current = null;
+const began = Date.now();
 async function shot(page, name) {
   step += 1;
   const file = join(artifacts, `${String(step).padStart(2, '0')}-${name}.png`);
@@ -123,6 +126,7 @@ async function main() {
     await api(url, 'POST', '/scenarios/t1-01/reset', {});
 
     const page = await browser.newPage({ viewport: { width: 1500, height: 950 } });
+    current = page;
     const foreign = [];
     page.on('request', (r) => {
       const u = new URL(r.url());
@@ -265,7 +269,10 @@ async function main() {
     await shot(page, 'after-reset');
 
     check(foreign.length === 0, `no request left 127.0.0.1: ${foreign.join(', ')}`);
-    console.log('[e2e] PASS');
+    console.log(`[e2e] PASS in ${Math.round((Date.now() - began) / 1000)} s`);
+  } catch (e) {
+    if (current) await shot(current, 'FAILED').catch(() => {});
+    throw e;
   } finally {
     await browser.close();
     await stopServe(server.child);
