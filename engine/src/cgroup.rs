@@ -20,8 +20,10 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// The scheduling period the quota is a share of (the kernel's default, 100 ms).
-const PERIOD_US: u64 = 100_000;
+/// The scheduling period the quota is a share of. Shorter than the kernel's default (100 ms,
+/// which `docker --cpus` keeps): an instance that spends its share early in a period waits
+/// for the next one, so a short period keeps those pauses (and the latency they add) small.
+const PERIOD_US: u64 = 20_000;
 
 /// The weight of the lab's cgroups against other work on the machine, as a multiple of an
 /// ordinary process's. Without it, on cgroup v1 all instances together would compete for CPU
@@ -250,7 +252,7 @@ pub struct InstanceCgroup {
 }
 
 impl InstanceCgroup {
-    /// Creates `sdlab/<scenario>/<instance>` with a quota of `cores` CPUs (0.5 = half a core).
+    /// Creates `sdlab/<scenario>/<lab pid>-instance-<instance>` with a quota of `cores` CPUs (0.5 = half a core).
     ///
     /// # Errors
     /// [`CgroupError::Io`] naming the file that could not be created or written.
@@ -267,7 +269,9 @@ impl InstanceCgroup {
                 source: std::io::Error::from(std::io::ErrorKind::Unsupported),
             });
         };
-        let dir = scenario_dir.join(format!("instance-{instance}"));
+        // Named after the lab process too: `sdlab check` beside a running `sdlab start` runs
+        // its own instances, each with its own quota.
+        let dir = scenario_dir.join(format!("{}-instance-{instance}", std::process::id()));
         if dir.exists() {
             // Left by a run that died: its processes are gone, so it can be removed.
             let _ = std::fs::remove_dir(&dir);

@@ -263,9 +263,34 @@ impl Lab {
         Ok(self.catalog.get(id)?)
     }
 
-    /// Where nginx keeps its config, logs and temp files for `scenario`.
+    /// Where this lab process's nginx keeps its config, logs and temp files for `scenario`.
+    /// One per lab process, so `sdlab check` beside a running `sdlab start` has its own.
     pub fn nginx_prefix(&self, scenario: &Scenario) -> PathBuf {
-        self.home.run_dir().join(format!("nginx-{}", scenario.id))
+        self.home
+            .run_dir()
+            .join(format!("nginx-{}-{}", scenario.id, std::process::id()))
+    }
+
+    /// Stops the nginx of every lab process on `scenario` that is gone, and removes its
+    /// prefix. Returns what was stopped.
+    fn clean_stale_nginx(&self, scenario: &Scenario) -> Result<Vec<String>, LabError> {
+        let mut stopped = Vec::new();
+        let start = format!("nginx-{}-", scenario.id);
+        let Ok(entries) = std::fs::read_dir(self.home.run_dir()) else { return Ok(stopped) };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().to_string();
+            let Some(owner) = name.strip_prefix(&start).and_then(|p| p.parse::<u32>().ok()) else {
+                continue;
+            };
+            if owner == std::process::id() || process::alive(owner) {
+                continue;
+            }
+            for pid in sdlab_embedded_nginx::stop_stale(&entry.path())? {
+                stopped.push(format!("nginx (pid {pid})"));
+            }
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+        Ok(stopped)
     }
 
     fn state_path(&self, scenario: &Scenario) -> PathBuf {
@@ -292,9 +317,7 @@ impl Lab {
             let _ = std::fs::remove_file(&path);
         }
         if scenario.topology.nginx.is_some() {
-            for pid in sdlab_embedded_nginx::stop_stale(&self.nginx_prefix(scenario))? {
-                stopped.push(format!("nginx (pid {pid})"));
-            }
+            stopped.extend(self.clean_stale_nginx(scenario)?);
         }
         if scenario.topology.cpus_per_instance.is_some() {
             let removed = crate::cgroup::detect().clean_stale(&scenario.id);

@@ -6,7 +6,7 @@
 //! die with a SIGKILLed lab.
 //!
 //! Margins: one instance tops out near 38 reports/s against 60 offered, so its queue grows
-//! without bound (p95 ends at the 2 s timeout, budget 300 ms); the solution keeps each
+//! without bound (p95 ends at the 2 s timeout, budget 500 ms); the solution keeps each
 //! instance under half of its share (p95 ~45 ms on a busy machine). Shares are counts, not
 //! timings: round robin measures 33/33/33 against a ±20% band; ip_hash 0/100/0.
 
@@ -221,20 +221,22 @@ fn nginx_and_every_instance_die_with_a_killed_lab() {
         .iter()
         .map(|s| s["pid"].as_u64().unwrap() as u32)
         .collect();
-    let master: u32 = std::fs::read_to_string(home.join("run/nginx-t1-04/logs/nginx.pid"))
+    let prefix = home.join(format!("run/nginx-t1-04-{}", lab.id()));
+    let master: u32 = std::fs::read_to_string(prefix.join("logs/nginx.pid"))
         .unwrap()
         .trim()
         .parse()
         .unwrap();
     let workers = children(master);
     assert!(!workers.is_empty(), "nginx runs a worker");
-    let cgroups: Vec<std::path::PathBuf> = instances
-        .iter()
-        .enumerate()
-        .map(|(i, _)| {
-            Path::new("/sys/fs/cgroup/cpu/sdlab/t1-04").join(format!("instance-{}", i + 1))
+    // This machine has cgroup v1's cpu controller (MACHINE-NOTES.md): each instance is in
+    // its own group there. Elsewhere the lab may use v2 or signals instead.
+    let v1 = Path::new("/sys/fs/cgroup/cpu/cpu.cfs_quota_us").exists();
+    let cgroups: Vec<std::path::PathBuf> = (1..=instances.len())
+        .map(|i| {
+            Path::new("/sys/fs/cgroup/cpu/sdlab/t1-04").join(format!("{}-instance-{i}", lab.id()))
         })
-        .filter(|p| p.exists())
+        .filter(|_| v1)
         .collect();
     for (i, group) in cgroups.iter().enumerate() {
         let procs = std::fs::read_to_string(group.join("cgroup.procs")).unwrap();
@@ -274,12 +276,20 @@ fn nginx_and_every_instance_die_with_a_killed_lab() {
             "pid {pid} outlived the lab"
         );
     }
-    // The next start cleans what a killed lab could not: its cgroups.
+    // The next start cleans what a killed lab could not: its cgroups and nginx prefix.
     let (mut again, _) = start_lab(&home);
+    assert!(
+        !prefix.exists(),
+        "the killed lab's nginx prefix is cleaned up"
+    );
+    for group in &cgroups {
+        assert!(!group.exists(), "{} is cleaned up", group.display());
+    }
+    let again_prefix = home.join(format!("run/nginx-t1-04-{}", again.id()));
     kill(again.id(), libc::SIGTERM);
     again.wait().unwrap();
     assert!(
-        !home.join("run/nginx-t1-04/logs/nginx.pid").exists(),
+        !again_prefix.join("logs/nginx.pid").exists(),
         "a stopped lab leaves no nginx"
     );
 }
