@@ -472,3 +472,34 @@ async fn quiet_last_stage_still_lasts_its_duration() {
         [(0, 20), (1, 0)]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_targets_take_the_arrivals_in_turn_and_a_dead_one_fails_fast() {
+    // Client-side round robin: three instances, no balancer in front.
+    let servers = [recording_server().await, recording_server().await, recording_server().await];
+    let mut p = plan(&servers[0].0.url, vec![Stage::constant(secs(1.0), 90.0)]);
+    p.targets = servers.iter().map(|(s, _)| s.url.clone()).collect();
+    let (summary, _) = run_collecting(p.clone()).await;
+    assert_eq!((summary.sent, summary.ok), (90, 90));
+    let counts: Vec<usize> = servers.iter().map(|(_, seen)| seen.lock().unwrap().len()).collect();
+    assert_eq!(counts, [30, 30, 30]);
+
+    // One target gone (its port closed): its third of the arrivals are connect errors,
+    // counted at once rather than waited on, and the others are still served.
+    let dead = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", listener.local_addr().unwrap())
+    };
+    p.targets[1] = dead;
+    let (summary, _) = run_collecting(p).await;
+    assert_eq!(summary.ok, 60, "{summary:?}");
+    assert_eq!(summary.errors.get("connect"), Some(&30), "{:?}", summary.errors);
+}
+
+#[tokio::test]
+async fn an_empty_target_list_is_a_plan_error() {
+    let mut p = plan("http://127.0.0.1:1", vec![Stage::constant(secs(1.0), 1.0)]);
+    p.targets.clear();
+    let err = run(p, None, CancellationToken::new()).await.unwrap_err();
+    assert!(err.to_string().contains("targets"), "{err}");
+}
