@@ -454,6 +454,27 @@ mod tests {
         assert_eq!(labels.get("route").map(String::as_str), Some("/a,b"));
     }
 
+    #[tokio::test]
+    async fn a_dead_or_silent_instance_is_down_with_its_reason_not_waited_on() {
+        // A port nobody listens on (bound, then closed), and one that accepts but never answers.
+        let closed = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let silent_port = silent.local_addr().unwrap().port();
+        let held = tokio::spawn(async move {
+            let mut conns = Vec::new();
+            while let Ok((c, _)) = silent.accept().await {
+                conns.push(c);
+            }
+        });
+        let scrapes = scrape_all(&[closed, silent_port], Duration::from_millis(300)).await;
+        held.abort();
+        assert_eq!(scrapes[0].as_ref().unwrap_err(), "connection refused");
+        assert!(scrapes[1].as_ref().unwrap_err().contains("no answer within"), "{:?}", scrapes[1]);
+    }
+
     #[test]
     fn cpu_meter_sees_this_process_working() {
         let mut meter = CpuMeter::default();
