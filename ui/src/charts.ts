@@ -1,7 +1,8 @@
 // Live charts (uPlot). The load charts are drawn from the job's per-second stats (what the
 // load generator measured: requests/s, latency percentiles, errors); the previous run of the
 // same kind is overlaid as dashed "before" lines. The signal charts come from the 1 Hz
-// metrics stream: PostgreSQL sessions by state and the service's pool.
+// metrics stream: PostgreSQL sessions by state, the service's pool (summed over instances),
+// and CPU of PostgreSQL and of each instance (up to four).
 
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
@@ -29,6 +30,7 @@ const LOAD_SPECS: Spec[] = [
 const SIGNAL_SPECS: Spec[] = [
   { id: 'pg', title: 'PostgreSQL sessions', unit: 'sessions', series: [{ label: 'active', color: '#dc2626' }, { label: 'idle', color: '#2563eb' }, { label: 'idle in transaction', color: '#d97706' }, { label: 'new/s', color: '#7c3aed' }] },
   { id: 'pool', title: 'Service: pool and in flight (all instances)', unit: 'count', series: [{ label: 'pool in use', color: '#16a34a' }, { label: 'pool waiting', color: '#dc2626' }, { label: 'in flight', color: '#2563eb' }] },
+  { id: 'cpu', title: 'CPU (cores busy)', unit: 'cores', series: [{ label: 'PostgreSQL', color: '#7c3aed' }, ...[1, 2, 3, 4].map((i) => ({ label: `instance ${i}`, color: ['#2563eb', '#16a34a', '#d97706', '#dc2626'][i - 1] }))] },
 ];
 
 export class Charts {
@@ -90,6 +92,8 @@ export class Charts {
     const sum = (name: string) => sample.services.reduce((total, s) => total + (s.metrics[name] ?? 0), 0);
     this.append('pg', sample.at, [pg?.by_state['active'] ?? 0, pg?.by_state['idle'] ?? 0, pg?.by_state['idle in transaction'] ?? 0, pg?.opened_per_second ?? 0]);
     this.append('pool', sample.at, [sum('db_pool_in_use'), sum('db_pool_waiting'), sum('http_requests_in_flight')]);
+    const cpuOf = (instance: number) => sample.services.find((s) => s.instance === instance)?.cpu ?? (null as unknown as number);
+    this.append('cpu', sample.at, [pg?.cpu ?? (null as unknown as number), cpuOf(1), cpuOf(2), cpuOf(3), cpuOf(4)]);
   }
 
   /** How many points the named chart's first series holds (the browser test reads it). */
