@@ -112,6 +112,7 @@ pub async fn start(id: &str) -> Result<ExitCode> {
     let collector = tokio::spawn(metrics::collect(running.targets(), tx, cancel.clone()));
     let interactive = view::interactive();
     let mut crashed = false;
+    let mut nginx_down = false;
     loop {
         tokio::select! {
             _ = tokio::signal::ctrl_c() => break,
@@ -125,6 +126,16 @@ pub async fn start(id: &str) -> Result<ExitCode> {
                             "\nThe service (instance {}) exited ({status}). Its last log lines:\n{}\n\nThe database keeps running; fix the code and start again.",
                             svc.instance,
                             svc.logs(40)
+                        );
+                    }
+                }
+                if let Some(nginx) = running.nginx.as_mut() {
+                    if let (false, Some(status)) = (nginx_down, nginx.exited()) {
+                        nginx_down = true;
+                        eprintln!(
+                            "\nnginx exited ({status}); requests to {} fail until the lab restarts. Its error log:\n{}",
+                            nginx.url(),
+                            nginx.error_log(20)
                         );
                     }
                 }

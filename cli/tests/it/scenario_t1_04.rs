@@ -397,6 +397,24 @@ fn a_killed_instance_shows_as_down_and_nginx_routes_around_it() {
             .unwrap();
         assert_eq!(String::from_utf8_lossy(&out.stdout), "200");
     }
+    // nginx stopping is reported too, with its error log, rather than left to be guessed.
+    let prefix = home.join(format!("run/nginx-t1-04-{}", lab.id()));
+    let master: u32 = std::fs::read_to_string(prefix.join("logs/nginx.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    kill(master, libc::SIGTERM);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while Instant::now() < deadline
+        && !std::fs::read_to_string(log.path())
+            .unwrap()
+            .contains("nginx exited")
+    {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let seen = std::fs::read_to_string(log.path()).unwrap();
+    assert!(seen.contains("nginx exited"), "{}", tail(&seen, 20));
     kill(lab.id(), libc::SIGTERM);
     lab.wait().unwrap();
 }
