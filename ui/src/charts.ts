@@ -96,9 +96,9 @@ export class Charts {
     this.append('cpu', sample.at, [pg?.cpu ?? (null as unknown as number), cpuOf(1), cpuOf(2), cpuOf(3), cpuOf(4)]);
   }
 
-  /** How many points the named chart's first series holds (the browser test reads it). */
-  points(id: string): number {
-    return this.charts.get(id)?.data[1].filter((v) => v !== null && v !== undefined).length ?? 0;
+  /** How many points a series of the named chart holds (the browser test reads it). */
+  points(id: string, series = 1): number {
+    return this.charts.get(id)?.data[series]?.filter((v) => v !== null && v !== undefined).length ?? 0;
   }
 
   clearSignals() {

@@ -247,6 +247,9 @@ async function main() {
     check((await editorText(page)) === unsaved, 'the unsaved edit survived a restart of the lab');
     await openFile(page, 'src/handlers.rs');
     check((await editorText(page)).includes('fn broken()'), 'the saved edit survived a restart of the lab');
+    // The charts open on the last recorded load run, dashed, as the "before" to compare with.
+    const before = await page.evaluate(() => window.sdlab.charts.points('rps', 3));
+    check(before >= 20, `the previous load run is overlaid after a lab restart (${before} points)`);
     const answer = await page.inputValue('.question[data-qid=observed-p95] textarea');
     check(answer === 'I guessed 100 ms', 'the answer survived a restart of the lab');
     await shot(page, 'after-lab-restart');
