@@ -8,6 +8,9 @@
 // Run: npm --prefix ui run build && node ui/tests/e2e.mjs (after `cargo build -p sdlab-cli`).
 // The lab home is /tmp/sdlab-tests/ui-home (seeded once, then cached); the learner's code,
 // database, progress, history and drafts there are reset at the start of every run.
+// Run it alone (scripts/test.sh runs it after nextest): services are built in the shared
+// target/sdlab-services, and a test building another version of t1-01's service there at
+// the same moment can replace the binary this lab is about to start.
 
 import { spawn, execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
