@@ -6,7 +6,7 @@
 //! die with a SIGKILLed lab.
 //!
 //! Margins: one instance tops out near 38 reports/s against 60 offered, so its queue grows
-//! without bound (p95 ends at the 2 s timeout, budget 500 ms); the solution keeps each
+//! without bound (p95 ends at the 2 s timeout, budget 1 s); the solution keeps each
 //! instance under half of its share (p95 ~45 ms on a busy machine). Shares are counts, not
 //! timings: round robin measures 33/33/33 against a ±20% band; ip_hash 0/100/0.
 
