@@ -1,8 +1,14 @@
 //! Builds a prepared service with Cargo (`--profile lab`, the shared target dir) and returns
 //! its binary, or the compiler's diagnostics when it does not compile. A failed build is an
 //! ordinary error value: it never takes the lab down.
+//!
+//! The learner's code and the solution (or any `check --code` folder) are the same package in
+//! different workspaces, so they build to the same path in the shared target dir. Each build
+//! therefore holds the lab's build lock (`<target>/.sdlab-build.lock`) from `cargo build` until
+//! its binary is copied out to a path of its own (`<home>/run/bin/<package>-<pid>`), and the
+//! lab runs that copy: another build can never swap the binary a lab is about to start.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -33,11 +39,19 @@ pub enum BuildError {
     Compile { package: String, diagnostics: String },
     #[error("cargo built {package} but {} is missing", binary.display())]
     MissingBinary { package: String, binary: PathBuf },
+    #[error("cannot {what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
-/// `cargo build --profile lab -p <package>` in the code's workspace.
-pub async fn build(code: &PreparedCode, target_dir: &std::path::Path) -> Result<Built, BuildError> {
+/// `cargo build --profile lab -p <package>` in the code's workspace, then a private copy of the
+/// binary in `bin_dir` (see the module doc).
+pub async fn build(code: &PreparedCode, target_dir: &Path, bin_dir: &Path) -> Result<Built, BuildError> {
     let started = Instant::now();
+    let lock = lock_builds(target_dir).await?;
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let output = tokio::process::Command::new(cargo)
         .arg("build")
@@ -69,13 +83,15 @@ pub async fn build(code: &PreparedCode, target_dir: &std::path::Path) -> Result<
             diagnostics: diagnostics(&String::from_utf8_lossy(&output.stderr)),
         });
     }
-    let binary = target_dir.join(PROFILE).join(&code.package);
-    if !binary.is_file() {
+    let built = target_dir.join(PROFILE).join(&code.package);
+    if !built.is_file() {
         return Err(BuildError::MissingBinary {
             package: code.package.clone(),
-            binary,
+            binary: built,
         });
     }
+    let binary = copy_out(&built, bin_dir, &code.package)?;
+    drop(lock);
     let stderr = String::from_utf8_lossy(&output.stderr);
     Ok(Built {
         binary,
@@ -83,6 +99,64 @@ pub async fn build(code: &PreparedCode, target_dir: &std::path::Path) -> Result<
         waited_for_lock: stderr.contains("Blocking waiting for file lock"),
         compiled: stderr.contains("Compiling"),
     })
+}
+
+/// Waits for (and takes) the lab's build lock of `target_dir`; released when dropped.
+async fn lock_builds(target_dir: &Path) -> Result<std::fs::File, BuildError> {
+    let path = target_dir.join(".sdlab-build.lock");
+    let io = |what: String| move |source| BuildError::Io { what, source };
+    std::fs::create_dir_all(target_dir).map_err(io(format!("create {}", target_dir.display())))?;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(io(format!("open {}", path.display())))?;
+    tokio::task::spawn_blocking(move || {
+        use std::os::fd::AsRawFd;
+        // SAFETY: flock on a descriptor this function owns; it is released when `file` closes.
+        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
+        if rc == 0 {
+            Ok(file)
+        } else {
+            Err(BuildError::Io {
+                what: format!("lock {}", path.display()),
+                source: std::io::Error::last_os_error(),
+            })
+        }
+    })
+    .await
+    .map_err(|e| BuildError::Io {
+        what: "wait for the build lock".to_string(),
+        source: std::io::Error::other(e.to_string()),
+    })?
+}
+
+/// Copies `built` to `<bin_dir>/<package>-<pid>` (written beside it, then renamed over the old
+/// copy, which a running service may still be executing) and removes copies of dead labs.
+fn copy_out(built: &Path, bin_dir: &Path, package: &str) -> Result<PathBuf, BuildError> {
+    let io = |what: String| move |source| BuildError::Io { what, source };
+    std::fs::create_dir_all(bin_dir).map_err(io(format!("create {}", bin_dir.display())))?;
+    let me = std::process::id();
+    let target = bin_dir.join(format!("{package}-{me}"));
+    let partial = bin_dir.join(format!(".{package}-{me}.partial"));
+    std::fs::copy(built, &partial).map_err(io(format!("copy {} to {}", built.display(), partial.display())))?;
+    std::fs::rename(&partial, &target).map_err(io(format!("rename {}", partial.display())))?;
+    if let Ok(entries) = std::fs::read_dir(bin_dir) {
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().to_string();
+            let pid = name
+                .trim_end_matches(".partial")
+                .rsplit('-')
+                .next()
+                .and_then(|p| p.parse::<u32>().ok());
+            let dead = |pid: u32| pid != me && !Path::new(&format!("/proc/{pid}")).exists();
+            if pid.is_some_and(dead) {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+    Ok(target)
 }
 
 /// Cargo's stderr without its progress lines: what remains is what the learner must read.

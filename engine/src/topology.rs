@@ -480,7 +480,7 @@ impl Lab {
             .await?;
         let built = progress
             .step(Step::BuildService, async {
-                let built = crate::build::build(&code, &self.home.target_dir()).await?;
+                let built = crate::build::build(&code, &self.home.target_dir(), &self.home.run_dir().join("bin")).await?;
                 let mut note = if built.compiled { "compiled" } else { "up to date" }.to_string();
                 if built.waited_for_lock {
                     note.push_str(", after waiting for another build in the same target dir");

@@ -40,10 +40,16 @@ struct Args {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(args.threads)
-        .enable_all()
-        .build()?;
+    // One thread means one thread: the scheduler, the requests and the statistics all run on
+    // it, as wrk -t1 does. (A one-worker multi-thread runtime would add the `block_on` thread.)
+    let runtime = if args.threads <= 1 {
+        tokio::runtime::Builder::new_current_thread().enable_all().build()?
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(args.threads)
+            .enable_all()
+            .build()?
+    };
     let (model, rate, max_in_flight) = if args.rate > 0.0 {
         (Model::Open, args.rate, 10_000)
     } else {
