@@ -67,4 +67,4 @@ export interface FileTree { root: string; entries: FileNode[] }
 export interface EditorFile { path: string; content: string; draft: string | null }
 export interface Solution { notes: string; files: { path: string; content: string }[] }
 export interface SqlResult { columns: string[]; rows: (string | null)[][]; affected: number | null }
-export interface Sample { at: number; services: { instance: number; up: boolean; metrics: Record<string, number>; cpu: number | null }[]; postgres: { by_state: Record<string, number>; sessions_total: number; opened_per_second: number; cpu: number | null } | null }
+export interface Sample { at: number; services: { instance: number; port: number; up: boolean; down_reason: string | null; metrics: Record<string, number>; cpu: number | null }[]; postgres: { by_state: Record<string, number>; sessions_total: number; opened_per_second: number; cpu: number | null } | null }

@@ -158,7 +158,7 @@ async function pollStatus() {
       setStatus(`Running at ${status.url}`, 'ok');
       code.showDiagnostics(null);
       $('diagnostics').hidden = true;
-      if (!state.metrics) state.metrics = stream(`/scenarios/${id}/metrics/stream`, 'sample', (s: Sample) => charts.addSample(s));
+      if (!state.metrics) state.metrics = stream(`/scenarios/${id}/metrics/stream`, 'sample', (s: Sample) => { charts.addSample(s); showInstances(s); });
       break;
     case 'failed':
       setStatus(status.error ?? 'failed', 'error');
@@ -419,3 +419,20 @@ async function main() {
 }
 
 void main();
+
+/** One badge per instance from the latest sample: up, or DOWN with the reason (a killed
+ *  instance shows here within a second, and its series stop on the charts). */
+function showInstances(sample: Sample) {
+  const box = $('instances');
+  box.replaceChildren(
+    ...sample.services.map((s) => {
+      const badge = document.createElement('span');
+      badge.className = `instance ${s.up ? 'up' : 'down'}`;
+      badge.dataset.instance = String(s.instance);
+      badge.textContent = s.up
+        ? `instance ${s.instance} :${s.port} up${s.cpu === null ? '' : ` · ${s.cpu.toFixed(2)} cores`}`
+        : `instance ${s.instance} :${s.port} DOWN (${s.down_reason ?? 'no answer'})`;
+      return badge;
+    }),
+  );
+}

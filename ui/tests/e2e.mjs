@@ -159,6 +159,8 @@ async function main() {
     await page.waitForFunction((n) => window.sdlab.charts.points('rps') >= n + 3, early, { timeout: MINUTE });
     await shot(page, 'load-charts-growing');
     await page.waitForFunction(() => window.sdlab.state.job?.state === 'done', null, { timeout: 2 * MINUTE });
+    const badge = await page.textContent('#instances .instance[data-instance="1"]');
+    check(/instance 1 :\d+ up/.test(badge ?? ''), `instance 1 is shown up (${badge})`);
     for (const chart of ['rps', 'latency', 'errors', 'pg', 'pool', 'cpu']) {
       const n = await points(page, chart);
       check(n > 0, `chart ${chart} has data (${n} points)`);

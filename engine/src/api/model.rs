@@ -319,7 +319,12 @@ pub struct SampleView {
 #[derive(Debug, Clone, Serialize)]
 pub struct ServiceSampleView {
     pub instance: u32,
+    /// Port on 127.0.0.1 the instance listens on.
+    pub port: u16,
+    /// Whether it answered `/metrics` in time; a killed or hung instance is down.
     pub up: bool,
+    /// Why it is down ("connection refused", "no answer within 700 ms", ...).
+    pub down_reason: Option<String>,
     /// Sums over labels of each metric the service exposes (name -> value).
     pub metrics: BTreeMap<String, f64>,
     pub cpu: Option<f64>,
@@ -344,7 +349,9 @@ impl From<&Sample> for SampleView {
                 .iter()
                 .map(|svc| ServiceSampleView {
                     instance: svc.instance,
-                    up: svc.metrics.is_some(),
+                    port: svc.port,
+                    up: svc.up,
+                    down_reason: svc.down_reason.clone(),
                     metrics: svc
                         .metrics
                         .as_ref()
@@ -552,5 +559,35 @@ impl From<&CheckReport> for CheckView {
             lines: r.lines.iter().map(CheckLineView::from).collect(),
             log_errors: r.log_errors.clone(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::{Sample, ServiceSample};
+
+    #[test]
+    fn a_down_instance_reaches_the_ui_as_down_with_its_reason() {
+        let sample = Sample {
+            at: std::time::Duration::from_secs(3),
+            services: vec![
+                ServiceSample { instance: 1, port: 4001, up: true, ..Default::default() },
+                ServiceSample {
+                    instance: 2,
+                    port: 4002,
+                    up: false,
+                    down_reason: Some("connection refused".to_string()),
+                    ..Default::default()
+                },
+            ],
+            postgres: None,
+        };
+        let json = serde_json::to_value(SampleView::from(&sample)).expect("serialises");
+        let services = json["services"].as_array().expect("services");
+        assert_eq!(services[0]["up"], true);
+        assert_eq!(services[1]["up"], false);
+        assert_eq!(services[1]["port"], 4002);
+        assert_eq!(services[1]["down_reason"], "connection refused");
     }
 }
