@@ -155,7 +155,7 @@ async function pollStatus() {
       statusTimer = window.setTimeout(() => void pollStatus(), 700);
       break;
     case 'running':
-      setStatus(`Running at ${status.url}`, 'ok');
+      setStatus(`Running at ${status.entry ?? status.url}${(status.urls?.length ?? 0) > 1 ? ` (${status.urls!.length} instances)` : ''}${status.cpu_limit ? ` · CPU per instance: ${status.cpu_limit}` : ''}`, 'ok');
       code.showDiagnostics(null);
       $('diagnostics').hidden = true;
       if (!state.metrics) state.metrics = stream(`/scenarios/${id}/metrics/stream`, 'sample', (s: Sample) => { charts.addSample(s); showInstances(s); });

@@ -162,8 +162,15 @@ pub enum RunStatus {
     Stopped,
     /// Coming up; `step` is the step under way ("build service").
     Starting { step: Option<String> },
-    /// Ready: `url` is instance 1, `urls` every instance.
-    Running { url: String, urls: Vec<String> },
+    /// Ready: `url` is instance 1, `urls` every instance, `entry` where requests go (nginx when
+    /// the scenario has one, else instance 1), `cpu_limit` how each instance's CPU share is
+    /// enforced when the scenario gives one (a cgroup, or the fallback and why).
+    Running {
+        url: String,
+        urls: Vec<String>,
+        entry: String,
+        cpu_limit: Option<String>,
+    },
     /// Could not come up, or a service died. `diagnostics` holds the compiler's output when
     /// the code does not compile.
     Failed { error: String, diagnostics: Option<String> },

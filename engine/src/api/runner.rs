@@ -306,10 +306,14 @@ async fn run(
         }
     };
     let urls: Vec<String> = (0..running.services.len()).filter_map(|i| running.service_url(i)).collect();
+    let entry = running.nginx.as_ref().map(|n| n.url());
+    let cpu_limit = running.cpu_limiter.as_ref().map(|l| l.describe());
     Shared::set(&shared, |s| {
         s.status = RunStatus::Running {
             url: urls.first().cloned().unwrap_or_default(),
             urls: urls.clone(),
+            entry: entry.clone().or_else(|| urls.first().cloned()).unwrap_or_default(),
+            cpu_limit: cpu_limit.clone(),
         };
         s.database_url = running.database_url();
         s.targets = Some(running.targets());

@@ -577,6 +577,9 @@ async fn a_real_start_through_the_api_runs_t1_01_until_stop() {
         tokio::time::sleep(std::time::Duration::from_millis(250)).await;
     };
     let url = body["url"].as_str().unwrap().to_string();
+    // One instance and no nginx: requests enter at instance 1; no CPU share in t1-01.
+    assert_eq!(body["entry"], body["url"], "{body}");
+    assert!(body["cpu_limit"].is_null(), "{body}");
     let port: u16 = url.rsplit(':').next().unwrap().parse().unwrap();
     let finished: Vec<&str> = body["events"]
         .as_array()
