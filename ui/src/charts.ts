@@ -2,11 +2,12 @@
 // load generator measured: requests/s, latency percentiles, errors); the previous run of the
 // same kind is overlaid as dashed "before" lines. The signal charts come from the 1 Hz
 // metrics stream: PostgreSQL sessions by state, the service's pool (summed over instances),
-// and CPU of PostgreSQL and of each instance (up to four).
+// and CPU of PostgreSQL and of each instance (up to four). A scenario's own panels
+// (`[[panels]]` in its scenario.toml) follow, drawn from the metrics its services export.
 
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
-import type { Sample, Second } from './api';
+import type { Panel, Sample, Second } from './api';
 
 interface Chart {
   plot: uPlot;
@@ -33,12 +34,41 @@ const SIGNAL_SPECS: Spec[] = [
   { id: 'cpu', title: 'CPU (cores busy)', unit: 'cores', series: [{ label: 'PostgreSQL', color: '#7c3aed' }, ...[1, 2, 3, 4].map((i) => ({ label: `instance ${i}`, color: ['#2563eb', '#16a34a', '#d97706', '#dc2626'][i - 1] }))] },
 ];
 
+const PANEL_COLORS = ['#2563eb', '#16a34a', '#d97706', '#dc2626', '#7c3aed', '#0891b2'];
+
 export class Charts {
   private charts = new Map<string, Chart>();
+  /** The open scenario's panels, their chart ids, and the last value of each rate series. */
+  private panels: { id: string; panel: Panel }[] = [];
+  private lastValues = new Map<string, { at: number; value: number }>();
 
   constructor(private root: HTMLElement) {
     for (const spec of [...LOAD_SPECS, ...SIGNAL_SPECS]) this.add(spec);
     new ResizeObserver(() => this.resize()).observe(root);
+  }
+
+  /** Replaces the previous scenario's panels with this one's. */
+  setPanels(panels: Panel[]) {
+    for (const { id } of this.panels) {
+      this.charts.get(id)?.plot.destroy();
+      this.charts.delete(id);
+      this.root.querySelector(`[data-chart="${id}"]`)?.remove();
+    }
+    this.lastValues.clear();
+    this.panels = panels.map((panel, i) => ({ id: `panel-${i}`, panel }));
+    for (const { id, panel } of this.panels) {
+      this.add({
+        id,
+        title: panel.title,
+        unit: panel.unit,
+        series: panel.series.map((s, j) => ({ label: s.label, color: PANEL_COLORS[j % PANEL_COLORS.length] })),
+      });
+    }
+  }
+
+  /** Ids of the open scenario's panel charts (the browser test reads them). */
+  panelIds(): string[] {
+    return this.panels.map((p) => p.id);
   }
 
   private add(spec: Spec) {
@@ -94,6 +124,21 @@ export class Charts {
     this.append('pool', sample.at, [sum('db_pool_in_use'), sum('db_pool_waiting'), sum('http_requests_in_flight')]);
     const cpuOf = (instance: number) => sample.services.find((s) => s.instance === instance)?.cpu ?? (null as unknown as number);
     this.append('cpu', sample.at, [pg?.cpu ?? (null as unknown as number), cpuOf(1), cpuOf(2), cpuOf(3), cpuOf(4)]);
+    for (const { id, panel } of this.panels) {
+      const values = panel.series.map((series, j) => {
+        const from = sample.services.filter((s) => s.up && (series.instance === null || s.instance === series.instance));
+        if (from.length === 0) return null as unknown as number;
+        const value = from.reduce((total, s) => total + (s.metrics[series.metric] ?? 0), 0);
+        if (!series.rate) return value;
+        // A counter: its increase per second since the previous sample (a restart resets it).
+        const key = `${id}/${j}`;
+        const last = this.lastValues.get(key);
+        this.lastValues.set(key, { at: sample.at, value });
+        if (!last || sample.at <= last.at || value < last.value) return null as unknown as number;
+        return (value - last.value) / (sample.at - last.at);
+      });
+      this.append(id, sample.at, values);
+    }
   }
 
   /** How many points a series of the named chart holds (the browser test reads it). */
@@ -103,6 +148,8 @@ export class Charts {
 
   clearSignals() {
     for (const spec of SIGNAL_SPECS) this.set(spec.id, [[], ...spec.series.map(() => [])]);
+    for (const { id, panel } of this.panels) this.set(id, [[], ...panel.series.map(() => [])]);
+    this.lastValues.clear();
   }
 
   private set(id: string, data: number[][]) {

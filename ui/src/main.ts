@@ -108,6 +108,7 @@ async function openScenario(id: string) {
   renderGuide($('guide'), id, detail.guide, detail.progress.answers, () => state.history);
   $('hints').replaceChildren();
   if (detail.progress.hints_shown > 0) await showHints(await get(`/scenarios/${id}/hints`));
+  charts.setPanels(detail.panels);
   charts.clearSignals();
   showPreviousRun();
   await code.load(id);

@@ -161,6 +161,13 @@ async function main() {
     await page.waitForFunction(() => window.sdlab.state.job?.state === 'done', null, { timeout: 2 * MINUTE });
     const badge = await page.textContent('#instances .instance[data-instance="1"]');
     check(/instance 1 :\d+ up/.test(badge ?? ''), `instance 1 is shown up (${badge})`);
+    // The scenario's own panels ([[panels]] in scenario.toml) fill from the service's /metrics.
+    const panelIds = await page.evaluate(() => window.sdlab.charts.panelIds());
+    check(panelIds.length >= 1, `t1-01's panels are drawn (${panelIds.length})`);
+    for (const id of panelIds) {
+      const n = await points(page, id);
+      check(n > 0, `panel ${id} has data (${n} points)`);
+    }
     for (const chart of ['rps', 'latency', 'errors', 'pg', 'pool', 'cpu']) {
       const n = await points(page, chart);
       check(n > 0, `chart ${chart} has data (${n} points)`);

@@ -58,6 +58,8 @@ pub struct ScenarioDetail {
     pub profiles: Vec<String>,
     /// The guide's questions (fenced `question` blocks), in order.
     pub questions: Vec<QuestionView>,
+    /// The scenario's own charts (`[[panels]]`), drawn after the standard ones.
+    pub panels: Vec<crate::catalog::Panel>,
 }
 
 /// A question of the guide: a fenced block whose info string is

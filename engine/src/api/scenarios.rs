@@ -49,6 +49,7 @@ pub(super) async fn detail(State(state): State<ApiState>, UrlPath(id): UrlPath<S
         postgres: scenario.topology.postgres.is_some(),
         profiles: scenario.profiles.keys().cloned().collect(),
         questions,
+        panels: scenario.panels.clone(),
     }))
 }
 

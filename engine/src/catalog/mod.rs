@@ -32,6 +32,29 @@ pub struct Scenario {
     pub profiles: BTreeMap<String, Profile>,
     pub check: CheckSpec,
     pub hints: Vec<String>,
+    /// The scenario's own charts (`[[panels]]` in scenario.toml), drawn by the UI from the
+    /// instances' /metrics after the standard ones.
+    pub panels: Vec<Panel>,
+}
+
+/// A chart of the services' own metrics.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Panel {
+    pub title: String,
+    pub unit: String,
+    pub series: Vec<PanelSeries>,
+}
+
+/// One line of a [`Panel`].
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct PanelSeries {
+    pub label: String,
+    /// A metric name from /metrics, summed over its labels.
+    pub metric: String,
+    /// Per-second increase of a counter instead of its value.
+    pub rate: bool,
+    /// One instance (1-based), or the sum over all instances.
+    pub instance: Option<u32>,
 }
 
 impl Scenario {

@@ -27,6 +27,32 @@ pub(crate) struct RawScenario {
     pub check: RawCheck,
     #[serde(default)]
     pub hints: Vec<String>,
+    /// Extra charts for this scenario (`[[panels]]`), after the lab's standard ones.
+    #[serde(default)]
+    pub panels: Vec<RawPanel>,
+}
+
+/// `[[panels]]`: a chart of the services' own metrics.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawPanel {
+    pub title: String,
+    /// The y axis' unit, e.g. "jobs" or "ms".
+    pub unit: String,
+    pub series: Vec<RawSeries>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawSeries {
+    pub label: String,
+    /// A metric the services export on /metrics (summed over its labels).
+    pub metric: String,
+    /// Plot the per-second increase of a counter instead of its value.
+    #[serde(default)]
+    pub rate: bool,
+    /// Only this instance (1-based); summed over every instance when absent.
+    pub instance: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -234,6 +234,7 @@ pub(super) fn validate(file: &Path, raw: RawScenario) -> Result<Scenario, Catalo
         }
     }
 
+    let panels = panels(&cx, raw.panels)?;
     Ok(Scenario {
         id: raw.id,
         dir: cx.dir.clone(),
@@ -253,7 +254,57 @@ pub(super) fn validate(file: &Path, raw: RawScenario) -> Result<Scenario, Catalo
         profiles,
         check,
         hints: raw.hints,
+        panels,
     })
+}
+
+/// The highest instance number a panel series may name.
+const MAX_PANEL_INSTANCE: u32 = 8;
+
+fn panels(cx: &Ctx, raw: Vec<super::raw::RawPanel>) -> Result<Vec<super::Panel>, CatalogError> {
+    let metric_name = |m: &str| {
+        !m.is_empty()
+            && m.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+            && !m.starts_with(|c: char| c.is_ascii_digit())
+    };
+    let mut out = Vec::new();
+    for (i, p) in raw.into_iter().enumerate() {
+        if p.title.trim().is_empty() {
+            return Err(cx.invalid(format!("panels[{i}].title"), "a non-empty title"));
+        }
+        if p.series.is_empty() {
+            return Err(cx.invalid(format!("panels[{i}].series"), "at least one series"));
+        }
+        let mut series = Vec::new();
+        for (j, s) in p.series.into_iter().enumerate() {
+            if !metric_name(&s.metric) {
+                return Err(cx.invalid(
+                    format!("panels[{i}].series[{j}].metric"),
+                    format!("a Prometheus metric name such as \"db_pool_waiting\", got {:?}", s.metric),
+                ));
+            }
+            // The learner may run more instances than the topology starts with (t1-04's
+            // deploy/lab.toml), so the bound is the lab's ceiling, not topology.instances.
+            if s.instance.is_some_and(|n| n == 0 || n > MAX_PANEL_INSTANCE) {
+                return Err(cx.invalid(
+                    format!("panels[{i}].series[{j}].instance"),
+                    format!("an instance between 1 and {MAX_PANEL_INSTANCE}"),
+                ));
+            }
+            series.push(super::PanelSeries {
+                label: s.label,
+                metric: s.metric,
+                rate: s.rate,
+                instance: s.instance,
+            });
+        }
+        out.push(super::Panel {
+            title: p.title,
+            unit: p.unit,
+            series,
+        });
+    }
+    Ok(out)
 }
 
 fn requests(cx: &Ctx, raw: Vec<RawRequest>) -> Result<Vec<RequestTemplate>, CatalogError> {

@@ -521,3 +521,29 @@ fn a_stub_dependency_parses_and_its_mistakes_are_named() {
         .unwrap_err();
     assert_invalid(&err, &fx.file, "topology.dependency.latency", &["\"quick\""]);
 }
+
+#[test]
+fn panels_parse_and_their_mistakes_are_named() {
+    let fx = Fixture::new();
+    let with = |block: &str| edit(VALID, "[db]", &format!("{block}\n\n[db]"));
+    let s = fx
+        .parse(&with(
+            "[[panels]]\ntitle = \"Pool\"\nunit = \"handlers\"\nseries = [\n  { label = \"waiting\", metric = \"db_pool_waiting\", instance = 2 },\n  { label = \"timeouts/s\", metric = \"db_pool_acquire_timeouts_total\", rate = true },\n]",
+        ))
+        .unwrap();
+    assert_eq!(s.panels.len(), 1);
+    let series = &s.panels[0].series;
+    assert_eq!((series[0].metric.as_str(), series[0].instance, series[0].rate), ("db_pool_waiting", Some(2), false));
+    assert_eq!((series[1].instance, series[1].rate), (None, true));
+
+    let err = fx
+        .parse(&with("[[panels]]\ntitle = \"Pool\"\nunit = \"x\"\nseries = [{ label = \"w\", metric = \"db pool\" }]"))
+        .unwrap_err();
+    assert_invalid(&err, &fx.file, "panels[0].series[0].metric", &["\"db pool\""]);
+    let err = fx
+        .parse(&with("[[panels]]\ntitle = \"Pool\"\nunit = \"x\"\nseries = [{ label = \"w\", metric = \"up\", instance = 0 }]"))
+        .unwrap_err();
+    assert_invalid(&err, &fx.file, "panels[0].series[0].instance", &["between 1 and 8"]);
+    let err = fx.parse(&with("[[panels]]\ntitle = \"Pool\"\nunit = \"x\"\nseries = []")).unwrap_err();
+    assert_invalid(&err, &fx.file, "panels[0].series", &["at least one"]);
+}
