@@ -101,10 +101,14 @@ pub async fn build(code: &PreparedCode, target_dir: &Path, bin_dir: &Path) -> Re
     })
 }
 
+/// `map_err` adapter: an I/O failure while doing `what`.
+fn io(what: String) -> impl FnOnce(std::io::Error) -> BuildError {
+    move |source| BuildError::Io { what, source }
+}
+
 /// Waits for (and takes) the lab's build lock of `target_dir`; released when dropped.
 async fn lock_builds(target_dir: &Path) -> Result<std::fs::File, BuildError> {
     let path = target_dir.join(".sdlab-build.lock");
-    let io = |what: String| move |source| BuildError::Io { what, source };
     std::fs::create_dir_all(target_dir).map_err(io(format!("create {}", target_dir.display())))?;
     let file = std::fs::OpenOptions::new()
         .create(true)
@@ -135,7 +139,6 @@ async fn lock_builds(target_dir: &Path) -> Result<std::fs::File, BuildError> {
 /// Copies `built` to `<bin_dir>/<package>-<pid>` (written beside it, then renamed over the old
 /// copy, which a running service may still be executing) and removes copies of dead labs.
 fn copy_out(built: &Path, bin_dir: &Path, package: &str) -> Result<PathBuf, BuildError> {
-    let io = |what: String| move |source| BuildError::Io { what, source };
     std::fs::create_dir_all(bin_dir).map_err(io(format!("create {}", bin_dir.display())))?;
     let me = std::process::id();
     let target = bin_dir.join(format!("{package}-{me}"));

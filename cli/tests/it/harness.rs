@@ -132,37 +132,49 @@ pub fn edit(file: &Path, from: &str, to: &str) {
     std::fs::write(file, text.replace(from, to)).unwrap();
 }
 
-/// `sdlab start t1-01` in the background, returned once it printed its ready line.
+/// `sdlab start <id>` in the background, returned once it printed its ready line.
 pub struct Started {
     pub child: Child,
     pub took: Duration,
     pub url: String,
 }
 
-pub fn start(home: &Path) -> Started {
-    let started = Instant::now();
-    let mut child = sdlab(home)
-        .arg("start")
-        .arg("t1-01")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
+/// The lines `reader` yields, on a channel fed by a thread (so a test can wait with a deadline).
+pub fn line_channel(reader: impl std::io::Read + Send + 'static) -> std::sync::mpsc::Receiver<String> {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+        for line in BufReader::new(reader).lines().map_while(Result::ok) {
             if tx.send(line).is_err() {
                 break;
             }
         }
     });
+    rx
+}
+
+/// `sdlab start t1-01`.
+pub fn start(home: &Path) -> Started {
+    start_scenario(home, "t1-01")
+}
+
+/// `sdlab start <id>`, up to its `ready <id> <url>` line.
+pub fn start_scenario(home: &Path, id: &str) -> Started {
+    let started = Instant::now();
+    let mut child = sdlab(home)
+        .arg("start")
+        .arg(id)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let rx = line_channel(child.stdout.take().unwrap());
+    let ready = format!("ready {id} ");
     let deadline = Instant::now() + Duration::from_secs(900);
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         match rx.recv_timeout(left) {
-            Ok(line) if line.starts_with("ready t1-01 ") => {
-                let url = line.trim_start_matches("ready t1-01 ").to_string();
+            Ok(line) if line.starts_with(&ready) => {
+                let url = line.trim_start_matches(&ready).to_string();
                 return Started {
                     child,
                     took: started.elapsed(),
@@ -172,7 +184,7 @@ pub fn start(home: &Path) -> Started {
             Ok(_) => continue,
             Err(_) => {
                 let _ = child.kill();
-                panic!("sdlab start did not print its ready line");
+                panic!("sdlab start {id} did not print its ready line");
             }
         }
     }

@@ -10,7 +10,6 @@
 //! solution has no errors and a p99 of ~270 ms (line at 2 s; 1.8 s once while other builds
 //! starved the machine). Pool budgets and refusals are counts, not timings.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -142,15 +141,7 @@ fn a_killed_instance_shows_as_down_in_the_check_table() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let rx = line_channel(child.stderr.take().unwrap());
     // Once the check load runs, kill instance 2 (as an OOM killer or a crash would).
     let deadline = Instant::now() + Duration::from_secs(900);
     let mut killed = None;

@@ -151,34 +151,8 @@ fn a_wrong_nginx_config_is_refused_with_nginxs_words_and_the_learners_line() {
 
 /// `sdlab start t1-04` on the learner's code in `home`, up to its ready line.
 fn start_lab(home: &Path) -> (Child, String) {
-    let mut child = sdlab(home)
-        .args(["start", ID])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(900);
-    loop {
-        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-            Ok(line) if line.starts_with("ready t1-04 ") => {
-                return (child, line.trim_start_matches("ready t1-04 ").to_string());
-            }
-            Ok(_) => continue,
-            Err(_) => {
-                let _ = child.kill();
-                panic!("sdlab start t1-04 did not print its ready line");
-            }
-        }
-    }
+    let started = start_scenario(home, ID);
+    (started.child, started.url)
 }
 
 /// The children of `pid`.
