@@ -572,3 +572,37 @@ fn confirm(question: &str) -> Result<bool> {
     std::io::stdin().lock().read_line(&mut answer).context("read the answer")?;
     Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
 }
+
+/// `sdlab doctor`: what the lab needs, found or missing with the way to get it.
+pub fn doctor() -> Result<ExitCode> {
+    let lab = lab()?;
+    let findings = sdlab_engine::doctor::check(&lab.home, &lab.sources);
+    print!("{}", sdlab_engine::doctor::render(&findings));
+    let blocking = sdlab_engine::doctor::blocking(&findings);
+    if blocking.is_empty() {
+        println!("Ready: every scenario can start.");
+        Ok(ExitCode::SUCCESS)
+    } else {
+        println!("{} thing(s) missing: no scenario can start until they are installed.", blocking.len());
+        Ok(ExitCode::FAILURE)
+    }
+}
+
+/// `sdlab stage-workspaces DIR` (packaging): every scenario's learner and solution workspace
+/// as the lab generates them, so `cargo vendor` sees exactly the crates a learner will build.
+pub fn stage_workspaces(dir: &std::path::Path) -> Result<ExitCode> {
+    let lab = lab()?;
+    let home = sdlab_engine::LabHome::at(dir);
+    let mut manifests = std::collections::BTreeSet::new();
+    for scenario in &lab.catalog.scenarios {
+        for source in [CodeSource::Learner, CodeSource::Solution] {
+            let code = sdlab_engine::workspace::prepare(&home, &lab.sources, scenario, &source)
+                .with_context(|| format!("prepare {} of {}", source.label(), scenario.id))?;
+            manifests.insert(code.workspace_root.join("Cargo.toml"));
+        }
+    }
+    for manifest in manifests {
+        println!("{}", manifest.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -80,6 +80,13 @@ enum Command {
         #[arg(long = "allow-host", value_name = "HOST")]
         allow_hosts: Vec<String>,
     },
+    /// Check this machine for what the lab needs (cargo, PostgreSQL, nginx, a writable data
+    /// folder, vendored crates) and say how to get what is missing.
+    Doctor,
+    /// Packaging: write every scenario's service and solution workspace, exactly as the lab
+    /// generates them, under DIR and print their manifests (for `cargo vendor`).
+    #[command(hide = true)]
+    StageWorkspaces { dir: std::path::PathBuf },
 }
 
 fn main() -> ExitCode {
@@ -115,6 +122,8 @@ fn main() -> ExitCode {
             Command::Reset { id, yes } => commands::reset(&id, yes).await,
             Command::Stop { id } => commands::stop(id.as_deref()).await,
             Command::Serve { port, allow_hosts } => commands::serve(port, &allow_hosts).await,
+            Command::Doctor => commands::doctor(),
+            Command::StageWorkspaces { dir } => commands::stage_workspaces(&dir),
         }
     });
     match result {

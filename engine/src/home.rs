@@ -108,10 +108,18 @@ pub struct Sources {
 }
 
 impl Sources {
-    /// `$SDLAB_ROOT`, else the source tree this engine was built from.
+    /// `$SDLAB_ROOT`; else an installed copy beside the running program (`<prefix>/bin/x` ->
+    /// `<prefix>/share/sdlab`, as the desktop package lays it out); else the source tree this
+    /// engine was built from.
     pub fn from_env() -> Sources {
+        let installed = || {
+            let exe = std::env::current_exe().ok()?;
+            let share = exe.parent()?.parent()?.join("share/sdlab");
+            share.join("scenarios").is_dir().then_some(share)
+        };
         let root = std::env::var_os("SDLAB_ROOT")
             .map(PathBuf::from)
+            .or_else(installed)
             .unwrap_or_else(|| {
                 Path::new(env!("CARGO_MANIFEST_DIR"))
                     .parent()
@@ -139,6 +147,17 @@ impl Sources {
 
     pub fn lockfile(&self) -> PathBuf {
         self.root.join("Cargo.lock")
+    }
+
+    /// Crates for the services' first build without a network (`cargo vendor` output), shipped
+    /// by the desktop package; absent in a source checkout.
+    pub fn vendor_dir(&self) -> PathBuf {
+        self.root.join("vendor")
+    }
+
+    /// The built web UI.
+    pub fn ui_dir(&self) -> PathBuf {
+        self.root.join("ui/dist")
     }
 
     pub fn catalog(&self) -> Result<Catalog, CatalogError> {

@@ -6,6 +6,7 @@
 //! - `home`: where the lab keeps its data (`LabHome`) and finds its sources (`Sources`).
 //! - `workspace`: the learner's copy of a service, the scratch copy for checks, reset.
 //! - `dependency`: the stub outside service (fixed latency) a scenario may ask for.
+//! - `doctor`: what this machine lacks (cargo, server binaries, ...) and how to get it.
 //! - `build`: cargo builds with the compiler's diagnostics on failure.
 //! - `process`: child services (die with the lab), run state, stale clean-up.
 //! - `deploy`: the learner's deploy files (instance count, nginx config with `{{instance_N}}`).
@@ -24,6 +25,7 @@ pub mod cgroup;
 pub mod deploy;
 pub mod check;
 pub mod dependency;
+pub mod doctor;
 pub mod home;
 pub mod load;
 pub mod metrics;

@@ -186,8 +186,31 @@ fn write_workspace(sources: &Sources, root: &Path, members: &str) -> Result<(), 
     if !lock.exists() && sources.lockfile().is_file() {
         std::fs::copy(sources.lockfile(), &lock).map_err(io("cannot copy Cargo.lock to", &lock))?;
     }
-    Ok(())
+    write_cargo_config(sources, root)
 }
+
+/// Where the sources ship vendored crates (the desktop package), `<root>/.cargo/config.toml`
+/// points crates.io at them, so the first build needs no network, from the lab or from a
+/// terminal in the workspace. Without them, any such file the lab wrote earlier is removed.
+fn write_cargo_config(sources: &Sources, root: &Path) -> Result<(), WorkspaceError> {
+    let config = root.join(".cargo/config.toml");
+    let vendor = sources.vendor_dir();
+    if !vendor.is_dir() {
+        if std::fs::read_to_string(&config).is_ok_and(|t| t.starts_with(CARGO_CONFIG_MARK)) {
+            std::fs::remove_file(&config).map_err(io("cannot remove", &config))?;
+        }
+        return Ok(());
+    }
+    let text = format!(
+        "{CARGO_CONFIG_MARK}\n[source.crates-io]\nreplace-with = \"sdlab-vendored\"\n\n\
+         [source.sdlab-vendored]\ndirectory = {}\n",
+        toml::Value::String(vendor.display().to_string())
+    );
+    write_if_changed(&config, text.as_bytes())
+}
+
+/// The first line of a `.cargo/config.toml` the lab wrote (and may rewrite or remove).
+const CARGO_CONFIG_MARK: &str = "# Written by System Design Lab: build from the crates it ships (no network needed).";
 
 /// The `[package] name` of a manifest.
 fn package_name(manifest: &Path) -> Result<String, WorkspaceError> {

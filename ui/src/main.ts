@@ -2,6 +2,7 @@
 // (charts, code, check, SQL, logs, solution). It talks only to the engine's API on this
 // origin (see api.ts); nothing is loaded from elsewhere.
 
+import './locale';
 import './style.css';
 import { ApiError, get, hasToken, post, stream, type CheckView, type Job, type RunRecord, type Sample, type ScenarioDetail, type ScenarioSummary, type Solution, type SqlResult, type Status, type EditorFile } from './api';
 import { Charts } from './charts';

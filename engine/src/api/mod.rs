@@ -16,6 +16,7 @@
 //! - `learn.rs`: hints one at a time, and the solution (confirmation before the first check).
 //! - `stream.rs`: the 1 Hz metrics stream (server-sent events).
 //! - `history.rs`: summaries of finished load runs and checks, per scenario, on disk.
+//! - `doctor` (here): what the machine lacks, from `crate::doctor`.
 //! - `ui.rs`: the built web UI (`ui/dist`) at `/`, or a page saying how to build it.
 //!
 //! Server-sent event streams (metrics, logs) take the token as `?token=`, because
@@ -125,6 +126,16 @@ impl ApiState {
     }
 }
 
+/// What this machine lacks for the lab (cargo, PostgreSQL, nginx, ...), with how to get it:
+/// the UI shows the missing ones as a banner at launch.
+async fn doctor(axum::extract::State(state): axum::extract::State<ApiState>) -> axum::Json<Vec<crate::doctor::Finding>> {
+    let lab = state.lab.clone();
+    let findings = tokio::task::spawn_blocking(move || crate::doctor::check(&lab.home, &lab.sources))
+        .await
+        .unwrap_or_default();
+    axum::Json(findings)
+}
+
 /// A random per-launch token: 32 bytes from the OS-seeded RNG, as 64 hex digits.
 pub fn new_token() -> String {
     let mut bytes = [0u8; 32];
@@ -135,6 +146,7 @@ pub fn new_token() -> String {
 /// The API's routes behind the security layer. Tests call it with `oneshot`.
 pub fn router(state: ApiState) -> Router {
     let api = Router::new()
+        .route("/api/doctor", get(doctor))
         .route("/api/scenarios", get(scenarios::list))
         .route("/api/scenarios/{id}", get(scenarios::detail))
         .route("/api/scenarios/{id}/files", get(files::tree))
