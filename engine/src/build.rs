@@ -53,7 +53,10 @@ pub async fn build(code: &PreparedCode, target_dir: &Path, bin_dir: &Path) -> Re
     let started = Instant::now();
     let lock = lock_builds(target_dir).await?;
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let output = tokio::process::Command::new(cargo)
+    let mut command = tokio::process::Command::new(cargo);
+    // A lab killed mid-build takes its cargo along (rustc jobs finish their unit and exit).
+    crate::process::die_with_parent(&mut command);
+    let output = command
         .arg("build")
         .arg("--profile")
         .arg(PROFILE)

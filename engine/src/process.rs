@@ -3,6 +3,10 @@
 //!
 //! Invariant: every child is started with `PR_SET_PDEATHSIG = SIGKILL`, so it dies with the
 //! lab even when the lab is killed with SIGKILL, and is owned by a guard that stops it on drop.
+//!
+//! A service's address space is capped (`RLIMIT_AS`, [`memory_limit_mib`]): code that eats
+//! memory fails its allocation and aborts instead of taking the learner's machine down, and
+//! its exit is described as running out of the lab's limit ([`ServiceProcess::exit_status`]).
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
@@ -15,6 +19,21 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 /// Lines of log kept in memory per service, for error messages and the UI.
 const LOG_TAIL_LINES: usize = 400;
+
+/// The default address-space limit of a service: far above what a scenario service uses
+/// (tens of MB resident; its virtual size, thread stacks and malloc arenas included, stays
+/// under 1 GiB), far below what a leak needs to make a laptop swap.
+const DEFAULT_MEMORY_MIB: u64 = 4096;
+
+/// Each service's address-space limit in MiB: `SDLAB_SERVICE_MEMORY_MB` when set to a number,
+/// else 4096.
+pub fn memory_limit_mib() -> u64 {
+    std::env::var("SDLAB_SERVICE_MEMORY_MB")
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .filter(|&mib| mib > 0)
+        .unwrap_or(DEFAULT_MEMORY_MIB)
+}
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -53,7 +72,7 @@ pub enum ProcessError {
         status: String,
         logs: String,
     },
-    #[error("the service (instance {instance}) did not answer GET /healthz on port {port} within {waited:?} (last error: {last_error}). Its last log lines:\n{logs}")]
+    #[error("the service (instance {instance}) did not answer GET /healthz on port {port} within {waited:?} (last error: {last_error}){}. Its last log lines:\n{logs}", not_listening_hint(last_error, *port))]
     NotReady {
         instance: u32,
         port: u16,
@@ -78,6 +97,7 @@ impl ServiceProcess {
             .stderr(Stdio::piped())
             .kill_on_drop(true);
         die_with_parent(&mut command);
+        limit_memory(&mut command, memory_limit_mib());
         let mut child = command.spawn().map_err(|source| ProcessError::Spawn {
             binary: spec.binary.clone(),
             source,
@@ -110,10 +130,11 @@ impl ServiceProcess {
             if let Ok(Some(status)) = self.child.try_wait() {
                 // Give the log pumps a moment to drain what the process printed last.
                 tokio::time::sleep(Duration::from_millis(100)).await;
+                let logs = self.logs(60);
                 return Err(ProcessError::Exited {
                     instance: self.instance,
-                    status: status.to_string(),
-                    logs: self.logs(60),
+                    status: describe_exit(&status, &logs),
+                    logs,
                 });
             }
             match crate::metrics::http_get(self.port, "/healthz", Duration::from_secs(1)).await {
@@ -141,9 +162,11 @@ impl ServiceProcess {
         tail.into_iter().skip(skip).collect::<Vec<_>>().join("\n")
     }
 
-    /// Whether the process has exited (and how).
+    /// Whether the process has exited (and how; an abort after a failed allocation is named
+    /// as running out of the lab's memory limit).
     pub fn exit_status(&mut self) -> Option<String> {
-        self.child.try_wait().ok().flatten().map(|s| s.to_string())
+        let status = self.child.try_wait().ok().flatten()?;
+        Some(describe_exit(&status, &self.logs(20)))
     }
 
     /// SIGTERM, then SIGKILL after `grace`.
@@ -174,6 +197,49 @@ pub fn die_with_parent(command: &mut tokio::process::Command) {
             }
             Ok(())
         });
+    }
+}
+
+/// Caps the child's address space at `mib` MiB (RLIMIT_AS), set between fork and exec.
+fn limit_memory(command: &mut tokio::process::Command, mib: u64) {
+    let bytes = mib.saturating_mul(1024 * 1024) as libc::rlim_t;
+    // SAFETY: setrlimit(2) is async-signal-safe and touches only the child's own limits.
+    unsafe {
+        command.pre_exec(move || {
+            let limit = libc::rlimit {
+                rlim_cur: bytes,
+                rlim_max: bytes,
+            };
+            if libc::setrlimit(libc::RLIMIT_AS, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+/// How a service ended, in the learner's terms: Rust's "memory allocation of N bytes failed"
+/// before an abort means the service hit the lab's memory limit.
+fn describe_exit(status: &std::process::ExitStatus, logs: &str) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    let out_of_memory = status.signal() == Some(libc::SIGABRT) && logs.contains("memory allocation of");
+    if out_of_memory {
+        format!(
+            "{status}: out of memory, the lab limits each service to {} MiB of address space \
+             (SDLAB_SERVICE_MEMORY_MB); look for what grows without bound",
+            memory_limit_mib()
+        )
+    } else {
+        status.to_string()
+    }
+}
+
+/// When nothing listens where the service was told to, say that the port comes from `$PORT`.
+fn not_listening_hint(last_error: &str, port: u16) -> String {
+    if last_error.contains("refused") {
+        format!("; nothing listens on 127.0.0.1:{port}: the service must listen on the port given in $PORT")
+    } else {
+        String::new()
     }
 }
 

@@ -19,8 +19,17 @@ use crate::process::{self, RunState, ServiceProcess, ServiceSpec, ServiceState};
 use crate::progress::{Progress, Step};
 use crate::workspace::{self, CodeSource, PreparedCode};
 
-/// How long a service may take between being spawned and answering `/healthz`.
+/// How long a service may take between being spawned and answering `/healthz`, unless
+/// `SDLAB_READY_TIMEOUT_SECS` says otherwise (a slow machine; the reliability tests).
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
+
+fn ready_timeout() -> Duration {
+    std::env::var("SDLAB_READY_TIMEOUT_SECS")
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .filter(|&s| s > 0)
+        .map_or(READY_TIMEOUT, Duration::from_secs)
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum LabError {
@@ -464,6 +473,10 @@ impl Lab {
     /// Brings the scenario up: database, code prepared and built, migrations, services ready.
     pub async fn up(&self, scenario: &Scenario, opts: UpOptions) -> Result<Running, LabError> {
         let progress = &opts.progress;
+        if scenario.topology.nginx.is_some() {
+            // A missing nginx is known now, not after the seed and the build.
+            sdlab_embedded_nginx::find_binary()?;
+        }
         let database = match scenario.topology.postgres {
             Some(_) => Some(self.database(scenario, progress).await?),
             None => None,
@@ -593,7 +606,7 @@ impl Lab {
                             running.cgroups.push(group);
                         }
                     }
-                    service.wait_ready(READY_TIMEOUT).await?;
+                    service.wait_ready(ready_timeout()).await?;
                     running.services.push(service);
                 }
                 let ports: Vec<String> = running.services.iter().map(|s| s.port.to_string()).collect();

@@ -305,6 +305,10 @@ pub enum CatalogError {
     },
     #[error("no scenario {id:?}; known: {known}")]
     NotFound { id: String, known: String },
+    /// The scenario's folder is there but its `scenario.toml` is not usable (hand-edited,
+    /// corrupt): the other scenarios still load; this one says why it cannot.
+    #[error("scenario {folder:?} cannot be used until its scenario.toml is fixed: {message}")]
+    Broken { folder: String, message: String },
 }
 
 /// All scenarios under a `scenarios/` folder, sorted by id.
@@ -312,36 +316,56 @@ pub enum CatalogError {
 pub struct Catalog {
     pub root: PathBuf,
     pub scenarios: Vec<Scenario>,
+    /// Folders whose `scenario.toml` failed to load, by folder name, with the error (naming the
+    /// file and the field). They are not in `scenarios`; `get` answers with their error.
+    pub broken: Vec<(String, String)>,
 }
 
 impl Catalog {
-    /// Loads every `*/scenario.toml` under `root`. One bad file fails the whole load:
-    /// the lab never runs with a half-read catalog.
+    /// Loads every `*/scenario.toml` under `root`. A file that does not load leaves its
+    /// scenario out (listed in `broken`, its error returned by `get`), so one hand-edited file
+    /// never takes the whole lab down; an unreadable `root` is an error.
     pub fn load(root: &Path) -> Result<Catalog, CatalogError> {
         let entries = std::fs::read_dir(root).map_err(|source| CatalogError::Io {
             path: root.to_path_buf(),
             source,
         })?;
         let mut scenarios = Vec::new();
+        let mut broken = Vec::new();
         for entry in entries.flatten() {
             let file = entry.path().join("scenario.toml");
             if file.is_file() {
-                scenarios.push(load_scenario(&file)?);
+                match load_scenario(&file) {
+                    Ok(scenario) => scenarios.push(scenario),
+                    Err(e) => {
+                        tracing::warn!("{e}");
+                        broken.push((entry.file_name().to_string_lossy().to_string(), e.to_string()));
+                    }
+                }
             }
         }
         scenarios.sort_by(|a, b| a.id.cmp(&b.id));
+        broken.sort();
         Ok(Catalog {
             root: root.to_path_buf(),
             scenarios,
+            broken,
         })
     }
 
     /// Finds a scenario by id (`t1-01`) or by folder name (`t1-01-diagnosing-failures`).
     pub fn get(&self, id: &str) -> Result<&Scenario, CatalogError> {
-        self.scenarios
-            .iter()
-            .find(|s| s.id == id || s.dir_name() == id)
-            .ok_or_else(|| CatalogError::NotFound {
+        let found = self.scenarios.iter().find(|s| s.id == id || s.dir_name() == id);
+        if let (None, Some((folder, message))) = (
+            found,
+            self.broken.iter().find(|(folder, _)| folder == id || folder.starts_with(&format!("{id}-"))),
+        ) {
+            return Err(CatalogError::Broken {
+                folder: folder.clone(),
+                message: message.clone(),
+            });
+        }
+        found.ok_or_else(|| CatalogError::NotFound {
                 id: id.to_string(),
                 known: self
                     .scenarios

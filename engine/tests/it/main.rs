@@ -5,5 +5,6 @@ mod api;
 mod api_ui;
 mod catalog;
 mod check_table;
+mod fuzz;
 mod scenarios_lint;
 mod tidy;
