@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
+use tokio_util::sync::CancellationToken;
 
 use super::record::{ErrorKind, Outcome, RequestRecord};
 
@@ -135,6 +136,20 @@ impl Progress {
         *self.lock().in_flight.entry(second).or_default() += 1;
     }
 
+    /// The closed model's `started`: a request due now, before `end`. Reads the clock under
+    /// the lock and moves the frontier to it, so a second is never judged complete between a
+    /// user reading the clock and counting its request. `None` at or after `end`.
+    pub fn start_now(&self, end: Instant) -> Option<Instant> {
+        let mut state = self.lock();
+        let now = Instant::now();
+        if now >= end {
+            return None;
+        }
+        state.frontier = Some(now);
+        *state.in_flight.entry(self.second_of(now)).or_default() += 1;
+        Some(now)
+    }
+
     /// Call after the request's record was sent to the consumer.
     pub fn finished(&self, second: u32) {
         let mut state = self.lock();
@@ -235,20 +250,22 @@ impl Aggregator {
         }
     }
 
-    /// Consumes records until every sender is gone, emitting seconds as they complete.
+    /// Consumes records until `finished` fires and every sender is gone, emitting seconds as
+    /// they complete.
+    ///
+    /// Records are taken in batches on each tick rather than one by one as they arrive: a
+    /// request then costs its sender one queue push, never a wake-up of this task.
     pub async fn consume(
         mut self,
         mut records: UnboundedReceiver<RequestRecord>,
         progress: Arc<Progress>,
+        finished: CancellationToken,
     ) -> Self {
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
-                record = records.recv() => match record {
-                    Some(record) => self.add(&record),
-                    None => return self,
-                },
+                () = finished.cancelled() => break,
                 _ = tick.tick() => {
                     // Read progress first, then drain: a request's record is queued before it
                     // is marked finished, so every record of a complete second is queued now.
@@ -260,6 +277,10 @@ impl Aggregator {
                 }
             }
         }
+        while let Some(record) = records.recv().await {
+            self.add(&record);
+        }
+        self
     }
 
     pub fn add(&mut self, record: &RequestRecord) {

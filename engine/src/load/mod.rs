@@ -9,14 +9,17 @@
 //!
 //! # Layout
 //! - `plan.rs`: [`LoadPlan`] and its parts (stages, templates, parameter generators).
-//! - `schedule.rs`: when each request is due (open model from the stages' rates, or closed
-//!   model with N virtual users), and the in-flight cap.
+//! - `schedule.rs`: when each request of the open model is due (from the stages' rates), and
+//!   the in-flight cap.
+//! - `users.rs`: the closed model (N virtual users, each one task looping over its own
+//!   connections): the fast path for full-speed runs.
 //! - `params.rs`: the weighted mix and deterministic parameter generation from the seed.
-//! - `send.rs`: the target check (loopback only) and the HTTP/1.1 keep-alive client.
+//! - `send.rs`: the target check (loopback only) and the HTTP/1.1 keep-alive clients.
 //! - `record.rs`: [`RequestRecord`], one per request, and the latency it is charged.
 //! - `aggregate.rs`: per-second [`SecondStats`] and the [`RunSummary`].
 //!
-//! The scheduler below spawns one task per request; each task sends one [`RequestRecord`]
+//! In the open model the scheduler below spawns one task per request (requests overlap
+//! freely, so each needs its own task). Either way every request sends one [`RequestRecord`]
 //! over a channel and the aggregator consumes them, so sending never waits on statistics.
 //!
 //! **Invariant:** a run always ends by itself: at the end of the plan, or when `cancel`
@@ -30,6 +33,7 @@ mod plan;
 mod record;
 mod schedule;
 mod send;
+mod users;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -98,16 +102,27 @@ pub async fn run(
     let progress = Arc::new(Progress::new(start));
     let (records, received) = mpsc::unbounded_channel();
     let aggregator = Aggregator::new(start, plan.duration(), names, empty, ticks);
-    let senders = targets.into_iter().map(|t| Sender::new(t, plan.timeout)).collect();
-    let (aggregator, duration) = tokio::join!(
-        aggregator.consume(received, Arc::clone(&progress)),
-        dispatch(&plan, start, mix, senders, records, progress, cancel),
-    );
+    // The consumer drains the records until the producer below has finished and dropped
+    // every sender.
+    let finished = CancellationToken::new();
+    let consumer = aggregator.consume(received, Arc::clone(&progress), finished.clone());
+    let producer = async {
+        let duration = match plan.model {
+            Model::Open => {
+                let senders = targets.into_iter().map(|t| Sender::new(t, plan.timeout)).collect();
+                dispatch(&plan, start, mix, senders, records, progress, cancel).await
+            }
+            Model::Closed { .. } => users::run(&plan, start, mix, targets, records, progress, cancel).await,
+        };
+        finished.cancel();
+        duration
+    };
+    let (aggregator, duration) = tokio::join!(consumer, producer);
     Ok(aggregator.finish(duration))
 }
 
-/// The scheduler: takes each arrival when it is due, renders it and spawns its request on
-/// the next target in turn (round robin over `senders`, one per target).
+/// The open model's scheduler: takes each arrival when it is due, renders it and spawns its
+/// request on the next target in turn (round robin over `senders`, one per target).
 /// Returns how long the run lasted (the plan's duration unless cancelled).
 async fn dispatch(
     plan: &LoadPlan,

@@ -1,4 +1,4 @@
-//! When each request is due: arrival instants from the stages, for both models.
+//! When each request of the open model is due: arrival instants from the stages.
 //!
 //! Open model: the k-th arrival is due when the expected count of arrivals since the start,
 //! the integral of the rate, reaches k. Within a ramping stage the rate is linear, so the
@@ -9,17 +9,17 @@
 //! to about 1 ms after it is due, and that lateness is charged to its latency (measured from
 //! `intended_at`). It can make latencies look worse by that much, never better.
 //!
-//! Closed model: the same [`Arrivals`] hands out the next arrival as soon as one of the
-//! `users` slots is free. Either way an arrival carries a slot (a semaphore permit) that the
-//! request holds until it is done; in the open model, an arrival that finds no free slot is
-//! handed out without one, and the caller records it as dropped.
+//! An arrival carries a slot (a semaphore permit) that the request holds until it is done; an
+//! arrival that finds no free slot (`max_in_flight` requests are out) is handed out without
+//! one, and the caller records it as dropped. (The closed model has no schedule: see
+//! `users.rs`.)
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::plan::{LoadPlan, Model, Stage};
+use super::plan::{LoadPlan, Stage};
 
 /// A request that is due now.
 pub(crate) struct Arrival {
@@ -29,44 +29,26 @@ pub(crate) struct Arrival {
     pub slot: Option<OwnedSemaphorePermit>,
 }
 
-/// The source of arrivals for one run.
+/// The source of arrivals for one open-model run.
 pub(crate) struct Arrivals {
     start: Instant,
     end: Instant,
     slots: Arc<Semaphore>,
-    pace: Pace,
-}
-
-enum Pace {
-    /// Offsets from `start`; `next` is the upcoming one, peeked so `frontier` can report it.
-    Open {
-        times: OpenTimes,
-        next: Option<Duration>,
-    },
-    Closed,
+    times: OpenTimes,
+    /// The upcoming offset from `start`, peeked so `frontier` can report it.
+    next: Option<Duration>,
 }
 
 impl Arrivals {
     pub fn new(plan: &LoadPlan, start: Instant) -> Self {
-        let end = start + plan.duration();
-        match plan.model {
-            Model::Open => {
-                let mut times = OpenTimes::new(&plan.stages);
-                let next = times.next();
-                let slots = Arc::new(Semaphore::new(plan.max_in_flight));
-                Self {
-                    start,
-                    end,
-                    slots,
-                    pace: Pace::Open { times, next },
-                }
-            }
-            Model::Closed { users } => Self {
-                start,
-                end,
-                slots: Arc::new(Semaphore::new(users)),
-                pace: Pace::Closed,
-            },
+        let mut times = OpenTimes::new(&plan.stages);
+        let next = times.next();
+        Self {
+            start,
+            end: start + plan.duration(),
+            slots: Arc::new(Semaphore::new(plan.max_in_flight)),
+            times,
+            next,
         }
     }
 
@@ -78,36 +60,18 @@ impl Arrivals {
     /// Waits for the next arrival; `None` once the plan is over. Not cancel-safe: dropping
     /// the future loses the pending arrival, which is fine only when the run is stopping.
     pub async fn next(&mut self) -> Option<Arrival> {
-        match &mut self.pace {
-            Pace::Open { times, next } => {
-                let offset = next.take()?;
-                *next = times.next();
-                let intended_at = self.start + offset;
-                tokio::time::sleep_until(intended_at.into()).await;
-                let slot = Arc::clone(&self.slots).try_acquire_owned().ok();
-                Some(Arrival { intended_at, slot })
-            }
-            Pace::Closed => {
-                let slot = tokio::select! {
-                    slot = Arc::clone(&self.slots).acquire_owned() => slot.ok()?,
-                    () = tokio::time::sleep_until(self.end.into()) => return None,
-                };
-                let intended_at = Instant::now();
-                (intended_at < self.end).then_some(Arrival {
-                    intended_at,
-                    slot: Some(slot),
-                })
-            }
-        }
+        let offset = self.next.take()?;
+        self.next = self.times.next();
+        let intended_at = self.start + offset;
+        tokio::time::sleep_until(intended_at.into()).await;
+        let slot = Arc::clone(&self.slots).try_acquire_owned().ok();
+        Some(Arrival { intended_at, slot })
     }
 
     /// No arrival handed out from now on is due before this instant (`None`: no more
     /// arrivals). The aggregator uses it to know when a second is complete.
     pub fn frontier(&self) -> Option<Instant> {
-        match &self.pace {
-            Pace::Open { next, .. } => next.map(|offset| self.start + offset),
-            Pace::Closed => Some(Instant::now().min(self.end)),
-        }
+        self.next.map(|offset| self.start + offset)
     }
 }
 
