@@ -2,6 +2,7 @@
 # Installs what System Design Lab needs that a fresh Debian/Ubuntu machine may lack:
 # PostgreSQL server binaries (the lab starts its own servers; no system cluster is created),
 # a C toolchain for crates, and cargo-nextest for the test suite. Safe to run again.
+# --desktop: also what the desktop app builds with; --test: everything the tests use.
 set -euo pipefail
 
 need_apt=()
@@ -19,6 +20,19 @@ if [ "${1:-}" = "--test" ]; then
     command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
     command -v node >/dev/null 2>&1 || need_apt+=(nodejs)
     command -v npm >/dev/null 2>&1 || need_apt+=(npm)
+fi
+
+# The desktop app (Tauri v2): WebKitGTK and friends to build it; for its test (--test) a real
+# X display (Xvfb), python3-xlib/ImageMagick for the window and screenshot, iproute2 for a
+# network-less namespace.
+need_pkg() { dpkg -s "$1" >/dev/null 2>&1 || need_apt+=("$1"); }
+if [ "${1:-}" = "--desktop" ] || [ "${1:-}" = "--test" ]; then
+    for p in libwebkit2gtk-4.1-dev libxdo-dev libssl-dev libayatana-appindicator3-dev librsvg2-dev file; do
+        need_pkg "$p"
+    done
+fi
+if [ "${1:-}" = "--test" ]; then
+    for p in xvfb xauth imagemagick iproute2 python3-xlib; do need_pkg "$p"; done
 fi
 
 if ((${#need_apt[@]})); then

@@ -109,13 +109,19 @@ pub struct Sources {
 
 impl Sources {
     /// `$SDLAB_ROOT`; else an installed copy beside the running program (`<prefix>/bin/x` ->
-    /// `<prefix>/share/sdlab`, as the desktop package lays it out); else the source tree this
-    /// engine was built from.
+    /// `<prefix>/share/sdlab` as the .deb lays it out, or the bundle's resources); else the
+    /// source tree this engine was built from.
     pub fn from_env() -> Sources {
         let installed = || {
             let exe = std::env::current_exe().ok()?;
-            let share = exe.parent()?.parent()?.join("share/sdlab");
-            share.join("scenarios").is_dir().then_some(share)
+            let bin = exe.parent()?;
+            [
+                bin.parent()?.join("share/sdlab"),   // .deb, AppImage, a prefix
+                bin.join("sdlab"),                   // Windows (.msi resources)
+                bin.parent()?.join("Resources/sdlab"), // macOS (.app resources)
+            ]
+            .into_iter()
+            .find(|dir| dir.join("scenarios").is_dir())
         };
         let root = std::env::var_os("SDLAB_ROOT")
             .map(PathBuf::from)

@@ -168,6 +168,7 @@ fn write_workspace(sources: &Sources, root: &Path, members: &str) -> Result<(), 
         toml::Value::Array(vec!["kit".into(), members.into()]),
     );
     workspace.remove("exclude");
+    workspace.remove("default-members");
     // The lab's own crates are not part of a learner's workspace.
     if let Some(toml::Value::Table(deps)) = workspace.get_mut("dependencies") {
         deps.retain(|_, v| !matches!(v, toml::Value::Table(t) if t.contains_key("path")));

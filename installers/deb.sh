@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Builds the desktop app's Debian package with the Tauri CLI (from the npm registry):
+#   target/installers/system-design-lab_<version>_amd64.deb
+# It installs /usr/bin/sdlab-desktop, a menu entry, and /usr/share/sdlab (scenarios, the web
+# UI, vendored crates: see installers/stage.sh). It depends on Debian's postgresql, nginx
+# and build-essential; Rust itself is not packaged (the app says how to get it).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/deps.sh --desktop
+export PATH="$HOME/.cargo/bin:$PATH"
+bash installers/stage.sh
+npm --prefix installers ci --no-audit --no-fund >/dev/null
+# --ci: no prompts. Only the deb target: AppImage's tools are downloaded from GitHub.
+(cd src-tauri && ../installers/node_modules/.bin/tauri build --ci --bundles deb)
+mkdir -p target/installers
+rm -f target/installers/*.deb
+cp target/release/bundle/deb/*.deb target/installers/
+ls -l target/installers/*.deb
