@@ -409,6 +409,7 @@ async function main() {
     setStatus('This page needs the lab\'s token: open the address `sdlab serve` printed (it ends in #token=...).', 'error');
     return;
   }
+  void showMissing();
   try {
     await loadSidebar();
     const last = localStorage.getItem('sdlab-scenario');
@@ -421,6 +422,34 @@ async function main() {
 }
 
 void main();
+
+interface Finding { what: string; ok: boolean; detail: string; fix: string; required: boolean }
+
+/** What this machine lacks for the lab (cargo, PostgreSQL, ...), as a banner above the
+ *  toolbar: each missing requirement with the way to get it (GET /api/doctor). */
+async function showMissing() {
+  let findings: Finding[];
+  try {
+    findings = await get<Finding[]>('/doctor');
+  } catch {
+    return;
+  }
+  const missing = findings.filter((f) => f.required && !f.ok);
+  if (missing.length === 0) return;
+  const banner = document.createElement('div');
+  banner.id = 'missing';
+  banner.setAttribute('role', 'alert');
+  const head = document.createElement('strong');
+  head.textContent = 'This machine is missing what the lab needs to start a scenario:';
+  const list = document.createElement('ul');
+  for (const f of missing) {
+    const item = document.createElement('li');
+    item.textContent = `${f.what}: ${f.fix}`;
+    list.append(item);
+  }
+  banner.append(head, list);
+  $('toolbar').prepend(banner);
+}
 
 /** One badge per instance from the latest sample: up, or DOWN with the reason (a killed
  *  instance shows here within a second, and its series stop on the charts). */
