@@ -187,7 +187,25 @@ fn write_workspace(sources: &Sources, root: &Path, members: &str) -> Result<(), 
     if !lock.exists() && sources.lockfile().is_file() {
         std::fs::copy(sources.lockfile(), &lock).map_err(io("cannot copy Cargo.lock to", &lock))?;
     }
-    write_cargo_config(sources, root)
+    write_cargo_config(sources, root)?;
+    refresh_lock_for_vendored(sources, root)
+}
+
+/// Vendored crates are exactly those of the sources' `Cargo.lock`; a workspace lock from
+/// other sources (an earlier package, a checkout) may name versions that are not vendored, and
+/// cargo then cannot build offline. So when the sources ship crates and their lock changed
+/// since it was last copied (its bytes are kept in `.sdlab-source.lock`), copy it again.
+fn refresh_lock_for_vendored(sources: &Sources, root: &Path) -> Result<(), WorkspaceError> {
+    if !sources.vendor_dir().is_dir() || !sources.lockfile().is_file() {
+        return Ok(());
+    }
+    let wanted = std::fs::read(sources.lockfile()).map_err(io("cannot read", &sources.lockfile()))?;
+    let seen = root.join(".sdlab-source.lock");
+    if std::fs::read(&seen).ok().as_deref() != Some(wanted.as_slice()) {
+        write_if_changed(&root.join("Cargo.lock"), &wanted)?;
+        write_if_changed(&seen, &wanted)?;
+    }
+    Ok(())
 }
 
 /// Where the sources ship vendored crates (the desktop package), `<root>/.cargo/config.toml`

@@ -72,6 +72,15 @@ fn vendored_crates_are_wired_into_generated_workspaces_and_unwired_without_them(
         config["source"]["sdlab-vendored"]["directory"].as_str(),
         Some(sources.vendor_dir().to_str().unwrap())
     );
+    // A lock from other sources is replaced by the sources' (the vendored versions), once.
+    let lock = code.workspace_root.join("Cargo.lock");
+    std::fs::write(&lock, "# a lock from an older package\n").unwrap();
+    std::fs::remove_file(code.workspace_root.join(".sdlab-source.lock")).unwrap();
+    workspace::prepare(&home, &sources, &scenario, &CodeSource::Learner).unwrap();
+    assert_eq!(std::fs::read(&lock).unwrap(), std::fs::read(sources.lockfile()).unwrap());
+    std::fs::write(&lock, "# cargo pruned it\n").unwrap();
+    workspace::prepare(&home, &sources, &scenario, &CodeSource::Learner).unwrap();
+    assert_eq!(std::fs::read_to_string(&lock).unwrap(), "# cargo pruned it\n", "copied only when the sources' lock changes");
     // The generated manifest keeps no member list of the repository's.
     let manifest: toml::Table = std::fs::read_to_string(code.workspace_root.join("Cargo.toml")).unwrap().parse().unwrap();
     assert!(manifest["workspace"].get("default-members").is_none());
