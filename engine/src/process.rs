@@ -21,12 +21,13 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 const LOG_TAIL_LINES: usize = 400;
 
 /// The default address-space limit of a service: far above what a scenario service uses
-/// (tens of MB resident; its virtual size, thread stacks and malloc arenas included, stays
-/// under 1 GiB), far below what a leak needs to make a laptop swap.
-const DEFAULT_MEMORY_MIB: u64 = 4096;
+/// (tens of MB resident; under 1 GiB of address space on 2 cores, thread stacks and malloc
+/// arenas included; arenas grow with the cores, 64 MiB each), low enough that a leak is
+/// stopped before it takes a learner's machine.
+const DEFAULT_MEMORY_MIB: u64 = 8192;
 
 /// Each service's address-space limit in MiB: `SDLAB_SERVICE_MEMORY_MB` when set to a number,
-/// else 4096.
+/// else 8192.
 pub fn memory_limit_mib() -> u64 {
     std::env::var("SDLAB_SERVICE_MEMORY_MB")
         .ok()
