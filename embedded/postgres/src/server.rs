@@ -248,6 +248,18 @@ impl PgServer {
         &self.binaries
     }
 
+    /// Writes every file of the data directory to disk, as `initdb --sync-only` does.
+    ///
+    /// What makes the cluster durable again after a stretch with `fsync = off` (the lab's
+    /// seed is a bulk load run that way): set `fsync` back on, `CHECKPOINT`, then call this,
+    /// since files written while `fsync` was off may still sit only in the OS's cache.
+    ///
+    /// # Errors
+    /// [`Error::Io`] naming the file that could not be opened or synced.
+    pub fn sync_data_dir(&self) -> Result<(), Error> {
+        sync_tree(&self.data_dir)
+    }
+
     /// Stops the server (`pg_ctl stop -m fast`), waits until the postmaster has exited and reaps it.
     ///
     /// # Errors
@@ -315,6 +327,34 @@ fn lock_cluster(cluster_dir: &Path) -> Result<std::fs::File, Error> {
         return Err(Error::io("lock", &path)(err));
     }
     Ok(file)
+}
+
+/// fsyncs every regular file and directory under `dir` (symlinks, e.g. `pg_wal` elsewhere,
+/// are followed once: they point at directories PostgreSQL owns).
+/// A file the running server removed meanwhile (a temporary file, a recycled WAL segment)
+/// needs no syncing.
+fn sync_tree(dir: &Path) -> Result<(), Error> {
+    let io = |action, path: &Path| {
+        let path = path.to_path_buf();
+        move |source| Error::Io { action, path, source }
+    };
+    let gone = |e: &std::io::Error| e.kind() == std::io::ErrorKind::NotFound;
+    for entry in std::fs::read_dir(dir).map_err(io("list", dir))? {
+        let path = entry.map_err(io("list", dir))?.path();
+        let meta = match std::fs::metadata(&path) {
+            Err(e) if gone(&e) => continue,
+            meta => meta.map_err(io("inspect", &path))?,
+        };
+        if meta.is_dir() {
+            sync_tree(&path)?;
+        } else if meta.is_file() {
+            match std::fs::File::open(&path).and_then(|f| f.sync_all()) {
+                Err(e) if !gone(&e) => return Err(io("sync", &path)(e)),
+                _ => {}
+            }
+        }
+    }
+    std::fs::File::open(dir).and_then(|f| f.sync_all()).map_err(io("sync", dir))
 }
 
 /// `<cluster_dir>/data`.
