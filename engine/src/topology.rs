@@ -382,12 +382,14 @@ impl Lab {
         let _ = stale;
         let server = progress
             .step(Step::InitDatabase, async {
+                let starting = StartingCluster(Some(self.home.cluster_dir(scenario)));
                 let server = PgServer::start(PgOptions {
                     cluster_dir: self.home.cluster_dir(scenario),
                     settings: spec.settings.clone(),
                     port: None,
                 })
                 .await?;
+                starting.disarm();
                 let note = if server.is_new_cluster() {
                     format!("new cluster on port {}", server.port())
                 } else {
@@ -685,6 +687,34 @@ impl Lab {
         }
         self.clean_stale(scenario)?;
         Ok(true)
+    }
+}
+
+/// A PostgreSQL start in progress: if it is abandoned before a `PgServer` guard exists (the
+/// lab is interrupted mid-start and drops the future), the server pg_ctl launched is stopped
+/// here instead of outliving the lab.
+struct StartingCluster(Option<PathBuf>);
+
+impl StartingCluster {
+    fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for StartingCluster {
+    fn drop(&mut self) {
+        let Some(dir) = self.0.take() else { return };
+        // The postmaster writes its pid file as it starts; give a launch under way a moment.
+        for _ in 0..2 {
+            match sdlab_embedded_postgres::stop_stale(&dir) {
+                Ok(Some(_)) => return,
+                Ok(None) => std::thread::sleep(Duration::from_millis(300)),
+                Err(e) => {
+                    tracing::warn!("stopping the PostgreSQL of an interrupted start: {e}");
+                    return;
+                }
+            }
+        }
     }
 }
 
