@@ -14,5 +14,8 @@ npm --prefix installers ci --no-audit --no-fund >/dev/null
 (cd src-tauri && ../installers/node_modules/.bin/tauri build --ci --bundles deb)
 mkdir -p target/installers
 rm -f target/installers/*.deb
-cp target/release/bundle/deb/*.deb target/installers/
+# Tauri names the file after the product ("System Design Lab_..."); use Debian's convention.
+for f in target/release/bundle/deb/*.deb; do
+    cp "$f" "target/installers/$(dpkg-deb -f "$f" Package)_$(dpkg-deb -f "$f" Version)_$(dpkg-deb -f "$f" Architecture).deb"
+done
 ls -l target/installers/*.deb

@@ -273,6 +273,27 @@ def main():
         if code != 0:
             fail(f"the app exited with {code}", app_err)
         log("no PostgreSQL, nginx or service process left")
+
+        # Again, ended by SIGTERM (logout, `kill`) instead of the window: the same clean exit.
+        app_out2 = os.path.join(args.work, "app2.out")
+        app = subprocess.Popen([exe], env=env, stdout=open(app_out2, "w"), stderr=open(app_err, "w"))
+        line = wait_for("serving line", 60, lambda: _serving(app_out2))
+        if not line:
+            fail("the app did not start a second time", app_err)
+        api = Api(*line)
+        api.call("POST", "/api/scenarios/t1-01/start")
+        if not wait_for("running", 300, up, interval=1):
+            fail("t1-01 did not come up on the second launch", app_err)
+        if not any("postgres" in p for p in lab_processes(home)):
+            fail("expected the scenario's PostgreSQL to run on the second launch")
+        app.send_signal(signal.SIGTERM)
+        try:
+            code = app.wait(timeout=90)
+        except subprocess.TimeoutExpired:
+            fail("the app did not exit within 90 s of SIGTERM", app_err)
+        if not wait_for("no processes", 15, lambda: not lab_processes(home), interval=0.5):
+            fail("processes left behind after SIGTERM:\n" + "\n".join(lab_processes(home)))
+        log(f"second launch: t1-01 up again (warm), SIGTERM -> exit {code}, nothing left running")
     finally:
         if app and app.poll() is None:
             app.send_signal(signal.SIGTERM)

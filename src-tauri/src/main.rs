@@ -108,6 +108,21 @@ fn run() -> anyhow::Result<()> {
                 .inner_size(1400.0, 900.0)
                 .min_inner_size(900.0, 600.0)
                 .build()?;
+            // SIGTERM (logout, `kill`) and Ctrl-C in a terminal end the app the way closing
+            // the window does, so the exit handler still stops everything the lab started.
+            #[cfg(unix)]
+            {
+                let handle = handle.clone();
+                tauri::async_runtime::spawn(async move {
+                    use tokio::signal::unix::{signal, SignalKind};
+                    let Ok(mut term) = signal(SignalKind::terminate()) else { return };
+                    tokio::select! {
+                        _ = term.recv() => {}
+                        _ = tokio::signal::ctrl_c() => {}
+                    }
+                    handle.exit(0);
+                });
+            }
             let blocking = doctor::blocking(&findings);
             if !blocking.is_empty() {
                 let text: Vec<String> = blocking.iter().map(|f| format!("{}\n→ {}", f.what, f.fix)).collect();
