@@ -23,6 +23,23 @@ fn lab() -> Result<Lab> {
     Lab::from_env().context("load the scenario catalog")
 }
 
+/// Resolves on Ctrl-C or SIGTERM: commands select on it so that an interrupted start drops
+/// its half-built lab (every part is a guard) and a running load or check is cancelled and
+/// its lab stopped, rather than leaving servers for the next start to clean up.
+async fn interrupted() {
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
 fn scenario(lab: &Lab, id: &str) -> Result<Scenario> {
     Ok(lab.scenario(id)?.clone())
 }
@@ -201,17 +218,22 @@ pub async fn load(id: &str, rate: Option<f64>, duration: Option<&str>, profile_n
         }
         None => {
             eprintln!("No lab is running for {}; starting one for this run.", scenario.id);
-            let running = match lab
-                .up(
-                    &scenario,
-                    UpOptions {
-                        code: CodeSource::Learner,
-                        database: DatabaseChoice::Learner,
-                        progress: view::progress(),
-                    },
-                )
-                .await
-            {
+            let up = lab.up(
+                &scenario,
+                UpOptions {
+                    code: CodeSource::Learner,
+                    database: DatabaseChoice::Learner,
+                    progress: view::progress(),
+                },
+            );
+            let up = tokio::select! {
+                up = up => up,
+                _ = interrupted() => {
+                    eprintln!("\nInterrupted while starting; stopped.");
+                    return Ok(ExitCode::FAILURE);
+                }
+            };
+            let running = match up {
                 Ok(r) => r,
                 Err(e) => {
                     eprintln!("\n{e}");
@@ -261,11 +283,10 @@ async fn run_with_view(plan: LoadPlan, targets: Targets) -> Result<RunSummary> {
     let collector = tokio::spawn(metrics::collect(targets, sample_tx, cancel.clone()));
     let (tick_tx, mut tick_rx) = mpsc::unbounded_channel();
     let load_cancel = cancel.child_token();
-    let ctrl_c = load_cancel.clone();
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            ctrl_c.cancel();
-        }
+    let stop = load_cancel.clone();
+    let watcher = tokio::spawn(async move {
+        interrupted().await;
+        stop.cancel();
     });
     let run = tokio::spawn(load::run(plan, Some(tick_tx), load_cancel));
     let mut latest: Option<Sample> = None;
@@ -279,6 +300,7 @@ async fn run_with_view(plan: LoadPlan, targets: Targets) -> Result<RunSummary> {
         }
     }
     let summary = run.await.context("the load task panicked")?;
+    watcher.abort();
     cancel.cancel();
     let _ = collector.await;
     Ok(summary?)
@@ -331,16 +353,21 @@ pub async fn check(id: &str, solution: bool, code: Option<PathBuf>) -> Result<Ex
         (false, None) => (CodeSource::Learner, DatabaseChoice::Learner),
     };
     eprintln!("Checking {} on {} {}", source.label(), scenario.id, scenario.title);
-    let up = lab
-        .up(
-            &scenario,
-            UpOptions {
-                code: source.clone(),
-                database,
-                progress: view::progress(),
-            },
-        )
-        .await;
+    let up = lab.up(
+        &scenario,
+        UpOptions {
+            code: source.clone(),
+            database,
+            progress: view::progress(),
+        },
+    );
+    let up = tokio::select! {
+        up = up => up,
+        _ = interrupted() => {
+            eprintln!("\nInterrupted while starting; stopped.");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
     let running = match up {
         Ok(r) => r,
         Err(e) => {
@@ -363,9 +390,19 @@ pub async fn check(id: &str, solution: bool, code: Option<PathBuf>) -> Result<Ex
         }
     });
     let cancel = CancellationToken::new();
-    let result = check::run(&running, Some(tx), cancel).await;
+    let stop = cancel.clone();
+    let watcher = tokio::spawn(async move {
+        interrupted().await;
+        stop.cancel();
+    });
+    let result = check::run(&running, Some(tx), cancel.clone()).await;
+    watcher.abort();
     let _ = printer.await;
     running.shutdown().await;
+    if cancel.is_cancelled() {
+        eprintln!("\nInterrupted; the check was stopped and so was its lab.");
+        return Ok(ExitCode::FAILURE);
+    }
     let mut report = result?;
     report.code = source.label();
     println!();

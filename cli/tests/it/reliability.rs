@@ -585,20 +585,19 @@ fn quitting_or_killing_sdlab_at_random_points_of_start_load_and_check_leaves_no_
     let start: &[&str] = &["start", "t1-01"];
     let load: &[&str] = &["load", "t1-01", "--rate", "10", "--duration", "20s"];
     let check: &[&str] = &["check", "t1-01"];
-    // (command, signal, killed within, whether it must stop everything itself). After SIGKILL
-    // the next `sdlab stop` must find and stop what is left; so far also after Ctrl-C or
-    // SIGTERM of `load` and `check` while they bring the lab up, which they do not handle yet
-    // (see ARCHITECTURE.md, Failure handling).
+    // (command, signal, killed within, whether it must stop everything itself). Ctrl-C and
+    // SIGTERM must stop everything at any point; after SIGKILL the next `sdlab stop` must find
+    // and stop what is left.
     let steps: &[(&[&str], i32, u64, bool)] = &[
         (start, libc::SIGTERM, 1500, true),
         (start, libc::SIGINT, 1500, true),
         (start, libc::SIGKILL, 1500, false),
-        (load, libc::SIGINT, 3000, false),
+        (load, libc::SIGINT, 3000, true),
         (load, libc::SIGKILL, 3000, false),
-        (load, libc::SIGTERM, 3000, false),
-        (check, libc::SIGINT, 4000, false),
+        (load, libc::SIGTERM, 3000, true),
+        (check, libc::SIGINT, 4000, true),
         (check, libc::SIGKILL, 4000, false),
-        (check, libc::SIGTERM, 4000, false),
+        (check, libc::SIGTERM, 4000, true),
         (start, libc::SIGKILL, 800, false),
     ];
     for (args, sig, within, by_itself) in steps {
