@@ -40,6 +40,31 @@ async fn interrupted() {
     }
 }
 
+/// `Lab::up` for `load` and `check`, abandoned on Ctrl-C or SIGTERM: dropping the half-done
+/// start stops what it started (every part is a guard). `None` when interrupted (said so).
+async fn up_unless_interrupted(
+    lab: &Lab,
+    scenario: &Scenario,
+    code: CodeSource,
+    database: DatabaseChoice,
+) -> Option<Result<sdlab_engine::Running, sdlab_engine::LabError>> {
+    let up = lab.up(
+        scenario,
+        UpOptions {
+            code,
+            database,
+            progress: view::progress(),
+        },
+    );
+    tokio::select! {
+        up = up => Some(up),
+        _ = interrupted() => {
+            eprintln!("\nInterrupted while starting; stopped.");
+            None
+        }
+    }
+}
+
 fn scenario(lab: &Lab, id: &str) -> Result<Scenario> {
     Ok(lab.scenario(id)?.clone())
 }
@@ -218,20 +243,9 @@ pub async fn load(id: &str, rate: Option<f64>, duration: Option<&str>, profile_n
         }
         None => {
             eprintln!("No lab is running for {}; starting one for this run.", scenario.id);
-            let up = lab.up(
-                &scenario,
-                UpOptions {
-                    code: CodeSource::Learner,
-                    database: DatabaseChoice::Learner,
-                    progress: view::progress(),
-                },
-            );
-            let up = tokio::select! {
-                up = up => up,
-                _ = interrupted() => {
-                    eprintln!("\nInterrupted while starting; stopped.");
-                    return Ok(ExitCode::FAILURE);
-                }
+            let Some(up) = up_unless_interrupted(&lab, &scenario, CodeSource::Learner, DatabaseChoice::Learner).await
+            else {
+                return Ok(ExitCode::FAILURE);
             };
             let running = match up {
                 Ok(r) => r,
@@ -353,20 +367,8 @@ pub async fn check(id: &str, solution: bool, code: Option<PathBuf>) -> Result<Ex
         (false, None) => (CodeSource::Learner, DatabaseChoice::Learner),
     };
     eprintln!("Checking {} on {} {}", source.label(), scenario.id, scenario.title);
-    let up = lab.up(
-        &scenario,
-        UpOptions {
-            code: source.clone(),
-            database,
-            progress: view::progress(),
-        },
-    );
-    let up = tokio::select! {
-        up = up => up,
-        _ = interrupted() => {
-            eprintln!("\nInterrupted while starting; stopped.");
-            return Ok(ExitCode::FAILURE);
-        }
+    let Some(up) = up_unless_interrupted(&lab, &scenario, source.clone(), database).await else {
+        return Ok(ExitCode::FAILURE);
     };
     let running = match up {
         Ok(r) => r,
