@@ -52,6 +52,18 @@ pub enum BuildError {
 pub async fn build(code: &PreparedCode, target_dir: &Path, bin_dir: &Path) -> Result<Built, BuildError> {
     let started = Instant::now();
     let lock = lock_builds(target_dir).await?;
+    // The kit and the service, each reused from an earlier build only if its sources are the
+    // ones built there last (see `freshness`).
+    let slots = [code.workspace_root.join("kit"), code.dir.clone()]
+        .iter()
+        .filter(|dir| dir.join("Cargo.toml").is_file())
+        .map(|dir| crate::freshness::Slot::new(&code.workspace_root, dir, target_dir, PROFILE))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(io(format!("read the sources in {}", code.workspace_root.display())))?;
+    for slot in &slots {
+        slot.prepare()
+            .map_err(io(format!("mark the changed sources in {}", code.workspace_root.display())))?;
+    }
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut command = tokio::process::Command::new(cargo);
     // A lab killed mid-build takes its cargo along (rustc jobs finish their unit and exit).
@@ -92,6 +104,9 @@ pub async fn build(code: &PreparedCode, target_dir: &Path, bin_dir: &Path) -> Re
             package: code.package.clone(),
             binary: built,
         });
+    }
+    for slot in &slots {
+        slot.record().map_err(io(format!("record the built sources in {}", target_dir.display())))?;
     }
     let binary = copy_out(&built, bin_dir, &code.package)?;
     drop(lock);

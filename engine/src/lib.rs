@@ -26,6 +26,7 @@ pub mod deploy;
 pub mod check;
 pub mod dependency;
 pub mod doctor;
+pub mod freshness;
 pub mod home;
 pub mod load;
 pub mod metrics;

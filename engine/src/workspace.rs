@@ -225,7 +225,7 @@ fn write_cargo_config(sources: &Sources, root: &Path) -> Result<(), WorkspaceErr
          [source.sdlab-vendored]\ndirectory = {}\n",
         toml::Value::String(vendor.display().to_string())
     );
-    write_if_changed(&config, text.as_bytes())
+    write_if_changed(&config, text.as_bytes()).map(|_| ())
 }
 
 /// The first line of a `.cargo/config.toml` the lab wrote (and may rewrite or remove).
@@ -249,7 +249,8 @@ fn package_name(manifest: &Path) -> Result<String, WorkspaceError> {
         })
 }
 
-/// Copies a folder (skipping build output and editor litter).
+/// Copies a folder (skipping build output and editor litter). Copies keep their source's
+/// mtime, so code compiled before in another workspace is not compiled again (`freshness`).
 pub fn copy_tree(from: &Path, to: &Path) -> Result<(), WorkspaceError> {
     std::fs::create_dir_all(to).map_err(io("cannot create", to))?;
     for entry in std::fs::read_dir(from).map_err(io("cannot read", from))? {
@@ -263,13 +264,15 @@ pub fn copy_tree(from: &Path, to: &Path) -> Result<(), WorkspaceError> {
             copy_tree(&src, &dst)?;
         } else {
             std::fs::copy(&src, &dst).map_err(io("cannot copy to", &dst))?;
+            crate::freshness::keep_mtime(&src, &dst);
         }
     }
     Ok(())
 }
 
 /// Makes `to` an exact copy of `from`, writing only files whose bytes differ so Cargo's
-/// mtime-based fingerprints see no change where there is none.
+/// mtime-based fingerprints see no change where there is none (written files keep their
+/// source's mtime; `freshness` makes Cargo rebuild what changed).
 pub fn sync_tree(from: &Path, to: &Path) -> Result<(), WorkspaceError> {
     std::fs::create_dir_all(to).map_err(io("cannot create", to))?;
     let mut wanted = std::collections::BTreeSet::new();
@@ -291,7 +294,9 @@ pub fn sync_tree(from: &Path, to: &Path) -> Result<(), WorkspaceError> {
                 std::fs::remove_dir_all(&dst).map_err(io("cannot remove", &dst))?;
             }
             let bytes = std::fs::read(&src).map_err(io("cannot read", &src))?;
-            write_if_changed(&dst, &bytes)?;
+            if write_if_changed(&dst, &bytes)? {
+                crate::freshness::keep_mtime(&src, &dst);
+            }
         }
     }
     for entry in std::fs::read_dir(to).map_err(io("cannot read", to))? {
@@ -309,14 +314,16 @@ pub fn sync_tree(from: &Path, to: &Path) -> Result<(), WorkspaceError> {
     Ok(())
 }
 
-fn write_if_changed(path: &Path, bytes: &[u8]) -> Result<(), WorkspaceError> {
+/// Writes `bytes` to `path` unless it holds them already; returns whether it wrote.
+fn write_if_changed(path: &Path, bytes: &[u8]) -> Result<bool, WorkspaceError> {
     if std::fs::read(path).ok().as_deref() == Some(bytes) {
-        return Ok(());
+        return Ok(false);
     }
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).map_err(io("cannot create", parent))?;
     }
-    std::fs::write(path, bytes).map_err(io("cannot write", path))
+    std::fs::write(path, bytes).map_err(io("cannot write", path))?;
+    Ok(true)
 }
 
 fn skipped(name: &std::ffi::OsStr) -> bool {

@@ -5,6 +5,7 @@ mod api;
 mod api_ui;
 mod catalog;
 mod check_table;
+mod build_reuse;
 mod doctor;
 mod fuzz;
 mod scenarios_lint;
