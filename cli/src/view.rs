@@ -1,15 +1,16 @@
 //! Drawing for the terminal: step progress (spinners on a TTY, one plain line per step
 //! otherwise) and the live one-line-per-second views of `start`, `load` and `check`.
 
+use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use sdlab_engine::check::fmt_duration;
 use sdlab_engine::load::SecondStats;
 use sdlab_engine::metrics::Sample;
-use sdlab_engine::progress::{Event, Progress};
+use sdlab_engine::progress::{Event, Progress, Step};
 
 pub fn interactive() -> bool {
     std::io::stdout().is_terminal() && std::io::stderr().is_terminal()
@@ -27,36 +28,39 @@ pub fn progress() -> Progress {
             Event::Info(text) => eprintln!("     {text}"),
         });
     }
-    let bar: Arc<Mutex<Option<ProgressBar>>> = Arc::new(Mutex::new(None));
+    // Steps can run at the same time (the seed while the service builds): a spinner each.
+    let multi = MultiProgress::new();
+    let bars: Arc<Mutex<HashMap<Step, ProgressBar>>> = Arc::new(Mutex::new(HashMap::new()));
     Progress::new(move |event| {
-        let Ok(mut bar) = bar.lock() else { return };
+        let Ok(mut bars) = bars.lock() else { return };
         match event {
             Event::Started(step) => {
-                let pb = ProgressBar::new_spinner();
+                let pb = multi.add(ProgressBar::new_spinner());
                 pb.set_style(
                     ProgressStyle::with_template("{spinner} {msg} {elapsed}")
                         .unwrap_or_else(|_| ProgressStyle::default_spinner()),
                 );
                 pb.enable_steady_tick(Duration::from_millis(100));
                 pb.set_message(step.label());
-                *bar = Some(pb);
+                bars.insert(step, pb);
             }
             Event::Finished { step, took, note } => {
-                if let Some(pb) = bar.take() {
+                if let Some(pb) = bars.remove(&step) {
                     pb.finish_and_clear();
+                    multi.remove(&pb);
                 }
-                eprintln!("✔ {} ({:.1} s) {note}", step.label(), took.as_secs_f64());
+                let _ = multi.println(format!("✔ {} ({:.1} s) {note}", step.label(), took.as_secs_f64()));
             }
             Event::Failed { step, .. } => {
-                if let Some(pb) = bar.take() {
+                if let Some(pb) = bars.remove(&step) {
                     pb.finish_and_clear();
+                    multi.remove(&pb);
                 }
-                eprintln!("✘ {}", step.label());
+                let _ = multi.println(format!("✘ {}", step.label()));
             }
-            Event::Info(text) => match bar.as_ref() {
-                Some(pb) => pb.println(format!("  {text}")),
-                None => eprintln!("  {text}"),
-            },
+            Event::Info(text) => {
+                let _ = multi.println(format!("  {text}"));
+            }
         }
     })
 }

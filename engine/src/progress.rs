@@ -4,8 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-/// The steps of bringing a scenario up, in order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The steps of bringing a scenario up. The database's (clean up, init, seed) and the code's
+/// (prepare, build) run at the same time; migrations and start follow both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Step {
     CleanStale,
     InitDatabase,

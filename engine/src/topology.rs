@@ -471,30 +471,43 @@ impl Lab {
             // A missing nginx is known now, not after the seed and the build.
             sdlab_embedded_nginx::find_binary()?;
         }
-        let database = match scenario.topology.postgres {
-            Some(_) => Some(self.database(scenario, progress).await?),
-            None => None,
+        // The database (start, seed) and the code (prepare, build) do not depend on each
+        // other, so they run at the same time: a first start takes the longer of the two, not
+        // their sum. A failed build still lets the seed finish (the next start needs it); a
+        // failed database abandons the build (dropping it stops cargo).
+        let database = async {
+            let Some(_) = scenario.topology.postgres else {
+                return Ok(None);
+            };
+            let db = self.database(scenario, progress).await?;
+            if let DatabaseChoice::Scratch = opts.database {
+                recreate_from_template(&db, DatabaseChoice::Scratch).await?;
+            }
+            Ok::<_, LabError>(Some(db))
         };
-        if let (Some(db), DatabaseChoice::Scratch) = (&database, opts.database) {
-            recreate_from_template(db, DatabaseChoice::Scratch).await?;
-        }
-        let code = progress
-            .step(Step::PrepareWorkspace, async {
-                let code = workspace::prepare(&self.home, &self.sources, scenario, &opts.code)?;
-                let note = code.dir.display().to_string();
-                Ok::<_, LabError>((code, note))
-            })
-            .await?;
-        let built = progress
-            .step(Step::BuildService, async {
-                let built = crate::build::build(&code, &self.home.target_dir(), &self.home.run_dir().join("bin")).await?;
-                let mut note = if built.compiled { "compiled" } else { "up to date" }.to_string();
-                if built.waited_for_lock {
-                    note.push_str(", after waiting for another build in the same target dir");
-                }
-                Ok::<_, LabError>((built, note))
-            })
-            .await?;
+        let code = async {
+            let code = progress
+                .step(Step::PrepareWorkspace, async {
+                    let code = workspace::prepare(&self.home, &self.sources, scenario, &opts.code)?;
+                    let note = code.dir.display().to_string();
+                    Ok::<_, LabError>((code, note))
+                })
+                .await?;
+            let built = progress
+                .step(Step::BuildService, async {
+                    let built =
+                        crate::build::build(&code, &self.home.target_dir(), &self.home.run_dir().join("bin")).await?;
+                    let mut note = if built.compiled { "compiled" } else { "up to date" }.to_string();
+                    if built.waited_for_lock {
+                        note.push_str(", after waiting for another build in the same target dir");
+                    }
+                    Ok::<_, LabError>((built, note))
+                })
+                .await?;
+            Ok::<_, LabError>((code, built))
+        };
+        let (database, code) = tokio::try_join!(database, async { Ok(code.await) })?;
+        let (code, built) = code?;
         if let Some(db) = &database {
             progress
                 .step(Step::ApplyMigrations, async {

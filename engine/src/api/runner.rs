@@ -30,7 +30,7 @@ use crate::home::LearnerProgress;
 use crate::load::{self, LoadPlan, SecondStats};
 use crate::metrics::Targets;
 use crate::process::RunState;
-use crate::progress::{Event, Progress};
+use crate::progress::{Event, Progress, Step};
 use crate::topology::{Lab, LabError, Running, UpOptions};
 use crate::workspace::CodeSource;
 use crate::DatabaseChoice;
@@ -270,12 +270,28 @@ async fn run(
     mut job_requests: mpsc::UnboundedReceiver<JobRequest>,
 ) {
     let sink = Arc::clone(&shared);
+    // Steps can overlap (the seed runs while the service builds): the status names them all.
+    let active = Mutex::new(Vec::<Step>::new());
     let progress = Progress::new(move |event| {
+        let steps = match &event {
+            Event::Started(step) => active.lock().ok().map(|mut a| {
+                a.push(*step);
+                a.clone()
+            }),
+            Event::Finished { step, .. } | Event::Failed { step, .. } => active.lock().ok().map(|mut a| {
+                a.retain(|s| s != step);
+                a.clone()
+            }),
+            Event::Info(_) => None,
+        };
         Shared::set(&sink, |s| {
-            if let Event::Started(step) = &event {
-                s.status = RunStatus::Starting {
-                    step: Some(step.label().to_string()),
-                };
+            if let (Some(steps), RunStatus::Starting { .. }) = (&steps, &s.status) {
+                if !steps.is_empty() {
+                    let labels: Vec<&str> = steps.iter().map(|step| step.label()).collect();
+                    s.status = RunStatus::Starting {
+                        step: Some(labels.join(" + ")),
+                    };
+                }
             }
             if s.events.len() < MAX_EVENTS {
                 s.events.push(EventView::from(&event));
