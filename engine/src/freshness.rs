@@ -19,10 +19,15 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 /// One local package of a workspace, as Cargo's artifacts and the lab's digests see it.
+///
+/// Only the package's files are digested: what else goes into a build (dependency versions
+/// and features, the profile, the toolchain) is in Cargo's own fingerprint, which rebuilds
+/// when it changes. Mtimes are the one thing Cargo cannot be trusted with here.
 #[derive(Debug)]
 pub struct Slot {
     dir: PathBuf,
     record: PathBuf,
+    /// The package's files, read before the build.
     digest: String,
 }
 
@@ -30,22 +35,13 @@ impl Slot {
     /// `package_dir` inside `workspace_root`, built into `target_dir` with `profile`.
     pub fn new(workspace_root: &Path, package_dir: &Path, target_dir: &Path, profile: &str) -> std::io::Result<Slot> {
         let relative = package_dir.strip_prefix(workspace_root).unwrap_or(package_dir);
-        // Beside the package's files, what decides Cargo's artifact names and flags: the
-        // workspace manifest (profile, lints), the lock file (dependency versions) and the
-        // source replacement. Any difference there is a rebuild too.
-        let mut digest = Fnv::new();
-        for file in ["Cargo.toml", "Cargo.lock", ".cargo/config.toml"] {
-            digest.feed(file.as_bytes());
-            digest.feed(&std::fs::read(workspace_root.join(file)).unwrap_or_default());
-        }
-        digest.feed(digest_tree(package_dir)?.as_bytes());
         Ok(Slot {
             dir: package_dir.to_path_buf(),
             record: target_dir
                 .join(".sdlab-sources")
                 .join(profile)
                 .join(relative.to_string_lossy().replace(['/', '\\'], "%")),
-            digest: digest.hex(),
+            digest: digest_tree(package_dir)?,
         })
     }
 
@@ -64,7 +60,8 @@ impl Slot {
         Ok(false)
     }
 
-    /// After a successful build: these sources are what the target dir now holds.
+    /// After a successful build: these sources (as read before it) are what the target dir
+    /// now holds. A file saved during the build differs from them, so it is rebuilt next time.
     pub fn record(&self) -> std::io::Result<()> {
         if let Some(parent) = self.record.parent() {
             std::fs::create_dir_all(parent)?;

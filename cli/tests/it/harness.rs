@@ -137,6 +137,19 @@ pub struct Started {
     pub child: Child,
     pub took: Duration,
     pub url: String,
+    /// Its stderr (the progress lines) so far, also echoed to the test's stderr.
+    pub stderr: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+/// The progress line of `step` in a start's stderr (`[ok] <step> (1.2 s) <note>`).
+pub fn step_line(stderr: &std::sync::Mutex<Vec<String>>, step: &str) -> String {
+    let prefix = format!("[ok] {step} (");
+    let lines = stderr.lock().unwrap();
+    lines
+        .iter()
+        .find(|l| l.starts_with(&prefix))
+        .cloned()
+        .unwrap_or_else(|| panic!("no `{step}` progress line in {lines:?}"))
 }
 
 /// The lines `reader` yields, on a channel fed by a thread (so a test can wait with a deadline).
@@ -164,10 +177,20 @@ pub fn start_scenario(home: &Path, id: &str) -> Started {
         .arg("start")
         .arg(id)
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let rx = line_channel(child.stdout.take().unwrap());
+    let stderr = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let lines = std::sync::Arc::clone(&stderr);
+    let err = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(err).lines().map_while(Result::ok) {
+            eprintln!("{line}");
+            lines.lock().unwrap().push(line);
+        }
+    });
     let ready = format!("ready {id} ");
     let deadline = Instant::now() + Duration::from_secs(900);
     loop {
@@ -179,6 +202,7 @@ pub fn start_scenario(home: &Path, id: &str) -> Started {
                     child,
                     took: started.elapsed(),
                     url,
+                    stderr,
                 };
             }
             Ok(_) => continue,

@@ -1,12 +1,13 @@
-//! The lab's life cycle: a second start is cached (at least 5x faster than the first, which
-//! seeds 1M rows), and a lab killed with SIGKILL leaves nothing running after the next start.
+//! The lab's life cycle: a second start reuses the cluster, the seed (1M rows) and the build of
+//! the first, and a lab killed with SIGKILL leaves nothing running after the next start.
+//! (How long each start takes is measured by bench/startup.sh, not asserted here.)
 
 use std::time::Duration;
 
 use crate::harness::*;
 
 #[test]
-fn second_start_is_at_least_five_times_faster_than_the_first() {
+fn second_start_reuses_the_cluster_the_seed_and_the_build() {
     let home = fresh_home();
     let first = start(home.path());
     let (_, postmaster, services) = run_state(home.path());
@@ -24,12 +25,16 @@ fn second_start_is_at_least_five_times_faster_than_the_first() {
     stop.args(["stop", "t1-01"]);
     assert!(run(stop, Duration::from_secs(60)).status.success());
     let _ = { second.child }.wait();
-    assert!(
-        first.took >= second.took * 5,
-        "first start {:?} (seeds the database) vs second {:?} (cached)",
-        first.took,
-        second.took
-    );
+    let first_init = step_line(&first.stderr, "init database");
+    assert!(first_init.contains("new cluster"), "{first_init}");
+    let first_seed = step_line(&first.stderr, "seed rows");
+    assert!(first_seed.contains("seeded in"), "{first_seed}");
+    let init = step_line(&second.stderr, "init database");
+    assert!(init.contains("cached cluster"), "{init}");
+    let seed = step_line(&second.stderr, "seed rows");
+    assert!(seed.ends_with(" cached"), "{seed}");
+    let build = step_line(&second.stderr, "build service");
+    assert!(build.ends_with(" up to date"), "{build}");
     assert!(processes_mentioning(home.path().to_str().unwrap()).is_empty());
 }
 

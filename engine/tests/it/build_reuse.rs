@@ -64,6 +64,9 @@ async fn identical_sources_are_reused_and_edits_elsewhere_are_never_run() {
     let (built, out) = build_and_run(&a, &target, &bin).await;
     assert!(built.compiled, "the first build compiles");
     assert_eq!(out, "kit v1");
+    // Cargo wrote Cargo.lock during that build; the next one has nothing to do.
+    let (built, _) = build_and_run(&a, &target, &bin).await;
+    assert!(!built.compiled, "a second build of the same workspace compiles again");
 
     // Another home with the same sources: nothing to compile.
     let b = workspace(tmp.path(), &src, "home-b");
