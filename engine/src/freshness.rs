@@ -77,7 +77,11 @@ pub fn digest_tree(dir: &Path) -> std::io::Result<String> {
     files.sort();
     let mut hash = Fnv::new();
     for relative in files {
-        let bytes = std::fs::read(dir.join(&relative))?;
+        // A dangling symlink has no bytes; its name still counts.
+        let bytes = match std::fs::read(dir.join(&relative)) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            read => read?,
+        };
         hash.feed(relative.to_string_lossy().as_bytes());
         hash.feed(&(bytes.len() as u64).to_le_bytes());
         hash.feed(&bytes);
@@ -105,8 +109,11 @@ fn touch_tree(dir: &Path, when: SystemTime) -> std::io::Result<()> {
     let mut files = Vec::new();
     list_files(dir, dir, &mut files)?;
     for relative in files {
-        let file = std::fs::File::options().write(true).open(dir.join(relative))?;
-        file.set_modified(when)?;
+        let path = dir.join(relative);
+        if path.is_symlink() {
+            continue; // its target is not the workspace's to touch
+        }
+        std::fs::File::options().write(true).open(path)?.set_modified(when)?;
     }
     Ok(())
 }
