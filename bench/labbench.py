@@ -102,9 +102,18 @@ def step_timings(err_lines):
     return [l for l in err_lines if re.search(r"\d+(\.\d+)? ?(ms|s)\b", l)]
 
 
+def machine():
+    """`2 cores, 24 GiB, Debian GNU/Linux 12 (bookworm), <kernel>, commit <sha>`."""
+    with open("/proc/meminfo") as f:
+        mem_kib = next(int(l.split()[1]) for l in f if l.startswith("MemTotal:"))
+    with open("/etc/os-release") as f:
+        pretty = next((l.split("=", 1)[1].strip().strip('"') for l in f if l.startswith("PRETTY_NAME=")), "?")
+    commit = subprocess.run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"], capture_output=True,
+                            text=True).stdout.strip()
+    return f"{os.cpu_count()} cores, {mem_kib / 1048576:.0f} GiB, {pretty}, {os.uname().release}, commit {commit}"
+
+
 def append_results(title, body):
-    machine = subprocess.run(["bash", "-c", "echo \"$(nproc) cores, $(awk '/MemTotal/ {printf \\\"%.0f GiB\\\", $2/1048576}' /proc/meminfo), $(. /etc/os-release; echo $PRETTY_NAME), $(uname -r), commit $(git -C " + REPO + " rev-parse --short HEAD)\""],
-                             capture_output=True, text=True).stdout.strip()
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     with open(os.path.join(BENCH, "RESULTS.md"), "a") as f:
-        f.write(f"\n## {title} — {stamp}\n\nMachine: {machine}\n\n{body}\n")
+        f.write(f"\n## {title} — {stamp}\n\nMachine: {machine()}\n\n{body}\n")
