@@ -66,7 +66,7 @@ async fn dropping_the_guard_stops_and_reaps_the_server() {
 }
 
 #[tokio::test]
-async fn a_second_start_of_the_same_cluster_is_not_new_keeps_data_and_is_fast() {
+async fn a_second_start_of_the_same_cluster_is_not_new_and_keeps_data() {
     let dir = tempfile::tempdir().unwrap();
     let started = Instant::now();
     let first = PgServer::start(options(dir.path())).await.unwrap();
@@ -84,9 +84,8 @@ async fn a_second_start_of_the_same_cluster_is_not_new_keeps_data_and_is_fast() 
     let second_start = started.elapsed();
     assert!(!second.is_new_cluster());
     assert_eq!(query_i64(&second, "select count(*) from kept").await, 3);
+    // Printed for the curious; how long starts take is bench/startup.sh's business.
     eprintln!("timings: new cluster start {first_start:?}, stop {stop_time:?}, existing cluster start {second_start:?}");
-    // Wide margin for a busy 2-core machine; measured ~0.1-0.3 s.
-    assert!(second_start.as_secs_f64() < 5.0, "second start took {second_start:?}");
     second.stop().await.unwrap();
 }
 
