@@ -45,19 +45,18 @@ impl Slot {
         })
     }
 
-    /// Before building: whether the sources are what was last built here. When they are not,
-    /// their mtimes are set to now (so Cargo rebuilds) and the old record is removed (a build
-    /// that does not finish leaves no claim behind).
-    pub fn prepare(&self) -> std::io::Result<bool> {
+    /// Before building: when the sources are not what was last built here, their mtimes are
+    /// set to now (so Cargo rebuilds) and the old record is removed (a build that does not
+    /// finish leaves no claim behind).
+    pub fn prepare(&self) -> std::io::Result<()> {
         if std::fs::read_to_string(&self.record).ok().as_deref() == Some(self.digest.as_str()) {
-            return Ok(true);
+            return Ok(());
         }
         match std::fs::remove_file(&self.record) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
             _ => {}
         }
-        touch_tree(&self.dir, SystemTime::now())?;
-        Ok(false)
+        touch_tree(&self.dir, SystemTime::now())
     }
 
     /// After a successful build: these sources (as read before it) are what the target dir
@@ -128,21 +127,23 @@ pub fn keep_mtime(original: &Path, copy: &Path) {
     }
 }
 
-struct Fnv(u64);
+/// FNV-1a, 64 bits: a stable digest (the same across runs and Rust versions) for records on
+/// disk, here and in the seed's fingerprint.
+pub(crate) struct Fnv(u64);
 
 impl Fnv {
-    fn new() -> Fnv {
+    pub(crate) fn new() -> Fnv {
         Fnv(0xcbf2_9ce4_8422_2325)
     }
 
-    fn feed(&mut self, bytes: &[u8]) {
+    pub(crate) fn feed(&mut self, bytes: &[u8]) {
         for b in bytes {
             self.0 ^= u64::from(*b);
             self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
         }
     }
 
-    fn hex(&self) -> String {
+    pub(crate) fn hex(&self) -> String {
         format!("{:016x}", self.0)
     }
 }

@@ -883,15 +883,9 @@ async fn set_fsync(admin: &mut PgConnection, on: bool) -> Result<(), LabError> {
 /// A stable fingerprint of what the seed depends on (FNV-1a over the SQL files and the
 /// database name), so editing a seed reseeds and nothing else does.
 fn seed_fingerprint(scenario: &Scenario) -> Result<String, LabError> {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut feed = |bytes: &[u8]| {
-        for b in bytes {
-            hash ^= u64::from(*b);
-            hash = hash.wrapping_mul(0x0100_0000_01b3);
-        }
-    };
+    let mut hash = crate::freshness::Fnv::new();
     if let Some(pg) = &scenario.topology.postgres {
-        feed(pg.database.as_bytes());
+        hash.feed(pg.database.as_bytes());
     }
     if let Some(seed) = &scenario.db {
         for file in std::iter::once(&seed.schema).chain(seed.seed.as_ref()) {
@@ -899,10 +893,10 @@ fn seed_fingerprint(scenario: &Scenario) -> Result<String, LabError> {
                 what: format!("read {}", file.display()),
                 source,
             })?;
-            feed(&bytes);
+            hash.feed(&bytes);
         }
     }
-    Ok(format!("{hash:016x}"))
+    Ok(hash.hex())
 }
 
 /// `postgres://u:p@h:port/old?x` with the database replaced.

@@ -273,25 +273,18 @@ async fn run(
     // Steps can overlap (the seed runs while the service builds): the status names them all.
     let active = Mutex::new(Vec::<Step>::new());
     let progress = Progress::new(move |event| {
-        let steps = match &event {
-            Event::Started(step) => active.lock().ok().map(|mut a| {
-                a.push(*step);
-                a.clone()
-            }),
-            Event::Finished { step, .. } | Event::Failed { step, .. } => active.lock().ok().map(|mut a| {
-                a.retain(|s| s != step);
-                a.clone()
-            }),
-            Event::Info(_) => None,
-        };
+        let mut active = active.lock().unwrap_or_else(PoisonError::into_inner);
+        match &event {
+            Event::Started(step) => active.push(*step),
+            Event::Finished { step, .. } | Event::Failed { step, .. } => active.retain(|s| s != step),
+            Event::Info(_) => {}
+        }
         Shared::set(&sink, |s| {
-            if let (Some(steps), RunStatus::Starting { .. }) = (&steps, &s.status) {
-                if !steps.is_empty() {
-                    let labels: Vec<&str> = steps.iter().map(|step| step.label()).collect();
-                    s.status = RunStatus::Starting {
-                        step: Some(labels.join(" + ")),
-                    };
-                }
+            if matches!(s.status, RunStatus::Starting { .. }) && !active.is_empty() {
+                let labels: Vec<&str> = active.iter().map(|step| step.label()).collect();
+                s.status = RunStatus::Starting {
+                    step: Some(labels.join(" + ")),
+                };
             }
             if s.events.len() < MAX_EVENTS {
                 s.events.push(EventView::from(&event));
