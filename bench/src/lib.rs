@@ -56,7 +56,10 @@ mod tests {
     fn stall_windows_start_each_period() {
         let period = PERIOD.as_micros() as u64;
         assert_eq!(stall_end(5 * period), Some(5 * period + 1_000_000));
-        assert_eq!(stall_end(5 * period + 999_999), Some(5 * period + 1_000_000));
+        assert_eq!(
+            stall_end(5 * period + 999_999),
+            Some(5 * period + 1_000_000)
+        );
         assert_eq!(stall_end(5 * period + 1_000_000), None);
         assert_eq!(ideal_latency_us(5 * period + 250_000), 750_000);
         assert_eq!(ideal_latency_us(5 * period + 2_000_000), 0);

@@ -13,7 +13,9 @@ use sdlab_engine::home::LearnerProgress;
 use sdlab_engine::load::{self, LoadPlan, RunSummary};
 use sdlab_engine::metrics::{self, Sample, Targets};
 use sdlab_engine::progress::Progress;
-use sdlab_engine::{sql as console, workspace, CodeSource, DatabaseChoice, Lab, Scenario, UpOptions};
+use sdlab_engine::{
+    sql as console, workspace, CodeSource, DatabaseChoice, Lab, Scenario, UpOptions,
+};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -137,10 +139,16 @@ pub async fn start(id: &str) -> Result<ExitCode> {
         }
     };
     // Where requests go: nginx when the topology has it, else the (first) instance.
-    let url = running.load_targets().into_iter().next().unwrap_or_default();
+    let url = running
+        .load_targets()
+        .into_iter()
+        .next()
+        .unwrap_or_default();
     println!("ready {} {url}", scenario.id);
     if running.services.len() > 1 {
-        let urls: Vec<String> = (0..running.services.len()).filter_map(|i| running.service_url(i)).collect();
+        let urls: Vec<String> = (0..running.services.len())
+            .filter_map(|i| running.service_url(i))
+            .collect();
         eprintln!("Instances: {}", urls.join("  "));
     }
     eprintln!(
@@ -198,22 +206,33 @@ pub async fn start(id: &str) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub async fn load(id: &str, rate: Option<f64>, duration: Option<&str>, profile_name: &str) -> Result<ExitCode> {
+pub async fn load(
+    id: &str,
+    rate: Option<f64>,
+    duration: Option<&str>,
+    profile_name: &str,
+) -> Result<ExitCode> {
     let lab = lab()?;
     let scenario = scenario(&lab, id)?;
     let Some(profile) = scenario.profile(profile_name).cloned() else {
         bail!(
             "{} has no load profile {profile_name:?}; it has: {}",
             scenario.id,
-            scenario.profiles.keys().cloned().collect::<Vec<_>>().join(", ")
+            scenario
+                .profiles
+                .keys()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
         );
     };
-    let duration = match duration {
-        Some(text) => Some(parse_duration(text).filter(|d| !d.is_zero()).with_context(|| {
-            format!("--duration {text:?}: expected a duration such as 30s or 2m")
-        })?),
-        None => None,
-    };
+    let duration =
+        match duration {
+            Some(text) => Some(parse_duration(text).filter(|d| !d.is_zero()).with_context(
+                || format!("--duration {text:?}: expected a duration such as 30s or 2m"),
+            )?),
+            None => None,
+        };
     if duration.is_some_and(|d| d > Duration::from_secs(600)) {
         bail!("--duration: at most 10m (load the lab generates is always bounded)");
     }
@@ -227,23 +246,45 @@ pub async fn load(id: &str, rate: Option<f64>, duration: Option<&str>, profile_n
     let mut own = None;
     let (load_urls, targets) = match lab.live_state(&scenario).filter(|s| !s.services.is_empty()) {
         Some(state) => {
-            eprintln!("Loading the service of the running lab (sdlab pid {}).", state.owner_pid);
+            eprintln!(
+                "Loading the service of the running lab (sdlab pid {}).",
+                state.owner_pid
+            );
             let targets = Targets {
-                services: state.services.iter().map(|s| (s.instance, s.port, s.pid)).collect(),
+                services: state
+                    .services
+                    .iter()
+                    .map(|s| (s.instance, s.port, s.pid))
+                    .collect(),
                 postgres: match (&state.postgres_url, &scenario.topology.postgres) {
-                    (Some(url), Some(pg)) => Some((url.clone(), pg.database.clone(), state.postmaster_pid)),
+                    (Some(url), Some(pg)) => {
+                        Some((url.clone(), pg.database.clone(), state.postmaster_pid))
+                    }
                     _ => None,
                 },
             };
             let urls: Vec<String> = match &state.nginx_url {
                 Some(url) => vec![url.clone()],
-                None => state.services.iter().map(|s| format!("http://127.0.0.1:{}", s.port)).collect(),
+                None => state
+                    .services
+                    .iter()
+                    .map(|s| format!("http://127.0.0.1:{}", s.port))
+                    .collect(),
             };
             (urls, targets)
         }
         None => {
-            eprintln!("No lab is running for {}; starting one for this run.", scenario.id);
-            let Some(up) = up_unless_interrupted(&lab, &scenario, CodeSource::Learner, DatabaseChoice::Learner).await
+            eprintln!(
+                "No lab is running for {}; starting one for this run.",
+                scenario.id
+            );
+            let Some(up) = up_unless_interrupted(
+                &lab,
+                &scenario,
+                CodeSource::Learner,
+                DatabaseChoice::Learner,
+            )
+            .await
             else {
                 return Ok(ExitCode::FAILURE);
             };
@@ -279,7 +320,11 @@ pub async fn load(id: &str, rate: Option<f64>, duration: Option<&str>, profile_n
             .collect::<Vec<_>>()
             .join(" then "),
         total.as_secs_f64(),
-        plan.mix.iter().map(|t| format!("{} x{}", t.name, t.weight)).collect::<Vec<_>>().join(", ")
+        plan.mix
+            .iter()
+            .map(|t| format!("{} x{}", t.name, t.weight))
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     let summary = run_with_view(plan, targets).await;
     if let Some(running) = own {
@@ -361,12 +406,19 @@ pub async fn check(id: &str, solution: bool, code: Option<PathBuf>) -> Result<Ex
     let (source, database) = match (solution, code) {
         (true, _) => (CodeSource::Solution, DatabaseChoice::Scratch),
         (false, Some(dir)) => {
-            let dir = dir.canonicalize().with_context(|| format!("--code {}", dir.display()))?;
+            let dir = dir
+                .canonicalize()
+                .with_context(|| format!("--code {}", dir.display()))?;
             (CodeSource::Dir(dir), DatabaseChoice::Scratch)
         }
         (false, None) => (CodeSource::Learner, DatabaseChoice::Learner),
     };
-    eprintln!("Checking {} on {} {}", source.label(), scenario.id, scenario.title);
+    eprintln!(
+        "Checking {} on {} {}",
+        source.label(),
+        scenario.id,
+        scenario.title
+    );
     let Some(up) = up_unless_interrupted(&lab, &scenario, source.clone(), database).await else {
         return Ok(ExitCode::FAILURE);
     };
@@ -374,7 +426,10 @@ pub async fn check(id: &str, solution: bool, code: Option<PathBuf>) -> Result<Ex
         Ok(r) => r,
         Err(e) => {
             eprintln!("\n{e}");
-            println!("FAIL: {} could not be started, so the check could not run.", source.label());
+            println!(
+                "FAIL: {} could not be started, so the check could not run.",
+                source.label()
+            );
             return Ok(ExitCode::FAILURE);
         }
     };
@@ -416,7 +471,11 @@ pub async fn check(id: &str, solution: bool, code: Option<PathBuf>) -> Result<Ex
         entry.passed |= report.passed;
         progress.save(&lab.home).context("save progress.json")?;
     }
-    Ok(if report.passed { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if report.passed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 pub async fn sql(id: &str, query: &str) -> Result<ExitCode> {
@@ -467,7 +526,10 @@ pub async fn hint(id: &str) -> Result<ExitCode> {
         progress.save(&lab.home).context("save progress.json")?;
     }
     if shown + 1 >= total {
-        println!("That is the last hint. Still stuck? `sdlab solution {}` shows the annotated solution.", scenario.id);
+        println!(
+            "That is the last hint. Still stuck? `sdlab solution {}` shows the annotated solution.",
+            scenario.id
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -483,14 +545,18 @@ pub async fn solution(id: &str, yes: bool) -> Result<ExitCode> {
             scenario.id
         );
         if !confirm(&question)? {
-            eprintln!("Not revealed. Run `sdlab check {}` first, or pass --yes.", scenario.id);
+            eprintln!(
+                "Not revealed. Run `sdlab check {}` first, or pass --yes.",
+                scenario.id
+            );
             return Ok(ExitCode::FAILURE);
         }
     }
     entry.solution_revealed = true;
     progress.save(&lab.home).context("save progress.json")?;
     let notes = scenario.solution_notes_path();
-    let text = std::fs::read_to_string(&notes).with_context(|| format!("read {}", notes.display()))?;
+    let text =
+        std::fs::read_to_string(&notes).with_context(|| format!("read {}", notes.display()))?;
     println!("{text}");
     println!(
         "\nThe solution's code: {}\nYour code:           {}",
@@ -505,10 +571,9 @@ pub async fn reset(id: &str, yes: bool) -> Result<ExitCode> {
     let scenario = scenario(&lab, id)?;
     if !yes
         && !confirm(&format!(
-            "Reset {}: restore the broken code and the seeded database? Your code is backed up first.",
-            scenario.id
-        ))?
-    {
+        "Reset {}: restore the broken code and the seeded database? Your code is backed up first.",
+        scenario.id
+    ))? {
         eprintln!("Nothing changed.");
         return Ok(ExitCode::FAILURE);
     }
@@ -523,7 +588,10 @@ pub async fn reset(id: &str, yes: bool) -> Result<ExitCode> {
         reset.context("restore the seeded database")?;
         println!("The database is back to its seeded state.");
     }
-    if lab.live_state(&scenario).is_some_and(|s| !s.services.is_empty()) {
+    if lab
+        .live_state(&scenario)
+        .is_some_and(|s| !s.services.is_empty())
+    {
         println!("A lab is running {}: restart it (sdlab stop {id}; sdlab start {id}) to run the restored code.", scenario.id);
     }
     Ok(ExitCode::SUCCESS)
@@ -559,7 +627,10 @@ pub async fn serve(port: Option<u16>, allow_hosts: &[String]) -> Result<ExitCode
                 let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
                     .await
                     .context("bind a free port on 127.0.0.1")?;
-                let other = listener.local_addr().context("read the bound address")?.port();
+                let other = listener
+                    .local_addr()
+                    .context("read the bound address")?
+                    .port();
                 eprintln!("Port {port} is in use; serving on port {other} instead.");
                 listener
             }
@@ -569,10 +640,15 @@ pub async fn serve(port: Option<u16>, allow_hosts: &[String]) -> Result<ExitCode
             .await
             .context("bind a free port on 127.0.0.1")?,
     };
-    let port = listener.local_addr().context("read the bound address")?.port();
+    let port = listener
+        .local_addr()
+        .context("read the bound address")?
+        .port();
     let token = sdlab_engine::api::new_token();
     println!("serving http://127.0.0.1:{port}/#token={token}");
-    eprintln!("Open that address in a browser. Ctrl-C stops the lab (and any scenario it started).");
+    eprintln!(
+        "Open that address in a browser. Ctrl-C stops the lab (and any scenario it started)."
+    );
     let _ = std::io::stdout().flush();
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .context("listen for SIGTERM")?;
@@ -582,7 +658,8 @@ pub async fn serve(port: Option<u16>, allow_hosts: &[String]) -> Result<ExitCode
             _ = sigterm.recv() => {}
         }
     };
-    let mut state = sdlab_engine::api::ApiState::new(lab, token, port).context("prepare the lab's API")?;
+    let mut state =
+        sdlab_engine::api::ApiState::new(lab, token, port).context("prepare the lab's API")?;
     for host in allow_hosts {
         // A proxy serves the page under its own name, over https (Codespaces) or http.
         state = state
@@ -608,7 +685,10 @@ fn confirm(question: &str) -> Result<bool> {
     eprint!("{question} [y/N] ");
     std::io::stderr().flush().ok();
     let mut answer = String::new();
-    std::io::stdin().lock().read_line(&mut answer).context("read the answer")?;
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .context("read the answer")?;
     Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
 }
 
@@ -622,7 +702,10 @@ pub fn doctor() -> Result<ExitCode> {
         println!("Ready: every scenario can start.");
         Ok(ExitCode::SUCCESS)
     } else {
-        println!("{} thing(s) missing: no scenario can start until they are installed.", blocking.len());
+        println!(
+            "{} thing(s) missing: no scenario can start until they are installed.",
+            blocking.len()
+        );
         Ok(ExitCode::FAILURE)
     }
 }

@@ -12,7 +12,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "sdlab", version, about = "System Design Lab: fix real broken services under real load.")]
+#[command(
+    name = "sdlab",
+    version,
+    about = "System Design Lab: fix real broken services under real load."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -92,8 +96,9 @@ enum Command {
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("SDLAB_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,sqlx=error,reqwest_retry=error")),
+            tracing_subscriber::EnvFilter::try_from_env("SDLAB_LOG").unwrap_or_else(|_| {
+                tracing_subscriber::EnvFilter::new("warn,sqlx=error,reqwest_retry=error")
+            }),
         )
         .with_writer(std::io::stderr)
         .init();

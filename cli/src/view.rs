@@ -49,7 +49,11 @@ pub fn progress() -> Progress {
                     pb.finish_and_clear();
                     multi.remove(&pb);
                 }
-                let _ = multi.println(format!("✔ {} ({:.1} s) {note}", step.label(), took.as_secs_f64()));
+                let _ = multi.println(format!(
+                    "✔ {} ({:.1} s) {note}",
+                    step.label(),
+                    took.as_secs_f64()
+                ));
             }
             Event::Failed { step, .. } => {
                 if let Some(pb) = bars.remove(&step) {
@@ -111,7 +115,9 @@ pub fn sample_text(sample: &Sample) -> String {
             }
             None => p.push(format!(
                 "DOWN ({})",
-                svc.down_reason.as_deref().unwrap_or("/metrics not answering")
+                svc.down_reason
+                    .as_deref()
+                    .unwrap_or("/metrics not answering")
             )),
         }
         if let Some(cpu) = svc.cpu.filter(|_| svc.up) {
@@ -123,10 +129,18 @@ pub fn sample_text(sample: &Sample) -> String {
         parts.push(p.join(" "));
     }
     if let Some(pg) = &sample.postgres {
-        let states: Vec<String> = pg.by_state.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        let states: Vec<String> = pg
+            .by_state
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
         let mut p = vec![format!(
             "pg [{}]",
-            if states.is_empty() { "no sessions".to_string() } else { states.join(", ") }
+            if states.is_empty() {
+                "no sessions".to_string()
+            } else {
+                states.join(", ")
+            }
         )];
         if let Some(max) = pg.max_connections {
             p.push(format!("conns {}/{max}", pg.server_sessions));

@@ -36,7 +36,10 @@ pub enum BuildError {
         source: std::io::Error,
     },
     #[error("{package} does not compile:\n{diagnostics}")]
-    Compile { package: String, diagnostics: String },
+    Compile {
+        package: String,
+        diagnostics: String,
+    },
     #[error("cargo built {package} but {} is missing", binary.display())]
     MissingBinary { package: String, binary: PathBuf },
     #[error("cannot {what}: {source}")]
@@ -49,7 +52,11 @@ pub enum BuildError {
 
 /// `cargo build --profile lab -p <package>` in the code's workspace, then a private copy of the
 /// binary in `bin_dir` (see the module doc).
-pub async fn build(code: &PreparedCode, target_dir: &Path, bin_dir: &Path) -> Result<Built, BuildError> {
+pub async fn build(
+    code: &PreparedCode,
+    target_dir: &Path,
+    bin_dir: &Path,
+) -> Result<Built, BuildError> {
     let started = Instant::now();
     let lock = lock_builds(target_dir).await?;
     // The kit and the service, each reused from an earlier build only if its sources are the
@@ -59,10 +66,15 @@ pub async fn build(code: &PreparedCode, target_dir: &Path, bin_dir: &Path) -> Re
         .filter(|dir| dir.join("Cargo.toml").is_file())
         .map(|dir| crate::freshness::Slot::new(&code.workspace_root, dir, target_dir, PROFILE))
         .collect::<Result<Vec<_>, _>>()
-        .map_err(io(format!("read the sources in {}", code.workspace_root.display())))?;
+        .map_err(io(format!(
+            "read the sources in {}",
+            code.workspace_root.display()
+        )))?;
     for slot in &slots {
-        slot.prepare()
-            .map_err(io(format!("mark the changed sources in {}", code.workspace_root.display())))?;
+        slot.prepare().map_err(io(format!(
+            "mark the changed sources in {}",
+            code.workspace_root.display()
+        )))?;
     }
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut command = tokio::process::Command::new(cargo);
@@ -106,7 +118,10 @@ pub async fn build(code: &PreparedCode, target_dir: &Path, bin_dir: &Path) -> Re
         });
     }
     for slot in &slots {
-        slot.record().map_err(io(format!("record the built sources in {}", target_dir.display())))?;
+        slot.record().map_err(io(format!(
+            "record the built sources in {}",
+            target_dir.display()
+        )))?;
     }
     let binary = copy_out(&built, bin_dir, &code.package)?;
     drop(lock);
@@ -161,7 +176,11 @@ fn copy_out(built: &Path, bin_dir: &Path, package: &str) -> Result<PathBuf, Buil
     let me = std::process::id();
     let target = bin_dir.join(format!("{package}-{me}"));
     let partial = bin_dir.join(format!(".{package}-{me}.partial"));
-    std::fs::copy(built, &partial).map_err(io(format!("copy {} to {}", built.display(), partial.display())))?;
+    std::fs::copy(built, &partial).map_err(io(format!(
+        "copy {} to {}",
+        built.display(),
+        partial.display()
+    )))?;
     std::fs::rename(&partial, &target).map_err(io(format!("rename {}", partial.display())))?;
     if let Ok(entries) = std::fs::read_dir(bin_dir) {
         for entry in entries.flatten() {
@@ -183,8 +202,15 @@ fn copy_out(built: &Path, bin_dir: &Path, package: &str) -> Result<PathBuf, Buil
 /// Cargo's stderr without its progress lines: what remains is what the learner must read.
 pub fn diagnostics(stderr: &str) -> String {
     const PROGRESS: [&str; 9] = [
-        "Compiling", "Checking", "Blocking", "Finished", "Locking", "Downloading", "Downloaded",
-        "Updating", "Adding",
+        "Compiling",
+        "Checking",
+        "Blocking",
+        "Finished",
+        "Locking",
+        "Downloading",
+        "Downloaded",
+        "Updating",
+        "Adding",
     ];
     let kept: Vec<&str> = stderr
         .lines()

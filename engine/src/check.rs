@@ -126,9 +126,12 @@ pub async fn run(
     }
     let mut probe = match running.database.as_ref() {
         Some(db) => Some(
-            PgProbe::connect(&db.admin_url(), &running.targets().postgres.map(|p| p.1).unwrap_or_default())
-                .await
-                .map_err(|e| CheckError::Setup(format!("connect to PostgreSQL: {e}")))?,
+            PgProbe::connect(
+                &db.admin_url(),
+                &running.targets().postgres.map(|p| p.1).unwrap_or_default(),
+            )
+            .await
+            .map_err(|e| CheckError::Setup(format!("connect to PostgreSQL: {e}")))?,
         ),
         None => None,
     };
@@ -142,12 +145,13 @@ pub async fn run(
     };
     // Each instance's request counter before the load, so the check sees who served it.
     let ports: Vec<u16> = running.services.iter().map(|s| s.port).collect();
-    let served_before: Vec<Option<f64>> = crate::metrics::scrape_all(&ports, Duration::from_secs(2))
-        .await
-        .into_iter()
-        // An instance that has served nothing yet exports no counter: that is 0.
-        .map(|m| m.ok().map(|m| m.sum(REQUESTS_TOTAL).unwrap_or(0.0)))
-        .collect();
+    let served_before: Vec<Option<f64>> =
+        crate::metrics::scrape_all(&ports, Duration::from_secs(2))
+            .await
+            .into_iter()
+            // An instance that has served nothing yet exports no counter: that is 0.
+            .map(|m| m.ok().map(|m| m.sum(REQUESTS_TOTAL).unwrap_or(0.0)))
+            .collect();
     let plan = profile.plan(targets, None, None);
     let summary = load::run(plan, ticks, cancel)
         .await
@@ -177,7 +181,13 @@ pub async fn run(
     }
     let mut plans = BTreeMap::new();
     for line in &scenario.check.lines {
-        if let CheckLine::Plan { name, query, max_buffers, .. } = line {
+        if let CheckLine::Plan {
+            name,
+            query,
+            max_buffers,
+            ..
+        } = line
+        {
             let facts = match running.database_url() {
                 Some(url) => explain(&url, query, max_buffers.is_some()).await,
                 None => Err("no database".to_string()),
@@ -221,9 +231,14 @@ pub async fn run(
         served: served_before
             .iter()
             .zip(&metrics)
-            .map(|(before, after)| match (before, after.as_ref().map(|m| m.sum(REQUESTS_TOTAL).unwrap_or(0.0))) {
-                (Some(b), Some(a)) => Some((a - b).max(0.0)),
-                _ => None,
+            .map(|(before, after)| {
+                match (
+                    before,
+                    after.as_ref().map(|m| m.sum(REQUESTS_TOTAL).unwrap_or(0.0)),
+                ) {
+                    (Some(b), Some(a)) => Some((a - b).max(0.0)),
+                    _ => None,
+                }
             })
             .collect(),
         metrics,
@@ -273,17 +288,25 @@ pub fn evaluate(lines: &[CheckLine], obs: &Observations) -> Vec<LineResult> {
 }
 
 fn evaluate_line(line: &CheckLine, obs: &Observations) -> LineResult {
-    let result = |label: String, measured: String, required: String, passed: bool, hint: &str| LineResult {
-        label,
-        measured,
-        required,
-        passed,
-        hint: (!passed).then(|| hint.to_string()),
-    };
+    let result =
+        |label: String, measured: String, required: String, passed: bool, hint: &str| LineResult {
+            label,
+            measured,
+            required,
+            passed,
+            hint: (!passed).then(|| hint.to_string()),
+        };
     match line {
-        CheckLine::Slo { metric, request, hint } => {
+        CheckLine::Slo {
+            metric,
+            request,
+            hint,
+        } => {
             let (slice, scope) = match request {
-                Some(name) => (obs.per_request.get(name).cloned().unwrap_or_default(), format!(" of {name}")),
+                Some(name) => (
+                    obs.per_request.get(name).cloned().unwrap_or_default(),
+                    format!(" of {name}"),
+                ),
                 None => (obs.overall.clone(), String::new()),
             };
             match metric {
@@ -303,7 +326,11 @@ fn evaluate_line(line: &CheckLine, obs: &Observations) -> LineResult {
                     if request.is_none() && !obs.errors.is_empty() {
                         let mut kinds: Vec<_> = obs.errors.iter().collect();
                         kinds.sort_by(|a, b| b.1.cmp(a.1));
-                        let top: Vec<String> = kinds.iter().take(3).map(|(k, n)| format!("{k}: {n}")).collect();
+                        let top: Vec<String> = kinds
+                            .iter()
+                            .take(3)
+                            .map(|(k, n)| format!("{k}: {n}"))
+                            .collect();
                         measured.push_str(&format!(" ({})", top.join(", ")));
                     }
                     result(
@@ -318,7 +345,10 @@ fn evaluate_line(line: &CheckLine, obs: &Observations) -> LineResult {
                     let need = obs.offered_rate * min_ratio;
                     result(
                         "successful requests/s".to_string(),
-                        format!("{:.1}/s of {:.1}/s offered", obs.achieved_rate, obs.offered_rate),
+                        format!(
+                            "{:.1}/s of {:.1}/s offered",
+                            obs.achieved_rate, obs.offered_rate
+                        ),
                         format!(">= {need:.1}/s"),
                         obs.offered_rate > 0.0 && obs.achieved_rate >= need,
                         hint,
@@ -326,7 +356,14 @@ fn evaluate_line(line: &CheckLine, obs: &Observations) -> LineResult {
                 }
             }
         }
-        CheckLine::Plan { name, uses_index_on, no_sort, max_buffers, hint, .. } => {
+        CheckLine::Plan {
+            name,
+            uses_index_on,
+            no_sort,
+            max_buffers,
+            hint,
+            ..
+        } => {
             let mut required = Vec::new();
             if let Some(table) = uses_index_on {
                 required.push(format!("index on {table}"));
@@ -340,9 +377,9 @@ fn evaluate_line(line: &CheckLine, obs: &Observations) -> LineResult {
             let required = required.join(", ");
             match obs.plans.get(name) {
                 Some(Ok(facts)) => {
-                    let index_ok = uses_index_on
-                        .as_ref()
-                        .is_none_or(|t| facts.indexed.contains(t) && !facts.seq_scanned.contains(t));
+                    let index_ok = uses_index_on.as_ref().is_none_or(|t| {
+                        facts.indexed.contains(t) && !facts.seq_scanned.contains(t)
+                    });
                     let buffers_ok = match (max_buffers, facts.buffers) {
                         (Some(max), Some(got)) => got <= *max,
                         (Some(_), None) => false,
@@ -350,16 +387,29 @@ fn evaluate_line(line: &CheckLine, obs: &Observations) -> LineResult {
                     };
                     let passed = index_ok && buffers_ok && !(*no_sort && facts.sorts);
                     let measured = match facts.buffers {
-                        Some(b) if max_buffers.is_some() => format!("{} ({b} buffers)", facts.outline),
+                        Some(b) if max_buffers.is_some() => {
+                            format!("{} ({b} buffers)", facts.outline)
+                        }
                         _ => facts.outline.clone(),
                     };
                     result(name.clone(), measured, required, passed, hint)
                 }
-                Some(Err(e)) => result(name.clone(), format!("no plan: {e}"), required, false, hint),
-                None => result(name.clone(), "not measured".to_string(), required, false, hint),
+                Some(Err(e)) => {
+                    result(name.clone(), format!("no plan: {e}"), required, false, hint)
+                }
+                None => result(
+                    name.clone(),
+                    "not measured".to_string(),
+                    required,
+                    false,
+                    hint,
+                ),
             }
         }
-        CheckLine::Connections { max_per_request, hint } => {
+        CheckLine::Connections {
+            max_per_request,
+            hint,
+        } => {
             let label = "new DB connections per request".to_string();
             let required = format!("<= {max_per_request:.2}");
             match obs.sessions_opened {
@@ -392,14 +442,26 @@ fn evaluate_line(line: &CheckLine, obs: &Observations) -> LineResult {
             let measured = if missing.is_empty() {
                 format!("all {} present", names.len())
             } else {
-                format!("missing {}", missing.into_iter().collect::<Vec<_>>().join(", "))
+                format!(
+                    "missing {}",
+                    missing.into_iter().collect::<Vec<_>>().join(", ")
+                )
             };
             let passed = measured.starts_with("all");
-            result("pool metrics exported".to_string(), measured, format!("all {} present", names.len()), passed, hint)
+            result(
+                "pool metrics exported".to_string(),
+                measured,
+                format!("all {} present", names.len()),
+                passed,
+                hint,
+            )
         }
         CheckLine::PoolBudget { reserved, hint } => {
             let budget = obs.max_connections.saturating_sub(*reserved);
-            let required = format!("<= {budget} (max_connections {} - {reserved} reserved)", obs.max_connections);
+            let required = format!(
+                "<= {budget} (max_connections {} - {reserved} reserved)",
+                obs.max_connections
+            );
             let label = "pool budget".to_string();
             let maxes: Vec<Option<f64>> = obs
                 .metrics
@@ -408,10 +470,26 @@ fn evaluate_line(line: &CheckLine, obs: &Observations) -> LineResult {
                 .collect();
             let answered = obs.metrics.iter().filter(|m| m.is_some()).count();
             if maxes.is_empty() || answered == 0 {
-                return result(label, "no instance answered /metrics".to_string(), required, false, hint);
+                return result(
+                    label,
+                    "no instance answered /metrics".to_string(),
+                    required,
+                    false,
+                    hint,
+                );
             }
-            if maxes.iter().zip(&obs.metrics).any(|(max, m)| m.is_some() && max.is_none()) {
-                return result(label, "no pool (db_pool_max not exported)".to_string(), required, false, hint);
+            if maxes
+                .iter()
+                .zip(&obs.metrics)
+                .any(|(max, m)| m.is_some() && max.is_none())
+            {
+                return result(
+                    label,
+                    "no pool (db_pool_max not exported)".to_string(),
+                    required,
+                    false,
+                    hint,
+                );
             }
             let total: f64 = maxes.iter().flatten().sum();
             let per: Vec<String> = maxes
@@ -438,7 +516,13 @@ fn evaluate_line(line: &CheckLine, obs: &Observations) -> LineResult {
             let required = format!("<= {max}");
             match obs.refused_connections {
                 Some(n) => result(label, n.to_string(), required, n <= *max, hint),
-                None => result(label, "not measured (server log unreadable)".to_string(), required, false, hint),
+                None => result(
+                    label,
+                    "not measured (server log unreadable)".to_string(),
+                    required,
+                    false,
+                    hint,
+                ),
             }
         }
         CheckLine::InstancesUp { hint } => {
@@ -448,26 +532,46 @@ fn evaluate_line(line: &CheckLine, obs: &Observations) -> LineResult {
             if !obs.down.is_empty() {
                 measured.push_str(&format!(" ({})", obs.down.join(", ")));
             }
-            result("instances up".to_string(), measured, format!("{total}/{total}"), total > 0 && up == total, hint)
+            result(
+                "instances up".to_string(),
+                measured,
+                format!("{total}/{total}"),
+                total > 0 && up == total,
+                hint,
+            )
         }
-        CheckLine::Balance { min_instances, tolerance, hint } => balance(&obs.served, *min_instances, *tolerance, hint),
+        CheckLine::Balance {
+            min_instances,
+            tolerance,
+            hint,
+        } => balance(&obs.served, *min_instances, *tolerance, hint),
     }
 }
 
 /// The balance line: enough instances served requests, each close to an even share.
 fn balance(served: &[Option<f64>], min_instances: u32, tolerance: f64, hint: &str) -> LineResult {
-    let result = |label: String, measured: String, required: String, passed: bool, hint: &str| LineResult {
-        label,
-        measured,
-        required,
-        passed,
-        hint: (!passed).then(|| hint.to_string()),
-    };
+    let result =
+        |label: String, measured: String, required: String, passed: bool, hint: &str| LineResult {
+            label,
+            measured,
+            required,
+            passed,
+            hint: (!passed).then(|| hint.to_string()),
+        };
     let label = "request share per instance".to_string();
-    let required = format!(">= {min_instances} instances, each an even share ± {:.0}%", tolerance * 100.0);
+    let required = format!(
+        ">= {min_instances} instances, each an even share ± {:.0}%",
+        tolerance * 100.0
+    );
     let total: f64 = served.iter().flatten().sum();
     if served.is_empty() || total <= 0.0 {
-        return result(label, "no requests counted".to_string(), required, false, hint);
+        return result(
+            label,
+            "no requests counted".to_string(),
+            required,
+            false,
+            hint,
+        );
     }
     let even = total / served.len() as f64;
     let shares: Vec<String> = served
@@ -559,7 +663,10 @@ pub fn plan_facts(root: &serde_json::Value) -> PlanFacts {
     let mut outline = Vec::new();
     let mut stack = vec![root];
     while let Some(node) = stack.pop() {
-        let kind = node.get("Node Type").and_then(|v| v.as_str()).unwrap_or("?");
+        let kind = node
+            .get("Node Type")
+            .and_then(|v| v.as_str())
+            .unwrap_or("?");
         let relation = node.get("Relation Name").and_then(|v| v.as_str());
         let index = node.get("Index Name").and_then(|v| v.as_str());
         let backward = node.get("Scan Direction").and_then(|v| v.as_str()) == Some("Backward");
@@ -684,7 +791,9 @@ pub fn render(report: &CheckReport) -> String {
     let mut out = String::new();
     out.push_str(&line(headers));
     out.push('\n');
-    out.push_str(&line(widths.map(|w| "─".repeat(w)).each_ref().map(String::as_str)));
+    out.push_str(&line(
+        widths.map(|w| "─".repeat(w)).each_ref().map(String::as_str),
+    ));
     out.push('\n');
     for row in &rows {
         out.push_str(&line(row.each_ref().map(String::as_str)));

@@ -23,17 +23,35 @@ pub struct Finding {
 
 impl Finding {
     fn found(what: &str, detail: String, required: bool) -> Finding {
-        Finding { what: what.to_string(), ok: true, detail, fix: String::new(), required }
+        Finding {
+            what: what.to_string(),
+            ok: true,
+            detail,
+            fix: String::new(),
+            required,
+        }
     }
 
     fn missing(what: &str, detail: String, fix: &str, required: bool) -> Finding {
-        Finding { what: what.to_string(), ok: false, detail, fix: fix.to_string(), required }
+        Finding {
+            what: what.to_string(),
+            ok: false,
+            detail,
+            fix: fix.to_string(),
+            required,
+        }
     }
 }
 
 /// Everything the lab needs to start a scenario, checked now.
 pub fn check(home: &LabHome, sources: &Sources) -> Vec<Finding> {
-    vec![cargo(), postgres(), nginx(), data_dir(home), offline_crates(sources)]
+    vec![
+        cargo(),
+        postgres(),
+        nginx(),
+        data_dir(home),
+        offline_crates(sources),
+    ]
 }
 
 /// The findings that stop every scenario from starting (missing and required).
@@ -48,7 +66,8 @@ pub fn cargo() -> Finding {
     match version_of(Path::new(&cargo), "--version") {
         Ok(v) => Finding::found(WHAT, v, true),
         Err(why) => {
-            let rustup_home = std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo/bin/cargo"));
+            let rustup_home =
+                std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo/bin/cargo"));
             let hint = match rustup_home.filter(|p| p.is_file()) {
                 Some(p) => format!(
                     "{} exists but is not on PATH: add `export PATH=\"$HOME/.cargo/bin:$PATH\"` to ~/.profile, log out and in, and start the lab again",
@@ -58,7 +77,12 @@ pub fn cargo() -> Finding {
                          (or `sudo apt install cargo`), then start the lab again"
                     .to_string(),
             };
-            Finding::missing(WHAT, format!("`{}` did not run: {why}", cargo.to_string_lossy()), &hint, true)
+            Finding::missing(
+                WHAT,
+                format!("`{}` did not run: {why}", cargo.to_string_lossy()),
+                &hint,
+                true,
+            )
         }
     }
 }
@@ -144,19 +168,37 @@ pub fn offline_crates(sources: &Sources) -> Finding {
 
 /// The first line `program arg` prints (stdout, else stderr: nginx prints its version there).
 fn version_of(program: &Path, arg: &str) -> Result<String, String> {
-    let out = Command::new(program).arg(arg).output().map_err(|e| e.to_string())?;
+    let out = Command::new(program)
+        .arg(arg)
+        .output()
+        .map_err(|e| e.to_string())?;
     if !out.status.success() {
         return Err(format!("exited with {}", out.status));
     }
-    let text = if out.stdout.is_empty() { out.stderr } else { out.stdout };
-    Ok(String::from_utf8_lossy(&text).lines().next().unwrap_or("").trim().to_string())
+    let text = if out.stdout.is_empty() {
+        out.stderr
+    } else {
+        out.stdout
+    };
+    Ok(String::from_utf8_lossy(&text)
+        .lines()
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_string())
 }
 
 /// The findings as lines for a terminal or a dialog.
 pub fn render(findings: &[Finding]) -> String {
     let mut out = String::new();
     for f in findings {
-        let mark = if f.ok { "ok " } else if f.required { "MISSING" } else { "note" };
+        let mark = if f.ok {
+            "ok "
+        } else if f.required {
+            "MISSING"
+        } else {
+            "note"
+        };
         out.push_str(&format!("[{mark}] {}: {}\n", f.what, f.detail));
         if !f.ok {
             out.push_str(&format!("        → {}\n", f.fix));

@@ -33,8 +33,15 @@ pub struct Slot {
 
 impl Slot {
     /// `package_dir` inside `workspace_root`, built into `target_dir` with `profile`.
-    pub fn new(workspace_root: &Path, package_dir: &Path, target_dir: &Path, profile: &str) -> std::io::Result<Slot> {
-        let relative = package_dir.strip_prefix(workspace_root).unwrap_or(package_dir);
+    pub fn new(
+        workspace_root: &Path,
+        package_dir: &Path,
+        target_dir: &Path,
+        profile: &str,
+    ) -> std::io::Result<Slot> {
+        let relative = package_dir
+            .strip_prefix(workspace_root)
+            .unwrap_or(package_dir);
         Ok(Slot {
             dir: package_dir.to_path_buf(),
             record: target_dir
@@ -112,7 +119,10 @@ fn touch_tree(dir: &Path, when: SystemTime) -> std::io::Result<()> {
         if path.is_symlink() {
             continue; // its target is not the workspace's to touch
         }
-        std::fs::File::options().write(true).open(path)?.set_modified(when)?;
+        std::fs::File::options()
+            .write(true)
+            .open(path)?
+            .set_modified(when)?;
     }
     Ok(())
 }
@@ -164,7 +174,11 @@ mod tests {
         assert_ne!(digest_tree(dir.path()).expect("digest"), first);
         std::fs::write(dir.path().join("src/main.rs"), "fn main() {}").expect("write");
         assert_eq!(digest_tree(dir.path()).expect("digest"), first);
-        std::fs::rename(dir.path().join("src/main.rs"), dir.path().join("src/lib.rs")).expect("rename");
+        std::fs::rename(
+            dir.path().join("src/main.rs"),
+            dir.path().join("src/lib.rs"),
+        )
+        .expect("rename");
         assert_ne!(digest_tree(dir.path()).expect("digest"), first);
     }
 }

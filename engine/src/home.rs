@@ -75,7 +75,9 @@ impl LabHome {
     }
 
     pub fn target_dir(&self) -> PathBuf {
-        self.target.clone().unwrap_or_else(|| self.root.join("target"))
+        self.target
+            .clone()
+            .unwrap_or_else(|| self.root.join("target"))
     }
 
     pub fn run_dir(&self) -> PathBuf {
@@ -116,8 +118,8 @@ impl Sources {
             let exe = std::env::current_exe().ok()?;
             let bin = exe.parent()?;
             [
-                bin.parent()?.join("share/sdlab"),   // .deb, AppImage, a prefix
-                bin.join("sdlab"),                   // Windows (.msi resources)
+                bin.parent()?.join("share/sdlab"),     // .deb, AppImage, a prefix
+                bin.join("sdlab"),                     // Windows (.msi resources)
                 bin.parent()?.join("Resources/sdlab"), // macOS (.app resources)
             ]
             .into_iter()
@@ -202,7 +204,10 @@ impl LearnerProgress {
     pub fn save(&self, home: &LabHome) -> std::io::Result<()> {
         std::fs::create_dir_all(&home.root)?;
         let tmp = home.progress_file().with_extension("json.tmp");
-        std::fs::write(&tmp, serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?)?;
+        std::fs::write(
+            &tmp,
+            serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?,
+        )?;
         std::fs::rename(tmp, home.progress_file())
     }
 

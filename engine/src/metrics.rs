@@ -70,7 +70,9 @@ pub async fn scrape_all(ports: &[u16], timeout: Duration) -> Vec<Result<PromText
         match http_get(port, "/metrics", timeout).await {
             Ok((200, body)) => Ok(PromText::parse(&body)),
             Ok((status, _)) => Err(format!("/metrics answered HTTP {status}")),
-            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => Err("connection refused".to_string()),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                Err("connection refused".to_string())
+            }
             Err(e) => Err(e.to_string()),
         }
     });
@@ -160,8 +162,12 @@ pub struct PgProbe {
 }
 
 impl PgProbe {
-    pub async fn connect(admin_url: &str, database: &str) -> Result<PgProbe, tokio_postgres::Error> {
-        let (client, connection) = tokio_postgres::connect(admin_url, tokio_postgres::NoTls).await?;
+    pub async fn connect(
+        admin_url: &str,
+        database: &str,
+    ) -> Result<PgProbe, tokio_postgres::Error> {
+        let (client, connection) =
+            tokio_postgres::connect(admin_url, tokio_postgres::NoTls).await?;
         tokio::spawn(connection);
         Ok(PgProbe {
             client,
@@ -202,20 +208,30 @@ impl PgProbe {
     pub async fn server_log_size(&self) -> Result<i64, tokio_postgres::Error> {
         let row = self
             .client
-            .query_one("SELECT coalesce((pg_stat_file('start.log', true)).size, 0)", &[])
+            .query_one(
+                "SELECT coalesce((pg_stat_file('start.log', true)).size, 0)",
+                &[],
+            )
             .await?;
         Ok(row.get(0))
     }
 
     /// How many times `needle` occurs in the server's log after byte `from`.
-    pub async fn count_in_server_log(&self, from: i64, needle: &str) -> Result<u64, tokio_postgres::Error> {
+    pub async fn count_in_server_log(
+        &self,
+        from: i64,
+        needle: &str,
+    ) -> Result<u64, tokio_postgres::Error> {
         let size = self.server_log_size().await?;
         if size <= from {
             return Ok(0);
         }
         let row = self
             .client
-            .query_one("SELECT pg_read_binary_file('start.log', $1, $2, true)", &[&from, &(size - from)])
+            .query_one(
+                "SELECT pg_read_binary_file('start.log', $1, $2, true)",
+                &[&from, &(size - from)],
+            )
             .await?;
         let bytes: Option<Vec<u8>> = row.get(0);
         let text = String::from_utf8_lossy(bytes.as_deref().unwrap_or_default());
@@ -226,7 +242,9 @@ impl PgProbe {
     /// flush statistics (at the latest when they end), so short-lived ones are all counted.
     pub async fn sessions_total(&self) -> Result<i64, tokio_postgres::Error> {
         // Statistics are cached per transaction; a fresh snapshot sees other sessions' flushes.
-        self.client.batch_execute("SELECT pg_stat_clear_snapshot()").await?;
+        self.client
+            .batch_execute("SELECT pg_stat_clear_snapshot()")
+            .await?;
         let row = self
             .client
             .query_one(
@@ -336,7 +354,8 @@ fn split_labels(inner: &str) -> Vec<&str> {
 pub async fn http_get(port: u16, path: &str, timeout: Duration) -> std::io::Result<(u16, String)> {
     let work = async {
         let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
-        let request = format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n");
+        let request =
+            format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n");
         stream.write_all(request.as_bytes()).await?;
         let mut raw = Vec::new();
         stream.read_to_end(&mut raw).await?;
@@ -346,12 +365,18 @@ pub async fn http_get(port: u16, path: &str, timeout: Duration) -> std::io::Resu
             .nth(1)
             .and_then(|s| s.parse().ok())
             .ok_or_else(|| std::io::Error::other("malformed HTTP response"))?;
-        let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+        let body = text
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_string())
+            .unwrap_or_default();
         Ok((status, body))
     };
-    tokio::time::timeout(timeout, work)
-        .await
-        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, format!("no answer within {timeout:?}")))?
+    tokio::time::timeout(timeout, work).await.map_err(|_| {
+        std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!("no answer within {timeout:?}"),
+        )
+    })?
 }
 
 /// CPU use per set of processes, from the change in their /proc ticks between calls.
@@ -372,7 +397,8 @@ impl CpuMeter {
             let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
                 continue;
             };
-            let field = |n| crate::process::stat_field(&stat, n).and_then(|v| v.parse::<u64>().ok());
+            let field =
+                |n| crate::process::stat_field(&stat, n).and_then(|v| v.parse::<u64>().ok());
             let ticks = field(14).unwrap_or(0) + field(15).unwrap_or(0);
             if let Some(pages) = field(24) {
                 *rss.get_or_insert(0) += pages * page;
@@ -394,11 +420,17 @@ pub fn process_tree(pid: u32) -> Vec<u32> {
     let mut parents: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
     if let Ok(dir) = std::fs::read_dir("/proc") {
         for entry in dir.flatten() {
-            let Some(child) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            let Some(child) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<u32>().ok())
+            else {
                 continue;
             };
             if let Ok(stat) = std::fs::read_to_string(format!("/proc/{child}/stat")) {
-                if let Some(ppid) = crate::process::stat_field(&stat, 4).and_then(|p| p.parse().ok()) {
+                if let Some(ppid) =
+                    crate::process::stat_field(&stat, 4).and_then(|p| p.parse().ok())
+                {
                     parents.entry(ppid).or_default().push(child);
                 }
             }
@@ -472,7 +504,14 @@ mod tests {
         let scrapes = scrape_all(&[closed, silent_port], Duration::from_millis(300)).await;
         held.abort();
         assert_eq!(scrapes[0].as_ref().unwrap_err(), "connection refused");
-        assert!(scrapes[1].as_ref().unwrap_err().contains("no answer within"), "{:?}", scrapes[1]);
+        assert!(
+            scrapes[1]
+                .as_ref()
+                .unwrap_err()
+                .contains("no answer within"),
+            "{:?}",
+            scrapes[1]
+        );
     }
 
     #[test]
@@ -483,7 +522,12 @@ mod tests {
         // Burn 0.2 s of CPU time (not wall time: a busy machine may give us less than a core).
         let ticks = || {
             let stat = std::fs::read_to_string(format!("/proc/{me}/stat")).unwrap();
-            let f = |n| crate::process::stat_field(&stat, n).unwrap().parse::<u64>().unwrap();
+            let f = |n| {
+                crate::process::stat_field(&stat, n)
+                    .unwrap()
+                    .parse::<u64>()
+                    .unwrap()
+            };
             f(14) + f(15)
         };
         let (before, deadline) = (ticks(), Instant::now() + Duration::from_secs(20));
@@ -497,7 +541,10 @@ mod tests {
         let (cores, rss) = meter.measure(&[me]);
         let cores = cores.expect("a second measurement has a rate");
         let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
-        assert!(cores > 0.0 && cores <= cpus + 0.5, "busy loop measured as {cores} cores");
+        assert!(
+            cores > 0.0 && cores <= cpus + 0.5,
+            "busy loop measured as {cores} cores"
+        );
         assert!(rss.is_some_and(|r| r > 1_000_000));
     }
 }

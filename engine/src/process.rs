@@ -176,7 +176,10 @@ impl ServiceProcess {
             return;
         }
         signal(self.pid, libc::SIGTERM);
-        if tokio::time::timeout(grace, self.child.wait()).await.is_err() {
+        if tokio::time::timeout(grace, self.child.wait())
+            .await
+            .is_err()
+        {
             let _ = self.child.kill().await;
         }
     }
@@ -223,7 +226,8 @@ fn limit_memory(command: &mut tokio::process::Command, mib: u64) {
 /// before an abort means the service hit the lab's memory limit.
 fn describe_exit(status: &std::process::ExitStatus, logs: &str) -> String {
     use std::os::unix::process::ExitStatusExt;
-    let out_of_memory = status.signal() == Some(libc::SIGABRT) && logs.contains("memory allocation of");
+    let out_of_memory =
+        status.signal() == Some(libc::SIGABRT) && logs.contains("memory allocation of");
     if out_of_memory {
         format!(
             "{status}: out of memory, the lab limits each service to {} MiB of address space \
@@ -348,7 +352,10 @@ impl RunState {
             std::fs::create_dir_all(dir)?;
         }
         let tmp = path.with_extension("json.tmp");
-        std::fs::write(&tmp, serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?)?;
+        std::fs::write(
+            &tmp,
+            serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?,
+        )?;
         std::fs::rename(tmp, path)
     }
 
@@ -372,7 +379,9 @@ impl RunState {
 
 /// A free TCP port on 127.0.0.1, chosen by the kernel.
 pub fn free_port() -> std::io::Result<u16> {
-    Ok(std::net::TcpListener::bind(("127.0.0.1", 0))?.local_addr()?.port())
+    Ok(std::net::TcpListener::bind(("127.0.0.1", 0))?
+        .local_addr()?
+        .port())
 }
 
 #[cfg(test)]

@@ -35,8 +35,15 @@ impl Step {
 pub enum Event {
     Started(Step),
     /// A step finished; `note` says what it did ("cached", "built in 6.2 s", ...).
-    Finished { step: Step, took: Duration, note: String },
-    Failed { step: Step, error: String },
+    Finished {
+        step: Step,
+        took: Duration,
+        note: String,
+    },
+    Failed {
+        step: Step,
+        error: String,
+    },
     /// Free text along the way ("found a stale server (pid 123), stopped it").
     Info(String),
 }

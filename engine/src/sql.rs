@@ -16,7 +16,10 @@ pub enum SqlError {
     #[error("cannot connect to the scenario's database: {0}")]
     Connect(String),
     #[error("ERROR: {message}{}", detail.as_deref().map(|d| format!("\nDETAIL: {d}")).unwrap_or_default())]
-    Query { message: String, detail: Option<String> },
+    Query {
+        message: String,
+        detail: Option<String>,
+    },
 }
 
 /// Runs `sql` (one or more statements) and returns one result per statement.
@@ -49,9 +52,11 @@ pub async fn run(database_url: &str, sql: &str) -> Result<Vec<QueryResult>, SqlE
                 if current.columns.is_empty() {
                     current.columns = row.columns().iter().map(|c| c.name().to_string()).collect();
                 }
-                current
-                    .rows
-                    .push((0..row.len()).map(|i| row.get(i).map(str::to_string)).collect());
+                current.rows.push(
+                    (0..row.len())
+                        .map(|i| row.get(i).map(str::to_string))
+                        .collect(),
+                );
             }
             tokio_postgres::SimpleQueryMessage::CommandComplete(n) => {
                 current.affected = Some(n);
@@ -76,7 +81,13 @@ pub fn render(result: &QueryResult) -> String {
     let mut widths: Vec<usize> = result.columns.iter().map(|c| c.chars().count()).collect();
     for row in &result.rows {
         for (w, v) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell(v).lines().map(|l| l.chars().count()).max().unwrap_or(0));
+            *w = (*w).max(
+                cell(v)
+                    .lines()
+                    .map(|l| l.chars().count())
+                    .max()
+                    .unwrap_or(0),
+            );
         }
     }
     let single = result.columns.len() == 1;
@@ -85,13 +96,25 @@ pub fn render(result: &QueryResult) -> String {
         let padded: Vec<String> = cells
             .iter()
             .zip(&widths)
-            .map(|(c, w)| if single { c.clone() } else { format!("{c:<w$}") })
+            .map(|(c, w)| {
+                if single {
+                    c.clone()
+                } else {
+                    format!("{c:<w$}")
+                }
+            })
             .collect();
         format!(" {}", padded.join(" | ")).trim_end().to_string()
     };
     out.push_str(&join(result.columns.clone()));
     out.push('\n');
-    out.push_str(&widths.iter().map(|w| "-".repeat(w + 2)).collect::<Vec<_>>().join("+"));
+    out.push_str(
+        &widths
+            .iter()
+            .map(|w| "-".repeat(w + 2))
+            .collect::<Vec<_>>()
+            .join("+"),
+    );
     out.push('\n');
     for row in &result.rows {
         out.push_str(&join(row.iter().map(cell).collect()));

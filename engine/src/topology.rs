@@ -113,7 +113,10 @@ pub struct UpOptions {
 #[derive(Debug)]
 pub enum PgLink {
     Owned(Box<PgServer>),
-    Attached { admin_url: String, postmaster_pid: Option<u32> },
+    Attached {
+        admin_url: String,
+        postmaster_pid: Option<u32>,
+    },
 }
 
 impl PgLink {
@@ -217,15 +220,25 @@ impl Running {
         if let Some(nginx) = &self.nginx {
             return vec![nginx.url()];
         }
-        (0..self.services.len()).filter_map(|i| self.service_url(i)).collect()
+        (0..self.services.len())
+            .filter_map(|i| self.service_url(i))
+            .collect()
     }
 
     /// What the metrics collector should watch.
     pub fn targets(&self) -> crate::metrics::Targets {
         crate::metrics::Targets {
-            services: self.services.iter().map(|s| (s.instance, s.port, s.pid)).collect(),
+            services: self
+                .services
+                .iter()
+                .map(|s| (s.instance, s.port, s.pid))
+                .collect(),
             postgres: self.database.as_ref().map(|d| {
-                (d.admin_url(), self.database_choice.name(&d.spec), d.pg.postmaster_pid())
+                (
+                    d.admin_url(),
+                    self.database_choice.name(&d.spec),
+                    d.pg.postmaster_pid(),
+                )
             }),
         }
     }
@@ -285,10 +298,15 @@ impl Lab {
     fn clean_stale_nginx(&self, scenario: &Scenario) -> Result<Vec<String>, LabError> {
         let mut stopped = Vec::new();
         let start = format!("nginx-{}-", scenario.id);
-        let Ok(entries) = std::fs::read_dir(self.home.run_dir()) else { return Ok(stopped) };
+        let Ok(entries) = std::fs::read_dir(self.home.run_dir()) else {
+            return Ok(stopped);
+        };
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().to_string();
-            let Some(owner) = name.strip_prefix(&start).and_then(|p| p.parse::<u32>().ok()) else {
+            let Some(owner) = name
+                .strip_prefix(&start)
+                .and_then(|p| p.parse::<u32>().ok())
+            else {
                 continue;
             };
             if owner == std::process::id() || process::alive(owner) {
@@ -342,7 +360,11 @@ impl Lab {
 
     /// PostgreSQL for `scenario`, started (or attached to), seeded once and cached, with the
     /// learner's database created from the seed if it does not exist yet.
-    pub async fn database(&self, scenario: &Scenario, progress: &Progress) -> Result<Database, LabError> {
+    pub async fn database(
+        &self,
+        scenario: &Scenario,
+        progress: &Progress,
+    ) -> Result<Database, LabError> {
         let spec = scenario
             .topology
             .postgres
@@ -426,13 +448,18 @@ impl Lab {
             .await
             .map_err(sql("connect as admin"))?;
         let exists = database_exists(&mut admin, &template).await?;
-        if exists && std::fs::read_to_string(&marker).ok().as_deref() == Some(fingerprint.as_str()) {
+        if exists && std::fs::read_to_string(&marker).ok().as_deref() == Some(fingerprint.as_str())
+        {
             return Ok("cached".to_string());
         }
         let started = Instant::now();
         // The seed changed (or a run died mid-seed): rebuild the template and the databases
         // made from it, so before and after runs see the same data.
-        for name in [template.clone(), db.spec.database.clone(), DatabaseChoice::Scratch.name(&db.spec)] {
+        for name in [
+            template.clone(),
+            db.spec.database.clone(),
+            DatabaseChoice::Scratch.name(&db.spec),
+        ] {
             drop_database(&mut admin, &name).await?;
         }
         let _ = std::fs::remove_file(&marker);
@@ -446,7 +473,10 @@ impl Lab {
         set_fsync(&mut admin, false).await?;
         let loaded = load_seed(scenario, db, &template).await;
         set_fsync(&mut admin, true).await?;
-        admin.execute("CHECKPOINT").await.map_err(sql("CHECKPOINT after the seed"))?;
+        admin
+            .execute("CHECKPOINT")
+            .await
+            .map_err(sql("CHECKPOINT after the seed"))?;
         admin.close().await.map_err(sql("disconnect"))?;
         if let PgLink::Owned(server) = &db.pg {
             server.sync_data_dir()?;
@@ -456,7 +486,10 @@ impl Lab {
             what: format!("write {}", marker.display()),
             source,
         })?;
-        Ok(format!("seeded in {:.1} s", started.elapsed().as_secs_f64()))
+        Ok(format!(
+            "seeded in {:.1} s",
+            started.elapsed().as_secs_f64()
+        ))
     }
 
     /// Restores the learner's database from the seed (the learner's code is `workspace::reset_code`).
@@ -495,9 +528,18 @@ impl Lab {
                 .await?;
             let built = progress
                 .step(Step::BuildService, async {
-                    let built =
-                        crate::build::build(&code, &self.home.target_dir(), &self.home.run_dir().join("bin")).await?;
-                    let mut note = if built.compiled { "compiled" } else { "up to date" }.to_string();
+                    let built = crate::build::build(
+                        &code,
+                        &self.home.target_dir(),
+                        &self.home.run_dir().join("bin"),
+                    )
+                    .await?;
+                    let mut note = if built.compiled {
+                        "compiled"
+                    } else {
+                        "up to date"
+                    }
+                    .to_string();
                     if built.waited_for_lock {
                         note.push_str(", after waiting for another build in the same target dir");
                     }
@@ -549,17 +591,26 @@ impl Lab {
             ));
             running.dependency = Some(dependency);
         }
-        let dependency_env = running.dependency.as_ref().map(|d| (d.spec.env.clone(), d.url()));
+        let dependency_env = running
+            .dependency
+            .as_ref()
+            .map(|d| (d.spec.env.clone(), d.url()));
         let database_url = running.database_url();
         // With nginx in front, the learner's deploy files say how many instances run.
         let deploy = match &scenario.topology.nginx {
-            Some(spec) => Some(crate::deploy::read(&code.dir, spec).map_err(|e| LabError::Deploy {
-                file: e.file,
-                message: e.message,
-            })?),
+            Some(spec) => {
+                Some(
+                    crate::deploy::read(&code.dir, spec).map_err(|e| LabError::Deploy {
+                        file: e.file,
+                        message: e.message,
+                    })?,
+                )
+            }
             None => None,
         };
-        let instances = deploy.as_ref().map_or(scenario.topology.instances, |d| d.instances);
+        let instances = deploy
+            .as_ref()
+            .map_or(scenario.topology.instances, |d| d.instances);
         if let Some(cpus) = scenario.topology.cpus_per_instance {
             let limiter = crate::cgroup::detect();
             limiter.clean_stale(&scenario.id);
@@ -602,13 +653,25 @@ impl Lab {
                         env,
                         port,
                         instance,
-                        log_path: self.home.logs_dir(scenario).join(format!("service-{instance}.log")),
+                        log_path: self
+                            .home
+                            .logs_dir(scenario)
+                            .join(format!("service-{instance}.log")),
                     })?;
-                    if let (Some(cpus), Some(limiter)) = (scenario.topology.cpus_per_instance, &running.cpu_limiter) {
+                    if let (Some(cpus), Some(limiter)) =
+                        (scenario.topology.cpus_per_instance, &running.cpu_limiter)
+                    {
                         if matches!(limiter, crate::cgroup::CpuLimiter::Unavailable { .. }) {
-                            running.throttles.push(crate::cgroup::Throttle::start(service.pid, cpus));
+                            running
+                                .throttles
+                                .push(crate::cgroup::Throttle::start(service.pid, cpus));
                         } else {
-                            let group = crate::cgroup::InstanceCgroup::create(limiter, &scenario.id, instance, cpus)?;
+                            let group = crate::cgroup::InstanceCgroup::create(
+                                limiter,
+                                &scenario.id,
+                                instance,
+                                cpus,
+                            )?;
                             group.add(service.pid)?;
                             running.cgroups.push(group);
                         }
@@ -616,7 +679,11 @@ impl Lab {
                     service.wait_ready(ready_timeout()).await?;
                     running.services.push(service);
                 }
-                let ports: Vec<String> = running.services.iter().map(|s| s.port.to_string()).collect();
+                let ports: Vec<String> = running
+                    .services
+                    .iter()
+                    .map(|s| s.port.to_string())
+                    .collect();
                 Ok::<_, LabError>(((), format!("listening on 127.0.0.1:{}", ports.join(", "))))
             })
             .await?;
@@ -640,7 +707,12 @@ impl Lab {
         }
         if let Some(db) = &running.database {
             if db.owned() {
-                self.write_state(scenario, db, &running.services, running.nginx.as_ref().map(|n| n.url()))?;
+                self.write_state(
+                    scenario,
+                    db,
+                    &running.services,
+                    running.nginx.as_ref().map(|n| n.url()),
+                )?;
             }
         }
         Ok(running)
@@ -753,11 +825,17 @@ async fn recreate_from_template(db: &Database, choice: DatabaseChoice) -> Result
     admin.close().await.map_err(sql("disconnect"))
 }
 
-async fn create_from_template(admin: &mut PgConnection, name: &str, template: &str) -> Result<(), LabError> {
+async fn create_from_template(
+    admin: &mut PgConnection,
+    name: &str,
+    template: &str,
+) -> Result<(), LabError> {
     // FILE_COPY copies the template's files directly: seconds for a few hundred MB, where
     // the default WAL_LOG strategy writes everything through the WAL.
     admin
-        .execute(format!("CREATE DATABASE {name} TEMPLATE {template} STRATEGY = FILE_COPY").as_str())
+        .execute(
+            format!("CREATE DATABASE {name} TEMPLATE {template} STRATEGY = FILE_COPY").as_str(),
+        )
         .await
         .map_err(sql(format!("create database {name} from {template}")))?;
     Ok(())
@@ -781,7 +859,10 @@ async fn database_exists(admin: &mut PgConnection, name: &str) -> Result<bool, L
 
 /// Applies the code's `migrations/*.sql` not yet applied to this database, in name order,
 /// each once, like a deploy's migration step. Returns the files applied.
-pub async fn apply_migrations(database_url: &str, code: &PreparedCode) -> Result<Vec<String>, LabError> {
+pub async fn apply_migrations(
+    database_url: &str,
+    code: &PreparedCode,
+) -> Result<Vec<String>, LabError> {
     let dir = code.migrations_dir();
     let mut files: Vec<PathBuf> = match std::fs::read_dir(&dir) {
         Ok(entries) => entries
@@ -811,11 +892,12 @@ pub async fn apply_migrations(database_url: &str, code: &PreparedCode) -> Result
             .file_name()
             .map(|n| n.to_string_lossy().to_string())
             .unwrap_or_default();
-        let done: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM _sdlab_migrations WHERE name = $1)")
-            .bind(&name)
-            .fetch_one(&mut conn)
-            .await
-            .map_err(sql("read _sdlab_migrations"))?;
+        let done: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM _sdlab_migrations WHERE name = $1)")
+                .bind(&name)
+                .fetch_one(&mut conn)
+                .await
+                .map_err(sql("read _sdlab_migrations"))?;
         if done {
             continue;
         }
@@ -850,9 +932,11 @@ async fn load_seed(scenario: &Scenario, db: &Database, template: &str) -> Result
     let mut conn = PgConnection::connect(&db.pg.url(template))
         .await
         .map_err(sql(format!("connect to {template}")))?;
-    conn.execute("SET synchronous_commit = off; SET work_mem = '256MB'; SET maintenance_work_mem = '256MB'")
-        .await
-        .map_err(sql("set the seed session's memory"))?;
+    conn.execute(
+        "SET synchronous_commit = off; SET work_mem = '256MB'; SET maintenance_work_mem = '256MB'",
+    )
+    .await
+    .map_err(sql("set the seed session's memory"))?;
     if let Some(seed) = &scenario.db {
         for file in std::iter::once(&seed.schema).chain(seed.seed.as_ref()) {
             let text = std::fs::read_to_string(file).map_err(|source| LabError::Io {
@@ -874,9 +958,16 @@ async fn load_seed(scenario: &Scenario, db: &Database, template: &str) -> Result
 /// Turns the server's `fsync` off or back on (`ALTER SYSTEM` + reload: no restart). A run that
 /// dies with it off leaves no seed marker, so the next start seeds again and turns it back on.
 async fn set_fsync(admin: &mut PgConnection, on: bool) -> Result<(), LabError> {
-    let change = if on { "ALTER SYSTEM RESET fsync" } else { "ALTER SYSTEM SET fsync = off" };
+    let change = if on {
+        "ALTER SYSTEM RESET fsync"
+    } else {
+        "ALTER SYSTEM SET fsync = off"
+    };
     admin.execute(change).await.map_err(sql(change))?;
-    admin.execute("SELECT pg_reload_conf()").await.map_err(sql("reload the configuration"))?;
+    admin
+        .execute("SELECT pg_reload_conf()")
+        .await
+        .map_err(sql("reload the configuration"))?;
     Ok(())
 }
 
@@ -933,4 +1024,3 @@ mod tests {
         );
     }
 }
-

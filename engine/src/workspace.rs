@@ -92,7 +92,9 @@ pub fn prepare(
                 dir,
             })
         }
-        CodeSource::Solution => prepare_scratch(home, sources, scenario, &scenario.dir.join("solution")),
+        CodeSource::Solution => {
+            prepare_scratch(home, sources, scenario, &scenario.dir.join("solution"))
+        }
         CodeSource::Dir(path) => prepare_scratch(home, sources, scenario, path),
     }
 }
@@ -152,11 +154,14 @@ pub fn reset_code(home: &LabHome, scenario: &Scenario) -> Result<Option<PathBuf>
 /// kit in sync and seeds `Cargo.lock` from the sources so versions match the repository.
 fn write_workspace(sources: &Sources, root: &Path, members: &str) -> Result<(), WorkspaceError> {
     let manifest_path = sources.manifest();
-    let text = std::fs::read_to_string(&manifest_path).map_err(io("cannot read", &manifest_path))?;
-    let mut manifest: toml::Table = text.parse().map_err(|e: toml::de::Error| WorkspaceError::Manifest {
-        path: manifest_path.clone(),
-        message: e.to_string(),
-    })?;
+    let text =
+        std::fs::read_to_string(&manifest_path).map_err(io("cannot read", &manifest_path))?;
+    let mut manifest: toml::Table =
+        text.parse()
+            .map_err(|e: toml::de::Error| WorkspaceError::Manifest {
+                path: manifest_path.clone(),
+                message: e.to_string(),
+            })?;
     let Some(toml::Value::Table(workspace)) = manifest.get_mut("workspace") else {
         return Err(WorkspaceError::Manifest {
             path: manifest_path,
@@ -199,7 +204,8 @@ fn refresh_lock_for_vendored(sources: &Sources, root: &Path) -> Result<(), Works
     if !sources.vendor_dir().is_dir() || !sources.lockfile().is_file() {
         return Ok(());
     }
-    let wanted = std::fs::read(sources.lockfile()).map_err(io("cannot read", &sources.lockfile()))?;
+    let wanted =
+        std::fs::read(sources.lockfile()).map_err(io("cannot read", &sources.lockfile()))?;
     let seen = root.join(".sdlab-source.lock");
     if std::fs::read(&seen).ok().as_deref() != Some(wanted.as_slice()) {
         write_if_changed(&root.join("Cargo.lock"), &wanted)?;
@@ -229,15 +235,18 @@ fn write_cargo_config(sources: &Sources, root: &Path) -> Result<(), WorkspaceErr
 }
 
 /// The first line of a `.cargo/config.toml` the lab wrote (and may rewrite or remove).
-const CARGO_CONFIG_MARK: &str = "# Written by System Design Lab: build from the crates it ships (no network needed).";
+const CARGO_CONFIG_MARK: &str =
+    "# Written by System Design Lab: build from the crates it ships (no network needed).";
 
 /// The `[package] name` of a manifest.
 fn package_name(manifest: &Path) -> Result<String, WorkspaceError> {
     let text = std::fs::read_to_string(manifest).map_err(io("cannot read", manifest))?;
-    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| WorkspaceError::Manifest {
-        path: manifest.to_path_buf(),
-        message: e.to_string(),
-    })?;
+    let table: toml::Table =
+        text.parse()
+            .map_err(|e: toml::de::Error| WorkspaceError::Manifest {
+                path: manifest.to_path_buf(),
+                message: e.to_string(),
+            })?;
     table
         .get("package")
         .and_then(|p| p.get("name"))
@@ -327,5 +336,6 @@ fn write_if_changed(path: &Path, bytes: &[u8]) -> Result<bool, WorkspaceError> {
 }
 
 fn skipped(name: &std::ffi::OsStr) -> bool {
-    matches!(name.to_str(), Some("target" | ".git" | "Cargo.lock")) || name.to_string_lossy().ends_with('~')
+    matches!(name.to_str(), Some("target" | ".git" | "Cargo.lock"))
+        || name.to_string_lossy().ends_with('~')
 }

@@ -45,13 +45,23 @@ fn run() -> anyhow::Result<()> {
     let sources = Sources::from_env();
     let findings = doctor::check(&home, &sources);
     eprint!("{}", doctor::render(&findings));
-    let lab = Lab::new(home.clone(), sources.clone())
-        .with_context(|| format!("load the scenarios from {}", sources.scenarios_dir().display()))?;
+    let lab = Lab::new(home.clone(), sources.clone()).with_context(|| {
+        format!(
+            "load the scenarios from {}",
+            sources.scenarios_dir().display()
+        )
+    })?;
 
     // The API: loopback only, a free port, a token only this window knows.
-    let listener = std::net::TcpListener::bind(("127.0.0.1", 0)).context("bind a free port on 127.0.0.1")?;
-    listener.set_nonblocking(true).context("make the API socket non-blocking")?;
-    let port = listener.local_addr().context("read the API's address")?.port();
+    let listener =
+        std::net::TcpListener::bind(("127.0.0.1", 0)).context("bind a free port on 127.0.0.1")?;
+    listener
+        .set_nonblocking(true)
+        .context("make the API socket non-blocking")?;
+    let port = listener
+        .local_addr()
+        .context("read the API's address")?
+        .port();
     let token = api::new_token();
     let url = format!("http://127.0.0.1:{port}/#token={token}");
     let state = ApiState::new(lab, token, port)
@@ -100,9 +110,13 @@ fn run() -> anyhow::Result<()> {
                 .paste()
                 .select_all()
                 .build()?;
-            let menu = MenuBuilder::new(handle).items(&[&lab_menu, &edit_menu]).build()?;
+            let menu = MenuBuilder::new(handle)
+                .items(&[&lab_menu, &edit_menu])
+                .build()?;
             app.set_menu(menu)?;
-            let window_url = url.parse().map_err(|e| anyhow::anyhow!("the UI's address {url}: {e}"))?;
+            let window_url = url
+                .parse()
+                .map_err(|e| anyhow::anyhow!("the UI's address {url}: {e}"))?;
             WebviewWindowBuilder::new(handle, "main", WebviewUrl::External(window_url))
                 .title("System Design Lab")
                 .inner_size(1400.0, 900.0)
@@ -115,7 +129,9 @@ fn run() -> anyhow::Result<()> {
                 let handle = handle.clone();
                 tauri::async_runtime::spawn(async move {
                     use tokio::signal::unix::{signal, SignalKind};
-                    let Ok(mut term) = signal(SignalKind::terminate()) else { return };
+                    let Ok(mut term) = signal(SignalKind::terminate()) else {
+                        return;
+                    };
                     tokio::select! {
                         _ = term.recv() => {}
                         _ = tokio::signal::ctrl_c() => {}
@@ -125,7 +141,10 @@ fn run() -> anyhow::Result<()> {
             }
             let blocking = doctor::blocking(&findings);
             if !blocking.is_empty() {
-                let text: Vec<String> = blocking.iter().map(|f| format!("{}\n→ {}", f.what, f.fix)).collect();
+                let text: Vec<String> = blocking
+                    .iter()
+                    .map(|f| format!("{}\n→ {}", f.what, f.fix))
+                    .collect();
                 handle
                     .dialog()
                     .message(format!(
@@ -166,29 +185,46 @@ fn on_menu(app: &AppHandle, event: &MenuEvent, home: &LabHome, sources: &Sources
         "workspace" => {
             let _ = std::fs::create_dir_all(&work);
             if let Err(e) = open_folder(&work) {
-                info(app, "Workspace folder", &format!("Your code is in {}\n\n({e})", work.display()));
+                info(
+                    app,
+                    "Workspace folder",
+                    &format!("Your code is in {}\n\n({e})", work.display()),
+                );
             }
         }
         "terminal" => {
             let _ = std::fs::create_dir_all(&work);
-            let spawned = std::process::Command::new("x-terminal-emulator").current_dir(&work).spawn();
+            let spawned = std::process::Command::new("x-terminal-emulator")
+                .current_dir(&work)
+                .spawn();
             if let Err(e) = spawned {
                 info(
                     app,
                     "Terminal",
-                    &format!("No terminal could be opened ({e}). Open one yourself and run:\n\ncd {}", work.display()),
+                    &format!(
+                        "No terminal could be opened ({e}). Open one yourself and run:\n\ncd {}",
+                        work.display()
+                    ),
                 );
             }
         }
         "psql" => info(app, "PostgreSQL shell", &psql_hint(home)),
-        "doctor" => info(app, "This machine", &doctor::render(&doctor::check(home, sources))),
+        "doctor" => info(
+            app,
+            "This machine",
+            &doctor::render(&doctor::check(home, sources)),
+        ),
         "about" => info(app, "About System Design Lab", &about(sources)),
         _ => {}
     }
 }
 
 fn info(app: &AppHandle, title: &str, text: &str) {
-    app.dialog().message(text).title(title).kind(MessageDialogKind::Info).show(|_| {});
+    app.dialog()
+        .message(text)
+        .title(title)
+        .kind(MessageDialogKind::Info)
+        .show(|_| {});
 }
 
 /// Opens a folder in the desktop's file manager.
@@ -200,7 +236,10 @@ fn open_folder(dir: &std::path::Path) -> std::io::Result<()> {
     } else {
         "xdg-open"
     };
-    std::process::Command::new(opener).arg(dir).spawn().map(drop)
+    std::process::Command::new(opener)
+        .arg(dir)
+        .spawn()
+        .map(drop)
 }
 
 /// How to reach the running scenario's PostgreSQL from a terminal, from the lab's run state.
@@ -210,9 +249,16 @@ fn psql_hint(home: &LabHome) -> String {
         for entry in entries.flatten() {
             let path = entry.path();
             if path.extension().is_some_and(|e| e == "json") {
-                let Ok(bytes) = std::fs::read(&path) else { continue };
-                let Ok(state) = serde_json::from_slice::<serde_json::Value>(&bytes) else { continue };
-                let id = path.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
+                let Ok(bytes) = std::fs::read(&path) else {
+                    continue;
+                };
+                let Ok(state) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+                    continue;
+                };
+                let id = path
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().to_string())
+                    .unwrap_or_default();
                 if let Some(url) = state.get("postgres_url").and_then(|u| u.as_str()) {
                     running.push(format!("{id}:  psql '{url}'"));
                 }
@@ -232,13 +278,20 @@ fn psql_hint(home: &LabHome) -> String {
 
 /// Versions of the app and of the servers it runs.
 fn about(sources: &Sources) -> String {
-    let version = |f: doctor::Finding| if f.ok { f.detail } else { format!("not found: {}", f.fix) };
+    let version = |f: doctor::Finding| {
+        if f.ok {
+            f.detail
+        } else {
+            format!("not found: {}", f.fix)
+        }
+    };
     format!(
         "System Design Lab {}\n\nPostgreSQL: {}\nnginx: {}\nRedis: {}\n\nScenarios: {}",
         env!("CARGO_PKG_VERSION"),
         version(doctor::postgres()),
         version(doctor::nginx()),
-        doctor::redis_version().unwrap_or_else(|| "not installed (no current scenario uses it)".to_string()),
+        doctor::redis_version()
+            .unwrap_or_else(|| "not installed (no current scenario uses it)".to_string()),
         sources.root.display()
     )
 }

@@ -43,7 +43,9 @@ fn main() -> anyhow::Result<()> {
     // One thread means one thread: the scheduler, the requests and the statistics all run on
     // it, as wrk -t1 does. (A one-worker multi-thread runtime would add the `block_on` thread.)
     let runtime = if args.threads <= 1 {
-        tokio::runtime::Builder::new_current_thread().enable_all().build()?
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
     } else {
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(args.threads)
@@ -53,7 +55,13 @@ fn main() -> anyhow::Result<()> {
     let (model, rate, max_in_flight) = if args.rate > 0.0 {
         (Model::Open, args.rate, 10_000)
     } else {
-        (Model::Closed { users: args.connections }, 1.0, args.connections)
+        (
+            Model::Closed {
+                users: args.connections,
+            },
+            1.0,
+            args.connections,
+        )
     };
     let plan = LoadPlan {
         targets: vec![args.url.clone()],
@@ -81,7 +89,11 @@ fn main() -> anyhow::Result<()> {
     });
     let mut line = line;
     if args.reference && args.rate > 0.0 {
-        let (p50, p99, p999) = sdlab_bench::reference_percentiles(started_us, args.rate, Duration::from_secs(args.duration));
+        let (p50, p99, p999) = sdlab_bench::reference_percentiles(
+            started_us,
+            args.rate,
+            Duration::from_secs(args.duration),
+        );
         line["reference"] = serde_json::json!({ "p50_us": p50, "p99_us": p99, "p999_us": p999 });
     }
     println!("{line}");

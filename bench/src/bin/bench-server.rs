@@ -38,7 +38,9 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let app = Router::new().route("/", get(|| async { "ok" })).route("/stall", get(stall));
+        let app = Router::new()
+            .route("/", get(|| async { "ok" }))
+            .route("/stall", get(stall));
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port)).await?;
         println!("listening {}", listener.local_addr()?.port());
         let lifetime = tokio::time::sleep(Duration::from_secs(args.lifetime));

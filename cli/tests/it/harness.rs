@@ -7,7 +7,10 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 pub fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 /// Scenario t1-01's folder (the first scenario's tests use it unqualified).
@@ -30,7 +33,10 @@ pub fn shared_home() -> PathBuf {
 
 /// A fresh, empty lab home (removed on drop).
 pub fn fresh_home() -> tempfile::TempDir {
-    let dir = tempfile::Builder::new().prefix("sdlab-home-").tempdir_in("/tmp").unwrap();
+    let dir = tempfile::Builder::new()
+        .prefix("sdlab-home-")
+        .tempdir_in("/tmp")
+        .unwrap();
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     dir
@@ -48,7 +54,11 @@ pub fn sdlab(home: &Path) -> Command {
 
 /// Runs a command to completion (at most `limit`), returning its output.
 pub fn run(mut cmd: Command, limit: Duration) -> Output {
-    let child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let pid = child.id();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -81,7 +91,10 @@ pub fn check_scenario(home: &Path, id: &str, args: &[&str]) -> (i32, String, Str
     cmd.arg("check").arg(id).args(args);
     let out = run(cmd, Duration::from_secs(900));
     let (stdout, stderr) = text(&out);
-    eprintln!("--- stdout\n{stdout}\n--- stderr (tail)\n{}", tail(&stderr, 40));
+    eprintln!(
+        "--- stdout\n{stdout}\n--- stderr (tail)\n{}",
+        tail(&stderr, 40)
+    );
     (out.status.code().unwrap_or(-1), stdout, stderr)
 }
 
@@ -104,7 +117,10 @@ pub fn tail(s: &str, n: usize) -> String {
 
 /// Copies a service folder (without build output) to a new temp dir for a variant.
 pub fn variant_of(from: &Path) -> tempfile::TempDir {
-    let dir = tempfile::Builder::new().prefix("sdlab-variant-").tempdir().unwrap();
+    let dir = tempfile::Builder::new()
+        .prefix("sdlab-variant-")
+        .tempdir()
+        .unwrap();
     copy_tree(from, dir.path());
     dir
 }
@@ -128,7 +144,11 @@ fn copy_tree(from: &Path, to: &Path) {
 /// Replaces `from` with `to` in a file, failing if `from` is not there.
 pub fn edit(file: &Path, from: &str, to: &str) {
     let text = std::fs::read_to_string(file).unwrap();
-    assert!(text.contains(from), "{} does not contain {from:?}", file.display());
+    assert!(
+        text.contains(from),
+        "{} does not contain {from:?}",
+        file.display()
+    );
     std::fs::write(file, text.replace(from, to)).unwrap();
 }
 
@@ -153,7 +173,9 @@ pub fn step_line(stderr: &std::sync::Mutex<Vec<String>>, step: &str) -> String {
 }
 
 /// The lines `reader` yields, on a channel fed by a thread (so a test can wait with a deadline).
-pub fn line_channel(reader: impl std::io::Read + Send + 'static) -> std::sync::mpsc::Receiver<String> {
+pub fn line_channel(
+    reader: impl std::io::Read + Send + 'static,
+) -> std::sync::mpsc::Receiver<String> {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(reader).lines().map_while(Result::ok) {
@@ -222,7 +244,12 @@ pub fn run_state(home: &Path) -> (u32, u32, Vec<u32>) {
     (
         pid(&v["owner_pid"]),
         pid(&v["postmaster_pid"]),
-        v["services"].as_array().unwrap().iter().map(|s| pid(&s["pid"])).collect(),
+        v["services"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| pid(&s["pid"]))
+            .collect(),
     )
 }
 
@@ -259,7 +286,11 @@ pub fn kill(pid: u32, sig: i32) {
 pub fn processes_mentioning(needle: &str) -> Vec<(u32, String)> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
             continue;
         };
         if let Ok(cmd) = std::fs::read(format!("/proc/{pid}/cmdline")) {

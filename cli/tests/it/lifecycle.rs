@@ -15,10 +15,15 @@ fn second_start_reuses_the_cluster_the_seed_and_the_build() {
     let status = { first.child }.wait().unwrap();
     assert!(status.success(), "start exits cleanly on SIGTERM: {status}");
     assert!(gone_within(postmaster, Duration::from_secs(10)));
-    assert!(services.iter().all(|&p| gone_within(p, Duration::from_secs(10))));
+    assert!(services
+        .iter()
+        .all(|&p| gone_within(p, Duration::from_secs(10))));
 
     let second = start(home.path());
-    eprintln!("first start {:?}, second start {:?}", first.took, second.took);
+    eprintln!(
+        "first start {:?}, second start {:?}",
+        first.took, second.took
+    );
     let (code, body) = http_get(&second.url, "/feed");
     assert_eq!(code, 200, "{body}");
     let mut stop = sdlab(home.path());
@@ -49,18 +54,25 @@ fn killing_sdlab_leaves_nothing_behind_after_the_next_start() {
     kill(owner, libc::SIGKILL);
     let _ = { first.child }.wait();
     // The service dies with the lab at once (PR_SET_PDEATHSIG)...
-    assert!(services.iter().all(|&p| gone_within(p, Duration::from_secs(5))));
+    assert!(services
+        .iter()
+        .all(|&p| gone_within(p, Duration::from_secs(5))));
 
     // ...and the next start finds the orphaned PostgreSQL and stops it before its own.
     let second = start(&home);
-    assert!(!alive(postmaster), "the crashed run's PostgreSQL (pid {postmaster}) still runs");
+    assert!(
+        !alive(postmaster),
+        "the crashed run's PostgreSQL (pid {postmaster}) still runs"
+    );
     let (_, new_postmaster, new_services) = run_state(&home);
     assert_ne!(new_postmaster, postmaster);
 
     kill(second.child.id(), libc::SIGTERM);
     assert!({ second.child }.wait().unwrap().success());
     assert!(gone_within(new_postmaster, Duration::from_secs(10)));
-    assert!(new_services.iter().all(|&p| gone_within(p, Duration::from_secs(10))));
+    assert!(new_services
+        .iter()
+        .all(|&p| gone_within(p, Duration::from_secs(10))));
     let left = processes_mentioning(home.to_str().unwrap());
     assert!(left.is_empty(), "left running: {left:?}");
 }

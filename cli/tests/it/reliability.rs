@@ -126,8 +126,14 @@ fn write_if_changed(path: &Path, bytes: &[u8]) {
 /// `extra` adds scenario folders (name, scenario.toml text). Stable paths keep builds incremental.
 fn fixture_sources(name: &str, extra: &[(&str, &str)]) -> PathBuf {
     let root = PathBuf::from("/tmp/sdlab-tests").join(name);
-    write_if_changed(&root.join("Cargo.toml"), &std::fs::read(repo().join("Cargo.toml")).unwrap());
-    write_if_changed(&root.join("Cargo.lock"), &std::fs::read(repo().join("Cargo.lock")).unwrap());
+    write_if_changed(
+        &root.join("Cargo.toml"),
+        &std::fs::read(repo().join("Cargo.toml")).unwrap(),
+    );
+    write_if_changed(
+        &root.join("Cargo.lock"),
+        &std::fs::read(repo().join("Cargo.lock")).unwrap(),
+    );
     let kit = root.join("scenarios/kit");
     if kit.symlink_metadata().is_err() {
         std::fs::create_dir_all(root.join("scenarios")).unwrap();
@@ -135,8 +141,14 @@ fn fixture_sources(name: &str, extra: &[(&str, &str)]) -> PathBuf {
     }
     let dir = root.join("scenarios").join(FIXTURE_DIR);
     let hints: Vec<String> = (1..=60).map(|i| format!("\"Hint number {i}.\"")).collect();
-    write_if_changed(&dir.join("scenario.toml"), FIXTURE_TOML.replace("HINTS", &hints.join(", ")).as_bytes());
-    write_if_changed(&dir.join("SCENARIO.md"), b"# Reliability fixture\n\nA service for the reliability tests.\n");
+    write_if_changed(
+        &dir.join("scenario.toml"),
+        FIXTURE_TOML.replace("HINTS", &hints.join(", ")).as_bytes(),
+    );
+    write_if_changed(
+        &dir.join("SCENARIO.md"),
+        b"# Reliability fixture\n\nA service for the reliability tests.\n",
+    );
     for code in ["service", "solution"] {
         let manifest = format!(
             "[package]\nname = \"scenario-t2-99-{code}\"\nversion = \"0.0.0\"\nedition = \"2021\"\npublish = false\n"
@@ -145,7 +157,10 @@ fn fixture_sources(name: &str, extra: &[(&str, &str)]) -> PathBuf {
         write_if_changed(&dir.join(code).join("src/main.rs"), FIXTURE_MAIN.as_bytes());
     }
     for (folder, toml) in extra {
-        write_if_changed(&root.join("scenarios").join(folder).join("scenario.toml"), toml.as_bytes());
+        write_if_changed(
+            &root.join("scenarios").join(folder).join("scenario.toml"),
+            toml.as_bytes(),
+        );
     }
     root
 }
@@ -170,7 +185,12 @@ impl Rng {
         let seed = std::env::var("SDLAB_RELIABILITY_SEED")
             .ok()
             .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64);
+            .unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_nanos() as u64
+            });
         eprintln!("{case}: seed {seed} (SDLAB_RELIABILITY_SEED={seed} replays it)");
         Rng(seed | 1)
     }
@@ -192,10 +212,18 @@ impl Rng {
 }
 
 /// One HTTP/1.1 request (connection closed after it): status and body.
-fn http(addr: &str, method: &str, path: &str, token: Option<&str>, body: &[u8]) -> std::io::Result<(u16, String)> {
+fn http(
+    addr: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: &[u8],
+) -> std::io::Result<(u16, String)> {
     let mut stream = std::net::TcpStream::connect(addr)?;
     stream.set_read_timeout(Some(Duration::from_secs(120)))?;
-    let auth = token.map(|t| format!("authorization: Bearer {t}\r\n")).unwrap_or_default();
+    let auth = token
+        .map(|t| format!("authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
     let head = format!(
         "{method} {path} HTTP/1.1\r\nhost: {addr}\r\n{auth}content-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
         body.len()
@@ -205,8 +233,15 @@ fn http(addr: &str, method: &str, path: &str, token: Option<&str>, body: &[u8]) 
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw)?;
     let raw = String::from_utf8_lossy(&raw).to_string();
-    let code = raw.split_whitespace().nth(1).and_then(|c| c.parse().ok()).ok_or_else(|| std::io::Error::other(format!("not HTTP: {raw:?}")))?;
-    let body = raw.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    let code = raw
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("not HTTP: {raw:?}")))?;
+    let body = raw
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
     // Chunked bodies (axum's JSON is sent with a length; keep it simple otherwise).
     Ok((code, body))
 }
@@ -225,12 +260,26 @@ struct Serve {
 
 impl Serve {
     fn start(home: &Path) -> Serve {
-        let mut child = lab(home).arg("serve").stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().unwrap();
+        let mut child = lab(home)
+            .arg("serve")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
         let lines = line_channel(child.stdout.take().unwrap());
-        let line = lines.recv_timeout(Duration::from_secs(60)).expect("sdlab serve printed no address");
-        let rest = line.strip_prefix("serving http://").unwrap_or_else(|| panic!("unexpected first line {line:?}"));
+        let line = lines
+            .recv_timeout(Duration::from_secs(60))
+            .expect("sdlab serve printed no address");
+        let rest = line
+            .strip_prefix("serving http://")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
         let (addr, token) = rest.split_once("/#token=").unwrap();
-        Serve { addr: addr.to_string(), token: token.to_string(), child, _lines: lines }
+        Serve {
+            addr: addr.to_string(),
+            token: token.to_string(),
+            child,
+            _lines: lines,
+        }
     }
 
     fn call(&self, method: &str, path: &str, body: &[u8]) -> (u16, serde_json::Value) {
@@ -291,12 +340,21 @@ fn sdlab_output(mut cmd: Command, limit: Duration) -> (i32, String) {
     cmd.stdin(Stdio::null());
     let out = run(cmd, limit);
     let (stdout, stderr) = text(&out);
-    (out.status.code().unwrap_or(-1), format!("{stdout}\n{stderr}"))
+    (
+        out.status.code().unwrap_or(-1),
+        format!("{stdout}\n{stderr}"),
+    )
 }
 
 /// `sdlab start <id>` in the background with both streams on one channel, up to its ready line.
 fn start_watched(mut cmd: Command, id: &str) -> (Child, Receiver<String>, String) {
-    let mut child = cmd.arg("start").arg(id).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut child = cmd
+        .arg("start")
+        .arg(id)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     for stream in [
         Box::new(child.stdout.take().unwrap()) as Box<dyn Read + Send>,
@@ -318,7 +376,9 @@ fn start_watched(mut cmd: Command, id: &str) -> (Child, Receiver<String>, String
     let mut seen = String::new();
     loop {
         match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-            Ok(line) if line.starts_with(&ready) => return (child, rx, line[ready.len()..].to_string()),
+            Ok(line) if line.starts_with(&ready) => {
+                return (child, rx, line[ready.len()..].to_string())
+            }
             Ok(line) => {
                 seen.push_str(&line);
                 seen.push('\n');
@@ -335,7 +395,9 @@ fn start_watched(mut cmd: Command, id: &str) -> (Child, Receiver<String>, String
 
 #[test]
 fn bad_service_code_fails_the_start_with_a_clear_message_and_the_services_log() {
-    let mut case = Case::new("bad service code: compile error, panic at start, wrong port, never healthy, eats memory");
+    let mut case = Case::new(
+        "bad service code: compile error, panic at start, wrong port, never healthy, eats memory",
+    );
     let home = fresh_home();
     let home = home.path();
     // A healthy start first: the fixture works, and the learner's copy exists.
@@ -347,23 +409,49 @@ fn bad_service_code_fails_the_start_with_a_clear_message_and_the_services_log() 
     // (mode, environment of the start, what its message must say)
     type BadCode<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a [&'a str]);
     let cases: &[BadCode] = &[
-        ("panic-at-start", &[], &["exited during start-up", "panic at start", "fixture v0 starting"]),
+        (
+            "panic-at-start",
+            &[],
+            &[
+                "exited during start-up",
+                "panic at start",
+                "fixture v0 starting",
+            ],
+        ),
         (
             "wrong-port",
             &[("SDLAB_READY_TIMEOUT_SECS", "3")],
-            &["did not answer GET /healthz", "the port given in $PORT", "fixture listening on 127.0.0.1:"],
+            &[
+                "did not answer GET /healthz",
+                "the port given in $PORT",
+                "fixture listening on 127.0.0.1:",
+            ],
         ),
         (
             "never-healthy",
             &[("SDLAB_READY_TIMEOUT_SECS", "3")],
-            &["did not answer GET /healthz", "HTTP 503", "waiting for a dependency", "fixture v0 starting"],
+            &[
+                "did not answer GET /healthz",
+                "HTTP 503",
+                "waiting for a dependency",
+                "fixture v0 starting",
+            ],
         ),
         (
             "eat-memory",
             &[("SDLAB_SERVICE_MEMORY_MB", "256")],
-            &["out of memory", "256 MiB", "SDLAB_SERVICE_MEMORY_MB", "fixture holds"],
+            &[
+                "out of memory",
+                "256 MiB",
+                "SDLAB_SERVICE_MEMORY_MB",
+                "fixture holds",
+            ],
         ),
-        ("compile-error", &[], &["does not compile", "src/main.rs", "error"]),
+        (
+            "compile-error",
+            &[],
+            &["does not compile", "src/main.rs", "error"],
+        ),
     ];
     for (mode, env, expected) in cases {
         std::fs::write(learner_dir(home).join("mode"), mode).unwrap();
@@ -376,7 +464,10 @@ fn bad_service_code_fails_the_start_with_a_clear_message_and_the_services_log() 
         eprintln!("--- {mode}: exit {code}\n{}", tail(&out, 30));
         assert_ne!(code, 0, "{mode}: the start did not fail:\n{out}");
         for want in *expected {
-            assert!(out.contains(want), "{mode}: the message lacks {want:?}:\n{out}");
+            assert!(
+                out.contains(want),
+                "{mode}: the message lacks {want:?}:\n{out}"
+            );
         }
         let left = left_running(home, Duration::from_secs(10));
         assert!(left.is_empty(), "{mode}: left running: {left:?}");
@@ -406,12 +497,19 @@ fn a_service_that_panics_under_load_is_reported_with_its_log() {
     // Load straight at the service (`sdlab load` attaches to a running lab through its
     // PostgreSQL's run state, which this fixture has none of).
     let url = url.trim_start_matches("http://").to_string();
-    let answered = (0..60).filter(|_| matches!(http(&url, "GET", "/", None, b""), Ok((200, _)))).count();
-    assert!((1..60).contains(&answered), "{answered} of 60 requests answered");
+    let answered = (0..60)
+        .filter(|_| matches!(http(&url, "GET", "/", None, b""), Ok((200, _))))
+        .count();
+    assert!(
+        (1..60).contains(&answered),
+        "{answered} of 60 requests answered"
+    );
     // The running `sdlab start` tells the learner the service died, and why.
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut said = String::new();
-    while Instant::now() < deadline && !(said.contains("exited") && said.contains("panic under load")) {
+    while Instant::now() < deadline
+        && !(said.contains("exited") && said.contains("panic under load"))
+    {
         if let Ok(line) = lines.recv_timeout(Duration::from_millis(200)) {
             said.push_str(&line);
             said.push('\n');
@@ -419,7 +517,10 @@ fn a_service_that_panics_under_load_is_reported_with_its_log() {
     }
     kill(child.id(), libc::SIGTERM);
     let _ = child.wait();
-    assert!(said.contains("exited") && said.contains("panic under load"), "sdlab start said:\n{said}");
+    assert!(
+        said.contains("exited") && said.contains("panic under load"),
+        "sdlab start said:\n{said}"
+    );
     assert!(left_running(home, Duration::from_secs(10)).is_empty());
     case.survived();
 }
@@ -428,12 +529,26 @@ fn a_service_that_panics_under_load_is_reported_with_its_log() {
 
 /// A valid version of the fixture's main.rs, answering `/version` with `version`.
 fn main_version(version: u64) -> String {
-    FIXTURE_MAIN.replace("const VERSION: &str = \"v0\";", &format!("const VERSION: &str = \"v{version}\";"))
+    FIXTURE_MAIN.replace(
+        "const VERSION: &str = \"v0\";",
+        &format!("const VERSION: &str = \"v{version}\";"),
+    )
 }
 
 fn random_text(rng: &mut Rng, max: u64) -> String {
     let len = rng.below(max) as usize;
-    let words = ["fn ", "let ", "pool", "index ", "\n", "é", "🦀", "{}", "\"quoted\" ", "x"];
+    let words = [
+        "fn ",
+        "let ",
+        "pool",
+        "index ",
+        "\n",
+        "é",
+        "🦀",
+        "{}",
+        "\"quoted\" ",
+        "x",
+    ];
     let mut text = format!("version {}\n", rng.next());
     while text.len() < len {
         text.push_str(words[rng.below(words.len() as u64) as usize]);
@@ -443,15 +558,18 @@ fn random_text(rng: &mut Rng, max: u64) -> String {
 
 #[test]
 fn a_hundred_cycles_of_edit_save_rebuild_kill_and_reset_lose_no_saved_version() {
-    let mut case = Case::new("edits never lost: 100 cycles of save/draft/rebuild/kill/kill mid-save/reset");
+    let mut case =
+        Case::new("edits never lost: 100 cycles of save/draft/rebuild/kill/kill mid-save/reset");
     let mut rng = Rng::new("edit cycles");
     let home = fresh_home();
     let home = home.path();
     let mut serve = Serve::start(home);
     let files = ["src/main.rs", "notes.md", "src/data.txt"];
     // What each file must hold now (None: absent), by the saves the lab acknowledged.
-    let mut model: std::collections::BTreeMap<&str, Option<String>> =
-        files.iter().map(|f| (*f, (*f == "src/main.rs").then(|| FIXTURE_MAIN.to_string()))).collect();
+    let mut model: std::collections::BTreeMap<&str, Option<String>> = files
+        .iter()
+        .map(|f| (*f, (*f == "src/main.rs").then(|| FIXTURE_MAIN.to_string())))
+        .collect();
     assert_eq!(serve.file("src/main.rs").as_deref(), Some(FIXTURE_MAIN));
     let mut lost = Vec::new();
     let mut version = 0;
@@ -476,18 +594,30 @@ fn a_hundred_cycles_of_edit_save_rebuild_kill_and_reset_lose_no_saved_version() 
                 } else {
                     random_text(&mut rng, 300_000)
                 };
-                let (code, body) = serve.call("PUT", &format!("/api/scenarios/{FIXTURE}/files/{file}"), content.as_bytes());
+                let (code, body) = serve.call(
+                    "PUT",
+                    &format!("/api/scenarios/{FIXTURE}/files/{file}"),
+                    content.as_bytes(),
+                );
                 assert_eq!(code, 200, "cycle {cycle}: save {file}: {body}");
                 model.insert(file, Some(content));
             }
             "draft" => {
                 // On a file that always exists: a draft of a missing file reads as an empty file.
                 let file = "src/main.rs";
-                let (code, body) = serve.call("PUT", &format!("/api/scenarios/{FIXTURE}/drafts/{file}"), b"unsaved words");
+                let (code, body) = serve.call(
+                    "PUT",
+                    &format!("/api/scenarios/{FIXTURE}/drafts/{file}"),
+                    b"unsaved words",
+                );
                 assert_eq!(code, 200, "cycle {cycle}: draft {file}: {body}");
             }
             "kill" => {
-                let sig = if rng.below(2) == 0 { libc::SIGKILL } else { libc::SIGTERM };
+                let sig = if rng.below(2) == 0 {
+                    libc::SIGKILL
+                } else {
+                    libc::SIGTERM
+                };
                 serve.kill(sig);
                 serve = Serve::start(home);
             }
@@ -497,7 +627,13 @@ fn a_hundred_cycles_of_edit_save_rebuild_kill_and_reset_lose_no_saved_version() 
                 let (addr, token) = (serve.addr.clone(), serve.token.clone());
                 let sent = content.clone();
                 let saver = std::thread::spawn(move || {
-                    http(&addr, "PUT", &format!("/api/scenarios/{FIXTURE}/files/{file}"), Some(&token), sent.as_bytes())
+                    http(
+                        &addr,
+                        "PUT",
+                        &format!("/api/scenarios/{FIXTURE}/files/{file}"),
+                        Some(&token),
+                        sent.as_bytes(),
+                    )
                 });
                 std::thread::sleep(rng.millis(40));
                 serve.kill(libc::SIGKILL);
@@ -517,39 +653,62 @@ fn a_hundred_cycles_of_edit_save_rebuild_kill_and_reset_lose_no_saved_version() 
             }
             "reset" => {
                 // As the UI does: a running scenario is stopped first (reset refuses otherwise).
-                let (code, body) = serve.call("POST", &format!("/api/scenarios/{FIXTURE}/stop"), b"");
+                let (code, body) =
+                    serve.call("POST", &format!("/api/scenarios/{FIXTURE}/stop"), b"");
                 assert_eq!(code, 200, "cycle {cycle}: stop: {body}");
-                let (code, body) = serve.call("POST", &format!("/api/scenarios/{FIXTURE}/reset"), br#"{"database": false}"#);
+                let (code, body) = serve.call(
+                    "POST",
+                    &format!("/api/scenarios/{FIXTURE}/reset"),
+                    br#"{"database": false}"#,
+                );
                 assert_eq!(code, 200, "cycle {cycle}: reset: {body}");
                 let backup = PathBuf::from(body["backup"].as_str().unwrap());
                 for (file, content) in &model {
                     let kept = std::fs::read_to_string(backup.join(file)).ok();
                     if &kept != content {
-                        lost.push(format!("cycle {cycle}: the backup {} lacks the saved {file}", backup.display()));
+                        lost.push(format!(
+                            "cycle {cycle}: the backup {} lacks the saved {file}",
+                            backup.display()
+                        ));
                     }
                 }
                 for file in files {
-                    model.insert(file, (file == "src/main.rs").then(|| FIXTURE_MAIN.to_string()));
+                    model.insert(
+                        file,
+                        (file == "src/main.rs").then(|| FIXTURE_MAIN.to_string()),
+                    );
                 }
             }
             _ => {
                 // Save & restart: the saved main.rs is what runs.
-                let (code, body) = serve.call("POST", &format!("/api/scenarios/{FIXTURE}/restart"), b"");
+                let (code, body) =
+                    serve.call("POST", &format!("/api/scenarios/{FIXTURE}/restart"), b"");
                 assert_eq!(code, 202, "cycle {cycle}: restart: {body}");
                 let deadline = Instant::now() + Duration::from_secs(300);
                 let status = loop {
-                    let (_, status) = serve.call("GET", &format!("/api/scenarios/{FIXTURE}/status"), b"");
+                    let (_, status) =
+                        serve.call("GET", &format!("/api/scenarios/{FIXTURE}/status"), b"");
                     if status["state"] != "starting" {
                         break status;
                     }
-                    assert!(Instant::now() < deadline, "cycle {cycle}: still starting: {status}");
+                    assert!(
+                        Instant::now() < deadline,
+                        "cycle {cycle}: still starting: {status}"
+                    );
                     std::thread::sleep(Duration::from_millis(100));
                 };
                 assert_eq!(status["state"], "running", "cycle {cycle}: {status}");
-                let url = status["url"].as_str().unwrap().trim_start_matches("http://").to_string();
+                let url = status["url"]
+                    .as_str()
+                    .unwrap()
+                    .trim_start_matches("http://")
+                    .to_string();
                 let (_, running) = http(&url, "GET", "/version", None, b"").unwrap();
                 let saved = model["src/main.rs"].clone().unwrap();
-                assert!(saved.contains(&format!("const VERSION: &str = \"{running}\";")), "cycle {cycle}: runs {running}");
+                assert!(
+                    saved.contains(&format!("const VERSION: &str = \"{running}\";")),
+                    "cycle {cycle}: runs {running}"
+                );
             }
         }
         // Every acknowledged save is what the file holds now.
@@ -579,7 +738,9 @@ fn a_hundred_cycles_of_edit_save_rebuild_kill_and_reset_lose_no_saved_version() 
 
 #[test]
 fn quitting_or_killing_sdlab_at_random_points_of_start_load_and_check_leaves_no_process_behind() {
-    let mut case = Case::new("no orphans: Ctrl-C/SIGTERM/SIGKILL during start, load and check (t1-01, PostgreSQL)");
+    let mut case = Case::new(
+        "no orphans: Ctrl-C/SIGTERM/SIGKILL during start, load and check (t1-01, PostgreSQL)",
+    );
     let mut rng = Rng::new("no orphans");
     let home = pg_home();
     let start: &[&str] = &["start", "t1-01"];
@@ -601,32 +762,53 @@ fn quitting_or_killing_sdlab_at_random_points_of_start_load_and_check_leaves_no_
         (start, libc::SIGKILL, 800, false),
     ];
     for (args, sig, within, by_itself) in steps {
-        let mut child = sdlab(&home).args(*args).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+        let mut child = sdlab(&home)
+            .args(*args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
         let after = rng.millis(*within);
         std::thread::sleep(after);
         kill(child.id(), *sig);
         let waited = Instant::now();
         while child.try_wait().unwrap().is_none() {
-            assert!(waited.elapsed() < Duration::from_secs(60), "{args:?} did not exit after signal {sig}");
+            assert!(
+                waited.elapsed() < Duration::from_secs(60),
+                "{args:?} did not exit after signal {sig}"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         eprintln!("{args:?}: signal {sig} after {after:?}");
         if *by_itself {
             let left = left_running(&home, Duration::from_secs(15));
-            assert!(left.is_empty(), "{args:?} stopped by signal {sig} after {after:?} left running: {left:?}");
+            assert!(
+                left.is_empty(),
+                "{args:?} stopped by signal {sig} after {after:?} left running: {left:?}"
+            );
         } else {
             let mut stop = sdlab(&home);
             stop.args(["stop", "t1-01"]);
             let (code, out) = sdlab_output(stop, Duration::from_secs(60));
             assert_eq!(code, 0, "{out}");
             let left = left_running(&home, Duration::from_secs(15));
-            assert!(left.is_empty(), "after {args:?} got signal {sig} and `sdlab stop`, left running: {left:?}");
+            assert!(
+                left.is_empty(),
+                "after {args:?} got signal {sig} and `sdlab stop`, left running: {left:?}"
+            );
         }
         case.survived();
     }
     // After SIGKILL, the next start cleans up and works; its stop leaves nothing.
     let (mut child, _, url) = start_watched(sdlab(&home), "t1-01");
-    let (code, _) = http(url.trim_start_matches("http://"), "GET", "/healthz", None, b"").unwrap();
+    let (code, _) = http(
+        url.trim_start_matches("http://"),
+        "GET",
+        "/healthz",
+        None,
+        b"",
+    )
+    .unwrap();
     assert_eq!(code, 200);
     kill(child.id(), libc::SIGTERM);
     assert!(child.wait().unwrap().success());
@@ -639,7 +821,8 @@ fn quitting_or_killing_sdlab_at_random_points_of_start_load_and_check_leaves_no_
 
 #[test]
 fn postgresql_killed_with_the_lab_recovers_on_the_next_start() {
-    let mut case = Case::new("data safety: SIGKILL of the lab and PostgreSQL together, then start (t1-01)");
+    let mut case =
+        Case::new("data safety: SIGKILL of the lab and PostgreSQL together, then start (t1-01)");
     let home = pg_home();
     let (child, _, _) = start_watched(sdlab(&home), "t1-01");
     let (owner, postmaster, _) = run_state(&home);
@@ -650,7 +833,11 @@ fn postgresql_killed_with_the_lab_recovers_on_the_next_start() {
     assert!(gone_within(postmaster, Duration::from_secs(10)));
     let (mut child, _, _) = start_watched(sdlab(&home), "t1-01");
     let mut sql = sdlab(&home);
-    sql.args(["sql", "t1-01", "select count(*) >= 1000000 as seeded from posts"]);
+    sql.args([
+        "sql",
+        "t1-01",
+        "select count(*) >= 1000000 as seeded from posts",
+    ]);
     let (code, out) = sdlab_output(sql, Duration::from_secs(120));
     assert_eq!(code, 0, "{out}");
     assert!(out.contains(" t"), "the seeded rows are back: {out}");
@@ -670,15 +857,26 @@ fn progress_json_survives_sdlab_killed_while_saving_it() {
     let progress = home.join("progress.json");
     let mut shown = 0;
     for _ in 0..40 {
-        let mut child = lab(home).args(["hint", FIXTURE]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+        let mut child = lab(home)
+            .args(["hint", FIXTURE])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
         std::thread::sleep(Duration::from_micros(rng.below(30_000)));
         kill(child.id(), libc::SIGKILL);
         let _ = child.wait();
         if progress.exists() {
             let bytes = std::fs::read(&progress).unwrap();
-            let value: serde_json::Value = serde_json::from_slice(&bytes)
-                .unwrap_or_else(|e| panic!("progress.json is corrupt after a kill ({e}): {:?}", String::from_utf8_lossy(&bytes)));
-            let now = value["scenarios"][FIXTURE]["hints_shown"].as_u64().unwrap_or(0);
+            let value: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+                panic!(
+                    "progress.json is corrupt after a kill ({e}): {:?}",
+                    String::from_utf8_lossy(&bytes)
+                )
+            });
+            let now = value["scenarios"][FIXTURE]["hints_shown"]
+                .as_u64()
+                .unwrap_or(0);
             assert!(now >= shown, "hints seen went back from {shown} to {now}");
             shown = now;
         }
@@ -707,17 +905,28 @@ fn a_broken_environment_gives_an_actionable_message_and_the_lab_stays_usable() {
         .env("SDLAB_PG_NO_DOWNLOAD", "1");
     let (code, out) = sdlab_output(cmd, Duration::from_secs(120));
     assert_ne!(code, 0, "{out}");
-    assert!(out.contains("were not found") && out.contains("/nonexistent/pg/bin") && out.contains("apt-get install"), "{out}");
+    assert!(
+        out.contains("were not found")
+            && out.contains("/nonexistent/pg/bin")
+            && out.contains("apt-get install"),
+        "{out}"
+    );
     assert!(left_running(home, Duration::from_secs(5)).is_empty());
     case.survived();
 
     // No nginx: said before anything is started or seeded.
     let mut cmd = sdlab(home);
-    cmd.args(["start", "t1-04"]).env("SDLAB_NGINX_BIN", "/nonexistent/nginx");
+    cmd.args(["start", "t1-04"])
+        .env("SDLAB_NGINX_BIN", "/nonexistent/nginx");
     let (code, out) = sdlab_output(cmd, Duration::from_secs(120));
     assert_ne!(code, 0, "{out}");
-    assert!(out.contains("nginx is not installed") && out.contains("apt-get install nginx"), "{out}");
-    assert!(!home.join("postgres").exists() || left_running(home, Duration::from_secs(5)).is_empty());
+    assert!(
+        out.contains("nginx is not installed") && out.contains("apt-get install nginx"),
+        "{out}"
+    );
+    assert!(
+        !home.join("postgres").exists() || left_running(home, Duration::from_secs(5)).is_empty()
+    );
     case.survived();
 
     // A lab home that cannot be created (a file is in the way).
@@ -727,7 +936,10 @@ fn a_broken_environment_gives_an_actionable_message_and_the_lab_stays_usable() {
     cmd.args(["start", FIXTURE]);
     let (code, out) = sdlab_output(cmd, Duration::from_secs(120));
     assert_ne!(code, 0, "{out}");
-    assert!(out.contains(&blocker.display().to_string()), "the message names the path: {out}");
+    assert!(
+        out.contains(&blocker.display().to_string()),
+        "the message names the path: {out}"
+    );
     case.survived();
 
     // A hand-edited scenario.toml: that scenario says what is wrong, the others still work.
@@ -746,7 +958,10 @@ fn a_broken_environment_gives_an_actionable_message_and_the_lab_stays_usable() {
     assert!(out.contains("t2-99"), "{out}");
     let (code, out) = with_broken(&["start", "t2-98"]);
     assert_ne!(code, 0, "{out}");
-    assert!(out.contains("t2-98-hand-edited/scenario.toml") && out.contains("minutes"), "{out}");
+    assert!(
+        out.contains("t2-98-hand-edited/scenario.toml") && out.contains("minutes"),
+        "{out}"
+    );
     let (code, out) = with_broken(&["hint", "t2-99"]);
     assert_eq!(code, 0, "{out}");
     case.survived();
@@ -764,7 +979,10 @@ fn a_broken_environment_gives_an_actionable_message_and_the_lab_stays_usable() {
     let (mut child, _, _) = start_watched(lab(home), FIXTURE);
     kill(child.id(), libc::SIGTERM);
     assert!(child.wait().unwrap().success());
-    assert!(alive(bystander.id()), "the start killed a process that only reused a recorded pid");
+    assert!(
+        alive(bystander.id()),
+        "the start killed a process that only reused a recorded pid"
+    );
     let _ = bystander.kill();
     let _ = bystander.wait();
     case.survived();
@@ -784,15 +1002,25 @@ fn a_broken_environment_gives_an_actionable_message_and_the_lab_stays_usable() {
     kill(child.id(), libc::SIGTERM);
     let _ = child.wait();
     let said: Vec<String> = err.try_iter().collect();
-    assert!(line.starts_with("serving http://127.0.0.1:") && !line.contains(&format!(":{port}/")), "{line}");
-    assert!(said.iter().any(|l| l.contains(&format!("Port {port} is in use"))), "{said:?}");
+    assert!(
+        line.starts_with("serving http://127.0.0.1:") && !line.contains(&format!(":{port}/")),
+        "{line}"
+    );
+    assert!(
+        said.iter()
+            .any(|l| l.contains(&format!("Port {port} is in use"))),
+        "{said:?}"
+    );
     case.survived();
 }
 
 #[test]
 fn a_full_disk_fails_the_save_with_a_message_and_keeps_the_previous_version() {
     let mut case = Case::new("bad environment: disk full while saving (tmpfs of 2 MiB)");
-    let dir = tempfile::Builder::new().prefix("sdlab-full-").tempdir_in("/tmp").unwrap();
+    let dir = tempfile::Builder::new()
+        .prefix("sdlab-full-")
+        .tempdir_in("/tmp")
+        .unwrap();
     let mounted = Command::new("mount")
         .args(["-t", "tmpfs", "-o", "size=2m,mode=0755", "tmpfs"])
         .arg(dir.path())
@@ -812,19 +1040,48 @@ fn a_full_disk_fails_the_save_with_a_message_and_keeps_the_previous_version() {
     let _unmount = Unmount(dir.path().to_path_buf());
     let serve = Serve::start(dir.path());
     let first = "first version\n".repeat(1000);
-    assert_eq!(serve.call("PUT", &format!("/api/scenarios/{FIXTURE}/files/notes.md"), first.as_bytes()).0, 200);
+    assert_eq!(
+        serve
+            .call(
+                "PUT",
+                &format!("/api/scenarios/{FIXTURE}/files/notes.md"),
+                first.as_bytes()
+            )
+            .0,
+        200
+    );
     // Fill the disk.
     let filler = vec![0u8; 4 << 20];
     let _ = std::fs::write(dir.path().join("filler"), &filler);
     let big = "x".repeat(900_000);
-    let (code, body) = serve.call("PUT", &format!("/api/scenarios/{FIXTURE}/files/notes.md"), big.as_bytes());
+    let (code, body) = serve.call(
+        "PUT",
+        &format!("/api/scenarios/{FIXTURE}/files/notes.md"),
+        big.as_bytes(),
+    );
     assert!(code >= 500, "a save on a full disk reported {code}: {body}");
     let message = body["error"].as_str().unwrap_or_default().to_string();
-    assert!(message.contains("No space left on device") && message.contains("notes.md"), "{body}");
-    assert_eq!(serve.file("notes.md").as_deref(), Some(first.as_str()), "the previous version is intact");
+    assert!(
+        message.contains("No space left on device") && message.contains("notes.md"),
+        "{body}"
+    );
+    assert_eq!(
+        serve.file("notes.md").as_deref(),
+        Some(first.as_str()),
+        "the previous version is intact"
+    );
     // Space again: the lab is usable without a restart.
     std::fs::remove_file(dir.path().join("filler")).unwrap();
-    assert_eq!(serve.call("PUT", &format!("/api/scenarios/{FIXTURE}/files/notes.md"), big.as_bytes()).0, 200);
+    assert_eq!(
+        serve
+            .call(
+                "PUT",
+                &format!("/api/scenarios/{FIXTURE}/files/notes.md"),
+                big.as_bytes()
+            )
+            .0,
+        200
+    );
     serve.kill(libc::SIGTERM);
     case.survived();
 }

@@ -30,13 +30,22 @@ fn untouched_broken_service_fails_with_slow_feed_errors_and_a_connection_per_req
     assert!(!passes(&table, "p95 latency of feed"), "{table}");
     let errors = table_line(&table, "error rate");
     assert!(!errors.ends_with("PASS"), "{table}");
-    assert!(errors.contains("timeout") || errors.contains("http 503"), "errors should name their kind: {errors}");
+    assert!(
+        errors.contains("timeout") || errors.contains("http 503"),
+        "errors should name their kind: {errors}"
+    );
     // ...a feed plan that scans and sorts, and a new PostgreSQL session per request.
     let plan = table_line(&table, "feed query uses an index");
-    assert!(plan.contains("Seq Scan on posts") && plan.contains("Sort"), "{plan}");
+    assert!(
+        plan.contains("Seq Scan on posts") && plan.contains("Sort"),
+        "{plan}"
+    );
     assert!(!passes(&table, "new DB connections per request"), "{table}");
     assert!(!passes(&table, "pool metrics exported"), "{table}");
-    assert!(table.contains("Hints:"), "failing lines come with hints:\n{table}");
+    assert!(
+        table.contains("Hints:"),
+        "failing lines come with hints:\n{table}"
+    );
 }
 
 #[test]
@@ -52,16 +61,26 @@ fn a_different_correct_fix_passes_too() {
     // A bigger pool than the solution's and an ascending index under another name: PostgreSQL
     // reads it backwards for ORDER BY created_at DESC. The check judges plans, not names.
     let code_dir = variant_of(&scenario_dir().join("solution"));
-    edit(&code_dir.path().join("src/main.rs"), "max_connections: 10,", "max_connections: 24,");
+    edit(
+        &code_dir.path().join("src/main.rs"),
+        "max_connections: 10,",
+        "max_connections: 24,",
+    );
     std::fs::remove_file(code_dir.path().join("migrations/0001_feed_index.sql")).unwrap();
     std::fs::write(
         code_dir.path().join("migrations/0001_recent_posts.sql"),
         "CREATE INDEX posts_recent ON posts (created_at);\n",
     )
     .unwrap();
-    let (code, table, _) = check(&shared_home(), &["--code", code_dir.path().to_str().unwrap()]);
+    let (code, table, _) = check(
+        &shared_home(),
+        &["--code", code_dir.path().to_str().unwrap()],
+    );
     assert_eq!(code, 0, "{table}");
-    assert!(table_line(&table, "feed query uses an index").contains("posts_recent"), "{table}");
+    assert!(
+        table_line(&table, "feed query uses an index").contains("posts_recent"),
+        "{table}"
+    );
     assert!(table_line(&table, "pool budget").contains("24"), "{table}");
 }
 
@@ -70,7 +89,10 @@ fn shared_pool_without_the_index_fails_on_latency_and_the_plan() {
     // Wrong fix 1: the pool alone. PostgreSQL stays CPU-bound on scanning and sorting.
     let code_dir = variant_of(&scenario_dir().join("solution"));
     std::fs::remove_file(code_dir.path().join("migrations/0001_feed_index.sql")).unwrap();
-    let (code, table, _) = check(&shared_home(), &["--code", code_dir.path().to_str().unwrap()]);
+    let (code, table, _) = check(
+        &shared_home(),
+        &["--code", code_dir.path().to_str().unwrap()],
+    );
     assert_eq!(code, 1, "{table}");
     assert!(!passes(&table, "p95 latency of feed"), "{table}");
     assert!(!passes(&table, "feed query uses an index"), "{table}");
@@ -89,7 +111,10 @@ fn index_while_still_connecting_per_request_fails_on_connections() {
         code_dir.path().join("migrations/0001_feed_index.sql"),
     )
     .unwrap();
-    let (code, table, _) = check(&shared_home(), &["--code", code_dir.path().to_str().unwrap()]);
+    let (code, table, _) = check(
+        &shared_home(),
+        &["--code", code_dir.path().to_str().unwrap()],
+    );
     assert_eq!(code, 1, "{table}");
     assert!(passes(&table, "feed query uses an index"), "{table}");
     let conns = table_line(&table, "new DB connections per request");
@@ -100,12 +125,22 @@ fn index_while_still_connecting_per_request_fails_on_connections() {
 #[test]
 fn code_that_does_not_compile_shows_the_compiler_diagnostics() {
     let code_dir = variant_of(&scenario_dir().join("solution"));
-    edit(&code_dir.path().join("src/main.rs"), "let config = Config::from_env()?;", "let config = Config::from_env()?");
-    let (code, stdout, stderr) = check(&shared_home(), &["--code", code_dir.path().to_str().unwrap()]);
+    edit(
+        &code_dir.path().join("src/main.rs"),
+        "let config = Config::from_env()?;",
+        "let config = Config::from_env()?",
+    );
+    let (code, stdout, stderr) = check(
+        &shared_home(),
+        &["--code", code_dir.path().to_str().unwrap()],
+    );
     assert_eq!(code, 1);
     assert!(stdout.contains("could not be started"), "{stdout}");
     assert!(stderr.contains("does not compile"), "{stderr}");
-    assert!(stderr.contains("error") && stderr.contains("src/main.rs"), "{stderr}");
+    assert!(
+        stderr.contains("error") && stderr.contains("src/main.rs"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -120,7 +155,10 @@ fn sql_console_runs_explain_analyze_on_the_seeded_database() {
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stderr}");
     assert!(stdout.contains("Execution Time"), "{stdout}");
-    assert!(stdout.contains(" posts\n") && stdout.contains(" 1000\n"), "{stdout}");
+    assert!(
+        stdout.contains(" posts\n") && stdout.contains(" 1000\n"),
+        "{stdout}"
+    );
 
     let mut bad = sdlab(&shared_home());
     bad.args(["sql", "t1-01", "SELECT * FROM no_such_table"]);
@@ -144,7 +182,9 @@ fn reset_restores_the_code_and_keeps_a_backup_of_the_learners_version() {
     refused.args(["reset", "t1-01"]);
     let out = run(refused, Duration::from_secs(60));
     assert_eq!(out.status.code(), Some(1));
-    assert!(std::fs::read_to_string(&main).unwrap().contains("my experiment"));
+    assert!(std::fs::read_to_string(&main)
+        .unwrap()
+        .contains("my experiment"));
 
     let mut c = sdlab(&home);
     c.args(["reset", "t1-01", "--yes"]);
@@ -173,8 +213,14 @@ fn hints_come_one_at_a_time_from_gentle_to_explicit() {
     let first = hint();
     assert!(first.starts_with("Hint 1 of 4: "), "{first}");
     let second = hint();
-    assert!(second.contains("Hint 1 of 4 (seen)") && second.contains("Hint 2 of 4: "), "{second}");
+    assert!(
+        second.contains("Hint 1 of 4 (seen)") && second.contains("Hint 2 of 4: "),
+        "{second}"
+    );
     hint();
     let last = hint();
-    assert!(last.contains("Hint 4 of 4: ") && last.contains("sdlab solution t1-01"), "{last}");
+    assert!(
+        last.contains("Hint 4 of 4: ") && last.contains("sdlab solution t1-01"),
+        "{last}"
+    );
 }

@@ -33,19 +33,37 @@ fn broken_shop_fails_with_slow_listings_that_scan_whole_tables() {
     let (code, table) = check_code(&dir().join("service"));
     assert_eq!(code, 1, "the broken service must fail the check");
     for request in ["order_history", "product_search", "user_by_email"] {
-        assert!(!passes(&table, &format!("p95 latency of {request}")), "{table}");
+        assert!(
+            !passes(&table, &format!("p95 latency of {request}")),
+            "{table}"
+        );
     }
     let errors = table_line(&table, "error rate");
     assert!(errors.ends_with("FAIL"), "{table}");
-    assert!(errors.contains("http 503") || errors.contains("timeout"), "errors should name their kind: {errors}");
+    assert!(
+        errors.contains("http 503") || errors.contains("timeout"),
+        "errors should name their kind: {errors}"
+    );
     let history = table_line(&table, "order history uses an index");
-    assert!(history.contains("Seq Scan on orders") && history.contains("Sort"), "{history}");
+    assert!(
+        history.contains("Seq Scan on orders") && history.contains("Sort"),
+        "{history}"
+    );
     let search = table_line(&table, SEARCH_PLAN);
-    assert!(search.contains("Seq Scan on products") && search.ends_with("FAIL"), "{search}");
-    assert!(table_line(&table, "login lookup uses an index").contains("Seq Scan on users"), "{table}");
+    assert!(
+        search.contains("Seq Scan on products") && search.ends_with("FAIL"),
+        "{search}"
+    );
+    assert!(
+        table_line(&table, "login lookup uses an index").contains("Seq Scan on users"),
+        "{table}"
+    );
     // The pages-per-order line is not asserted here: after a broken run full of cancelled
     // inserts it measured 16 pages once (7 usually), so it says nothing about this symptom.
-    assert!(table.contains("Hints:"), "failing lines come with hints:\n{table}");
+    assert!(
+        table.contains("Hints:"),
+        "failing lines come with hints:\n{table}"
+    );
 }
 
 #[test]
@@ -60,7 +78,11 @@ fn other_names_and_a_third_column_pass_too() {
     // (user_id, created_at DESC), (category, price_cents, id) and the expression index, under
     // other names and in one file: the check judges plans and pages, not names.
     let code_dir = variant_of(&dir().join("solution"));
-    for f in ["0001_order_history_index.sql", "0002_product_search_index.sql", "0003_email_lookup_index.sql"] {
+    for f in [
+        "0001_order_history_index.sql",
+        "0002_product_search_index.sql",
+        "0003_email_lookup_index.sql",
+    ] {
         std::fs::remove_file(code_dir.path().join("migrations").join(f)).unwrap();
     }
     std::fs::write(
@@ -72,7 +94,10 @@ fn other_names_and_a_third_column_pass_too() {
     .unwrap();
     let (code, table) = check_code(code_dir.path());
     assert_eq!(code, 0, "{table}");
-    assert!(table_line(&table, SEARCH_PLAN).contains("using search on products"), "{table}");
+    assert!(
+        table_line(&table, SEARCH_PLAN).contains("using search on products"),
+        "{table}"
+    );
 }
 
 #[test]
@@ -81,14 +106,19 @@ fn wrong_column_order_fails_on_the_pages_the_search_reads() {
     // pass; it walks the price range across all categories instead.
     let code_dir = variant_of(&dir().join("solution"));
     std::fs::write(
-        code_dir.path().join("migrations/0002_product_search_index.sql"),
+        code_dir
+            .path()
+            .join("migrations/0002_product_search_index.sql"),
         "CREATE INDEX products_price_category_idx ON products (price_cents, category);\n",
     )
     .unwrap();
     let (code, table) = check_code(code_dir.path());
     assert_eq!(code, 1, "{table}");
     let search = table_line(&table, SEARCH_PLAN);
-    assert!(search.contains("products_price_category_idx") && !search.contains("Sort"), "{search}");
+    assert!(
+        search.contains("products_price_category_idx") && !search.contains("Sort"),
+        "{search}"
+    );
     assert!(search.ends_with("FAIL"), "{search}");
     // Everything else is fixed and recognised as fixed.
     assert!(passes(&table, "order history uses an index"), "{table}");

@@ -17,7 +17,12 @@ pub struct Case {
 
 impl Case {
     pub fn new(name: &str) -> Case {
-        Case { name: name.to_string(), tried: 0, survived: 0, lost: 0 }
+        Case {
+            name: name.to_string(),
+            tried: 0,
+            survived: 0,
+            lost: 0,
+        }
     }
 
     /// One try that ended well (the lab stayed usable, nothing lost).
@@ -53,7 +58,11 @@ fn summary_path() -> PathBuf {
 fn record(line: &str) {
     let path = summary_path();
     let _ = std::fs::create_dir_all(path.parent().unwrap_or(&path));
-    let Ok(lock) = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(path.with_extension("lock"))
+    let Ok(lock) = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path.with_extension("lock"))
     else {
         eprintln!("{line}");
         return;
@@ -61,17 +70,27 @@ fn record(line: &str) {
     use std::os::fd::AsRawFd;
     // SAFETY: flock(2) on a descriptor this function owns; released when `lock` is closed.
     unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) };
-    let run = format!("# run {}", std::env::var("NEXTEST_RUN_ID").unwrap_or_else(|_| "outside nextest".to_string()));
+    let run = format!(
+        "# run {}",
+        std::env::var("NEXTEST_RUN_ID").unwrap_or_else(|_| "outside nextest".to_string())
+    );
     let old = std::fs::read_to_string(&path).unwrap_or_default();
     let mut cases: Vec<String> = if old.lines().next() == Some(run.as_str()) {
-        old.lines().filter(|l| l.starts_with("case ")).map(str::to_string).collect()
+        old.lines()
+            .filter(|l| l.starts_with("case "))
+            .map(str::to_string)
+            .collect()
     } else {
         Vec::new()
     };
     cases.push(line.to_string());
     let number = |l: &str, what: &str| -> u64 {
         l.split(['(', ',', ')'])
-            .find_map(|part| part.trim().strip_suffix(what).and_then(|n| n.trim().parse().ok()))
+            .find_map(|part| {
+                part.trim()
+                    .strip_suffix(what)
+                    .and_then(|n| n.trim().parse().ok())
+            })
             .unwrap_or(0)
     };
     let tried: u64 = cases.iter().map(|l| number(l, "tried")).sum();
@@ -80,7 +99,10 @@ fn record(line: &str) {
     let total = format!("reliability: {tried} cases tried, {survived} survived, {lost} lost");
     let text = format!("{run}\n{}\n{total}\n", cases.join("\n"));
     let tmp = path.with_extension("txt.tmp");
-    if std::fs::File::create(&tmp).and_then(|mut f| f.write_all(text.as_bytes())).is_ok() {
+    if std::fs::File::create(&tmp)
+        .and_then(|mut f| f.write_all(text.as_bytes()))
+        .is_ok()
+    {
         let _ = std::fs::rename(&tmp, &path);
     }
     eprintln!("{line}\n{total}");

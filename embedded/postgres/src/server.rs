@@ -73,8 +73,12 @@ impl PgServer {
     /// As [`PgServer::start`], except for finding binaries.
     pub async fn start_with(opts: PgOptions, binaries: BinarySource) -> Result<PgServer, Error> {
         let configuration = server_configuration(&opts.settings)?;
-        std::fs::create_dir_all(&opts.cluster_dir).map_err(Error::io("create directory", &opts.cluster_dir))?;
-        let cluster_dir = opts.cluster_dir.canonicalize().map_err(Error::io("resolve", &opts.cluster_dir))?;
+        std::fs::create_dir_all(&opts.cluster_dir)
+            .map_err(Error::io("create directory", &opts.cluster_dir))?;
+        let cluster_dir = opts
+            .cluster_dir
+            .canonicalize()
+            .map_err(Error::io("resolve", &opts.cluster_dir))?;
         let data_dir = data_dir_of(&cluster_dir);
 
         // One owner per cluster: the lock is released when the guard drops or its process dies,
@@ -83,17 +87,25 @@ impl PgServer {
         let stale_dir = cluster_dir.clone();
         tokio::task::spawn_blocking(move || process::stop_stale(&stale_dir))
             .await
-            .map_err(|e| Error::Stop { pid: 0, data_dir: data_dir.clone(), message: e.to_string() })??;
+            .map_err(|e| Error::Stop {
+                pid: 0,
+                data_dir: data_dir.clone(),
+                message: e.to_string(),
+            })??;
 
         let run_as = RunAs::for_data_dir(&data_dir);
         if run_as != RunAs::CurrentUser {
             // The server's user must be able to enter the cluster dir (tempdirs are 0700).
-            let mode = std::fs::metadata(&cluster_dir).map_err(Error::io("inspect", &cluster_dir))?.permissions().mode();
+            let mode = std::fs::metadata(&cluster_dir)
+                .map_err(Error::io("inspect", &cluster_dir))?
+                .permissions()
+                .mode();
             std::fs::set_permissions(&cluster_dir, std::fs::Permissions::from_mode(mode | 0o001))
                 .map_err(Error::io("chmod", &cluster_dir))?;
             run_as.check_reachable(&cluster_dir)?;
         }
-        let install_dir = install::prepare(&cluster_dir.join("install"), &binaries.bin_dir(), run_as)?;
+        let install_dir =
+            install::prepare(&cluster_dir.join("install"), &binaries.bin_dir(), run_as)?;
 
         let new_cluster = !data_dir.join("PG_VERSION").is_file();
         let password_file = cluster_dir.join("password");
@@ -101,16 +113,23 @@ impl PgServer {
             if data_dir.exists() {
                 // A data dir without PG_VERSION is what an interrupted initdb leaves: start over.
                 tracing::warn!("removing incomplete cluster {}", data_dir.display());
-                std::fs::remove_dir_all(&data_dir).map_err(Error::io("remove incomplete data dir", &data_dir))?;
+                std::fs::remove_dir_all(&data_dir)
+                    .map_err(Error::io("remove incomplete data dir", &data_dir))?;
             }
             create_private_dir(&data_dir, run_as)?;
             let password = random_password()?;
             write_private_file(&password_file, &password, run_as)?;
             password
         } else {
-            let password = std::fs::read_to_string(&password_file).unwrap_or_default().trim().to_string();
+            let password = std::fs::read_to_string(&password_file)
+                .unwrap_or_default()
+                .trim()
+                .to_string();
             if password.is_empty() {
-                return Err(Error::PasswordMissing { data_dir, password_file });
+                return Err(Error::PasswordMissing {
+                    data_dir,
+                    password_file,
+                });
             }
             password
         };
@@ -119,7 +138,10 @@ impl PgServer {
         // (pg_ctl passes it through /bin/sh unquoted); clients use TCP either way.
         let socket_dir = cluster_dir.join("run");
         let socket_ok = socket_dir.as_os_str().len() + "/.s.PGSQL.65535".len() < 100
-            && socket_dir.to_string_lossy().chars().all(|c| c.is_ascii_alphanumeric() || "/._-".contains(c));
+            && socket_dir
+                .to_string_lossy()
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "/._-".contains(c));
         let mut configuration = configuration;
         let socket_dir = if socket_ok {
             if !socket_dir.exists() {
@@ -153,8 +175,15 @@ impl PgServer {
             PostgreSQL::new(settings.clone())
                 .setup()
                 .await
-                .map_err(|e| Error::Init { data_dir: data_dir.clone(), message: e.to_string() })?;
-            tracing::info!("initdb of {} took {:?}", data_dir.display(), started.elapsed());
+                .map_err(|e| Error::Init {
+                    data_dir: data_dir.clone(),
+                    message: e.to_string(),
+                })?;
+            tracing::info!(
+                "initdb of {} took {:?}",
+                data_dir.display(),
+                started.elapsed()
+            );
         }
 
         let mut attempt = 0;
@@ -168,7 +197,11 @@ impl PgServer {
             let started = Instant::now();
             match pg.start().await {
                 Ok(()) => {
-                    tracing::info!("PostgreSQL started on port {} in {:?}", settings.port, started.elapsed());
+                    tracing::info!(
+                        "PostgreSQL started on port {} in {:?}",
+                        settings.port,
+                        started.elapsed()
+                    );
                     break pg;
                 }
                 Err(e) => {
@@ -215,7 +248,12 @@ impl PgServer {
 
     /// `postgresql://postgres:<password>@127.0.0.1:<port>/<database>`, accepted by sqlx and psql.
     pub fn url(&self, database: &str) -> String {
-        format!("postgresql://{SUPERUSER}:{}@127.0.0.1:{}/{}", self.password, self.port, percent_encode(database))
+        format!(
+            "postgresql://{SUPERUSER}:{}@127.0.0.1:{}/{}",
+            self.password,
+            self.port,
+            percent_encode(database)
+        )
     }
 
     /// The superuser's password (stored in `<cluster_dir>/password`).
@@ -268,7 +306,11 @@ impl PgServer {
         self.stopped = true;
         let pg_ctl_result = self.pg.stop().await;
         let Some(pid) = self.pid else {
-            return pg_ctl_result.map_err(|e| Error::Stop { pid: 0, data_dir: self.data_dir.clone(), message: e.to_string() });
+            return pg_ctl_result.map_err(|e| Error::Stop {
+                pid: 0,
+                data_dir: self.data_dir.clone(),
+                message: e.to_string(),
+            });
         };
         if let Err(e) = &pg_ctl_result {
             tracing::warn!("pg_ctl stop failed ({e}); signalling pid {pid}");
@@ -282,7 +324,11 @@ impl PgServer {
             }
         })
         .await
-        .map_err(|e| Error::Stop { pid, data_dir: self.data_dir.clone(), message: e.to_string() })?
+        .map_err(|e| Error::Stop {
+            pid,
+            data_dir: self.data_dir.clone(),
+            message: e.to_string(),
+        })?
     }
 
     /// The blocking stop behind `Drop`: signals and waits, never panics.
@@ -322,7 +368,9 @@ fn lock_cluster(cluster_dir: &Path) -> Result<std::fs::File, Error> {
     if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
         let err = std::io::Error::last_os_error();
         if err.kind() == std::io::ErrorKind::WouldBlock {
-            return Err(Error::InUse { cluster_dir: cluster_dir.to_path_buf() });
+            return Err(Error::InUse {
+                cluster_dir: cluster_dir.to_path_buf(),
+            });
         }
         return Err(Error::io("lock", &path)(err));
     }
@@ -336,7 +384,11 @@ fn lock_cluster(cluster_dir: &Path) -> Result<std::fs::File, Error> {
 fn sync_tree(dir: &Path) -> Result<(), Error> {
     let io = |action, path: &Path| {
         let path = path.to_path_buf();
-        move |source| Error::Io { action, path, source }
+        move |source| Error::Io {
+            action,
+            path,
+            source,
+        }
     };
     let gone = |e: &std::io::Error| e.kind() == std::io::ErrorKind::NotFound;
     for entry in std::fs::read_dir(dir).map_err(io("list", dir))? {
@@ -354,7 +406,9 @@ fn sync_tree(dir: &Path) -> Result<(), Error> {
             }
         }
     }
-    std::fs::File::open(dir).and_then(|f| f.sync_all()).map_err(io("sync", dir))
+    std::fs::File::open(dir)
+        .and_then(|f| f.sync_all())
+        .map_err(io("sync", dir))
 }
 
 /// `<cluster_dir>/data`.
@@ -369,11 +423,21 @@ fn server_configuration(user: &BTreeMap<String, String>) -> Result<HashMap<Strin
         // Loopback only: a lab server is never reachable from the network.
         ("listen_addresses".to_string(), "127.0.0.1".to_string()),
         // Backends of clients that went away (a killed service) stop within a second.
-        ("client_connection_check_interval".to_string(), "1s".to_string()),
+        (
+            "client_connection_check_interval".to_string(),
+            "1s".to_string(),
+        ),
     ]);
     for (name, value) in user {
-        let invalid = |reason| Error::InvalidSetting { name: name.clone(), reason };
-        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.') {
+        let invalid = |reason| Error::InvalidSetting {
+            name: name.clone(),
+            reason,
+        };
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+        {
             return Err(invalid("names are letters, digits, '_' and '.'"));
         }
         match name.as_str() {
@@ -386,7 +450,10 @@ fn server_configuration(user: &BTreeMap<String, String>) -> Result<HashMap<Strin
         }
         settings.insert(name.clone(), value.clone());
     }
-    Ok(settings.into_iter().map(|(k, v)| (k, sh_quote(&v))).collect())
+    Ok(settings
+        .into_iter()
+        .map(|(k, v)| (k, sh_quote(&v)))
+        .collect())
 }
 
 /// Polls a TCP connect to 127.0.0.1:`port` until it succeeds, the postmaster dies, or `deadline`.
@@ -398,10 +465,14 @@ async fn wait_accepting(port: u16, pid: Option<u32>, deadline: Duration) -> Resu
             Err(e) => e.to_string(),
         };
         if pid.is_some_and(|pid| !process::is_alive(pid)) {
-            return Err(format!("the postmaster exited; last connect error: {last_error}"));
+            return Err(format!(
+                "the postmaster exited; last connect error: {last_error}"
+            ));
         }
         if Instant::now() >= until {
-            return Err(format!("not accepting connections after {deadline:?}; last error: {last_error}"));
+            return Err(format!(
+                "not accepting connections after {deadline:?}; last error: {last_error}"
+            ));
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -413,13 +484,21 @@ fn start_error(data_dir: &Path, port: u16, message: String) -> Error {
     let text = std::fs::read_to_string(&log).unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();
     let log_tail = lines[lines.len().saturating_sub(20)..].join("\n");
-    Error::Start { port, data_dir: data_dir.to_path_buf(), message, log, log_tail }
+    Error::Start {
+        port,
+        data_dir: data_dir.to_path_buf(),
+        message,
+        log,
+        log_tail,
+    }
 }
 
 /// A free port on 127.0.0.1 chosen by the kernel, never 5432.
 fn free_port() -> std::io::Result<u16> {
     loop {
-        let port = std::net::TcpListener::bind(("127.0.0.1", 0))?.local_addr()?.port();
+        let port = std::net::TcpListener::bind(("127.0.0.1", 0))?
+            .local_addr()?
+            .port();
         if port != 5432 {
             return Ok(port);
         }
@@ -438,14 +517,16 @@ fn random_password() -> Result<String, Error> {
 /// Creates `dir` with mode 0700, owned by the server's user.
 fn create_private_dir(dir: &Path, run_as: RunAs) -> Result<(), Error> {
     std::fs::create_dir_all(dir).map_err(Error::io("create directory", dir))?;
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(Error::io("chmod", dir))?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+        .map_err(Error::io("chmod", dir))?;
     run_as.give(dir)
 }
 
 /// Writes `contents` to `path` with mode 0600, owned by the server's user (initdb reads it).
 fn write_private_file(path: &Path, contents: &str, run_as: RunAs) -> Result<(), Error> {
     std::fs::write(path, contents).map_err(Error::io("write", path))?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(Error::io("chmod", path))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+        .map_err(Error::io("chmod", path))?;
     run_as.give(path)
 }
 
@@ -453,7 +534,9 @@ fn write_private_file(path: &Path, contents: &str, run_as: RunAs) -> Result<(), 
 fn percent_encode(text: &str) -> String {
     text.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()
@@ -465,7 +548,10 @@ mod tests {
 
     #[test]
     fn user_settings_override_defaults_and_are_quoted() {
-        let user = BTreeMap::from([("client_connection_check_interval".to_string(), "5s".to_string())]);
+        let user = BTreeMap::from([(
+            "client_connection_check_interval".to_string(),
+            "5s".to_string(),
+        )]);
         let conf = server_configuration(&user).unwrap();
         assert_eq!(conf["client_connection_check_interval"], "'5s'");
         assert_eq!(conf["listen_addresses"], "'127.0.0.1'");
@@ -475,7 +561,13 @@ mod tests {
     fn port_and_odd_names_are_refused() {
         for name in ["port", "listen_addresses", "a b", ""] {
             let user = BTreeMap::from([(name.to_string(), "1".to_string())]);
-            assert!(matches!(server_configuration(&user), Err(Error::InvalidSetting { .. })), "{name}");
+            assert!(
+                matches!(
+                    server_configuration(&user),
+                    Err(Error::InvalidSetting { .. })
+                ),
+                "{name}"
+            );
         }
     }
 

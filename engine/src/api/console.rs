@@ -26,7 +26,12 @@ pub(super) async fn sql(
     body: Result<Json<SqlRequest>, JsonRejection>,
 ) -> Result<Json<SqlResponse>, ApiError> {
     let scenario = state.lab.catalog.get(&id)?.clone();
-    let Json(request) = body.map_err(|e| ApiError::BadRequest(format!("expected {{\"query\": \"...\"}}: {}", e.body_text())))?;
+    let Json(request) = body.map_err(|e| {
+        ApiError::BadRequest(format!(
+            "expected {{\"query\": \"...\"}}: {}",
+            e.body_text()
+        ))
+    })?;
     let statements = split_statements(&request.query);
     if statements.is_empty() {
         return Err(ApiError::BadRequest("the query is empty".to_string()));
@@ -76,7 +81,8 @@ pub(super) async fn sql(
 
 /// The query's statements wrapped in a read-only transaction that is always rolled back.
 fn wrap_read_only(statements: &[String]) -> String {
-    let mut text = format!("BEGIN READ ONLY;\nSET LOCAL statement_timeout = '{READ_ONLY_TIMEOUT}';\n");
+    let mut text =
+        format!("BEGIN READ ONLY;\nSET LOCAL statement_timeout = '{READ_ONLY_TIMEOUT}';\n");
     for s in statements {
         text.push_str(s);
         // A newline first: the statement may end in a `--` comment.
@@ -126,11 +132,16 @@ pub(super) fn split_statements(sql: &str) -> Vec<String> {
                 rest.split_at(end)
             }
             '-' if rest.starts_with("--") => rest.split_at(rest.find('\n').unwrap_or(rest.len())),
-            '/' if rest.starts_with("/*") => rest.split_at(rest.find("*/").map(|i| i + 2).unwrap_or(rest.len())),
+            '/' if rest.starts_with("/*") => {
+                rest.split_at(rest.find("*/").map(|i| i + 2).unwrap_or(rest.len()))
+            }
             '$' => match dollar_tag(rest) {
                 Some(tag) => {
                     let body = &rest[tag.len()..];
-                    let end = body.find(tag).map(|i| tag.len() + i + tag.len()).unwrap_or(rest.len());
+                    let end = body
+                        .find(tag)
+                        .map(|i| tag.len() + i + tag.len())
+                        .unwrap_or(rest.len());
                     rest.split_at(end)
                 }
                 None => rest.split_at(c.len_utf8()),
@@ -210,19 +221,35 @@ mod tests {
 
     #[test]
     fn statements_split_at_semicolons_outside_quotes_and_comments() {
-        let sql = "select ';' as a; -- one; two\nselect $$x;y$$, $t$;$t$ /* ; */; ;\n-- only a comment";
+        let sql =
+            "select ';' as a; -- one; two\nselect $$x;y$$, $t$;$t$ /* ; */; ;\n-- only a comment";
         assert_eq!(
             split_statements(sql),
-            vec!["select ';' as a".to_string(), "-- one; two\nselect $$x;y$$, $t$;$t$ /* ; */".to_string()]
+            vec![
+                "select ';' as a".to_string(),
+                "-- one; two\nselect $$x;y$$, $t$;$t$ /* ; */".to_string()
+            ]
         );
     }
 
     #[test]
     fn read_only_mode_refuses_what_would_end_its_transaction() {
-        for s in ["COMMIT", "end", "/* x */ begin", "set transaction_read_only = off", "RESET ALL", "copy t to program 'x'"] {
+        for s in [
+            "COMMIT",
+            "end",
+            "/* x */ begin",
+            "set transaction_read_only = off",
+            "RESET ALL",
+            "copy t to program 'x'",
+        ] {
             assert!(refuse_in_read_only(s).is_some(), "{s} should be refused");
         }
-        for s in ["select 1", "explain analyze select * from posts", "set enable_seqscan = off", "show work_mem"] {
+        for s in [
+            "select 1",
+            "explain analyze select * from posts",
+            "set enable_seqscan = off",
+            "show work_mem",
+        ] {
             assert!(refuse_in_read_only(s).is_none(), "{s} should be allowed");
         }
     }

@@ -58,13 +58,16 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::Lab(LabError::Catalog(CatalogError::NotFound { .. })) => StatusCode::NOT_FOUND,
+            ApiError::Lab(LabError::Catalog(CatalogError::NotFound { .. })) => {
+                StatusCode::NOT_FOUND
+            }
             // A query the database refused is the learner's to fix, not a server fault.
             ApiError::Sql(crate::sql::SqlError::Query { .. }) => StatusCode::BAD_REQUEST,
             ApiError::Sql(crate::sql::SqlError::Connect(_)) => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::Config(_) | ApiError::Lab(_) | ApiError::Workspace(_) | ApiError::Io { .. } => {
-                StatusCode::INTERNAL_SERVER_ERROR
-            }
+            ApiError::Config(_)
+            | ApiError::Lab(_)
+            | ApiError::Workspace(_)
+            | ApiError::Io { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 }
@@ -75,6 +78,12 @@ impl IntoResponse for ApiError {
         if status.is_server_error() {
             tracing::warn!(error = %self, "API call failed");
         }
-        (status, axum::Json(crate::api::model::ErrorBody { error: self.to_string() })).into_response()
+        (
+            status,
+            axum::Json(crate::api::model::ErrorBody {
+                error: self.to_string(),
+            }),
+        )
+            .into_response()
     }
 }

@@ -25,7 +25,10 @@ use crate::workspace::{self, CodeSource};
 /// Folders the tree leaves out: build output and version control.
 const HIDDEN: &[&str] = &["target", ".git"];
 
-pub(super) async fn tree(State(state): State<ApiState>, UrlPath(id): UrlPath<String>) -> Result<Json<FileTree>, ApiError> {
+pub(super) async fn tree(
+    State(state): State<ApiState>,
+    UrlPath(id): UrlPath<String>,
+) -> Result<Json<FileTree>, ApiError> {
     let scenario = state.lab.catalog.get(&id)?.clone();
     let root = learner_dir(&state, &scenario)?;
     let canonical = canonical_root(&root)?;
@@ -47,22 +50,40 @@ pub(super) async fn read(
     let meta = match std::fs::metadata(&file) {
         Ok(meta) => meta,
         // A new file the learner has not saved yet exists only as a draft.
-        Err(_) if draft.is_some() => return Ok(Json(EditorFile { path, content: String::new(), draft })),
-        Err(_) => return Err(ApiError::NotFound(format!("no file {path:?} in your service"))),
+        Err(_) if draft.is_some() => {
+            return Ok(Json(EditorFile {
+                path,
+                content: String::new(),
+                draft,
+            }))
+        }
+        Err(_) => {
+            return Err(ApiError::NotFound(format!(
+                "no file {path:?} in your service"
+            )))
+        }
     };
     if !meta.is_file() {
-        return Err(ApiError::BadRequest(format!("{path:?} is a folder, not a file")));
+        return Err(ApiError::BadRequest(format!(
+            "{path:?} is a folder, not a file"
+        )));
     }
     if meta.len() > MAX_FILE_BYTES as u64 {
-        return Err(ApiError::TooLarge { limit: MAX_FILE_BYTES });
+        return Err(ApiError::TooLarge {
+            limit: MAX_FILE_BYTES,
+        });
     }
     let bytes = std::fs::read(&file).map_err(|source| ApiError::Io {
         what: format!("read {}", file.display()),
         source,
     })?;
-    let content =
-        String::from_utf8(bytes).map_err(|_| ApiError::BadRequest(format!("{path:?} is not a UTF-8 text file")))?;
-    Ok(Json(EditorFile { path, content, draft }))
+    let content = String::from_utf8(bytes)
+        .map_err(|_| ApiError::BadRequest(format!("{path:?} is not a UTF-8 text file")))?;
+    Ok(Json(EditorFile {
+        path,
+        content,
+        draft,
+    }))
 }
 
 /// `PUT` with the file's new text as the raw body.
@@ -75,21 +96,33 @@ pub(super) async fn save(
     let root = learner_dir(&state, &scenario)?;
     let file = confine(&root, &path)?;
     let body = body.map_err(|e| match e.status() {
-        axum::http::StatusCode::PAYLOAD_TOO_LARGE => ApiError::TooLarge { limit: MAX_FILE_BYTES },
+        axum::http::StatusCode::PAYLOAD_TOO_LARGE => ApiError::TooLarge {
+            limit: MAX_FILE_BYTES,
+        },
         _ => ApiError::BadRequest(format!("cannot read the body: {e}")),
     })?;
     if std::str::from_utf8(&body).is_err() {
-        return Err(ApiError::BadRequest("the body is not UTF-8 text".to_string()));
+        return Err(ApiError::BadRequest(
+            "the body is not UTF-8 text".to_string(),
+        ));
     }
     if file.is_dir() {
-        return Err(ApiError::BadRequest(format!("{path:?} is a folder, not a file")));
+        return Err(ApiError::BadRequest(format!(
+            "{path:?} is a folder, not a file"
+        )));
     }
     write_atomically(&file, &body)?;
-    let draft = drafts_dir(&state, &scenario)?.join(file.strip_prefix(canonical_root(&root)?).unwrap_or(Path::new("")));
+    let draft = drafts_dir(&state, &scenario)?.join(
+        file.strip_prefix(canonical_root(&root)?)
+            .unwrap_or(Path::new("")),
+    );
     if draft.is_file() {
         let _ = std::fs::remove_file(draft);
     }
-    Ok(Json(FileSaved { path, bytes: body.len() }))
+    Ok(Json(FileSaved {
+        path,
+        bytes: body.len(),
+    }))
 }
 
 /// `PUT .../drafts/{*path}`: keeps the editor's unsaved text for `path` (raw body).
@@ -101,16 +134,25 @@ pub(super) async fn save_draft(
     let scenario = state.lab.catalog.get(&id)?.clone();
     // The path must be one the learner could save.
     confine(&learner_dir(&state, &scenario)?, &path)?;
-    let body = body.map_err(|_| ApiError::TooLarge { limit: MAX_FILE_BYTES })?;
+    let body = body.map_err(|_| ApiError::TooLarge {
+        limit: MAX_FILE_BYTES,
+    })?;
     if std::str::from_utf8(&body).is_err() {
-        return Err(ApiError::BadRequest("the body is not UTF-8 text".to_string()));
+        return Err(ApiError::BadRequest(
+            "the body is not UTF-8 text".to_string(),
+        ));
     }
     let file = confine(&drafts_dir(&state, &scenario)?, &path)?;
     if file.is_dir() {
-        return Err(ApiError::BadRequest(format!("{path:?} is a folder, not a file")));
+        return Err(ApiError::BadRequest(format!(
+            "{path:?} is a folder, not a file"
+        )));
     }
     write_atomically(&file, &body)?;
-    Ok(Json(FileSaved { path, bytes: body.len() }))
+    Ok(Json(FileSaved {
+        path,
+        bytes: body.len(),
+    }))
 }
 
 /// `DELETE .../drafts/{*path}`: drops the unsaved text (the learner discarded it).
@@ -138,16 +180,27 @@ fn drafts_dir(state: &ApiState, scenario: &Scenario) -> Result<PathBuf, ApiError
     Ok(dir)
 }
 
-fn read_draft(state: &ApiState, scenario: &Scenario, path: &str) -> Result<Option<String>, ApiError> {
+fn read_draft(
+    state: &ApiState,
+    scenario: &Scenario,
+    path: &str,
+) -> Result<Option<String>, ApiError> {
     let file = confine(&drafts_dir(state, scenario)?, path)?;
-    Ok(std::fs::read(&file).ok().and_then(|bytes| String::from_utf8(bytes).ok()))
+    Ok(std::fs::read(&file)
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok()))
 }
 
 /// The learner's service folder, copied from the scenario on first use.
 fn learner_dir(state: &ApiState, scenario: &Scenario) -> Result<PathBuf, ApiError> {
     let dir = state.lab.home.learner_service_dir(scenario);
     if !dir.join("Cargo.toml").is_file() {
-        workspace::prepare(&state.lab.home, &state.lab.sources, scenario, &CodeSource::Learner)?;
+        workspace::prepare(
+            &state.lab.home,
+            &state.lab.sources,
+            scenario,
+            &CodeSource::Learner,
+        )?;
     }
     Ok(dir)
 }
@@ -176,9 +229,15 @@ pub(super) fn confine(root: &Path, rel: &str) -> Result<PathBuf, ApiError> {
         match component {
             Component::Normal(part) => clean.push(part),
             Component::CurDir => {}
-            Component::ParentDir => return Err(refuse("`..` is not allowed; paths are relative to your service folder")),
+            Component::ParentDir => {
+                return Err(refuse(
+                    "`..` is not allowed; paths are relative to your service folder",
+                ))
+            }
             Component::RootDir | Component::Prefix(_) => {
-                return Err(refuse("absolute paths are not allowed; paths are relative to your service folder"))
+                return Err(refuse(
+                    "absolute paths are not allowed; paths are relative to your service folder",
+                ))
             }
         }
     }
@@ -199,7 +258,9 @@ pub(super) fn confine(root: &Path, rel: &str) -> Result<PathBuf, ApiError> {
         }
     };
     if !resolved.starts_with(&root) {
-        return Err(refuse("leads outside your service folder (through a symlink)"));
+        return Err(refuse(
+            "leads outside your service folder (through a symlink)",
+        ));
     }
     let rest = wanted.strip_prefix(existing).unwrap_or(Path::new(""));
     // Below the resolved part nothing exists, unless it is a dangling symlink: a write
@@ -228,10 +289,19 @@ fn write_atomically(file: &Path, bytes: &[u8]) -> Result<(), ApiError> {
         .parent()
         .ok_or_else(|| ApiError::BadRequest(format!("{} has no folder", file.display())))?;
     std::fs::create_dir_all(dir).map_err(io(format!("create {}", dir.display())))?;
-    let name = file.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.{}.sdlab-tmp", super::new_token().get(..12).unwrap_or("tmp")));
+    let name = file
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(
+        ".{name}.{}.sdlab-tmp",
+        super::new_token().get(..12).unwrap_or("tmp")
+    ));
     let written = (|| {
-        let mut f = std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;
         if let Ok(meta) = std::fs::metadata(file) {
@@ -259,15 +329,24 @@ fn walk(root: &Path, dir: &Path) -> Result<Vec<FileNode>, ApiError> {
             continue;
         }
         let path = entry.path();
-        let Ok(resolved) = path.canonicalize() else { continue };
+        let Ok(resolved) = path.canonicalize() else {
+            continue;
+        };
         if !resolved.starts_with(root) {
             continue;
         }
         let rel = path
             .strip_prefix(root)
-            .map(|p| p.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/"))
+            .map(|p| {
+                p.components()
+                    .map(|c| c.as_os_str().to_string_lossy())
+                    .collect::<Vec<_>>()
+                    .join("/")
+            })
             .unwrap_or_else(|_| name.clone());
-        let Ok(meta) = std::fs::metadata(&resolved) else { continue };
+        let Ok(meta) = std::fs::metadata(&resolved) else {
+            continue;
+        };
         let node = if meta.is_dir() {
             // A symlink to a folder inside the root would list its contents twice; list it
             // as an entry only.
@@ -277,7 +356,11 @@ fn walk(root: &Path, dir: &Path) -> Result<Vec<FileNode>, ApiError> {
                 path: rel,
                 kind: FileKind::Dir,
                 size: None,
-                children: if is_link { Vec::new() } else { walk(root, &path)? },
+                children: if is_link {
+                    Vec::new()
+                } else {
+                    walk(root, &path)?
+                },
             }
         } else {
             FileNode {
@@ -290,6 +373,8 @@ fn walk(root: &Path, dir: &Path) -> Result<Vec<FileNode>, ApiError> {
         };
         nodes.push(node);
     }
-    nodes.sort_by(|a, b| (a.kind != FileKind::Dir, &a.name).cmp(&(b.kind != FileKind::Dir, &b.name)));
+    nodes.sort_by(|a, b| {
+        (a.kind != FileKind::Dir, &a.name).cmp(&(b.kind != FileKind::Dir, &b.name))
+    });
     Ok(nodes)
 }

@@ -29,9 +29,17 @@ fn check(state: &ApiState, req: &Request) -> Result<(), ApiError> {
         .and_then(|h| h.to_str().ok())
         .or_else(|| req.uri().authority().map(|a| a.as_str()))
         .ok_or_else(|| ApiError::Forbidden("the request has no Host header".to_string()))?;
-    let allowed_hosts = [format!("127.0.0.1:{}", state.port), format!("localhost:{}", state.port)];
+    let allowed_hosts = [
+        format!("127.0.0.1:{}", state.port),
+        format!("localhost:{}", state.port),
+    ];
     let own_host = allowed_hosts.iter().any(|h| h.eq_ignore_ascii_case(host));
-    if !own_host && !state.extra_hosts.iter().any(|h| h.eq_ignore_ascii_case(host)) {
+    if !own_host
+        && !state
+            .extra_hosts
+            .iter()
+            .any(|h| h.eq_ignore_ascii_case(host))
+    {
         return Err(ApiError::Forbidden(format!(
             "Host {host:?} is not this lab's address (open http://127.0.0.1:{} instead)",
             state.port
@@ -39,7 +47,9 @@ fn check(state: &ApiState, req: &Request) -> Result<(), ApiError> {
     }
     if let Some(origin) = req.headers().get(ORIGIN) {
         let origin = origin.to_str().unwrap_or_default();
-        let own = allowed_hosts.iter().any(|h| origin.eq_ignore_ascii_case(&format!("http://{h}")));
+        let own = allowed_hosts
+            .iter()
+            .any(|h| origin.eq_ignore_ascii_case(&format!("http://{h}")));
         if !own && !state.extra_origins.iter().any(|o| o == origin) {
             return Err(ApiError::Forbidden(format!(
                 "requests from {origin:?} are not allowed: only the lab's own page may call its API"
@@ -50,7 +60,11 @@ fn check(state: &ApiState, req: &Request) -> Result<(), ApiError> {
     if path == "/api" || path.starts_with("/api/") {
         // The query form only for event streams: a token in a URL ends up in histories and
         // logs, so it is accepted only where a header cannot be sent.
-        let presented = bearer(req).or_else(|| path.ends_with("/stream").then(|| query_token(req)).flatten());
+        let presented = bearer(req).or_else(|| {
+            path.ends_with("/stream")
+                .then(|| query_token(req))
+                .flatten()
+        });
         match presented {
             Some(t) if constant_time_eq(t.as_bytes(), state.token.as_bytes()) => {}
             _ => return Err(ApiError::Unauthorized),

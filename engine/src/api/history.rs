@@ -35,12 +35,18 @@ pub(super) fn record(home: &LabHome, id: &str, run: RunRecord) -> std::io::Resul
         std::fs::create_dir_all(dir)?;
     }
     let tmp = file.with_extension("json.tmp");
-    std::fs::write(&tmp, serde_json::to_vec(&runs[skip..]).map_err(std::io::Error::other)?)?;
+    std::fs::write(
+        &tmp,
+        serde_json::to_vec(&runs[skip..]).map_err(std::io::Error::other)?,
+    )?;
     std::fs::rename(tmp, file)
 }
 
 /// `GET .../history`: the scenario's recorded runs, oldest first.
-pub(super) async fn list(State(state): State<ApiState>, UrlPath(id): UrlPath<String>) -> Result<Json<Vec<RunRecord>>, ApiError> {
+pub(super) async fn list(
+    State(state): State<ApiState>,
+    UrlPath(id): UrlPath<String>,
+) -> Result<Json<Vec<RunRecord>>, ApiError> {
     let scenario = state.lab.catalog.get(&id)?;
     Ok(Json(load(&state.lab.home, &scenario.id)))
 }

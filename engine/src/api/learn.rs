@@ -27,7 +27,10 @@ use super::{ApiError, ApiState, MAX_FILE_BYTES};
 use crate::catalog::Scenario;
 use crate::home::LearnerProgress;
 
-pub(super) async fn hints(State(state): State<ApiState>, UrlPath(id): UrlPath<String>) -> Result<Json<HintsView>, ApiError> {
+pub(super) async fn hints(
+    State(state): State<ApiState>,
+    UrlPath(id): UrlPath<String>,
+) -> Result<Json<HintsView>, ApiError> {
     let scenario = state.lab.catalog.get(&id)?;
     let mut progress = LearnerProgress::load(&state.lab.home);
     let shown = progress.scenario(&scenario.id).hints_shown as usize;
@@ -35,7 +38,10 @@ pub(super) async fn hints(State(state): State<ApiState>, UrlPath(id): UrlPath<St
 }
 
 /// Reveals the next hint (the last one stays revealed).
-pub(super) async fn next_hint(State(state): State<ApiState>, UrlPath(id): UrlPath<String>) -> Result<Json<HintsView>, ApiError> {
+pub(super) async fn next_hint(
+    State(state): State<ApiState>,
+    UrlPath(id): UrlPath<String>,
+) -> Result<Json<HintsView>, ApiError> {
     let scenario = state.lab.catalog.get(&id)?;
     let mut progress = LearnerProgress::load(&state.lab.home);
     let entry = progress.scenario(&scenario.id);
@@ -71,7 +77,8 @@ pub(super) async fn solution(
     let request: RevealRequest = if body.iter().all(u8::is_ascii_whitespace) {
         RevealRequest::default()
     } else {
-        serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(format!("solution body: {e}")))?
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::BadRequest(format!("solution body: {e}")))?
     };
     let mut progress = LearnerProgress::load(&state.lab.home);
     let entry = progress.scenario(&scenario.id);
@@ -96,14 +103,20 @@ pub(super) async fn solution(
 }
 
 fn save(state: &ApiState, progress: &LearnerProgress) -> Result<(), ApiError> {
-    progress.save(&state.lab.home).map_err(|source| ApiError::Io {
-        what: format!("save {}", state.lab.home.progress_file().display()),
-        source,
-    })
+    progress
+        .save(&state.lab.home)
+        .map_err(|source| ApiError::Io {
+            what: format!("save {}", state.lab.home.progress_file().display()),
+            source,
+        })
 }
 
 /// The solution's text files (the notes are returned on their own), paths relative to `root`.
-fn collect_text_files(root: &std::path::Path, dir: &std::path::Path, out: &mut Vec<FileContent>) -> Result<(), ApiError> {
+fn collect_text_files(
+    root: &std::path::Path,
+    dir: &std::path::Path,
+    out: &mut Vec<FileContent>,
+) -> Result<(), ApiError> {
     let entries = std::fs::read_dir(dir).map_err(|source| ApiError::Io {
         what: format!("list {}", dir.display()),
         source,
@@ -116,11 +129,18 @@ fn collect_text_files(root: &std::path::Path, dir: &std::path::Path, out: &mut V
         }
         if path.is_dir() {
             collect_text_files(root, &path, out)?;
-        } else if entry.metadata().is_ok_and(|m| m.len() <= MAX_FILE_BYTES as u64) {
+        } else if entry
+            .metadata()
+            .is_ok_and(|m| m.len() <= MAX_FILE_BYTES as u64)
+        {
             if let Ok(content) = std::fs::read_to_string(&path) {
                 let rel = path.strip_prefix(root).unwrap_or(&path);
                 out.push(FileContent {
-                    path: rel.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/"),
+                    path: rel
+                        .components()
+                        .map(|c| c.as_os_str().to_string_lossy())
+                        .collect::<Vec<_>>()
+                        .join("/"),
                     content,
                 });
             }
@@ -138,7 +158,9 @@ const MAX_ANSWER_BYTES: usize = 16 * 1024;
 pub fn questions(guide: &str) -> Result<Vec<QuestionView>, String> {
     let mut out = Vec::new();
     for (n, line) in guide.lines().enumerate() {
-        let Some(info) = line.trim_start().strip_prefix("```question") else { continue };
+        let Some(info) = line.trim_start().strip_prefix("```question") else {
+            continue;
+        };
         let at = || format!("SCENARIO.md line {}", n + 1);
         if !(info.is_empty() || info.starts_with(' ')) {
             continue;
@@ -146,13 +168,17 @@ pub fn questions(guide: &str) -> Result<Vec<QuestionView>, String> {
         let (mut id, mut figure) = (None, None);
         for pair in info.split_whitespace() {
             match pair.split_once('=') {
-                Some(("id", v)) if !v.is_empty() && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') => {
+                Some(("id", v))
+                    if !v.is_empty()
+                        && v.chars()
+                            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') =>
+                {
                     id = Some(v.to_string())
                 }
                 Some(("figure", v)) => {
-                    let valid = v
-                        .split_once('.')
-                        .is_some_and(|(run, field)| matches!(run, "load" | "check") && FIGURES.contains(&field));
+                    let valid = v.split_once('.').is_some_and(|(run, field)| {
+                        matches!(run, "load" | "check") && FIGURES.contains(&field)
+                    });
                     if !valid {
                         return Err(format!(
                             "{}: figure={v:?}: expected load.<field> or check.<field>, field one of {}",
@@ -162,7 +188,12 @@ pub fn questions(guide: &str) -> Result<Vec<QuestionView>, String> {
                     }
                     figure = Some(v.to_string())
                 }
-                _ => return Err(format!("{}: {pair:?}: expected id=<letters, digits, - or _> or figure=<run>.<field>", at())),
+                _ => {
+                    return Err(format!(
+                    "{}: {pair:?}: expected id=<letters, digits, - or _> or figure=<run>.<field>",
+                    at()
+                ))
+                }
             }
         }
         let id = id.ok_or_else(|| format!("{}: a question needs id=<name>", at()))?;
@@ -191,11 +222,19 @@ pub(super) async fn answer(
     Json(request): Json<AnswerRequest>,
 ) -> Result<Json<std::collections::BTreeMap<String, String>>, ApiError> {
     let scenario = state.lab.catalog.get(&id)?;
-    if !scenario_questions(scenario)?.iter().any(|q| q.id == question) {
-        return Err(ApiError::NotFound(format!("{}'s guide has no question {question:?}", scenario.id)));
+    if !scenario_questions(scenario)?
+        .iter()
+        .any(|q| q.id == question)
+    {
+        return Err(ApiError::NotFound(format!(
+            "{}'s guide has no question {question:?}",
+            scenario.id
+        )));
     }
     if request.answer.len() > MAX_ANSWER_BYTES {
-        return Err(ApiError::TooLarge { limit: MAX_ANSWER_BYTES });
+        return Err(ApiError::TooLarge {
+            limit: MAX_ANSWER_BYTES,
+        });
     }
     let mut progress = LearnerProgress::load(&state.lab.home);
     let entry = progress.scenario(&scenario.id);
@@ -218,14 +257,23 @@ mod tests {
         let guide = "# G\n```question id=a figure=load.p95\nQ?\n---\nA.\n```\n```rust\nfn x() {}\n```\n```question id=b\nWhy?\n```\n";
         let qs = questions(guide).unwrap();
         assert_eq!(qs.len(), 2);
-        assert_eq!((qs[0].id.as_str(), qs[0].figure.as_deref()), ("a", Some("load.p95")));
+        assert_eq!(
+            (qs[0].id.as_str(), qs[0].figure.as_deref()),
+            ("a", Some("load.p95"))
+        );
         assert_eq!((qs[1].id.as_str(), qs[1].figure.as_deref()), ("b", None));
     }
 
     #[test]
     fn malformed_questions_are_named() {
-        assert!(questions("```question\nQ\n```").unwrap_err().contains("needs id="));
-        assert!(questions("```question id=a figure=load.p42\n```").unwrap_err().contains("line 1"));
-        assert!(questions("```question id=a\n```\n```question id=a\n```").unwrap_err().contains("twice"));
+        assert!(questions("```question\nQ\n```")
+            .unwrap_err()
+            .contains("needs id="));
+        assert!(questions("```question id=a figure=load.p42\n```")
+            .unwrap_err()
+            .contains("line 1"));
+        assert!(questions("```question id=a\n```\n```question id=a\n```")
+            .unwrap_err()
+            .contains("twice"));
     }
 }

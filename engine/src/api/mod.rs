@@ -128,11 +128,14 @@ impl ApiState {
 
 /// What this machine lacks for the lab (cargo, PostgreSQL, nginx, ...), with how to get it:
 /// the UI shows the missing ones as a banner at launch.
-async fn doctor(axum::extract::State(state): axum::extract::State<ApiState>) -> axum::Json<Vec<crate::doctor::Finding>> {
+async fn doctor(
+    axum::extract::State(state): axum::extract::State<ApiState>,
+) -> axum::Json<Vec<crate::doctor::Finding>> {
     let lab = state.lab.clone();
-    let findings = tokio::task::spawn_blocking(move || crate::doctor::check(&lab.home, &lab.sources))
-        .await
-        .unwrap_or_default();
+    let findings =
+        tokio::task::spawn_blocking(move || crate::doctor::check(&lab.home, &lab.sources))
+            .await
+            .unwrap_or_default();
     axum::Json(findings)
 }
 
@@ -167,25 +170,33 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/scenarios/{id}/reset", post(scenarios::reset))
         .route("/api/scenarios/{id}/sql", post(console::sql))
         .route("/api/scenarios/{id}/logs", get(scenarios::logs))
-        .route("/api/scenarios/{id}/logs/stream", get(scenarios::logs_stream))
+        .route(
+            "/api/scenarios/{id}/logs/stream",
+            get(scenarios::logs_stream),
+        )
         .route("/api/scenarios/{id}/hints", get(learn::hints))
         .route("/api/scenarios/{id}/hints/next", post(learn::next_hint))
         .route("/api/scenarios/{id}/solution", post(learn::solution))
         .route("/api/scenarios/{id}/metrics/stream", get(stream::metrics))
         .route("/api/scenarios/{id}/history", get(history::list))
-        .route("/api/scenarios/{id}/answers/{question}", axum::routing::put(learn::answer))
+        .route(
+            "/api/scenarios/{id}/answers/{question}",
+            axum::routing::put(learn::answer),
+        )
         .route(
             "/api/scenarios/{id}/drafts/{*path}",
             axum::routing::put(files::save_draft)
                 .delete(files::discard_draft)
                 .layer(DefaultBodyLimit::max(MAX_FILE_BYTES)),
-        )
-;
+        );
     Router::new()
         .merge(api)
         // Anything else is the web UI's assets, or an unknown API endpoint.
         .fallback(ui::fallback)
-        .layer(axum::middleware::from_fn_with_state(state.clone(), guard::guard))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            guard::guard,
+        ))
         .with_state(state)
 }
 
@@ -257,7 +268,9 @@ where
     T: Send + 'static,
 {
     let joined = tokio::task::spawn_blocking(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
         Ok::<_, std::io::Error>(runtime.block_on(make()))
     })
     .await;

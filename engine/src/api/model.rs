@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::catalog::Scenario;
 use crate::check::{CheckReport, LineResult};
-use crate::load::{LatencySummary, RunSummary, SecondStats};
 use crate::home::ScenarioProgress;
+use crate::load::{LatencySummary, RunSummary, SecondStats};
 use crate::metrics::Sample;
 use crate::progress::Event;
 use crate::sql::QueryResult;
@@ -163,7 +163,9 @@ pub struct FileSaved {
 pub enum RunStatus {
     Stopped,
     /// Coming up; `step` is the step under way ("build service").
-    Starting { step: Option<String> },
+    Starting {
+        step: Option<String>,
+    },
     /// Ready: `url` is instance 1, `urls` every instance, `entry` where requests go (nginx when
     /// the scenario has one, else instance 1), `cpu_limit` how each instance's CPU share is
     /// enforced when the scenario gives one (a cgroup, or the fallback and why).
@@ -175,7 +177,10 @@ pub enum RunStatus {
     },
     /// Could not come up, or a service died. `diagnostics` holds the compiler's output when
     /// the code does not compile.
-    Failed { error: String, diagnostics: Option<String> },
+    Failed {
+        error: String,
+        diagnostics: Option<String>,
+    },
 }
 
 /// The status endpoint's body.
@@ -435,7 +440,11 @@ fn ms(d: std::time::Duration) -> f64 {
 
 impl From<&SecondStats> for SecondView {
     fn from(t: &SecondStats) -> Self {
-        let mut errors: BTreeMap<String, u64> = t.http_errors.iter().map(|(code, n)| (format!("http {code}"), *n)).collect();
+        let mut errors: BTreeMap<String, u64> = t
+            .http_errors
+            .iter()
+            .map(|(code, n)| (format!("http {code}"), *n))
+            .collect();
         for (kind, n) in &t.errors {
             *errors.entry(kind.label().to_string()).or_insert(0) += n;
         }
@@ -581,7 +590,12 @@ mod tests {
         let sample = Sample {
             at: std::time::Duration::from_secs(3),
             services: vec![
-                ServiceSample { instance: 1, port: 4001, up: true, ..Default::default() },
+                ServiceSample {
+                    instance: 1,
+                    port: 4001,
+                    up: true,
+                    ..Default::default()
+                },
                 ServiceSample {
                     instance: 2,
                     port: 4002,

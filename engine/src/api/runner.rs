@@ -21,7 +21,10 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::model::{CheckView, EventView, JobView, LoadRequest, RunRecord, RunStatus, SecondView, StatusView, SummaryView};
+use super::model::{
+    CheckView, EventView, JobView, LoadRequest, RunRecord, RunStatus, SecondView, StatusView,
+    SummaryView,
+};
 use super::{ApiError, ApiState};
 use crate::build::BuildError;
 use crate::catalog::Scenario;
@@ -121,12 +124,16 @@ impl Runner {
         }));
         let stop = CancellationToken::new();
         let (jobs, job_requests) = mpsc::unbounded_channel();
-        let (task_scenario, task_shared, task_stop) = (scenario.clone(), Arc::clone(&shared), stop.clone());
+        let (task_scenario, task_shared, task_stop) =
+            (scenario.clone(), Arc::clone(&shared), stop.clone());
         // `Lab::up`'s future is not provably Send (see `on_own_runtime`), so the whole life of
         // the scenario runs on its own thread and runtime; the services it spawns are stopped
         // inside that runtime, before the thread ends.
         let task = tokio::spawn(async move {
-            let _ = super::on_own_runtime("run the scenario", move || run(lab, task_scenario, task_shared, task_stop, job_requests)).await;
+            let _ = super::on_own_runtime("run the scenario", move || {
+                run(lab, task_scenario, task_shared, task_stop, job_requests)
+            })
+            .await;
         });
         let view = Shared::view(&shared, &scenario.id);
         *slot = Some(Slot {
@@ -179,29 +186,45 @@ impl Runner {
     /// Whether this server is starting or running `id`.
     pub(super) async fn is_active(&self, id: &str) -> bool {
         let slot = self.slot.lock().await;
-        slot.as_ref().is_some_and(|s| s.scenario == id && !s.task.is_finished())
+        slot.as_ref()
+            .is_some_and(|s| s.scenario == id && !s.task.is_finished())
     }
 
     /// The database URL of `id` while this server runs it.
     pub(super) async fn database_url(&self, id: &str) -> Option<String> {
         let slot = self.slot.lock().await;
         let current = slot.as_ref().filter(|s| s.scenario == id)?;
-        let guard = current.shared.lock().unwrap_or_else(PoisonError::into_inner);
+        let guard = current
+            .shared
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         guard.database_url.clone()
     }
 
     /// Hands a load run or a check to the running scenario's task. One at a time: a check
     /// under someone else's load would measure both.
-    async fn submit(&self, id: &str, request: JobRequest, kind: &'static str) -> Result<JobView, ApiError> {
+    async fn submit(
+        &self,
+        id: &str,
+        request: JobRequest,
+        kind: &'static str,
+    ) -> Result<JobView, ApiError> {
         let slot = self.slot.lock().await;
         let current = slot
             .as_ref()
             .filter(|s| s.scenario == id && !s.task.is_finished())
-            .ok_or_else(|| ApiError::Conflict(format!("{id} is not running here; start it first")))?;
+            .ok_or_else(|| {
+                ApiError::Conflict(format!("{id} is not running here; start it first"))
+            })?;
         let view = {
-            let mut guard = current.shared.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut guard = current
+                .shared
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
             if !matches!(guard.status, RunStatus::Running { .. }) {
-                return Err(ApiError::Conflict(format!("{id} is not running yet; wait until its status is running")));
+                return Err(ApiError::Conflict(format!(
+                    "{id} is not running yet; wait until its status is running"
+                )));
             }
             if let Some(job) = guard.job.as_ref().filter(|j| j.state == "running") {
                 return Err(ApiError::Conflict(format!(
@@ -237,7 +260,10 @@ impl Runner {
     async fn job(&self, id: &str) -> Option<JobView> {
         let slot = self.slot.lock().await;
         let current = slot.as_ref().filter(|s| s.scenario == id)?;
-        let guard = current.shared.lock().unwrap_or_else(PoisonError::into_inner);
+        let guard = current
+            .shared
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         guard.job.clone()
     }
 
@@ -245,9 +271,14 @@ impl Runner {
     async fn load_targets(&self, id: &str) -> Option<Vec<String>> {
         let slot = self.slot.lock().await;
         let current = slot.as_ref().filter(|s| s.scenario == id)?;
-        let guard = current.shared.lock().unwrap_or_else(PoisonError::into_inner);
+        let guard = current
+            .shared
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         match &guard.status {
-            RunStatus::Running { .. } if !guard.load_targets.is_empty() => Some(guard.load_targets.clone()),
+            RunStatus::Running { .. } if !guard.load_targets.is_empty() => {
+                Some(guard.load_targets.clone())
+            }
             _ => None,
         }
     }
@@ -256,7 +287,10 @@ impl Runner {
     pub(super) async fn targets(&self, id: &str) -> Option<Targets> {
         let slot = self.slot.lock().await;
         let current = slot.as_ref().filter(|s| s.scenario == id)?;
-        let guard = current.shared.lock().unwrap_or_else(PoisonError::into_inner);
+        let guard = current
+            .shared
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         guard.targets.clone()
     }
 }
@@ -276,7 +310,9 @@ async fn run(
         let mut active = active.lock().unwrap_or_else(PoisonError::into_inner);
         match &event {
             Event::Started(step) => active.push(*step),
-            Event::Finished { step, .. } | Event::Failed { step, .. } => active.retain(|s| s != step),
+            Event::Finished { step, .. } | Event::Failed { step, .. } => {
+                active.retain(|s| s != step)
+            }
             Event::Info(_) => {}
         }
         Shared::set(&sink, |s| {
@@ -314,14 +350,19 @@ async fn run(
             return;
         }
     };
-    let urls: Vec<String> = (0..running.services.len()).filter_map(|i| running.service_url(i)).collect();
+    let urls: Vec<String> = (0..running.services.len())
+        .filter_map(|i| running.service_url(i))
+        .collect();
     let entry = running.nginx.as_ref().map(|n| n.url());
     let cpu_limit = running.cpu_limiter.as_ref().map(|l| l.describe());
     Shared::set(&shared, |s| {
         s.status = RunStatus::Running {
             url: urls.first().cloned().unwrap_or_default(),
             urls: urls.clone(),
-            entry: entry.clone().or_else(|| urls.first().cloned()).unwrap_or_default(),
+            entry: entry
+                .clone()
+                .or_else(|| urls.first().cloned())
+                .unwrap_or_default(),
             cpu_limit: cpu_limit.clone(),
         };
         s.database_url = running.database_url();
@@ -356,12 +397,22 @@ async fn run(
             Wake::Request(Some(JobRequest::Cancel)) => job_cancel.cancel(),
             Wake::Request(Some(request)) => {
                 job_cancel = CancellationToken::new();
-                job = Some(Box::pin(run_job(&lab, &running, request, Arc::clone(&shared), job_cancel.clone())));
+                job = Some(Box::pin(run_job(
+                    &lab,
+                    &running,
+                    request,
+                    Arc::clone(&shared),
+                    job_cancel.clone(),
+                )));
             }
             Wake::JobDone => job = None,
             Wake::Tick => {
                 // `alive` reads /proc, so a job may hold `running` meanwhile.
-                if let Some(svc) = running.services.iter().find(|s| !crate::process::alive(s.pid)) {
+                if let Some(svc) = running
+                    .services
+                    .iter()
+                    .find(|s| !crate::process::alive(s.pid))
+                {
                     let error = format!(
                         "the service (instance {}) exited. Its last log lines:\n{}",
                         svc.instance,
@@ -399,7 +450,13 @@ async fn run(
 
 /// Runs a load plan or the check against `running`, recording each second and the result
 /// in `shared.job`.
-async fn run_job(lab: &Lab, running: &Running, request: JobRequest, shared: Arc<Mutex<Shared>>, cancel: CancellationToken) {
+async fn run_job(
+    lab: &Lab,
+    running: &Running,
+    request: JobRequest,
+    shared: Arc<Mutex<Shared>>,
+    cancel: CancellationToken,
+) {
     let (ticks, mut received) = mpsc::unbounded_channel::<SecondStats>();
     let sink = Arc::clone(&shared);
     let forward = async move {
@@ -424,12 +481,15 @@ async fn run_job(lab: &Lab, running: &Running, request: JobRequest, shared: Arc<
             match result {
                 Ok(summary) => {
                     let summary = SummaryView::from(&summary);
-                    let saved = remember(lab, &running.scenario.id, &shared, "load", None, &summary);
+                    let saved =
+                        remember(lab, &running.scenario.id, &shared, "load", None, &summary);
                     finish(&|job| {
                         job.state = "done";
                         job.summary = Some(summary.clone());
                         if let Err(e) = &saved {
-                            job.error = Some(format!("the run finished but its history could not be saved: {e}"));
+                            job.error = Some(format!(
+                                "the run finished but its history could not be saved: {e}"
+                            ));
                         }
                     })
                 }
@@ -440,7 +500,8 @@ async fn run_job(lab: &Lab, running: &Running, request: JobRequest, shared: Arc<
             }
         }
         JobRequest::Check => {
-            let (result, ()) = tokio::join!(check::run(running, Some(ticks), cancel.clone()), forward);
+            let (result, ()) =
+                tokio::join!(check::run(running, Some(ticks), cancel.clone()), forward);
             match result {
                 // A cancelled check judged a partial run: it does not count.
                 Ok(_) if cancel.is_cancelled() => finish(&|job| {
@@ -452,10 +513,21 @@ async fn run_job(lab: &Lab, running: &Running, request: JobRequest, shared: Arc<
                     let entry = progress.scenario(&running.scenario.id);
                     entry.checks_run += 1;
                     entry.passed |= report.passed;
-                    let mut saved = progress.save(&lab.home).map_err(|e| format!("progress.json could not be saved: {e}"));
+                    let mut saved = progress
+                        .save(&lab.home)
+                        .map_err(|e| format!("progress.json could not be saved: {e}"));
                     if let Some(summary) = report.summary.as_ref().map(SummaryView::from) {
-                        let remembered = remember(lab, &running.scenario.id, &shared, "check", Some(report.passed), &summary);
-                        saved = saved.and(remembered.map_err(|e| format!("its history could not be saved: {e}")));
+                        let remembered = remember(
+                            lab,
+                            &running.scenario.id,
+                            &shared,
+                            "check",
+                            Some(report.passed),
+                            &summary,
+                        );
+                        saved = saved.and(
+                            remembered.map_err(|e| format!("its history could not be saved: {e}")),
+                        );
                     }
                     finish(&|job| {
                         job.state = "done";
@@ -487,7 +559,11 @@ fn remember(
 ) -> std::io::Result<()> {
     let seconds = {
         let guard = shared.lock().unwrap_or_else(PoisonError::into_inner);
-        guard.job.as_ref().map(|j| j.seconds.clone()).unwrap_or_default()
+        guard
+            .job
+            .as_ref()
+            .map(|j| j.seconds.clone())
+            .unwrap_or_default()
     };
     super::history::record(
         &lab.home,
@@ -518,7 +594,10 @@ fn forget_own_state(lab: &Lab, scenario: &Scenario) {
 /// A failed start; the compiler's output goes to `diagnostics` so the editor can show it.
 fn failed(e: &LabError) -> RunStatus {
     match e {
-        LabError::Build(BuildError::Compile { package, diagnostics }) => RunStatus::Failed {
+        LabError::Build(BuildError::Compile {
+            package,
+            diagnostics,
+        }) => RunStatus::Failed {
             error: format!("{package} does not compile"),
             diagnostics: Some(diagnostics.clone()),
         },
@@ -538,12 +617,18 @@ pub(super) async fn start(
     Ok((StatusCode::ACCEPTED, Json(view)))
 }
 
-pub(super) async fn stop(State(state): State<ApiState>, UrlPath(id): UrlPath<String>) -> Result<Json<StatusView>, ApiError> {
+pub(super) async fn stop(
+    State(state): State<ApiState>,
+    UrlPath(id): UrlPath<String>,
+) -> Result<Json<StatusView>, ApiError> {
     let scenario = state.lab.catalog.get(&id)?;
     Ok(Json(state.runner.stop(&scenario.id).await))
 }
 
-pub(super) async fn status(State(state): State<ApiState>, UrlPath(id): UrlPath<String>) -> Result<Json<StatusView>, ApiError> {
+pub(super) async fn status(
+    State(state): State<ApiState>,
+    UrlPath(id): UrlPath<String>,
+) -> Result<Json<StatusView>, ApiError> {
     let scenario = state.lab.catalog.get(&id)?;
     Ok(Json(state.runner.status(&scenario.id).await))
 }
@@ -563,33 +648,53 @@ pub(super) async fn start_load(
     let request: LoadRequest = if body.iter().all(u8::is_ascii_whitespace) {
         LoadRequest::default()
     } else {
-        serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(format!("load body: {e}")))?
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::BadRequest(format!("load body: {e}")))?
     };
     let name = request.profile.as_deref().unwrap_or("explore");
     let profile = scenario.profile(name).ok_or_else(|| {
         ApiError::BadRequest(format!(
             "{} has no load profile {name:?}; it has: {}",
             scenario.id,
-            scenario.profiles.keys().cloned().collect::<Vec<_>>().join(", ")
+            scenario
+                .profiles
+                .keys()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
         ))
     })?;
     let duration = match request.duration {
         Some(s) if s > 0.0 && s <= MAX_LOAD.as_secs_f64() => Some(Duration::from_secs_f64(s)),
-        Some(s) => return Err(ApiError::BadRequest(format!("duration {s}: expected seconds, more than 0 and at most 600"))),
+        Some(s) => {
+            return Err(ApiError::BadRequest(format!(
+                "duration {s}: expected seconds, more than 0 and at most 600"
+            )))
+        }
         None => None,
     };
     if let Some(r) = request.rate {
         if !(r > 0.0 && r <= MAX_RATE) {
-            return Err(ApiError::BadRequest(format!("rate {r}: expected requests per second, more than 0 and at most 20000")));
+            return Err(ApiError::BadRequest(format!(
+                "rate {r}: expected requests per second, more than 0 and at most 20000"
+            )));
         }
     }
     let targets = state
         .runner
         .load_targets(&scenario.id)
         .await
-        .ok_or_else(|| ApiError::Conflict(format!("{} is not running here; start it first", scenario.id)))?;
+        .ok_or_else(|| {
+            ApiError::Conflict(format!(
+                "{} is not running here; start it first",
+                scenario.id
+            ))
+        })?;
     let plan = profile.plan(targets, request.rate, duration);
-    let view = state.runner.submit(&scenario.id, JobRequest::Load(plan), "load").await?;
+    let view = state
+        .runner
+        .submit(&scenario.id, JobRequest::Load(plan), "load")
+        .await?;
     Ok((StatusCode::ACCEPTED, Json(view)))
 }
 
@@ -599,12 +704,18 @@ pub(super) async fn start_check(
     UrlPath(id): UrlPath<String>,
 ) -> Result<(StatusCode, Json<JobView>), ApiError> {
     let scenario = state.lab.catalog.get(&id)?;
-    let view = state.runner.submit(&scenario.id, JobRequest::Check, "check").await?;
+    let view = state
+        .runner
+        .submit(&scenario.id, JobRequest::Check, "check")
+        .await?;
     Ok((StatusCode::ACCEPTED, Json(view)))
 }
 
 /// `GET .../job`: the last load run or check (404 when there was none).
-pub(super) async fn job(State(state): State<ApiState>, UrlPath(id): UrlPath<String>) -> Result<Json<JobView>, ApiError> {
+pub(super) async fn job(
+    State(state): State<ApiState>,
+    UrlPath(id): UrlPath<String>,
+) -> Result<Json<JobView>, ApiError> {
     let scenario = state.lab.catalog.get(&id)?;
     state
         .runner
@@ -615,7 +726,10 @@ pub(super) async fn job(State(state): State<ApiState>, UrlPath(id): UrlPath<Stri
 }
 
 /// `POST .../job/cancel`: ends the load run or check under way.
-pub(super) async fn cancel_job(State(state): State<ApiState>, UrlPath(id): UrlPath<String>) -> Result<StatusCode, ApiError> {
+pub(super) async fn cancel_job(
+    State(state): State<ApiState>,
+    UrlPath(id): UrlPath<String>,
+) -> Result<StatusCode, ApiError> {
     let scenario = state.lab.catalog.get(&id)?;
     state.runner.cancel_job(&scenario.id).await;
     Ok(StatusCode::ACCEPTED)

@@ -32,7 +32,10 @@ pub(super) async fn list(State(state): State<ApiState>) -> Json<Vec<ScenarioSumm
     )
 }
 
-pub(super) async fn detail(State(state): State<ApiState>, UrlPath(id): UrlPath<String>) -> Result<Json<ScenarioDetail>, ApiError> {
+pub(super) async fn detail(
+    State(state): State<ApiState>,
+    UrlPath(id): UrlPath<String>,
+) -> Result<Json<ScenarioDetail>, ApiError> {
     let scenario = state.lab.catalog.get(&id)?;
     let progress = LearnerProgress::load(&state.lab.home);
     let guide_path = scenario.guide_path();
@@ -65,7 +68,8 @@ pub(super) async fn reset(
     let request: ResetRequest = if body.iter().all(u8::is_ascii_whitespace) {
         ResetRequest::default()
     } else {
-        serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(format!("reset body: {e}")))?
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::BadRequest(format!("reset body: {e}")))?
     };
     if state.runner.is_active(&scenario.id).await {
         return Err(ApiError::Conflict(format!(
@@ -74,7 +78,8 @@ pub(super) async fn reset(
         )));
     }
     let backup = if request.code {
-        let backup = workspace::reset_code(&state.lab.home, &scenario)?.map(|p| p.display().to_string());
+        let backup =
+            workspace::reset_code(&state.lab.home, &scenario)?.map(|p| p.display().to_string());
         // The editor's unsaved drafts were edits of the code just backed up; they go too.
         let drafts = state.lab.home.root.join("drafts").join(&scenario.id);
         if drafts.exists() {
@@ -127,7 +132,11 @@ pub(super) async fn logs(
         )));
     }
     let n = query.lines.unwrap_or(200).min(MAX_LOG_LINES);
-    let path = state.lab.home.logs_dir(scenario).join(format!("service-{instance}.log"));
+    let path = state
+        .lab
+        .home
+        .logs_dir(scenario)
+        .join(format!("service-{instance}.log"));
     let lines = match std::fs::File::open(&path) {
         Ok(file) => tail(file, n).map_err(|source| ApiError::Io {
             what: format!("read {}", path.display()),
@@ -172,12 +181,18 @@ pub(super) async fn logs_stream(
     UrlPath(id): UrlPath<String>,
     Query(query): Query<LogsQuery>,
 ) -> Result<
-    axum::response::sse::Sse<impl futures_util::Stream<Item = Result<axum::response::sse::Event, std::convert::Infallible>>>,
+    axum::response::sse::Sse<
+        impl futures_util::Stream<Item = Result<axum::response::sse::Event, std::convert::Infallible>>,
+    >,
     ApiError,
 > {
     let Json(first) = logs(State(state.clone()), UrlPath(id.clone()), Query(query)).await?;
     let scenario = state.lab.catalog.get(&id)?;
-    let path = state.lab.home.logs_dir(scenario).join(format!("service-{}.log", first.instance));
+    let path = state
+        .lab
+        .home
+        .logs_dir(scenario)
+        .join(format!("service-{}.log", first.instance));
     let offset = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
     let shutdown = state.shutdown.clone();
     let initial = Some(first.lines);
@@ -201,14 +216,21 @@ pub(super) async fn logs_stream(
                 if len == offset {
                     continue;
                 }
-                let Ok(chunk) = read_from(&path, offset) else { continue };
+                let Ok(chunk) = read_from(&path, offset) else {
+                    continue;
+                };
                 offset += chunk.len() as u64;
                 partial.push_str(&String::from_utf8_lossy(&chunk));
-                let Some(end) = partial.rfind('\n') else { continue };
+                let Some(end) = partial.rfind('\n') else {
+                    continue;
+                };
                 let complete: Vec<String> = partial[..end].lines().map(str::to_string).collect();
                 partial.drain(..=end);
                 if !complete.is_empty() {
-                    return Some((Ok(lines_event(&complete)), (path, offset, partial, None, shutdown)));
+                    return Some((
+                        Ok(lines_event(&complete)),
+                        (path, offset, partial, None, shutdown),
+                    ));
                 }
             }
         },
@@ -220,7 +242,11 @@ fn lines_event(lines: &[String]) -> axum::response::sse::Event {
     axum::response::sse::Event::default()
         .event("lines")
         .json_data(lines)
-        .unwrap_or_else(|_| axum::response::sse::Event::default().event("error").data("cannot encode the log lines"))
+        .unwrap_or_else(|_| {
+            axum::response::sse::Event::default()
+                .event("error")
+                .data("cannot encode the log lines")
+        })
 }
 
 /// The bytes of `path` from `offset` on (at most `TAIL_BYTES`).

@@ -24,7 +24,10 @@ pub(super) async fn metrics(
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let scenario = state.lab.catalog.get(&id)?;
     let targets = state.runner.targets(&scenario.id).await.ok_or_else(|| {
-        ApiError::Conflict(format!("{} is not running here; start it first", scenario.id))
+        ApiError::Conflict(format!(
+            "{} is not running here; start it first",
+            scenario.id
+        ))
     })?;
     let (tx, rx) = mpsc::unbounded_channel();
     // The collector stops with the server, or once the stream (and so `rx`) is dropped.
@@ -37,7 +40,11 @@ pub(super) async fn metrics(
         let event = Event::default()
             .event("sample")
             .json_data(SampleView::from(&sample))
-            .unwrap_or_else(|_| Event::default().event("error").data("cannot encode the sample"));
+            .unwrap_or_else(|_| {
+                Event::default()
+                    .event("error")
+                    .data("cannot encode the sample")
+            });
         Some((Ok(event), (rx, guard)))
     });
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))

@@ -21,12 +21,20 @@ pub(super) fn default_dir(sources_root: &Path) -> PathBuf {
 }
 
 /// Everything no route matched: a 404 under `/api`, else a `GET` of the UI's assets.
-pub(super) async fn fallback(state: State<ApiState>, method: axum::http::Method, uri: Uri) -> Response {
+pub(super) async fn fallback(
+    state: State<ApiState>,
+    method: axum::http::Method,
+    uri: Uri,
+) -> Response {
     if uri.path() == "/api" || uri.path().starts_with("/api/") {
         return super::ApiError::NotFound("no such API endpoint".to_string()).into_response();
     }
     if method != axum::http::Method::GET && method != axum::http::Method::HEAD {
-        return (StatusCode::METHOD_NOT_ALLOWED, "the web UI's files can only be read").into_response();
+        return (
+            StatusCode::METHOD_NOT_ALLOWED,
+            "the web UI's files can only be read",
+        )
+            .into_response();
     }
     asset(state, uri).await
 }
@@ -47,19 +55,34 @@ async fn asset(State(state): State<ApiState>, uri: Uri) -> Response {
         Ok(bytes) => {
             // Vite puts a content hash in every asset's name, so those can be cached for
             // good; index.html names the current ones and must be fetched every time.
-            let cache = if rel.starts_with("assets/") { "public, max-age=31536000, immutable" } else { "no-cache" };
+            let cache = if rel.starts_with("assets/") {
+                "public, max-age=31536000, immutable"
+            } else {
+                "no-cache"
+            };
             (
-                [(header::CONTENT_TYPE, content_type(&file)), (header::CACHE_CONTROL, cache)],
+                [
+                    (header::CONTENT_TYPE, content_type(&file)),
+                    (header::CACHE_CONTROL, cache),
+                ],
                 bytes,
             )
                 .into_response()
         }
-        Err(_) => (StatusCode::NOT_FOUND, format!("no file {rel:?} in the web UI")).into_response(),
+        Err(_) => (
+            StatusCode::NOT_FOUND,
+            format!("no file {rel:?} in the web UI"),
+        )
+            .into_response(),
     }
 }
 
 fn content_type(file: &Path) -> &'static str {
-    match file.extension().and_then(|e| e.to_str()).unwrap_or_default() {
+    match file
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or_default()
+    {
         "html" => "text/html; charset=utf-8",
         "js" | "mjs" => "text/javascript; charset=utf-8",
         "css" => "text/css; charset=utf-8",
@@ -92,5 +115,8 @@ fn not_built(dir: &Path) -> (StatusCode, Html<String>) {
 }
 
 fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }

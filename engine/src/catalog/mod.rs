@@ -60,7 +60,10 @@ pub struct PanelSeries {
 impl Scenario {
     /// The folder's name, e.g. `t1-01-diagnosing-failures`.
     pub fn dir_name(&self) -> &str {
-        self.dir.file_name().and_then(|n| n.to_str()).unwrap_or(&self.id)
+        self.dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or(&self.id)
     }
 
     /// The Cargo package of the broken service, e.g. `scenario-t1-01-service`.
@@ -194,7 +197,12 @@ impl Profile {
     /// instance's, taken in turn: see `Running::load_targets`). With `rate` or `duration`
     /// given, the stages become one constant stage (each defaulting to the profile's target
     /// rate and total duration), as `sdlab load --rate --duration` asks.
-    pub fn plan(&self, targets: impl Into<LoadTargets>, rate: Option<f64>, duration: Option<Duration>) -> LoadPlan {
+    pub fn plan(
+        &self,
+        targets: impl Into<LoadTargets>,
+        rate: Option<f64>,
+        duration: Option<Duration>,
+    ) -> LoadPlan {
         let stages = match (rate, duration) {
             (None, None) => self.stages.clone(),
             (rate, duration) => vec![Stage {
@@ -257,14 +265,25 @@ pub enum CheckLine {
     InstancesUp { hint: String },
     /// At least `min_instances` served the check load, each within `tolerance` of an even
     /// share of the requests (counted from each instance's `http_requests_total`).
-    Balance { min_instances: u32, tolerance: f64, hint: String },
+    Balance {
+        min_instances: u32,
+        tolerance: f64,
+        hint: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum SloMetric {
-    Latency { percentile: Percentile, max: Duration },
-    ErrorRate { max: f64 },
-    AchievedRate { min_ratio: f64 },
+    Latency {
+        percentile: Percentile,
+        max: Duration,
+    },
+    ErrorRate {
+        max: f64,
+    },
+    AchievedRate {
+        min_ratio: f64,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -339,7 +358,10 @@ impl Catalog {
                     Ok(scenario) => scenarios.push(scenario),
                     Err(e) => {
                         tracing::warn!("{e}");
-                        broken.push((entry.file_name().to_string_lossy().to_string(), e.to_string()));
+                        broken.push((
+                            entry.file_name().to_string_lossy().to_string(),
+                            e.to_string(),
+                        ));
                     }
                 }
             }
@@ -355,10 +377,15 @@ impl Catalog {
 
     /// Finds a scenario by id (`t1-01`) or by folder name (`t1-01-diagnosing-failures`).
     pub fn get(&self, id: &str) -> Result<&Scenario, CatalogError> {
-        let found = self.scenarios.iter().find(|s| s.id == id || s.dir_name() == id);
+        let found = self
+            .scenarios
+            .iter()
+            .find(|s| s.id == id || s.dir_name() == id);
         if let (None, Some((folder, message))) = (
             found,
-            self.broken.iter().find(|(folder, _)| folder == id || folder.starts_with(&format!("{id}-"))),
+            self.broken
+                .iter()
+                .find(|(folder, _)| folder == id || folder.starts_with(&format!("{id}-"))),
         ) {
             return Err(CatalogError::Broken {
                 folder: folder.clone(),
@@ -366,14 +393,14 @@ impl Catalog {
             });
         }
         found.ok_or_else(|| CatalogError::NotFound {
-                id: id.to_string(),
-                known: self
-                    .scenarios
-                    .iter()
-                    .map(|s| s.id.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            })
+            id: id.to_string(),
+            known: self
+                .scenarios
+                .iter()
+                .map(|s| s.id.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        })
     }
 }
 

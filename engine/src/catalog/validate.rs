@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use super::raw::{RawCheck, RawParam, RawProfile, RawRequest, RawScenario};
 use super::{
-    parse_duration, CatalogError, CheckLine, CheckSpec, DbSeed, LearningStage, Percentile,
-    DependencySpec, NginxSpec, PostgresSpec, Profile, Scenario, SloMetric, Topology,
+    parse_duration, CatalogError, CheckLine, CheckSpec, DbSeed, DependencySpec, LearningStage,
+    NginxSpec, Percentile, PostgresSpec, Profile, Scenario, SloMetric, Topology,
 };
 use crate::load::{Method, ParamGen, RequestTemplate, Stage};
 
@@ -45,7 +45,10 @@ impl Ctx<'_> {
         } else {
             Err(self.invalid(
                 field,
-                format!("a file relative to the scenario folder; {} does not exist", path.display()),
+                format!(
+                    "a file relative to the scenario folder; {} does not exist",
+                    path.display()
+                ),
             ))
         }
     }
@@ -59,13 +62,19 @@ pub(super) fn validate(file: &Path, raw: RawScenario) -> Result<Scenario, Catalo
     let cx = Ctx { file, dir };
 
     if !is_id(&raw.id) {
-        return Err(cx.invalid("id", format!("t<track>-<nn> such as \"t1-01\", got {:?}", raw.id)));
+        return Err(cx.invalid(
+            "id",
+            format!("t<track>-<nn> such as \"t1-01\", got {:?}", raw.id),
+        ));
     }
     if let Some(folder) = cx.dir.file_name().and_then(|n| n.to_str()) {
         if folder != raw.id && !folder.starts_with(&format!("{}-", raw.id)) {
             return Err(cx.invalid(
                 "id",
-                format!("the folder name to start with the id; folder {folder:?} vs id {:?}", raw.id),
+                format!(
+                    "the folder name to start with the id; folder {folder:?} vs id {:?}",
+                    raw.id
+                ),
             ));
         }
     }
@@ -143,8 +152,17 @@ pub(super) fn validate(file: &Path, raw: RawScenario) -> Result<Scenario, Catalo
                 ));
             }
             let env_ok = dep.env.starts_with(|c: char| c.is_ascii_uppercase())
-                && dep.env.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
-            let reserved = ["PORT", "DATABASE_URL", "INSTANCE_ID", "REDIS_URL", "RUST_LOG"];
+                && dep
+                    .env
+                    .chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+            let reserved = [
+                "PORT",
+                "DATABASE_URL",
+                "INSTANCE_ID",
+                "REDIS_URL",
+                "RUST_LOG",
+            ];
             if !env_ok || reserved.contains(&dep.env.as_str()) {
                 return Err(cx.invalid(
                     "topology.dependency.env",
@@ -190,24 +208,39 @@ pub(super) fn validate(file: &Path, raw: RawScenario) -> Result<Scenario, Catalo
     }
     let cpus_per_instance = match raw.topology.cpus_per_instance {
         Some(c) if !(0.05..=4.0).contains(&c) => {
-            return Err(cx.invalid("topology.cpus_per_instance", format!("between 0.05 and 4 cores, got {c}")));
+            return Err(cx.invalid(
+                "topology.cpus_per_instance",
+                format!("between 0.05 and 4 cores, got {c}"),
+            ));
         }
         c => c,
     };
     let nginx = match raw.topology.nginx {
         None => None,
         Some(n) => {
-            for (field, path) in [("topology.nginx.config", &n.config), ("topology.nginx.instances_file", &n.instances_file)] {
+            for (field, path) in [
+                ("topology.nginx.config", &n.config),
+                ("topology.nginx.instances_file", &n.instances_file),
+            ] {
                 let p = Path::new(path);
-                if p.is_absolute() || p.components().any(|c| matches!(c, std::path::Component::ParentDir)) {
+                if p.is_absolute()
+                    || p.components()
+                        .any(|c| matches!(c, std::path::Component::ParentDir))
+                {
                     return Err(cx.invalid(field, format!("a path inside the service folder such as \"deploy/nginx.conf\", got {path:?}")));
                 }
                 if !cx.dir.join("service").join(p).is_file() {
-                    return Err(cx.invalid(field, format!("a file that exists in service/, but service/{path} does not")));
+                    return Err(cx.invalid(
+                        field,
+                        format!("a file that exists in service/, but service/{path} does not"),
+                    ));
                 }
             }
             if n.max_instances == 0 || n.max_instances > 8 {
-                return Err(cx.invalid("topology.nginx.max_instances", format!("between 1 and 8, got {}", n.max_instances)));
+                return Err(cx.invalid(
+                    "topology.nginx.max_instances",
+                    format!("between 1 and 8, got {}", n.max_instances),
+                ));
             }
             Some(NginxSpec {
                 config: n.config.into(),
@@ -264,7 +297,8 @@ const MAX_PANEL_INSTANCE: u32 = 8;
 fn panels(cx: &Ctx, raw: Vec<super::raw::RawPanel>) -> Result<Vec<super::Panel>, CatalogError> {
     let metric_name = |m: &str| {
         !m.is_empty()
-            && m.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+            && m.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
             && !m.starts_with(|c: char| c.is_ascii_digit())
     };
     let mut out = Vec::new();
@@ -280,7 +314,10 @@ fn panels(cx: &Ctx, raw: Vec<super::raw::RawPanel>) -> Result<Vec<super::Panel>,
             if !metric_name(&s.metric) {
                 return Err(cx.invalid(
                     format!("panels[{i}].series[{j}].metric"),
-                    format!("a Prometheus metric name such as \"db_pool_waiting\", got {:?}", s.metric),
+                    format!(
+                        "a Prometheus metric name such as \"db_pool_waiting\", got {:?}",
+                        s.metric
+                    ),
                 ));
             }
             // The learner may run more instances than the topology starts with (t1-04's
@@ -327,22 +364,34 @@ fn requests(cx: &Ctx, raw: Vec<RawRequest>) -> Result<Vec<RequestTemplate>, Cata
             }
         };
         if !r.path.starts_with('/') {
-            return Err(cx.invalid(field("path"), format!("a path starting with '/', got {:?}", r.path)));
+            return Err(cx.invalid(
+                field("path"),
+                format!("a path starting with '/', got {:?}", r.path),
+            ));
         }
         let mut params = BTreeMap::new();
         for (name, p) in r.params {
             let gen = match p {
                 RawParam::Uniform([min, max]) if min <= max => ParamGen::Uniform { min, max },
                 RawParam::Uniform(_) => {
-                    return Err(cx.invalid(field(&format!("params.{name}")), "uniform = [min, max] with min <= max"))
+                    return Err(cx.invalid(
+                        field(&format!("params.{name}")),
+                        "uniform = [min, max] with min <= max",
+                    ))
                 }
                 RawParam::Zipf { n, s } if n > 0 && s > 0.0 => ParamGen::Zipf { n, s },
                 RawParam::Zipf { .. } => {
-                    return Err(cx.invalid(field(&format!("params.{name}")), "zipf = { n = <above 0>, s = <above 0> }"))
+                    return Err(cx.invalid(
+                        field(&format!("params.{name}")),
+                        "zipf = { n = <above 0>, s = <above 0> }",
+                    ))
                 }
                 RawParam::Choice(v) if !v.is_empty() => ParamGen::Choice(v),
                 RawParam::Choice(_) => {
-                    return Err(cx.invalid(field(&format!("params.{name}")), "choice = [at least one value]"))
+                    return Err(cx.invalid(
+                        field(&format!("params.{name}")),
+                        "choice = [at least one value]",
+                    ))
                 }
                 RawParam::Sequence(start) => ParamGen::Sequence { start },
             };
@@ -412,7 +461,11 @@ fn profile(
                 field(&format!("mix.{req}")),
                 format!(
                     "the name of a [[requests]] entry ({})",
-                    requests.iter().map(|r| r.name.as_str()).collect::<Vec<_>>().join(", ")
+                    requests
+                        .iter()
+                        .map(|r| r.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             ));
         };
@@ -465,7 +518,10 @@ fn check(
         }
         if let Some(req) = &slo.request {
             if !requests.iter().any(|r| &r.name == req) {
-                return Err(cx.invalid(field("request"), format!("the name of a [[requests]] entry, got {req:?}")));
+                return Err(cx.invalid(
+                    field("request"),
+                    format!("the name of a [[requests]] entry, got {req:?}"),
+                ));
             }
         }
         let percentile = match slo.metric.as_str() {
@@ -487,12 +543,19 @@ fn check(
                 let max = match &slo.max {
                     Some(toml::Value::Float(f)) if (0.0..=1.0).contains(f) => *f,
                     Some(toml::Value::Integer(i @ 0..=1)) => *i as f64,
-                    _ => return Err(cx.invalid(field("max"), "a fraction between 0 and 1, e.g. 0.01")),
+                    _ => {
+                        return Err(
+                            cx.invalid(field("max"), "a fraction between 0 and 1, e.g. 0.01")
+                        )
+                    }
                 };
                 SloMetric::ErrorRate { max }
             }
             (None, "achieved_rate") if slo.request.is_some() => {
-                return Err(cx.invalid(field("request"), "no request: achieved_rate is judged on the whole run"))
+                return Err(cx.invalid(
+                    field("request"),
+                    "no request: achieved_rate is judged on the whole run",
+                ))
             }
             (None, "achieved_rate") => match slo.min_ratio {
                 Some(r) if r > 0.0 && r <= 1.0 => SloMetric::AchievedRate { min_ratio: r },
@@ -519,19 +582,35 @@ fn check(
     for (i, plan) in raw.plan.into_iter().enumerate() {
         let field = |f: &str| format!("check.plan[{i}].{f}");
         if !has_postgres {
-            return Err(cx.invalid(field("query"), "a [topology.postgres] section to run the query on"));
+            return Err(cx.invalid(
+                field("query"),
+                "a [topology.postgres] section to run the query on",
+            ));
         }
         if plan.query.trim().is_empty() || plan.hint.trim().is_empty() {
             return Err(cx.invalid(field("query"), "a query and a hint"));
         }
         // Plan results are keyed by name, so two lines may not share one.
-        if lines.iter().any(|l| matches!(l, CheckLine::Plan { name, .. } if *name == plan.name)) {
-            return Err(cx.invalid(field("name"), format!("a name unique among plan lines, got {:?}", plan.name)));
+        if lines
+            .iter()
+            .any(|l| matches!(l, CheckLine::Plan { name, .. } if *name == plan.name))
+        {
+            return Err(cx.invalid(
+                field("name"),
+                format!("a name unique among plan lines, got {:?}", plan.name),
+            ));
         }
         if plan.uses_index_on.is_none() && !plan.no_sort && plan.max_buffers.is_none() {
-            return Err(cx.invalid(field("uses_index_on"), "at least one of uses_index_on, no_sort = true, max_buffers"));
+            return Err(cx.invalid(
+                field("uses_index_on"),
+                "at least one of uses_index_on, no_sort = true, max_buffers",
+            ));
         }
-        if plan.uses_index_on.as_deref().is_some_and(|t| t.trim().is_empty()) {
+        if plan
+            .uses_index_on
+            .as_deref()
+            .is_some_and(|t| t.trim().is_empty())
+        {
             return Err(cx.invalid(field("uses_index_on"), "a table name"));
         }
         if plan.max_buffers == Some(0) {
@@ -593,21 +672,37 @@ fn check(
             return Err(cx.invalid("check.refused_connections", "a [topology.postgres] section"));
         }
         if r.hint.trim().is_empty() {
-            return Err(cx.invalid("check.refused_connections.hint", "a hint for when the line fails"));
+            return Err(cx.invalid(
+                "check.refused_connections.hint",
+                "a hint for when the line fails",
+            ));
         }
-        lines.push(CheckLine::RefusedConnections { max: r.max, hint: r.hint });
+        lines.push(CheckLine::RefusedConnections {
+            max: r.max,
+            hint: r.hint,
+        });
     }
     if let Some(b) = raw.balance {
         if b.min_instances == 0 {
             return Err(cx.invalid("check.balance.min_instances", "at least 1"));
         }
         if !(b.tolerance > 0.0 && b.tolerance < 1.0) {
-            return Err(cx.invalid("check.balance.tolerance", format!("a fraction between 0 and 1 (0.2 = ±20%), got {}", b.tolerance)));
+            return Err(cx.invalid(
+                "check.balance.tolerance",
+                format!(
+                    "a fraction between 0 and 1 (0.2 = ±20%), got {}",
+                    b.tolerance
+                ),
+            ));
         }
         if b.hint.trim().is_empty() {
             return Err(cx.invalid("check.balance.hint", "a hint for when the line fails"));
         }
-        lines.push(CheckLine::Balance { min_instances: b.min_instances, tolerance: b.tolerance, hint: b.hint });
+        lines.push(CheckLine::Balance {
+            min_instances: b.min_instances,
+            tolerance: b.tolerance,
+            hint: b.hint,
+        });
     }
     if lines.is_empty() {
         return Err(cx.invalid(
@@ -623,14 +718,20 @@ fn check(
 
 fn is_id(id: &str) -> bool {
     let b = id.as_bytes();
-    b.len() == 5 && b[0] == b't' && b[1].is_ascii_digit() && b[2] == b'-' && b[3].is_ascii_digit() && b[4].is_ascii_digit()
+    b.len() == 5
+        && b[0] == b't'
+        && b[1].is_ascii_digit()
+        && b[2] == b'-'
+        && b[3].is_ascii_digit()
+        && b[4].is_ascii_digit()
 }
 
 fn is_identifier(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 48
         && s.starts_with(|c: char| c.is_ascii_lowercase())
-        && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
 
 /// The `{name}` placeholders in a template.
@@ -638,6 +739,7 @@ fn placeholders(text: &str) -> impl Iterator<Item = &str> {
     text.split('{').skip(1).filter_map(|rest| {
         let end = rest.find('}')?;
         let name = &rest[..end];
-        (!name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')).then_some(name)
+        (!name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+            .then_some(name)
     })
 }

@@ -109,10 +109,15 @@ pub async fn run(
     let producer = async {
         let duration = match plan.model {
             Model::Open => {
-                let senders = targets.into_iter().map(|t| Sender::new(t, plan.timeout)).collect();
+                let senders = targets
+                    .into_iter()
+                    .map(|t| Sender::new(t, plan.timeout))
+                    .collect();
                 dispatch(&plan, start, mix, senders, records, progress, cancel).await
             }
-            Model::Closed { .. } => users::run(&plan, start, mix, targets, records, progress, cancel).await,
+            Model::Closed { .. } => {
+                users::run(&plan, start, mix, targets, records, progress, cancel).await
+            }
         };
         finished.cancel();
         duration

@@ -207,12 +207,22 @@ impl Connection {
     }
 
     /// Sends the request now and waits for the whole response, at most until the deadline.
-    pub async fn send(&mut self, template: usize, intended_at: Instant, request: Rendered) -> RequestRecord {
+    pub async fn send(
+        &mut self,
+        template: usize,
+        intended_at: Instant,
+        request: Rendered,
+    ) -> RequestRecord {
         let sent_at = Instant::now();
         let deadline = sent_at + self.timeout;
         let outcome = match self.build(request) {
             Ok(request) => {
-                let Self { target, timer, link, .. } = self;
+                let Self {
+                    target,
+                    timer,
+                    link,
+                    ..
+                } = self;
                 tokio::select! {
                     biased;
                     outcome = exchange(target, link, request) => outcome,
@@ -249,7 +259,10 @@ impl Connection {
             format!("{}{}", self.target.prefix, request.path)
         };
         let (body, content_type) = match request.body {
-            Some(body) => (Bytes::from(body), Some(HeaderValue::from_static("application/json"))),
+            Some(body) => (
+                Bytes::from(body),
+                Some(HeaderValue::from_static("application/json")),
+            ),
             None => (Bytes::new(), None),
         };
         let mut built = Request::new(Full::new(body));
@@ -267,7 +280,11 @@ impl Connection {
 
 /// Connects if there is no usable connection, then sends the request and reads the whole
 /// response while driving the connection.
-async fn exchange(target: &Target, link: &mut Option<Link>, request: Request<Full<Bytes>>) -> Outcome {
+async fn exchange(
+    target: &Target,
+    link: &mut Option<Link>,
+    request: Request<Full<Bytes>>,
+) -> Outcome {
     if let Err(kind) = make_ready(target, link).await {
         return Outcome::Error(kind);
     }
@@ -309,7 +326,9 @@ async fn make_ready(target: &Target, link: &mut Option<Link>) -> Result<(), Erro
     *link = None;
     // Boxed: connecting is rare, and its future would otherwise make every request's future
     // larger (and costlier to move) than the request itself needs.
-    let mut open = Box::pin(connect(target)).await.map_err(|()| ErrorKind::Connect)?;
+    let mut open = Box::pin(connect(target))
+        .await
+        .map_err(|()| ErrorKind::Connect)?;
     if !open.ready().await {
         return Err(ErrorKind::Connect);
     }
@@ -329,12 +348,18 @@ impl Link {
 }
 
 async fn connect(target: &Target) -> Result<Link, ()> {
-    let host = target.authority.host().trim_start_matches('[').trim_end_matches(']');
+    let host = target
+        .authority
+        .host()
+        .trim_start_matches('[')
+        .trim_end_matches(']');
     let port = target.authority.port_u16().unwrap_or(80);
     let stream = TcpStream::connect((host, port)).await.map_err(|_| ())?;
     // Requests are small; do not let Nagle's algorithm add 40 ms to them.
     stream.set_nodelay(true).map_err(|_| ())?;
-    let (sender, conn) = http1::handshake(TokioIo::new(stream)).await.map_err(|_| ())?;
+    let (sender, conn) = http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|_| ())?;
     Ok(Link { sender, conn })
 }
 
@@ -423,7 +448,8 @@ mod tests {
     #[tokio::test]
     async fn a_connection_the_server_closes_is_reopened_for_the_next_request() {
         // `Connection: close` on every answer, as nginx does after `keepalive_requests`.
-        let app = axum::Router::new().fallback(|| async { ([(header::CONNECTION, "close")], "ok") });
+        let app =
+            axum::Router::new().fallback(|| async { ([(header::CONNECTION, "close")], "ok") });
         let mut connection = Connection::new(serve(app).await, Duration::from_secs(5));
         for i in 0..3 {
             let record = connection.send(0, Instant::now(), get("/")).await;
@@ -434,7 +460,10 @@ mod tests {
     #[tokio::test]
     async fn a_stalled_answer_times_out_and_the_next_request_gets_a_new_connection() {
         let app = axum::Router::new()
-            .route("/slow", axum::routing::get(|| tokio::time::sleep(Duration::from_secs(30))))
+            .route(
+                "/slow",
+                axum::routing::get(|| tokio::time::sleep(Duration::from_secs(30))),
+            )
             .route("/fast", axum::routing::get(|| async { "ok" }));
         let mut connection = Connection::new(serve(app).await, Duration::from_millis(300));
         let fast = connection.send(0, Instant::now(), get("/fast")).await;

@@ -64,7 +64,10 @@ pub(crate) async fn run(
     });
     let mut tasks = JoinSet::new();
     for _ in 0..users {
-        let connections = targets.iter().map(|t| Connection::new(t.clone(), plan.timeout)).collect();
+        let connections = targets
+            .iter()
+            .map(|t| Connection::new(t.clone(), plan.timeout))
+            .collect();
         tasks.spawn(user(Arc::clone(&shared), connections));
     }
     // Each user stops at `end`, then finishes its request in flight (bounded by the timeout).
@@ -74,7 +77,10 @@ pub(crate) async fn run(
     };
     tasks.shutdown().await;
     shared.progress.advance(None);
-    cancelled_at.unwrap_or(end).min(end).saturating_duration_since(start)
+    cancelled_at
+        .unwrap_or(end)
+        .min(end)
+        .saturating_duration_since(start)
 }
 
 /// One virtual user: request after request, until the end of the run.
@@ -87,7 +93,9 @@ async fn user(shared: Arc<Shared>, mut connections: Vec<Connection>) {
         // Queue the record before marking it finished: see `Progress`. The consumer is gone
         // only if the run itself was dropped.
         let _ = shared.records.send(record);
-        shared.progress.finished(shared.progress.second_of(intended_at));
+        shared
+            .progress
+            .finished(shared.progress.second_of(intended_at));
     }
 }
 

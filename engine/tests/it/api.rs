@@ -51,7 +51,8 @@ async fn send(app: &Router, request: Request<Body>) -> (StatusCode, Value) {
     let response = app.clone().oneshot(request).await.unwrap();
     let status = response.status();
     let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    let value = serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).to_string()));
+    let value = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).to_string()));
     (status, value)
 }
 
@@ -66,13 +67,18 @@ async fn put(app: &Router, uri: &str, body: impl Into<Body>) -> (StatusCode, Val
 async fn post_json(app: &Router, uri: &str, body: &str) -> (StatusCode, Value) {
     send(
         app,
-        req("POST", uri).header("content-type", "application/json").body(Body::from(body.to_string())).unwrap(),
+        req("POST", uri)
+            .header("content-type", "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap(),
     )
     .await
 }
 
 fn error_of(body: &Value) -> &str {
-    body["error"].as_str().unwrap_or_else(|| panic!("expected {{\"error\": ...}}, got {body}"))
+    body["error"]
+        .as_str()
+        .unwrap_or_else(|| panic!("expected {{\"error\": ...}}, got {body}"))
 }
 
 // --- security -------------------------------------------------------------------------
@@ -80,7 +86,10 @@ fn error_of(body: &Value) -> &str {
 #[tokio::test]
 async fn api_calls_without_the_token_are_refused_with_401() {
     let t = test_api();
-    let no_token = Request::get("/api/scenarios").header("host", format!("127.0.0.1:{PORT}")).body(Body::empty()).unwrap();
+    let no_token = Request::get("/api/scenarios")
+        .header("host", format!("127.0.0.1:{PORT}"))
+        .body(Body::empty())
+        .unwrap();
     let (status, body) = send(&t.app, no_token).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert!(error_of(&body).contains("token"));
@@ -100,7 +109,10 @@ async fn api_calls_without_the_token_are_refused_with_401() {
     assert_eq!(send(&t.app, prefix).await.0, StatusCode::UNAUTHORIZED);
 
     // Unknown API paths are behind the token too: nothing about the API leaks without it.
-    let unknown = Request::get("/api/nope").header("host", format!("127.0.0.1:{PORT}")).body(Body::empty()).unwrap();
+    let unknown = Request::get("/api/nope")
+        .header("host", format!("127.0.0.1:{PORT}"))
+        .body(Body::empty())
+        .unwrap();
     assert_eq!(send(&t.app, unknown).await.0, StatusCode::UNAUTHORIZED);
 }
 
@@ -114,9 +126,17 @@ async fn the_token_is_accepted_in_the_query_only_for_event_streams() {
             .unwrap()
     };
     // Past the guard: 409 because the scenario is not running, not 401.
-    let (status, _) = send(&t.app, with_query(format!("/api/scenarios/t1-01/metrics/stream?token={TOKEN}"))).await;
+    let (status, _) = send(
+        &t.app,
+        with_query(format!("/api/scenarios/t1-01/metrics/stream?token={TOKEN}")),
+    )
+    .await;
     assert_eq!(status, StatusCode::CONFLICT);
-    let (status, _) = send(&t.app, with_query("/api/scenarios/t1-01/metrics/stream?token=nope".to_string())).await;
+    let (status, _) = send(
+        &t.app,
+        with_query("/api/scenarios/t1-01/metrics/stream?token=nope".to_string()),
+    )
+    .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     // Elsewhere a token in the URL is not enough: it would end up in histories and logs.
     let (status, _) = send(&t.app, with_query(format!("/api/scenarios?token={TOKEN}"))).await;
@@ -126,7 +146,12 @@ async fn the_token_is_accepted_in_the_query_only_for_event_streams() {
 #[tokio::test]
 async fn requests_for_another_host_are_refused_with_403_against_dns_rebinding() {
     let t = test_api();
-    for host in [format!("evil.example:{PORT}"), "127.0.0.1:1".to_string(), "127.0.0.1".to_string(), format!("127.0.0.2:{PORT}")] {
+    for host in [
+        format!("evil.example:{PORT}"),
+        "127.0.0.1:1".to_string(),
+        "127.0.0.1".to_string(),
+        format!("127.0.0.2:{PORT}"),
+    ] {
         let request = Request::get("/api/scenarios")
             .header("host", host.as_str())
             .header("authorization", format!("Bearer {TOKEN}"))
@@ -137,7 +162,10 @@ async fn requests_for_another_host_are_refused_with_403_against_dns_rebinding() 
         assert!(error_of(&body).contains("Host"), "{body}");
     }
     // The page itself is host-checked too.
-    let page = Request::get("/").header("host", "evil.example").body(Body::empty()).unwrap();
+    let page = Request::get("/")
+        .header("host", "evil.example")
+        .body(Body::empty())
+        .unwrap();
     assert_eq!(send(&t.app, page).await.0, StatusCode::FORBIDDEN);
     let no_host = Request::get("/api/scenarios")
         .header("authorization", format!("Bearer {TOKEN}"))
@@ -149,23 +177,48 @@ async fn requests_for_another_host_are_refused_with_403_against_dns_rebinding() 
 #[tokio::test]
 async fn requests_from_a_foreign_origin_are_refused_with_403() {
     let t = test_api();
-    for origin in ["https://evil.example", "null", "http://127.0.0.1:1", &format!("https://127.0.0.1:{PORT}")] {
-        let request = req("POST", "/api/scenarios/t1-01/stop").header("origin", origin).body(Body::empty()).unwrap();
+    for origin in [
+        "https://evil.example",
+        "null",
+        "http://127.0.0.1:1",
+        &format!("https://127.0.0.1:{PORT}"),
+    ] {
+        let request = req("POST", "/api/scenarios/t1-01/stop")
+            .header("origin", origin)
+            .body(Body::empty())
+            .unwrap();
         let (status, body) = send(&t.app, request).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "Origin {origin}");
         assert!(error_of(&body).contains("not allowed"));
     }
-    for origin in [format!("http://127.0.0.1:{PORT}"), format!("http://localhost:{PORT}")] {
-        let request = req("GET", "/api/scenarios").header("origin", origin.as_str()).body(Body::empty()).unwrap();
-        assert_eq!(send(&t.app, request).await.0, StatusCode::OK, "Origin {origin}");
+    for origin in [
+        format!("http://127.0.0.1:{PORT}"),
+        format!("http://localhost:{PORT}"),
+    ] {
+        let request = req("GET", "/api/scenarios")
+            .header("origin", origin.as_str())
+            .body(Body::empty())
+            .unwrap();
+        assert_eq!(
+            send(&t.app, request).await.0,
+            StatusCode::OK,
+            "Origin {origin}"
+        );
     }
 }
 
 #[tokio::test]
 async fn an_origin_registered_by_the_shell_is_accepted() {
     let t = test_api();
-    let app = api::router(ApiState::new(t.lab.clone(), TOKEN, PORT).unwrap().allow_origin("tauri://localhost"));
-    let request = req("GET", "/api/scenarios").header("origin", "tauri://localhost").body(Body::empty()).unwrap();
+    let app = api::router(
+        ApiState::new(t.lab.clone(), TOKEN, PORT)
+            .unwrap()
+            .allow_origin("tauri://localhost"),
+    );
+    let request = req("GET", "/api/scenarios")
+        .header("origin", "tauri://localhost")
+        .body(Body::empty())
+        .unwrap();
     assert_eq!(send(&app, request).await.0, StatusCode::OK);
 }
 
@@ -208,7 +261,12 @@ async fn the_scenario_list_names_t1_01_with_its_progress() {
     let t = test_api();
     let (status, body) = get(&t.app, "/api/scenarios").await;
     assert_eq!(status, StatusCode::OK);
-    let first = body.as_array().unwrap().iter().find(|s| s["id"] == "t1-01").unwrap();
+    let first = body
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == "t1-01")
+        .unwrap();
     assert_eq!(first["title"], "Diagnosing Failures");
     assert_eq!(first["track"], 1);
     assert_eq!(first["stage"], "crawling");
@@ -222,7 +280,11 @@ async fn a_scenario_opens_with_its_guide_and_hint_count() {
     let t = test_api();
     let (status, body) = get(&t.app, "/api/scenarios/t1-01").await;
     assert_eq!(status, StatusCode::OK);
-    assert!(body["guide"].as_str().unwrap().contains("## Situation"), "{}", body["guide"]);
+    assert!(
+        body["guide"].as_str().unwrap().contains("## Situation"),
+        "{}",
+        body["guide"]
+    );
     assert!(body["hints"].as_u64().unwrap() >= 1);
     assert_eq!(body["postgres"], true);
     assert_eq!(body["id"], "t1-01");
@@ -242,10 +304,22 @@ async fn a_scenario_never_started_is_stopped_and_stopping_it_is_harmless() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["state"], "stopped");
     // No live metrics, load or check for a scenario that is not running.
-    assert_eq!(get(&t.app, "/api/scenarios/t1-01/metrics/stream").await.0, StatusCode::CONFLICT);
-    assert_eq!(post_json(&t.app, "/api/scenarios/t1-01/load", "").await.0, StatusCode::CONFLICT);
-    assert_eq!(post_json(&t.app, "/api/scenarios/t1-01/check", "").await.0, StatusCode::CONFLICT);
-    assert_eq!(get(&t.app, "/api/scenarios/t1-01/job").await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        get(&t.app, "/api/scenarios/t1-01/metrics/stream").await.0,
+        StatusCode::CONFLICT
+    );
+    assert_eq!(
+        post_json(&t.app, "/api/scenarios/t1-01/load", "").await.0,
+        StatusCode::CONFLICT
+    );
+    assert_eq!(
+        post_json(&t.app, "/api/scenarios/t1-01/check", "").await.0,
+        StatusCode::CONFLICT
+    );
+    assert_eq!(
+        get(&t.app, "/api/scenarios/t1-01/job").await.0,
+        StatusCode::NOT_FOUND
+    );
 }
 
 #[tokio::test]
@@ -276,7 +350,10 @@ async fn logs_of_a_scenario_never_run_are_empty_and_instances_are_checked() {
     let log: String = (1..=300).map(|i| format!("line {i}\n")).collect();
     std::fs::write(dir.join("service-1.log"), log).unwrap();
     let (_, body) = get(&t.app, "/api/scenarios/t1-01/logs?lines=3").await;
-    assert_eq!(body["lines"], serde_json::json!(["line 298", "line 299", "line 300"]));
+    assert_eq!(
+        body["lines"],
+        serde_json::json!(["line 298", "line 299", "line 300"])
+    );
 
     let (status, body) = get(&t.app, "/api/scenarios/t1-01/logs?instance=9").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
@@ -290,37 +367,60 @@ async fn the_log_stream_sends_the_tail_then_new_lines() {
     std::fs::create_dir_all(&dir).unwrap();
     let log = dir.join("service-1.log");
     std::fs::write(&log, "old 1\nold 2\n").unwrap();
-    let request = Request::get(format!("/api/scenarios/t1-01/logs/stream?lines=1&token={TOKEN}"))
-        .header("host", format!("127.0.0.1:{PORT}"))
-        .body(Body::empty())
-        .unwrap();
+    let request = Request::get(format!(
+        "/api/scenarios/t1-01/logs/stream?lines=1&token={TOKEN}"
+    ))
+    .header("host", format!("127.0.0.1:{PORT}"))
+    .body(Body::empty())
+    .unwrap();
     let response = t.app.clone().oneshot(request).await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     let mut body = response.into_body();
     let mut next = async || {
-        let frame = tokio::time::timeout(std::time::Duration::from_secs(5), body.frame()).await.unwrap().unwrap().unwrap();
+        let frame = tokio::time::timeout(std::time::Duration::from_secs(5), body.frame())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
         String::from_utf8(frame.into_data().unwrap().to_vec()).unwrap()
     };
     let first = next().await;
-    assert!(first.contains("event: lines") && first.contains("old 2") && !first.contains("old 1"), "{first}");
+    assert!(
+        first.contains("event: lines") && first.contains("old 2") && !first.contains("old 1"),
+        "{first}"
+    );
     let mut file = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
     std::io::Write::write_all(&mut file, b"new 3\nhalf").unwrap();
     let second = next().await;
-    assert!(second.contains("new 3") && !second.contains("half"), "{second}");
+    assert!(
+        second.contains("new 3") && !second.contains("half"),
+        "{second}"
+    );
 }
 
 #[tokio::test]
 async fn the_read_only_console_refuses_statements_that_would_end_its_transaction() {
     let t = test_api();
-    let (status, body) = post_json(&t.app, "/api/scenarios/t1-01/sql", r#"{"query": "select 1; COMMIT; drop table posts"}"#).await;
+    let (status, body) = post_json(
+        &t.app,
+        "/api/scenarios/t1-01/sql",
+        r#"{"query": "select 1; COMMIT; drop table posts"}"#,
+    )
+    .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(error_of(&body).contains("read-only"), "{body}");
 
-    let (status, body) = post_json(&t.app, "/api/scenarios/t1-01/sql", r#"{"query": "  -- nothing\n ; "}"#).await;
+    let (status, body) = post_json(
+        &t.app,
+        "/api/scenarios/t1-01/sql",
+        r#"{"query": "  -- nothing\n ; "}"#,
+    )
+    .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(error_of(&body).contains("empty"));
 
-    let (status, body) = post_json(&t.app, "/api/scenarios/t1-01/sql", r#"{"sql": "select 1"}"#).await;
+    let (status, body) =
+        post_json(&t.app, "/api/scenarios/t1-01/sql", r#"{"sql": "select 1"}"#).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(error_of(&body).contains("query"));
 }
@@ -343,7 +443,12 @@ async fn hints_are_revealed_one_at_a_time_and_remembered() {
     let (_, body) = get(&t.app, "/api/scenarios/t1-01/hints").await;
     assert_eq!(body["shown"].as_array().unwrap().len(), total);
     let (_, list) = get(&t.app, "/api/scenarios").await;
-    let t101 = list.as_array().unwrap().iter().find(|s| s["id"] == "t1-01").unwrap();
+    let t101 = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == "t1-01")
+        .unwrap();
     assert_eq!(t101["progress"]["hints_shown"], total);
 }
 
@@ -356,14 +461,32 @@ async fn the_solution_asks_for_confirmation_before_the_first_check() {
     let (_, list) = get(&t.app, "/api/scenarios").await;
     assert_eq!(list[0]["progress"]["solution_revealed"], false);
 
-    let (status, body) = post_json(&t.app, "/api/scenarios/t1-01/solution", r#"{"confirm": true}"#).await;
+    let (status, body) = post_json(
+        &t.app,
+        "/api/scenarios/t1-01/solution",
+        r#"{"confirm": true}"#,
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert!(!body["notes"].as_str().unwrap().is_empty());
-    let files: Vec<&str> = body["files"].as_array().unwrap().iter().map(|f| f["path"].as_str().unwrap()).collect();
-    assert!(files.contains(&"src/main.rs") && files.contains(&"Cargo.toml"), "{files:?}");
+    let files: Vec<&str> = body["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap())
+        .collect();
+    assert!(
+        files.contains(&"src/main.rs") && files.contains(&"Cargo.toml"),
+        "{files:?}"
+    );
     assert!(!files.contains(&"SOLUTION.md"));
     // Once revealed, it stays available without asking.
-    assert_eq!(post_json(&t.app, "/api/scenarios/t1-01/solution", "").await.0, StatusCode::OK);
+    assert_eq!(
+        post_json(&t.app, "/api/scenarios/t1-01/solution", "")
+            .await
+            .0,
+        StatusCode::OK
+    );
 }
 
 // --- files ----------------------------------------------------------------------------
@@ -380,7 +503,12 @@ async fn the_file_tree_is_the_learners_copy_of_the_service_made_on_first_use() {
     // Folders first.
     assert_eq!(entries[0]["kind"], "dir");
     let src = entries.iter().find(|e| e["name"] == "src").unwrap();
-    let main = src["children"].as_array().unwrap().iter().find(|e| e["name"] == "main.rs").unwrap();
+    let main = src["children"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "main.rs")
+        .unwrap();
     assert_eq!(main["path"], "src/main.rs");
     assert_eq!(main["kind"], "file");
     assert!(entries.iter().any(|e| e["path"] == "Cargo.toml"));
@@ -401,11 +529,25 @@ async fn files_read_and_save_round_trip_and_saves_leave_no_temp_files() {
     assert_eq!(body["content"], edited);
 
     // A new file in a new folder.
-    let (status, _) = put(&t.app, "/api/scenarios/t1-01/files/migrations/001_index.sql", "select 1;\n").await;
+    let (status, _) = put(
+        &t.app,
+        "/api/scenarios/t1-01/files/migrations/001_index.sql",
+        "select 1;\n",
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
-    let dir = t.lab.home.learner_service_dir(t.lab.scenario("t1-01").unwrap());
-    assert_eq!(std::fs::read_to_string(dir.join("migrations/001_index.sql")).unwrap(), "select 1;\n");
-    let litter: Vec<_> = walk(&dir).into_iter().filter(|p| p.to_string_lossy().contains("sdlab-tmp")).collect();
+    let dir = t
+        .lab
+        .home
+        .learner_service_dir(t.lab.scenario("t1-01").unwrap());
+    assert_eq!(
+        std::fs::read_to_string(dir.join("migrations/001_index.sql")).unwrap(),
+        "select 1;\n"
+    );
+    let litter: Vec<_> = walk(&dir)
+        .into_iter()
+        .filter(|p| p.to_string_lossy().contains("sdlab-tmp"))
+        .collect();
     assert!(litter.is_empty(), "{litter:?}");
 
     let (status, _) = get(&t.app, "/api/scenarios/t1-01/files/src/nope.rs").await;
@@ -444,8 +586,14 @@ async fn paths_with_dot_dot_or_absolute_paths_are_refused_with_400() {
 #[tokio::test]
 async fn symlinks_that_lead_outside_the_service_folder_are_refused_with_400() {
     let t = test_api();
-    assert_eq!(get(&t.app, "/api/scenarios/t1-01/files").await.0, StatusCode::OK);
-    let dir = t.lab.home.learner_service_dir(t.lab.scenario("t1-01").unwrap());
+    assert_eq!(
+        get(&t.app, "/api/scenarios/t1-01/files").await.0,
+        StatusCode::OK
+    );
+    let dir = t
+        .lab
+        .home
+        .learner_service_dir(t.lab.scenario("t1-01").unwrap());
     let outside = tempfile::tempdir().unwrap();
     std::fs::write(outside.path().join("secret.txt"), "secret").unwrap();
     std::os::unix::fs::symlink(outside.path(), dir.join("escape")).unwrap();
@@ -454,7 +602,13 @@ async fn symlinks_that_lead_outside_the_service_folder_are_refused_with_400() {
     // A symlink that stays inside is fine.
     std::os::unix::fs::symlink(dir.join("src/main.rs"), dir.join("main-link.rs")).unwrap();
 
-    for path in ["escape/secret.txt", "secret.txt", "escape/new.txt", "dangling", "dangling/y"] {
+    for path in [
+        "escape/secret.txt",
+        "secret.txt",
+        "escape/new.txt",
+        "dangling",
+        "dangling/y",
+    ] {
         let uri = format!("/api/scenarios/t1-01/files/{path}");
         let (status, body) = get(&t.app, &uri).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "GET {path}: {body}");
@@ -462,7 +616,10 @@ async fn symlinks_that_lead_outside_the_service_folder_are_refused_with_400() {
         let (status, body) = put(&t.app, &uri, "pwned").await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "PUT {path}: {body}");
     }
-    assert_eq!(std::fs::read_to_string(outside.path().join("secret.txt")).unwrap(), "secret");
+    assert_eq!(
+        std::fs::read_to_string(outside.path().join("secret.txt")).unwrap(),
+        "secret"
+    );
     assert!(!outside.path().join("new.txt").exists());
     assert!(!outside.path().join("missing").exists());
 
@@ -470,9 +627,19 @@ async fn symlinks_that_lead_outside_the_service_folder_are_refused_with_400() {
     assert_eq!(status, StatusCode::OK, "{body}");
     // The tree lists the inside link, not the escaping ones.
     let (_, tree) = get(&t.app, "/api/scenarios/t1-01/files").await;
-    let names: Vec<&str> = tree["entries"].as_array().unwrap().iter().map(|e| e["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = tree["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
     assert!(names.contains(&"main-link.rs"), "{names:?}");
-    assert!(!names.contains(&"escape") && !names.contains(&"secret.txt") && !names.contains(&"dangling"), "{names:?}");
+    assert!(
+        !names.contains(&"escape")
+            && !names.contains(&"secret.txt")
+            && !names.contains(&"dangling"),
+        "{names:?}"
+    );
 }
 
 #[tokio::test]
@@ -482,26 +649,52 @@ async fn saves_larger_than_the_limit_are_refused_with_413() {
     let (status, body) = put(&t.app, "/api/scenarios/t1-01/files/src/big.rs", big).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
     assert!(error_of(&body).contains("larger"));
-    let (status, _) = put(&t.app, "/api/scenarios/t1-01/files/src/bin.rs", vec![0xff, 0xfe, 0x00]).await;
+    let (status, _) = put(
+        &t.app,
+        "/api/scenarios/t1-01/files/src/bin.rs",
+        vec![0xff, 0xfe, 0x00],
+    )
+    .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }
 
 #[tokio::test]
 async fn resetting_the_code_backs_it_up_and_restores_the_broken_service() {
     let t = test_api();
-    let (status, _) = put(&t.app, "/api/scenarios/t1-01/files/src/main.rs", "//! mine\n").await;
+    let (status, _) = put(
+        &t.app,
+        "/api/scenarios/t1-01/files/src/main.rs",
+        "//! mine\n",
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
-    let (status, body) = post_json(&t.app, "/api/scenarios/t1-01/reset", r#"{"database": false}"#).await;
+    let (status, body) = post_json(
+        &t.app,
+        "/api/scenarios/t1-01/reset",
+        r#"{"database": false}"#,
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["code_reset"], true);
     assert_eq!(body["database_reset"], false);
     let backup = PathBuf::from(body["backup"].as_str().unwrap());
-    assert_eq!(std::fs::read_to_string(backup.join("src/main.rs")).unwrap(), "//! mine\n");
+    assert_eq!(
+        std::fs::read_to_string(backup.join("src/main.rs")).unwrap(),
+        "//! mine\n"
+    );
     let (_, body) = get(&t.app, "/api/scenarios/t1-01/files/src/main.rs").await;
-    let original = std::fs::read_to_string(repo().join("scenarios/t1-01-diagnosing-failures/service/src/main.rs")).unwrap();
+    let original = std::fs::read_to_string(
+        repo().join("scenarios/t1-01-diagnosing-failures/service/src/main.rs"),
+    )
+    .unwrap();
     assert_eq!(body["content"], original);
 
-    let (status, _) = post_json(&t.app, "/api/scenarios/t1-01/reset", r#"{"everything": true}"#).await;
+    let (status, _) = post_json(
+        &t.app,
+        "/api/scenarios/t1-01/reset",
+        r#"{"everything": true}"#,
+    )
+    .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }
 
@@ -514,11 +707,18 @@ async fn serve_answers_on_a_loopback_listener_and_stops_on_shutdown() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(api::serve(listener, t.lab.clone(), TOKEN.to_string(), async {
-        let _ = stopped.await;
-    }));
+    let server = tokio::spawn(api::serve(
+        listener,
+        t.lab.clone(),
+        TOKEN.to_string(),
+        async {
+            let _ = stopped.await;
+        },
+    ));
     let ask = |host: String| async move {
-        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .unwrap();
         let request = format!("GET /api/scenarios HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {TOKEN}\r\nConnection: close\r\n\r\n");
         stream.write_all(request.as_bytes()).await.unwrap();
         let mut response = String::new();
@@ -531,12 +731,18 @@ async fn serve_answers_on_a_loopback_listener_and_stops_on_shutdown() {
     let rebound = ask(format!("attacker.example:{port}")).await;
     assert!(rebound.starts_with("HTTP/1.1 403"), "{rebound}");
     stop.send(()).unwrap();
-    let served = tokio::time::timeout(std::time::Duration::from_secs(10), server).await.unwrap().unwrap();
+    let served = tokio::time::timeout(std::time::Duration::from_secs(10), server)
+        .await
+        .unwrap()
+        .unwrap();
     assert!(served.is_ok(), "{served:?}");
 
     let wide = tokio::net::TcpListener::bind("0.0.0.0:0").await.unwrap();
     let refused = api::serve(wide, t.lab.clone(), TOKEN.to_string(), async {}).await;
-    assert!(matches!(refused, Err(api::ApiError::Config(_))), "{refused:?}");
+    assert!(
+        matches!(refused, Err(api::ApiError::Config(_))),
+        "{refused:?}"
+    );
 }
 
 // --- one real start ---------------------------------------------------------------------
@@ -548,7 +754,10 @@ async fn serve_answers_on_a_loopback_listener_and_stops_on_shutdown() {
 async fn a_real_start_through_the_api_runs_t1_01_until_stop() {
     use std::os::unix::fs::PermissionsExt;
     // Under /tmp and enterable by `nobody`, who runs PostgreSQL when the tests run as root.
-    let home = tempfile::Builder::new().prefix("sdlab-api-").tempdir_in("/tmp").unwrap();
+    let home = tempfile::Builder::new()
+        .prefix("sdlab-api-")
+        .tempdir_in("/tmp")
+        .unwrap();
     std::fs::set_permissions(home.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let lab = Lab::new(
         LabHome::at(home.path()).with_target_dir(repo().join("target/sdlab-services")),
@@ -573,7 +782,10 @@ async fn a_real_start_through_the_api_runs_t1_01_until_stop() {
             "starting" => {}
             other => panic!("the start ended {other}: {body}"),
         }
-        assert!(std::time::Instant::now() < deadline, "still starting after 300 s: {body}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still starting after 300 s: {body}"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(250)).await;
     };
     let url = body["url"].as_str().unwrap().to_string();
@@ -588,24 +800,48 @@ async fn a_real_start_through_the_api_runs_t1_01_until_stop() {
         .filter(|e| e["kind"] == "finished")
         .map(|e| e["step"].as_str().unwrap())
         .collect();
-    for step in ["init database", "seed rows", "build service", "start service"] {
+    for step in [
+        "init database",
+        "seed rows",
+        "build service",
+        "start service",
+    ] {
         assert!(finished.contains(&step), "{step} missing from {finished:?}");
     }
-    let (code, _) = sdlab_engine::metrics::http_get(port, "/healthz", std::time::Duration::from_secs(2)).await.unwrap();
+    let (code, _) =
+        sdlab_engine::metrics::http_get(port, "/healthz", std::time::Duration::from_secs(2))
+            .await
+            .unwrap();
     assert_eq!(code, 200);
 
     // Starting it again is harmless; resetting under a running service is refused.
     let (status, body) = post_json(&app, "/api/scenarios/t1-01/start", "").await;
-    assert_eq!((status, body["state"].as_str()), (StatusCode::ACCEPTED, Some("running")));
-    assert_eq!(post_json(&app, "/api/scenarios/t1-01/reset", "").await.0, StatusCode::CONFLICT);
+    assert_eq!(
+        (status, body["state"].as_str()),
+        (StatusCode::ACCEPTED, Some("running"))
+    );
+    assert_eq!(
+        post_json(&app, "/api/scenarios/t1-01/reset", "").await.0,
+        StatusCode::CONFLICT
+    );
 
     // The console reads through the running lab's database, read-only.
-    let (status, body) = post_json(&app, "/api/scenarios/t1-01/sql", r#"{"query": "select count(*) > 0 as seeded from posts; explain select 1"}"#).await;
+    let (status, body) = post_json(
+        &app,
+        "/api/scenarios/t1-01/sql",
+        r#"{"query": "select count(*) > 0 as seeded from posts; explain select 1"}"#,
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["read_only"], true);
     assert_eq!(body["results"].as_array().unwrap().len(), 2, "{body}");
     assert_eq!(body["results"][0]["rows"][0][0], "t");
-    let (status, body) = post_json(&app, "/api/scenarios/t1-01/sql", r#"{"query": "delete from posts"}"#).await;
+    let (status, body) = post_json(
+        &app,
+        "/api/scenarios/t1-01/sql",
+        r#"{"query": "delete from posts"}"#,
+    )
+    .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert!(error_of(&body).contains("read-only transaction"), "{body}");
 
@@ -619,17 +855,35 @@ async fn a_real_start_through_the_api_runs_t1_01_until_stop() {
         .unwrap();
     let response = app.clone().oneshot(request).await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
-    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
+    assert!(response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/event-stream"));
     let mut body = response.into_body();
-    let frame = tokio::time::timeout(std::time::Duration::from_secs(10), body.frame()).await.unwrap().unwrap().unwrap();
+    let frame = tokio::time::timeout(std::time::Duration::from_secs(10), body.frame())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
     let text = String::from_utf8(frame.into_data().unwrap().to_vec()).unwrap();
-    assert!(text.contains("event: sample") && text.contains("\"services\""), "{text}");
+    assert!(
+        text.contains("event: sample") && text.contains("\"services\""),
+        "{text}"
+    );
     drop(body);
 
     // A short, light load run: per-second stats, then a summary.
-    let (status, body) = post_json(&app, "/api/scenarios/t1-01/load", r#"{"rate": 5, "duration": 3}"#).await;
+    let (status, body) = post_json(
+        &app,
+        "/api/scenarios/t1-01/load",
+        r#"{"rate": 5, "duration": 3}"#,
+    )
+    .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
-    assert_eq!(post_json(&app, "/api/scenarios/t1-01/check", "").await.0, StatusCode::CONFLICT);
+    assert_eq!(
+        post_json(&app, "/api/scenarios/t1-01/check", "").await.0,
+        StatusCode::CONFLICT
+    );
     let job = wait_for_job(&app).await;
     assert_eq!(job["state"], "done", "{job}");
     assert!(job["summary"]["sent"].as_u64().unwrap() >= 10, "{job}");
@@ -640,47 +894,94 @@ async fn a_real_start_through_the_api_runs_t1_01_until_stop() {
     assert_eq!(runs.len(), 1, "{history}");
     assert_eq!(runs[0]["kind"], "load");
     assert_eq!(runs[0]["summary"]["sent"], job["summary"]["sent"]);
-    assert_eq!(runs[0]["seconds"].as_array().unwrap().len(), job["seconds"].as_array().unwrap().len());
+    assert_eq!(
+        runs[0]["seconds"].as_array().unwrap().len(),
+        job["seconds"].as_array().unwrap().len()
+    );
 
     // A check can be cancelled, and a cancelled check does not count.
     let (status, body) = post_json(&app, "/api/scenarios/t1-01/check", "").await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     assert_eq!(body["kind"], "check");
     tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-    assert_eq!(send(&app, req("POST", "/api/scenarios/t1-01/job/cancel").body(Body::empty()).unwrap()).await.0, StatusCode::ACCEPTED);
+    assert_eq!(
+        send(
+            &app,
+            req("POST", "/api/scenarios/t1-01/job/cancel")
+                .body(Body::empty())
+                .unwrap()
+        )
+        .await
+        .0,
+        StatusCode::ACCEPTED
+    );
     let job = wait_for_job(&app).await;
     assert_eq!(job["state"], "failed", "{job}");
     let (_, list) = get(&app, "/api/scenarios").await;
     assert_eq!(list[0]["progress"]["checks_run"], 0);
     let (_, history) = get(&app, "/api/scenarios/t1-01/history").await;
-    assert_eq!(history.as_array().unwrap().len(), 1, "a cancelled check is not history: {history}");
+    assert_eq!(
+        history.as_array().unwrap().len(),
+        1,
+        "a cancelled check is not history: {history}"
+    );
 
     // A saved edit reaches the service through a restart (rebuild, restart).
     let (_, main) = get(&app, "/api/scenarios/t1-01/files/src/main.rs").await;
     let main = main["content"].as_str().unwrap().to_string();
     let touched = format!("{main}\n// Touched by the API test.\n");
-    assert_eq!(put(&app, "/api/scenarios/t1-01/files/src/main.rs", touched).await.0, StatusCode::OK);
+    assert_eq!(
+        put(&app, "/api/scenarios/t1-01/files/src/main.rs", touched)
+            .await
+            .0,
+        StatusCode::OK
+    );
     let (status, body) = post_json(&app, "/api/scenarios/t1-01/restart", "").await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     let body = wait_for_start(&app).await;
     assert_eq!(body["state"], "running", "{body}");
-    let port = body["url"].as_str().unwrap().rsplit(':').next().unwrap().parse::<u16>().unwrap();
+    let port = body["url"]
+        .as_str()
+        .unwrap()
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .parse::<u16>()
+        .unwrap();
 
     let (status, body) = post_json(&app, "/api/scenarios/t1-01/stop", "").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["state"], "stopped", "{body}");
-    assert!(sdlab_engine::metrics::http_get(port, "/healthz", std::time::Duration::from_secs(1)).await.is_err());
+    assert!(
+        sdlab_engine::metrics::http_get(port, "/healthz", std::time::Duration::from_secs(1))
+            .await
+            .is_err()
+    );
     assert!(lab.live_state(lab.scenario("t1-01").unwrap()).is_none());
 
     // Code that does not compile: the start fails with the compiler's diagnostics.
     let broken = format!("{main}\nfn broken( {{\n");
-    assert_eq!(put(&app, "/api/scenarios/t1-01/files/src/main.rs", broken).await.0, StatusCode::OK);
-    assert_eq!(post_json(&app, "/api/scenarios/t1-01/start", "").await.0, StatusCode::ACCEPTED);
+    assert_eq!(
+        put(&app, "/api/scenarios/t1-01/files/src/main.rs", broken)
+            .await
+            .0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        post_json(&app, "/api/scenarios/t1-01/start", "").await.0,
+        StatusCode::ACCEPTED
+    );
     let body = wait_for_start(&app).await;
     assert_eq!(body["state"], "failed", "{body}");
-    assert!(body["error"].as_str().unwrap().contains("does not compile"), "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("does not compile"),
+        "{body}"
+    );
     let diagnostics = body["diagnostics"].as_str().unwrap();
-    assert!(diagnostics.contains("error") && diagnostics.contains("src/main.rs"), "{diagnostics}");
+    assert!(
+        diagnostics.contains("error") && diagnostics.contains("src/main.rs"),
+        "{diagnostics}"
+    );
     assert!(lab.live_state(lab.scenario("t1-01").unwrap()).is_none());
 }
 
@@ -692,7 +993,10 @@ async fn wait_for_start(app: &Router) -> Value {
         if body["state"] != "starting" {
             return body;
         }
-        assert!(std::time::Instant::now() < deadline, "still starting after 300 s: {body}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still starting after 300 s: {body}"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(250)).await;
     }
 }
@@ -706,7 +1010,10 @@ async fn wait_for_job(app: &Router) -> Value {
         if job["state"] != "running" {
             return job;
         }
-        assert!(std::time::Instant::now() < deadline, "job still running: {job}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "job still running: {job}"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(250)).await;
     }
 }

@@ -18,14 +18,20 @@ fn sources(root: &Path) -> PathBuf {
             "[workspace]\nresolver = \"2\"\nmembers = [\"kit\", \"s/service\"]\n\n\
              [profile.lab]\ninherits = \"release\"\nopt-level = 0\n",
         ),
-        ("kit/Cargo.toml", "[package]\nname = \"kit\"\nversion = \"0.0.0\"\nedition = \"2021\"\n"),
+        (
+            "kit/Cargo.toml",
+            "[package]\nname = \"kit\"\nversion = \"0.0.0\"\nedition = \"2021\"\n",
+        ),
         ("kit/src/lib.rs", "pub const KIT: &str = \"kit\";\n"),
         (
             "s/service/Cargo.toml",
             "[package]\nname = \"reuse-service\"\nversion = \"0.0.0\"\nedition = \"2021\"\n\n\
              [dependencies]\nkit = { path = \"../../kit\" }\n",
         ),
-        ("s/service/src/main.rs", "fn main() { println!(\"{} v1\", kit::KIT); }\n"),
+        (
+            "s/service/src/main.rs",
+            "fn main() { println!(\"{} v1\", kit::KIT); }\n",
+        ),
     ];
     for (path, text) in files {
         let path = src.join(path);
@@ -49,7 +55,10 @@ fn workspace(root: &Path, sources: &Path, name: &str) -> PreparedCode {
 async fn build_and_run(code: &PreparedCode, target: &Path, bin: &Path) -> (Built, String) {
     let built = build::build(code, target, bin).await.unwrap();
     let out = std::process::Command::new(&built.binary).output().unwrap();
-    (built, String::from_utf8_lossy(&out.stdout).trim().to_string())
+    (
+        built,
+        String::from_utf8_lossy(&out.stdout).trim().to_string(),
+    )
 }
 
 #[tokio::test]
@@ -66,23 +75,36 @@ async fn identical_sources_are_reused_and_edits_elsewhere_are_never_run() {
     assert_eq!(out, "kit v1");
     // Cargo wrote Cargo.lock during that build; the next one has nothing to do.
     let (built, _) = build_and_run(&a, &target, &bin).await;
-    assert!(!built.compiled, "a second build of the same workspace compiles again");
+    assert!(
+        !built.compiled,
+        "a second build of the same workspace compiles again"
+    );
 
     // Another home with the same sources: nothing to compile.
     let b = workspace(tmp.path(), &src, "home-b");
     let (built, out) = build_and_run(&b, &target, &bin).await;
-    assert!(!built.compiled, "the same sources at another path are reused");
+    assert!(
+        !built.compiled,
+        "the same sources at another path are reused"
+    );
     assert_eq!(out, "kit v1");
 
     // Home A edits its service and builds it...
-    std::fs::write(a.dir.join("src/main.rs"), "fn main() { println!(\"{} v2\", kit::KIT); }\n").unwrap();
+    std::fs::write(
+        a.dir.join("src/main.rs"),
+        "fn main() { println!(\"{} v2\", kit::KIT); }\n",
+    )
+    .unwrap();
     let (built, out) = build_and_run(&a, &target, &bin).await;
     assert!(built.compiled);
     assert_eq!(out, "kit v2");
     // ...and home C, whose copy is older than that build, must still run its own code.
     let (built, out) = build_and_run(&c, &target, &bin).await;
     assert_eq!(out, "kit v1", "home C ran home A's edit");
-    assert!(built.compiled, "other sources than the last build are compiled");
+    assert!(
+        built.compiled,
+        "other sources than the last build are compiled"
+    );
     // Back in home A: its edit, again.
     let (_, out) = build_and_run(&a, &target, &bin).await;
     assert_eq!(out, "kit v2");

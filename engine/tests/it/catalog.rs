@@ -502,24 +502,49 @@ fn real_catalog_loads_and_finds_scenarios_by_id_or_folder() {
 fn a_stub_dependency_parses_and_its_mistakes_are_named() {
     let fx = Fixture::new();
     let dependency = "[db]";
-    let with = |block: &str| edit(VALID, dependency, &format!("[topology.dependency]\n{block}\n\n[db]"));
+    let with = |block: &str| {
+        edit(
+            VALID,
+            dependency,
+            &format!("[topology.dependency]\n{block}\n\n[db]"),
+        )
+    };
     let s = fx
-        .parse(&with("name = \"payments\"\nenv = \"PAYMENTS_URL\"\nlatency = \"250ms\""))
+        .parse(&with(
+            "name = \"payments\"\nenv = \"PAYMENTS_URL\"\nlatency = \"250ms\"",
+        ))
         .unwrap();
     let dep = s.topology.dependency.unwrap();
-    assert_eq!((dep.name.as_str(), dep.env.as_str()), ("payments", "PAYMENTS_URL"));
+    assert_eq!(
+        (dep.name.as_str(), dep.env.as_str()),
+        ("payments", "PAYMENTS_URL")
+    );
     assert_eq!(dep.latency, std::time::Duration::from_millis(250));
     // With two instances, the check gets an "instances up" line first.
     assert!(matches!(s.check.lines[0], CheckLine::InstancesUp { .. }));
 
     let err = fx
-        .parse(&with("name = \"payments\"\nenv = \"DATABASE_URL\"\nlatency = \"250ms\""))
+        .parse(&with(
+            "name = \"payments\"\nenv = \"DATABASE_URL\"\nlatency = \"250ms\"",
+        ))
         .unwrap_err();
-    assert_invalid(&err, &fx.file, "topology.dependency.env", &["PAYMENTS_URL", "\"DATABASE_URL\""]);
+    assert_invalid(
+        &err,
+        &fx.file,
+        "topology.dependency.env",
+        &["PAYMENTS_URL", "\"DATABASE_URL\""],
+    );
     let err = fx
-        .parse(&with("name = \"payments\"\nenv = \"PAYMENTS_URL\"\nlatency = \"quick\""))
+        .parse(&with(
+            "name = \"payments\"\nenv = \"PAYMENTS_URL\"\nlatency = \"quick\"",
+        ))
         .unwrap_err();
-    assert_invalid(&err, &fx.file, "topology.dependency.latency", &["\"quick\""]);
+    assert_invalid(
+        &err,
+        &fx.file,
+        "topology.dependency.latency",
+        &["\"quick\""],
+    );
 }
 
 #[test]
@@ -533,17 +558,38 @@ fn panels_parse_and_their_mistakes_are_named() {
         .unwrap();
     assert_eq!(s.panels.len(), 1);
     let series = &s.panels[0].series;
-    assert_eq!((series[0].metric.as_str(), series[0].instance, series[0].rate), ("db_pool_waiting", Some(2), false));
+    assert_eq!(
+        (
+            series[0].metric.as_str(),
+            series[0].instance,
+            series[0].rate
+        ),
+        ("db_pool_waiting", Some(2), false)
+    );
     assert_eq!((series[1].instance, series[1].rate), (None, true));
 
     let err = fx
         .parse(&with("[[panels]]\ntitle = \"Pool\"\nunit = \"x\"\nseries = [{ label = \"w\", metric = \"db pool\" }]"))
         .unwrap_err();
-    assert_invalid(&err, &fx.file, "panels[0].series[0].metric", &["\"db pool\""]);
+    assert_invalid(
+        &err,
+        &fx.file,
+        "panels[0].series[0].metric",
+        &["\"db pool\""],
+    );
     let err = fx
         .parse(&with("[[panels]]\ntitle = \"Pool\"\nunit = \"x\"\nseries = [{ label = \"w\", metric = \"up\", instance = 0 }]"))
         .unwrap_err();
-    assert_invalid(&err, &fx.file, "panels[0].series[0].instance", &["between 1 and 8"]);
-    let err = fx.parse(&with("[[panels]]\ntitle = \"Pool\"\nunit = \"x\"\nseries = []")).unwrap_err();
+    assert_invalid(
+        &err,
+        &fx.file,
+        "panels[0].series[0].instance",
+        &["between 1 and 8"],
+    );
+    let err = fx
+        .parse(&with(
+            "[[panels]]\ntitle = \"Pool\"\nunit = \"x\"\nseries = []",
+        ))
+        .unwrap_err();
     assert_invalid(&err, &fx.file, "panels[0].series", &["at least one"]);
 }

@@ -518,19 +518,32 @@ fn judge_buffers(line: CheckLine, plan: Result<PlanFacts, String>) -> LineResult
 fn plan_facts_read_the_buffers_of_the_top_node_only_when_analyzed() {
     assert_eq!(facts(PLAN_ANALYZED_WRONG_ORDER).buffers, Some(287));
     assert_eq!(facts(PLAN_ANALYZED_RIGHT_ORDER).buffers, Some(53));
-    assert_eq!(facts(PLAN_INDEX_BACKWARD).buffers, None, "plain EXPLAIN has no buffer counts");
+    assert_eq!(
+        facts(PLAN_INDEX_BACKWARD).buffers,
+        None,
+        "plain EXPLAIN has no buffer counts"
+    );
 }
 
 #[test]
 fn wrong_column_order_passes_index_and_sort_but_fails_on_buffers() {
-    let wrong = judge_buffers(buffers_line(Some("products"), 120), Ok(facts(PLAN_ANALYZED_WRONG_ORDER)));
+    let wrong = judge_buffers(
+        buffers_line(Some("products"), 120),
+        Ok(facts(PLAN_ANALYZED_WRONG_ORDER)),
+    );
     assert!(!wrong.passed, "{wrong:?}");
     assert_eq!(wrong.required, "index on products, no sort, <= 120 buffers");
     assert!(wrong.measured.ends_with("(287 buffers)"), "{wrong:?}");
-    assert!(wrong.measured.contains("products_price_category_idx"), "{wrong:?}");
+    assert!(
+        wrong.measured.contains("products_price_category_idx"),
+        "{wrong:?}"
+    );
     assert_eq!(wrong.hint.as_deref(), Some("Read fewer pages."));
 
-    let right = judge_buffers(buffers_line(Some("products"), 120), Ok(facts(PLAN_ANALYZED_RIGHT_ORDER)));
+    let right = judge_buffers(
+        buffers_line(Some("products"), 120),
+        Ok(facts(PLAN_ANALYZED_RIGHT_ORDER)),
+    );
     assert!(right.passed, "{right:?}");
     assert_eq!(right.hint, None);
 }
@@ -546,15 +559,25 @@ fn a_buffers_only_line_judges_an_insert_by_the_pages_it_touches() {
     // No counts (the plan was not analyzed) or no plan at all: the line cannot pass.
     assert!(!judge_buffers(line.clone(), Ok(facts(PLAN_INDEX_BACKWARD))).passed);
     let failed = judge_buffers(line, Err("relation \"orders\" does not exist".to_string()));
-    assert!(!failed.passed && failed.measured.starts_with("no plan"), "{failed:?}");
+    assert!(
+        !failed.passed && failed.measured.starts_with("no plan"),
+        "{failed:?}"
+    );
 }
 
 fn balance_line() -> CheckLine {
-    CheckLine::Balance { min_instances: 2, tolerance: 0.2, hint: "spread the load".to_string() }
+    CheckLine::Balance {
+        min_instances: 2,
+        tolerance: 0.2,
+        hint: "spread the load".to_string(),
+    }
 }
 
 fn served(counts: &[Option<f64>]) -> Observations {
-    Observations { served: counts.to_vec(), ..healthy() }
+    Observations {
+        served: counts.to_vec(),
+        ..healthy()
+    }
 }
 
 #[test]
@@ -562,10 +585,17 @@ fn balance_passes_an_even_share_and_fails_one_instance_taking_everything() {
     let line = [balance_line()];
     let even = &evaluate(&line, &served(&[Some(400.0), Some(420.0), Some(380.0)]))[0];
     assert!(even.passed, "{even:?}");
-    assert!(even.measured.contains("33% / 35% / 32%"), "{}", even.measured);
+    assert!(
+        even.measured.contains("33% / 35% / 32%"),
+        "{}",
+        even.measured
+    );
     // ip_hash with every request from 127.0.0.1: one instance serves them all.
     let hashed = &evaluate(&line, &served(&[Some(0.0), Some(1_200.0), Some(0.0)]))[0];
-    assert!(!hashed.passed && hashed.measured.contains("0% / 100% / 0%"), "{hashed:?}");
+    assert!(
+        !hashed.passed && hashed.measured.contains("0% / 100% / 0%"),
+        "{hashed:?}"
+    );
     assert_eq!(hashed.hint.as_deref(), Some("spread the load"));
     // 30% off an even share is outside ±20%.
     let skewed = &evaluate(&line, &served(&[Some(520.0), Some(280.0), Some(400.0)]))[0];
@@ -576,16 +606,25 @@ fn balance_passes_an_even_share_and_fails_one_instance_taking_everything() {
 fn balance_fails_a_single_instance_and_a_down_one() {
     let line = [balance_line()];
     let single = &evaluate(&line, &served(&[Some(1_200.0)]))[0];
-    assert!(!single.passed && single.measured.starts_with("1 instance(s)"), "{single:?}");
+    assert!(
+        !single.passed && single.measured.starts_with("1 instance(s)"),
+        "{single:?}"
+    );
     let down = &evaluate(&line, &served(&[Some(600.0), None]))[0];
     assert!(!down.passed && down.measured.contains("down"), "{down:?}");
 }
 
 #[test]
 fn a_down_instance_fails_instances_up_and_is_named() {
-    let line = [CheckLine::InstancesUp { hint: "restart it".to_string() }];
+    let line = [CheckLine::InstancesUp {
+        hint: "restart it".to_string(),
+    }];
     let mut obs = Observations {
-        metrics: vec![Some(PromText::parse("db_pool_max 8\n")), None, Some(PromText::parse("db_pool_max 8\n"))],
+        metrics: vec![
+            Some(PromText::parse("db_pool_max 8\n")),
+            None,
+            Some(PromText::parse("db_pool_max 8\n")),
+        ],
         down: vec!["instance 2: connection refused".to_string()],
         ..Observations::default()
     };
@@ -600,8 +639,14 @@ fn a_down_instance_fails_instances_up_and_is_named() {
 
 #[test]
 fn refused_connections_are_judged_by_count_and_unmeasured_fails() {
-    let line = [CheckLine::RefusedConnections { max: 0, hint: "fit the pools".to_string() }];
-    let with = |n: Option<u64>| Observations { refused_connections: n, ..Observations::default() };
+    let line = [CheckLine::RefusedConnections {
+        max: 0,
+        hint: "fit the pools".to_string(),
+    }];
+    let with = |n: Option<u64>| Observations {
+        refused_connections: n,
+        ..Observations::default()
+    };
     assert!(evaluate(&line, &with(Some(0)))[0].passed);
     let refused = &evaluate(&line, &with(Some(4_402)))[0];
     assert!(!refused.passed && refused.measured == "4402", "{refused:?}");

@@ -27,8 +27,14 @@ fn a_data_folder_that_cannot_be_created_is_missing_with_a_fix() {
     let home = LabHome::at(tmp.path().join("file/home"));
     let finding = doctor::data_dir(&home);
     assert!(!finding.ok && finding.required, "{finding:?}");
-    assert!(finding.detail.contains("file/home"), "names the folder: {finding:?}");
-    assert!(finding.fix.contains("SDLAB_HOME"), "says what to do: {finding:?}");
+    assert!(
+        finding.detail.contains("file/home"),
+        "names the folder: {finding:?}"
+    );
+    assert!(
+        finding.fix.contains("SDLAB_HOME"),
+        "says what to do: {finding:?}"
+    );
 
     let ok = doctor::data_dir(&LabHome::at(tmp.path().join("home")));
     assert!(ok.ok, "{ok:?}");
@@ -66,8 +72,14 @@ fn vendored_crates_are_wired_into_generated_workspaces_and_unwired_without_them(
     assert!(doctor::offline_crates(&sources).ok);
     let code = workspace::prepare(&home, &sources, &scenario, &CodeSource::Learner).unwrap();
     let config_path = code.workspace_root.join(".cargo/config.toml");
-    let config: toml::Table = std::fs::read_to_string(&config_path).unwrap().parse().unwrap();
-    assert_eq!(config["source"]["crates-io"]["replace-with"].as_str(), Some("sdlab-vendored"));
+    let config: toml::Table = std::fs::read_to_string(&config_path)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(
+        config["source"]["crates-io"]["replace-with"].as_str(),
+        Some("sdlab-vendored")
+    );
     assert_eq!(
         config["source"]["sdlab-vendored"]["directory"].as_str(),
         Some(sources.vendor_dir().to_str().unwrap())
@@ -77,17 +89,30 @@ fn vendored_crates_are_wired_into_generated_workspaces_and_unwired_without_them(
     std::fs::write(&lock, "# a lock from an older package\n").unwrap();
     std::fs::remove_file(code.workspace_root.join(".sdlab-source.lock")).unwrap();
     workspace::prepare(&home, &sources, &scenario, &CodeSource::Learner).unwrap();
-    assert_eq!(std::fs::read(&lock).unwrap(), std::fs::read(sources.lockfile()).unwrap());
+    assert_eq!(
+        std::fs::read(&lock).unwrap(),
+        std::fs::read(sources.lockfile()).unwrap()
+    );
     std::fs::write(&lock, "# cargo pruned it\n").unwrap();
     workspace::prepare(&home, &sources, &scenario, &CodeSource::Learner).unwrap();
-    assert_eq!(std::fs::read_to_string(&lock).unwrap(), "# cargo pruned it\n", "copied only when the sources' lock changes");
+    assert_eq!(
+        std::fs::read_to_string(&lock).unwrap(),
+        "# cargo pruned it\n",
+        "copied only when the sources' lock changes"
+    );
     // The generated manifest keeps no member list of the repository's.
-    let manifest: toml::Table = std::fs::read_to_string(code.workspace_root.join("Cargo.toml")).unwrap().parse().unwrap();
+    let manifest: toml::Table = std::fs::read_to_string(code.workspace_root.join("Cargo.toml"))
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!(manifest["workspace"].get("default-members").is_none());
 
     std::fs::remove_dir(sources.vendor_dir()).unwrap();
     workspace::prepare(&home, &sources, &scenario, &CodeSource::Learner).unwrap();
-    assert!(!config_path.exists(), "the lab's vendored-crates config must go with the crates");
+    assert!(
+        !config_path.exists(),
+        "the lab's vendored-crates config must go with the crates"
+    );
 }
 
 #[tokio::test]
@@ -103,7 +128,11 @@ async fn the_api_reports_findings_to_the_lab_page_only() {
             .body(Body::empty())
             .unwrap()
     };
-    let denied = app.clone().oneshot(request("wrong-token-wrong-token")).await.unwrap();
+    let denied = app
+        .clone()
+        .oneshot(request("wrong-token-wrong-token"))
+        .await
+        .unwrap();
     assert_eq!(denied.status(), StatusCode::UNAUTHORIZED);
     let response = app.oneshot(request(TOKEN)).await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
@@ -112,6 +141,9 @@ async fn the_api_reports_findings_to_the_lab_page_only() {
     let names: Vec<&str> = findings.iter().filter_map(|f| f["what"].as_str()).collect();
     assert!(names.iter().any(|n| n.contains("cargo")), "{names:?}");
     assert!(names.iter().any(|n| n.contains("PostgreSQL")), "{names:?}");
-    let data = findings.iter().find(|f| f["what"].as_str().unwrap_or("").contains("data folder")).unwrap();
+    let data = findings
+        .iter()
+        .find(|f| f["what"].as_str().unwrap_or("").contains("data folder"))
+        .unwrap();
     assert_eq!(data["ok"], true, "{data}");
 }

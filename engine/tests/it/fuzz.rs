@@ -30,7 +30,11 @@ fn repo() -> PathBuf {
 
 fn config(cases: u32) -> Config {
     // No regression files in the source tree; a failure prints its minimal input instead.
-    Config { cases, failure_persistence: None, ..Config::default() }
+    Config {
+        cases,
+        failure_persistence: None,
+        ..Config::default()
+    }
 }
 
 /// t1-01's real scenario file, the base every mutation starts from.
@@ -68,7 +72,8 @@ fn assignments(text: &str) -> Vec<(usize, String)> {
             // Only values complete on their line: replacing the first line of a multi-line
             // array would leave its tail dangling, a different (and unrealistic) edit.
             let whole = !value.trim_end().ends_with(['[', '{']);
-            (whole && !key.starts_with('#') && !key.is_empty() && !key.contains(' ')).then(|| (i, key.to_string()))
+            (whole && !key.starts_with('#') && !key.is_empty() && !key.contains(' '))
+                .then(|| (i, key.to_string()))
         })
         .collect()
 }
@@ -76,16 +81,27 @@ fn assignments(text: &str) -> Vec<(usize, String)> {
 /// Every error says which file, and where: the field (`Invalid`) or the line (`Parse`).
 fn assert_names_where(err: &CatalogError, file: &Path, key: Option<&str>) {
     let text = err.to_string();
-    assert!(text.contains(&file.display().to_string()), "error does not name the file: {text}");
+    assert!(
+        text.contains(&file.display().to_string()),
+        "error does not name the file: {text}"
+    );
     match err {
-        CatalogError::Invalid { field, expected, .. } => {
+        CatalogError::Invalid {
+            field, expected, ..
+        } => {
             assert!(!field.is_empty() && !expected.is_empty(), "{text}")
         }
         CatalogError::Parse { message, .. } => {
-            assert!(message.contains("line "), "a parse error without a line: {text}");
+            assert!(
+                message.contains("line "),
+                "a parse error without a line: {text}"
+            );
             if let Some(key) = key {
                 // toml's message quotes the offending line, so the key is in it.
-                assert!(message.contains(key), "the error does not show the key {key:?}: {text}");
+                assert!(
+                    message.contains(key),
+                    "the error does not show the key {key:?}: {text}"
+                );
             }
         }
         other => panic!("unexpected error kind for a scenario text: {other}"),
@@ -123,11 +139,18 @@ fn a_hand_edited_scenario_toml_never_panics_and_errors_name_the_field() {
 
 #[test]
 fn a_truncated_or_garbled_scenario_toml_never_panics() {
-    let mut case = summary::Case::new("fuzz: scenario.toml truncated, lines dropped, bytes garbled");
+    let mut case =
+        summary::Case::new("fuzz: scenario.toml truncated, lines dropped, bytes garbled");
     let (file, text) = t1_01();
     let lines: Vec<String> = text.lines().map(str::to_string).collect();
     let mut runner = TestRunner::new(config(400));
-    let edit = (0..text.len(), 0..lines.len(), 0..lines.len(), any::<u8>(), 0..3usize);
+    let edit = (
+        0..text.len(),
+        0..lines.len(),
+        0..lines.len(),
+        any::<u8>(),
+        0..3usize,
+    );
     let inputs = std::cell::Cell::new(0u64);
     runner
         .run(&edit, |(cut, drop_line, garble_line, byte, kind)| {
@@ -136,7 +159,13 @@ fn a_truncated_or_garbled_scenario_toml_never_panics() {
                 // A save that stopped half-way.
                 0 => text.get(..cut).unwrap_or(&text).to_string(),
                 // A line deleted by hand.
-                1 => lines.iter().enumerate().filter(|(i, _)| *i != drop_line).map(|(_, l)| l.as_str()).collect::<Vec<_>>().join("\n"),
+                1 => lines
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| *i != drop_line)
+                    .map(|(_, l)| l.as_str())
+                    .collect::<Vec<_>>()
+                    .join("\n"),
                 // One byte of a line replaced (may make invalid UTF-8 text lossy).
                 _ => {
                     let mut edited = lines.clone();
@@ -187,7 +216,11 @@ fn segment() -> impl Strategy<Value = String> {
 fn generated_path() -> impl Strategy<Value = String> {
     (any::<bool>(), prop::collection::vec(segment(), 1..6)).prop_map(|(absolute, parts)| {
         let path = parts.join("/");
-        if absolute { format!("/{path}") } else { path }
+        if absolute {
+            format!("/{path}")
+        } else {
+            path
+        }
     })
 }
 
@@ -221,11 +254,15 @@ fn files_under(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
 
 #[test]
 fn no_generated_path_reads_or_writes_outside_the_service_folder() {
-    let mut case = summary::Case::new("fuzz: file API paths (.., absolute, encoded, NUL, symlinks)");
+    let mut case =
+        summary::Case::new("fuzz: file API paths (.., absolute, encoded, NUL, symlinks)");
     let home = tempfile::tempdir().unwrap();
     let lab = Lab::new(LabHome::at(home.path().join("home")), Sources::at(repo())).unwrap();
     let app = api::router(ApiState::new(lab.clone(), TOKEN, PORT).unwrap());
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let send = |method: &str, uri: String, body: &'static str| {
         let request = Request::builder()
             .method(method)
@@ -242,7 +279,10 @@ fn no_generated_path_reads_or_writes_outside_the_service_folder() {
         })
     };
     // The learner's folder exists after the first tree request.
-    assert_eq!(send("GET", "/api/scenarios/t1-01/files".to_string(), "").0, StatusCode::OK);
+    assert_eq!(
+        send("GET", "/api/scenarios/t1-01/files".to_string(), "").0,
+        StatusCode::OK
+    );
     let service = lab.home.learner_service_dir(lab.scenario("t1-01").unwrap());
     // Outside the service folder: a secret, reachable only through symlinks placed inside.
     let outside = home.path().join("outside");
@@ -268,22 +308,41 @@ fn no_generated_path_reads_or_writes_outside_the_service_folder() {
             } else {
                 send("GET", uri.clone(), "")
             };
-            prop_assert!(!body.contains("SECRET"), "{uri} read the secret: {status} {body}");
-            prop_assert!(status != StatusCode::INTERNAL_SERVER_ERROR, "{uri}: {status} {body}");
+            prop_assert!(
+                !body.contains("SECRET"),
+                "{uri} read the secret: {status} {body}"
+            );
+            prop_assert!(
+                status != StatusCode::INTERNAL_SERVER_ERROR,
+                "{uri}: {status} {body}"
+            );
             // Outside the lab home's service and drafts folders nothing changed or appeared.
             let now: Vec<_> = files_under(home.path())
                 .into_iter()
-                .filter(|(p, _)| !p.starts_with(&service) && !p.starts_with(lab.home.root.join("drafts")))
+                .filter(|(p, _)| {
+                    !p.starts_with(&service) && !p.starts_with(lab.home.root.join("drafts"))
+                })
                 .collect();
             let then: Vec<_> = before_outside
                 .iter()
-                .filter(|(p, _)| !p.starts_with(&service) && !p.starts_with(lab.home.root.join("drafts")))
+                .filter(|(p, _)| {
+                    !p.starts_with(&service) && !p.starts_with(lab.home.root.join("drafts"))
+                })
                 .cloned()
                 .collect();
-            prop_assert_eq!(now, then, "{} ({}) wrote outside the service folder", uri, status);
+            prop_assert_eq!(
+                now,
+                then,
+                "{} ({}) wrote outside the service folder",
+                uri,
+                status
+            );
             Ok(())
         })
         .unwrap();
-    assert_eq!(std::fs::read_to_string(outside.join("secret.txt")).unwrap(), "SECRET");
+    assert_eq!(
+        std::fs::read_to_string(outside.join("secret.txt")).unwrap(),
+        "SECRET"
+    );
     (0..inputs.get()).for_each(|_| case.survived());
 }

@@ -429,7 +429,11 @@ async fn cancellation_stops_the_run_early() {
     // Returns long before the plan's 30 s (the bound only catches a run that ignores cancel).
     let summary = tokio::time::timeout(
         secs(20.0),
-        run(plan(&server.url, vec![Stage::constant(secs(30.0), 100.0)]), None, cancel),
+        run(
+            plan(&server.url, vec![Stage::constant(secs(30.0), 100.0)]),
+            None,
+            cancel,
+        ),
     )
     .await
     .expect("the cancelled run went on")
@@ -480,12 +484,19 @@ async fn quiet_last_stage_still_lasts_its_duration() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn several_targets_take_the_arrivals_in_turn_and_a_dead_one_fails_fast() {
     // Client-side round robin: three instances, no balancer in front.
-    let servers = [recording_server().await, recording_server().await, recording_server().await];
+    let servers = [
+        recording_server().await,
+        recording_server().await,
+        recording_server().await,
+    ];
     let mut p = plan(&servers[0].0.url, vec![Stage::constant(secs(1.0), 90.0)]);
     p.targets = servers.iter().map(|(s, _)| s.url.clone()).collect();
     let (summary, _) = run_collecting(p.clone()).await;
     assert_eq!((summary.sent, summary.ok), (90, 90));
-    let counts: Vec<usize> = servers.iter().map(|(_, seen)| seen.lock().unwrap().len()).collect();
+    let counts: Vec<usize> = servers
+        .iter()
+        .map(|(_, seen)| seen.lock().unwrap().len())
+        .collect();
     assert_eq!(counts, [30, 30, 30]);
 
     // One target gone (its port closed): its third of the arrivals are connect errors,
@@ -497,7 +508,12 @@ async fn several_targets_take_the_arrivals_in_turn_and_a_dead_one_fails_fast() {
     p.targets[1] = dead;
     let (summary, _) = run_collecting(p).await;
     assert_eq!(summary.ok, 60, "{summary:?}");
-    assert_eq!(summary.errors.get("connect"), Some(&30), "{:?}", summary.errors);
+    assert_eq!(
+        summary.errors.get("connect"),
+        Some(&30),
+        "{:?}",
+        summary.errors
+    );
 }
 
 #[tokio::test]

@@ -1,12 +1,12 @@
 //! Integration tests of sdlab-engine, one binary for the crate.
 
-mod load;
 mod api;
 mod api_ui;
+mod build_reuse;
 mod catalog;
 mod check_table;
-mod build_reuse;
 mod doctor;
 mod fuzz;
+mod load;
 mod scenarios_lint;
 mod tidy;

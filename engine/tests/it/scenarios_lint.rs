@@ -233,7 +233,9 @@ fn every_hint_is_filled_in() {
                 CheckLine::Connections { hint, .. } => ("connections".to_string(), hint),
                 CheckLine::MetricsPresent { hint, .. } => ("metrics".to_string(), hint),
                 CheckLine::PoolBudget { hint, .. } => ("pool_budget".to_string(), hint),
-                CheckLine::RefusedConnections { hint, .. } => ("refused_connections".to_string(), hint),
+                CheckLine::RefusedConnections { hint, .. } => {
+                    ("refused_connections".to_string(), hint)
+                }
                 CheckLine::InstancesUp { hint } => ("instances_up".to_string(), hint),
                 CheckLine::Balance { hint, .. } => ("balance".to_string(), hint),
             };

@@ -122,7 +122,11 @@ struct Tracked {
 impl Tracked {
     fn start(route: String) -> Tracked {
         metrics::gauge!(HTTP_REQUESTS_IN_FLIGHT).increment(1.0);
-        Tracked { route, started: Instant::now(), status: None }
+        Tracked {
+            route,
+            started: Instant::now(),
+            status: None,
+        }
     }
 }
 

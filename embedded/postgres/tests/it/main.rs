@@ -1,22 +1,34 @@
 //! Integration tests: real PostgreSQL servers, each in its own temp dir on a free port.
 
-use sdlab_embedded_postgres::{find_binaries_in, stop_stale, BinarySearch, Error, PgOptions, PgServer};
+use sdlab_embedded_postgres::{
+    find_binaries_in, stop_stale, BinarySearch, Error, PgOptions, PgServer,
+};
 use sqlx::Connection;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Instant;
 
 fn options(dir: &Path) -> PgOptions {
-    PgOptions { cluster_dir: dir.join("cluster"), ..PgOptions::default() }
+    PgOptions {
+        cluster_dir: dir.join("cluster"),
+        ..PgOptions::default()
+    }
 }
 
 /// True while `pid` runs, or has exited as our child without being reaped by us. pg_ctl
 /// daemonizes the postmaster, so its parent is init (or the nearest subreaper), which reaps it;
 /// a zombie with another parent is not ours to reap.
 fn process_exists(pid: u32) -> bool {
-    let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else { return false };
+    let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+        return false;
+    };
     let field = |name: &str| {
-        status.lines().find_map(|l| l.strip_prefix(name)).map(str::trim).unwrap_or_default().to_string()
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(str::trim)
+            .unwrap_or_default()
+            .to_string()
     };
     !field("State:").starts_with('Z') || field("PPid:") == std::process::id().to_string()
 }
@@ -24,7 +36,9 @@ fn process_exists(pid: u32) -> bool {
 // A test helper: clippy's allow-unwrap-in-tests covers #[test] fns only.
 #[allow(clippy::unwrap_used)]
 async fn query_i64(server: &PgServer, sql: &str) -> i64 {
-    let mut conn = sqlx::PgConnection::connect(&server.url("postgres")).await.unwrap();
+    let mut conn = sqlx::PgConnection::connect(&server.url("postgres"))
+        .await
+        .unwrap();
     let value: i64 = sqlx::query_scalar(sql).fetch_one(&mut conn).await.unwrap();
     conn.close().await.unwrap();
     value
@@ -40,19 +54,32 @@ async fn a_started_server_answers_select_1_and_leaves_nothing_running_after_stop
     let pid = server.postmaster_pid().unwrap();
     assert!(process_exists(pid));
 
-    let mut conn = sqlx::PgConnection::connect(&server.url("postgres")).await.unwrap();
-    let one: i32 = sqlx::query_scalar("select 1").fetch_one(&mut conn).await.unwrap();
+    let mut conn = sqlx::PgConnection::connect(&server.url("postgres"))
+        .await
+        .unwrap();
+    let one: i32 = sqlx::query_scalar("select 1")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
     assert_eq!(one, 1);
-    let listen: String = sqlx::query_scalar("show listen_addresses").fetch_one(&mut conn).await.unwrap();
+    let listen: String = sqlx::query_scalar("show listen_addresses")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
     assert_eq!(listen, "127.0.0.1");
-    let check: String =
-        sqlx::query_scalar("show client_connection_check_interval").fetch_one(&mut conn).await.unwrap();
+    let check: String = sqlx::query_scalar("show client_connection_check_interval")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
     assert_eq!(check, "1s");
     conn.close().await.unwrap();
 
     let data_dir = server.data_dir().to_path_buf();
     server.stop().await.unwrap();
-    assert!(!process_exists(pid), "postmaster {pid} (or its zombie) is still there");
+    assert!(
+        !process_exists(pid),
+        "postmaster {pid} (or its zombie) is still there"
+    );
     assert!(!data_dir.join("postmaster.pid").exists());
 }
 
@@ -62,7 +89,10 @@ async fn dropping_the_guard_stops_and_reaps_the_server() {
     let server = PgServer::start(options(dir.path())).await.unwrap();
     let pid = server.postmaster_pid().unwrap();
     drop(server);
-    assert!(!process_exists(pid), "postmaster {pid} (or its zombie) is still there");
+    assert!(
+        !process_exists(pid),
+        "postmaster {pid} (or its zombie) is still there"
+    );
 }
 
 #[tokio::test]
@@ -71,9 +101,17 @@ async fn a_second_start_of_the_same_cluster_is_not_new_and_keeps_data() {
     let started = Instant::now();
     let first = PgServer::start(options(dir.path())).await.unwrap();
     let first_start = started.elapsed();
-    let mut conn = sqlx::PgConnection::connect(&first.url("postgres")).await.unwrap();
-    sqlx::query("create table kept (id int)").execute(&mut conn).await.unwrap();
-    sqlx::query("insert into kept values (1), (2), (3)").execute(&mut conn).await.unwrap();
+    let mut conn = sqlx::PgConnection::connect(&first.url("postgres"))
+        .await
+        .unwrap();
+    sqlx::query("create table kept (id int)")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    sqlx::query("insert into kept values (1), (2), (3)")
+        .execute(&mut conn)
+        .await
+        .unwrap();
     conn.close().await.unwrap();
     let stopped = Instant::now();
     first.stop().await.unwrap();
@@ -95,18 +133,29 @@ async fn settings_are_applied_and_can_change_on_an_existing_cluster() {
     let mut opts = options(dir.path());
     opts.settings = BTreeMap::from([("max_connections".to_string(), "50".to_string())]);
     let server = PgServer::start(opts.clone()).await.unwrap();
-    assert_eq!(query_i64(&server, "select current_setting('max_connections')::bigint").await, 50);
+    assert_eq!(
+        query_i64(&server, "select current_setting('max_connections')::bigint").await,
+        50
+    );
     server.stop().await.unwrap();
 
-    opts.settings.insert("max_connections".to_string(), "37".to_string());
-    opts.settings.insert("application_name".to_string(), "it's a lab".to_string());
+    opts.settings
+        .insert("max_connections".to_string(), "37".to_string());
+    opts.settings
+        .insert("application_name".to_string(), "it's a lab".to_string());
     let server = PgServer::start(opts).await.unwrap();
-    assert_eq!(query_i64(&server, "select current_setting('max_connections')::bigint").await, 37);
-    let mut conn = sqlx::PgConnection::connect(&server.url("postgres")).await.unwrap();
-    let name: String = sqlx::query_scalar("select setting from pg_settings where name = 'application_name'")
-        .fetch_one(&mut conn)
+    assert_eq!(
+        query_i64(&server, "select current_setting('max_connections')::bigint").await,
+        37
+    );
+    let mut conn = sqlx::PgConnection::connect(&server.url("postgres"))
         .await
         .unwrap();
+    let name: String =
+        sqlx::query_scalar("select setting from pg_settings where name = 'application_name'")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
     assert_eq!(name, "it's a lab");
     conn.close().await.unwrap();
     server.stop().await.unwrap();
@@ -122,7 +171,10 @@ async fn stop_stale_kills_a_server_whose_guard_was_leaked_by_a_crashed_run() {
     assert!(process_exists(pid));
 
     assert_eq!(stop_stale(&opts.cluster_dir).unwrap(), Some(pid));
-    assert!(!process_exists(pid), "postmaster {pid} (or its zombie) is still there");
+    assert!(
+        !process_exists(pid),
+        "postmaster {pid} (or its zombie) is still there"
+    );
     assert_eq!(stop_stale(&opts.cluster_dir).unwrap(), None);
 }
 
@@ -132,8 +184,15 @@ const CRASH_INTO: &str = "SDLAB_IT_CRASH_INTO";
 /// In a child process only: start a server and exit without stopping it, like a crashed lab.
 #[tokio::test]
 async fn helper_crashing_run_leaves_its_server_running() {
-    let Some(cluster_dir) = std::env::var_os(CRASH_INTO) else { return };
-    let server = PgServer::start(PgOptions { cluster_dir: cluster_dir.into(), ..PgOptions::default() }).await.unwrap();
+    let Some(cluster_dir) = std::env::var_os(CRASH_INTO) else {
+        return;
+    };
+    let server = PgServer::start(PgOptions {
+        cluster_dir: cluster_dir.into(),
+        ..PgOptions::default()
+    })
+    .await
+    .unwrap();
     println!("postmaster={}", server.postmaster_pid().unwrap());
     std::process::exit(0); // no Drop, no lock release: the OS drops the lock as a crash would
 }
@@ -143,7 +202,11 @@ async fn a_start_after_a_crashed_run_stops_the_leftover_server_first() {
     let dir = tempfile::tempdir().unwrap();
     let opts = options(dir.path());
     let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "helper_crashing_run_leaves_its_server_running", "--nocapture"])
+        .args([
+            "--exact",
+            "helper_crashing_run_leaves_its_server_running",
+            "--nocapture",
+        ])
         .env(CRASH_INTO, &opts.cluster_dir)
         .output()
         .unwrap();
@@ -151,7 +214,12 @@ async fn a_start_after_a_crashed_run_stops_the_leftover_server_first() {
     let old_pid: u32 = stdout
         .lines()
         .find_map(|l| l.strip_prefix("postmaster="))
-        .unwrap_or_else(|| panic!("child did not start a server: {stdout} {}", String::from_utf8_lossy(&out.stderr)))
+        .unwrap_or_else(|| {
+            panic!(
+                "child did not start a server: {stdout} {}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        })
         .parse()
         .unwrap();
     assert!(process_exists(old_pid));
@@ -191,15 +259,28 @@ fn missing_binaries_give_an_actionable_error() {
     let err = find_binaries_in(&search).unwrap_err();
     assert!(matches!(err, Error::BinariesNotFound { .. }));
     let message = err.to_string();
-    assert!(message.contains("sudo apt-get install -y postgresql"), "{message}");
+    assert!(
+        message.contains("sudo apt-get install -y postgresql"),
+        "{message}"
+    );
     assert!(message.contains("SDLAB_PG_BIN"), "{message}");
-    assert!(message.contains(&empty.path().display().to_string()), "{message}");
-    assert!(message.contains("missing initdb, pg_ctl, postgres"), "{message}");
+    assert!(
+        message.contains(&empty.path().display().to_string()),
+        "{message}"
+    );
+    assert!(
+        message.contains("missing initdb, pg_ctl, postgres"),
+        "{message}"
+    );
 }
 
 #[test]
 fn the_system_install_is_found_by_default() {
-    let found = find_binaries_in(&BinarySearch { bundled: None, ..BinarySearch::from_env() }).unwrap();
+    let found = find_binaries_in(&BinarySearch {
+        bundled: None,
+        ..BinarySearch::from_env()
+    })
+    .unwrap();
     assert!(found.bin_dir().join("postgres").is_file());
 }
 
@@ -212,4 +293,3 @@ fn a_settings_name_that_cannot_be_passed_safely_is_refused() {
     let err = runtime.block_on(PgServer::start(opts)).unwrap_err();
     assert!(matches!(err, Error::InvalidSetting { .. }), "{err}");
 }
-

@@ -144,10 +144,17 @@ async fn serve_on_a_bound_port_answers_and_stops_on_shutdown() {
 async fn a_request_abandoned_by_its_client_counts_as_499() {
     let app = Router::new().route("/stuck", get(std::future::pending::<&'static str>));
     let router = sdlab_kit::router(app, &config());
-    let request = router.clone().oneshot(Request::get("/stuck").body(Body::empty()).unwrap());
+    let request = router
+        .clone()
+        .oneshot(Request::get("/stuck").body(Body::empty()).unwrap());
     // The timeout drops the request future, as hyper does when the client hangs up.
-    assert!(tokio::time::timeout(Duration::from_millis(50), request).await.is_err());
+    assert!(tokio::time::timeout(Duration::from_millis(50), request)
+        .await
+        .is_err());
     let (_, body) = get_text(&router, "/metrics").await;
-    assert!(body.contains(r#"http_requests_total{route="/stuck",status="499"} 1"#), "{body}");
+    assert!(
+        body.contains(r#"http_requests_total{route="/stuck",status="499"} 1"#),
+        "{body}"
+    );
     assert!(body.contains("http_requests_in_flight 0"), "{body}");
 }

@@ -57,7 +57,9 @@ pub async fn product_search(
     let min = q.min_cents.unwrap_or(0);
     let max = q.max_cents.unwrap_or(i32::MAX);
     if min > max {
-        return Err(AppError::BadRequest("min_cents must not exceed max_cents".to_string()));
+        return Err(AppError::BadRequest(
+            "min_cents must not exceed max_cents".to_string(),
+        ));
     }
     let mut conn = state.db.conn().await?;
     let products = sqlx::query_as::<_, Product>(
@@ -78,7 +80,9 @@ pub async fn product_search(
 /// `GET /orders/summary`: for the back office, how many orders are in each status and what
 /// they are worth. It reads every order by nature; it runs a few times a minute, not per
 /// customer click.
-pub async fn status_summary(State(state): State<AppState>) -> Result<Json<Vec<StatusCount>>, AppError> {
+pub async fn status_summary(
+    State(state): State<AppState>,
+) -> Result<Json<Vec<StatusCount>>, AppError> {
     let mut conn = state.db.conn().await?;
     let rows = sqlx::query_as::<_, StatusCount>(
         "SELECT status, count(*) AS orders, sum(total_cents)::bigint AS total_cents
@@ -97,7 +101,9 @@ pub async fn create_order(
     Json(new): Json<NewOrder>,
 ) -> Result<(StatusCode, Json<Order>), AppError> {
     if !(1..=MAX_QUANTITY).contains(&new.quantity) {
-        return Err(AppError::BadRequest(format!("quantity must be 1 to {MAX_QUANTITY}")));
+        return Err(AppError::BadRequest(format!(
+            "quantity must be 1 to {MAX_QUANTITY}"
+        )));
     }
     let mut conn = state.db.conn().await?;
     // One statement reads the price and inserts, so the total cannot drift from the price
