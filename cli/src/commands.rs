@@ -400,11 +400,19 @@ fn summary_text(s: &RunSummary) -> String {
     out
 }
 
-pub async fn check(id: &str, solution: bool, code: Option<PathBuf>) -> Result<ExitCode> {
+pub async fn check(
+    id: &str,
+    solution: bool,
+    code: Option<PathBuf>,
+    fix: Option<String>,
+) -> Result<ExitCode> {
     let lab = lab()?;
     let scenario = scenario(&lab, id)?;
     let (source, database) = match (solution, code) {
         (true, _) => (CodeSource::Solution, DatabaseChoice::Scratch),
+        (false, None) if fix.is_some() => {
+            (CodeSource::Fix(fix.unwrap_or_default()), DatabaseChoice::Scratch)
+        }
         (false, Some(dir)) => {
             let dir = dir
                 .canonicalize()

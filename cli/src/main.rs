@@ -51,8 +51,12 @@ enum Command {
         #[arg(long, conflicts_with = "code")]
         solution: bool,
         /// Check the service in this folder (in a scratch workspace and database).
-        #[arg(long, value_name = "DIR")]
+        #[arg(long, value_name = "DIR", conflicts_with = "fix")]
         code: Option<PathBuf>,
+        /// Check one of the scenario's `fixes/<NAME>.toml` (its broken service, solution, or a
+        /// correct or wrong fix), in a scratch workspace and database (for authors and tests).
+        #[arg(long, value_name = "NAME", conflicts_with = "solution")]
+        fix: Option<String>,
     },
     /// Run SQL on the scenario's database and print the rows (EXPLAIN ANALYZE works).
     Sql { id: String, query: String },
@@ -120,7 +124,12 @@ fn main() -> ExitCode {
                 duration,
                 profile,
             } => commands::load(&id, rate, duration.as_deref(), &profile).await,
-            Command::Check { id, solution, code } => commands::check(&id, solution, code).await,
+            Command::Check {
+                id,
+                solution,
+                code,
+                fix,
+            } => commands::check(&id, solution, code, fix).await,
             Command::Sql { id, query } => commands::sql(&id, &query).await,
             Command::Hint { id } => commands::hint(&id).await,
             Command::Solution { id, yes } => commands::solution(&id, yes).await,

@@ -27,6 +27,8 @@ pub enum CodeSource {
     Solution,
     /// Any folder holding a service package (tests use it for alternative fixes).
     Dir(PathBuf),
+    /// One of the scenario's `fixes/<name>.toml`, applied to its base (golden tests, authors).
+    Fix(String),
 }
 
 impl CodeSource {
@@ -35,6 +37,7 @@ impl CodeSource {
             CodeSource::Learner => "your code".to_string(),
             CodeSource::Solution => "the solution".to_string(),
             CodeSource::Dir(p) => format!("the code in {}", p.display()),
+            CodeSource::Fix(name) => format!("the fix {name:?}"),
         }
     }
 }
@@ -64,6 +67,8 @@ pub enum WorkspaceError {
     },
     #[error("{}: {message}", path.display())]
     Manifest { path: PathBuf, message: String },
+    #[error(transparent)]
+    Fix(#[from] crate::catalog::fixes::FixError),
 }
 
 fn io(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> WorkspaceError {
@@ -96,6 +101,14 @@ pub fn prepare(
             prepare_scratch(home, sources, scenario, &scenario.dir.join("solution"))
         }
         CodeSource::Dir(path) => prepare_scratch(home, sources, scenario, path),
+        CodeSource::Fix(name) => {
+            let fix = crate::catalog::fixes::find_fix(&scenario.dir, name)?;
+            // Staged apart, then synced like any folder: only files that differ are
+            // rewritten in the scratch workspace, so the build reuses what it can.
+            let staged = home.scratch_dir().join(".fix").join(scenario.dir_name());
+            fix.materialize(&scenario.dir, &staged)?;
+            prepare_scratch(home, sources, scenario, &staged)
+        }
     }
 }
 
