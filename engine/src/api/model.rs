@@ -191,6 +191,11 @@ pub struct StatusView {
     pub status: RunStatus,
     /// Progress events of the last start, oldest first.
     pub events: Vec<EventView>,
+    /// Set when another sdlab process (a terminal's `sdlab start`, a CLI check) owns this
+    /// lab: its pid. The state then describes that lab as its run state file shows it; this
+    /// server cannot load, check or stop it (`sdlab stop <id>` can).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owner_pid: Option<u32>,
 }
 
 /// One progress event of a start.

@@ -88,6 +88,7 @@ impl Shared {
             scenario: scenario.to_string(),
             status: guard.status.clone(),
             events: guard.events.clone(),
+            owner_pid: None,
         }
     }
 }
@@ -154,6 +155,7 @@ impl Runner {
                 scenario: id.to_string(),
                 status: RunStatus::Stopped,
                 events: Vec::new(),
+                owner_pid: None,
             },
         }
     }
@@ -172,6 +174,7 @@ impl Runner {
             scenario: id.to_string(),
             status: RunStatus::Stopped,
             events: Vec::new(),
+            owner_pid: None,
         }
     }
 
@@ -630,7 +633,53 @@ pub(super) async fn status(
     UrlPath(id): UrlPath<String>,
 ) -> Result<Json<StatusView>, ApiError> {
     let scenario = state.lab.catalog.get(&id)?;
-    Ok(Json(state.runner.status(&scenario.id).await))
+    let mut view = state.runner.status(&scenario.id).await;
+    if view.status == RunStatus::Stopped {
+        if let Some((pid, status)) = elsewhere(&state.lab, scenario) {
+            view.status = status;
+            view.owner_pid = Some(pid);
+        }
+    }
+    Ok(Json(view))
+}
+
+/// The lab another sdlab process runs for `scenario` (a terminal's `sdlab start`), read from
+/// its run state file: starting while only its database is up, failed when a service it lists
+/// has exited, else running.
+fn elsewhere(lab: &Lab, scenario: &Scenario) -> Option<(u32, RunStatus)> {
+    let state = lab
+        .live_state(scenario)
+        .filter(|s| s.owner_pid != std::process::id())?;
+    let pid = state.owner_pid;
+    let dead = state.services.iter().find(|s| {
+        !crate::process::alive(s.pid) || crate::process::start_time(s.pid) != s.start_time
+    });
+    let status = if state.services.is_empty() {
+        RunStatus::Starting {
+            step: Some("database up; no service yet".to_string()),
+        }
+    } else if let Some(svc) = dead {
+        RunStatus::Failed {
+            error: format!(
+                "the service (instance {}) exited in the lab sdlab pid {pid} runs; its log is in the Logs tab",
+                svc.instance
+            ),
+            diagnostics: None,
+        }
+    } else {
+        let urls: Vec<String> = state
+            .services
+            .iter()
+            .map(|s| format!("http://127.0.0.1:{}", s.port))
+            .collect();
+        RunStatus::Running {
+            url: urls[0].clone(),
+            entry: state.nginx_url.clone().unwrap_or_else(|| urls[0].clone()),
+            urls,
+            cpu_limit: None,
+        }
+    };
+    Some((pid, status))
 }
 
 /// The longest load run the API starts (load is always bounded).
