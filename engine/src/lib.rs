@@ -11,7 +11,8 @@
 //! - `process`: child services (die with the lab), run state, stale clean-up.
 //! - `deploy`: the learner's deploy files (instance count, nginx config with `{{instance_N}}`).
 //! - `cgroup`: a CPU quota per service instance (cgroup v2 or v1), or the reason there is none.
-//! - `topology`: `Lab::up` brings PostgreSQL (seeded once), migrations and services up.
+//! - `lab`: `Lab::up` brings PostgreSQL (seeded once), migrations and services up (also
+//!   reachable as `topology`, its former name).
 //! - `load`: the open-model load generator (HdrHistogram, coordinated-omission corrected).
 //! - `metrics`: 1 Hz samples of `/metrics`, pg_stat_activity/pg_stat_database, CPU, memory.
 //! - `check`: runs the check load and judges SLO and structural lines into a table.
@@ -28,15 +29,18 @@ pub mod deploy;
 pub mod doctor;
 pub mod freshness;
 pub mod home;
+pub mod lab;
 pub mod load;
 pub mod metrics;
 pub mod process;
 pub mod progress;
 pub mod sql;
-pub mod topology;
 pub mod workspace;
 
 pub use catalog::{Catalog, Scenario};
 pub use home::{LabHome, Sources};
-pub use topology::{DatabaseChoice, Lab, LabError, Running, UpOptions};
+/// The lab's old module path, kept so `crate::topology::...` (the API) and outside callers
+/// still resolve.
+pub use lab as topology;
+pub use lab::{DatabaseChoice, Lab, LabError, Running, UpOptions};
 pub use workspace::CodeSource;

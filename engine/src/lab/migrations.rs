@@ -1,0 +1,78 @@
+//! The code's `migrations/*.sql`, applied once each (recorded in `_sdlab_migrations`), like a
+//! deploy's migration step.
+
+use std::path::PathBuf;
+
+use sqlx::{Connection, Executor, PgConnection};
+
+use super::{sql, LabError};
+use crate::workspace::PreparedCode;
+
+/// Applies the code's `migrations/*.sql` not yet applied to this database, in name order,
+/// each once, like a deploy's migration step. Returns the files applied.
+pub async fn apply_migrations(
+    database_url: &str,
+    code: &PreparedCode,
+) -> Result<Vec<String>, LabError> {
+    let dir = code.migrations_dir();
+    let mut files: Vec<PathBuf> = match std::fs::read_dir(&dir) {
+        Ok(entries) => entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "sql"))
+            .collect(),
+        Err(_) => return Ok(Vec::new()),
+    };
+    files.sort();
+    if files.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut conn = PgConnection::connect(database_url)
+        .await
+        .map_err(sql("connect to apply migrations"))?;
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS _sdlab_migrations (
+             name text PRIMARY KEY,
+             applied_at timestamptz NOT NULL DEFAULT now())",
+    )
+    .await
+    .map_err(sql("create _sdlab_migrations"))?;
+    let mut applied = Vec::new();
+    for file in files {
+        let name = file
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
+        let done: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM _sdlab_migrations WHERE name = $1)")
+                .bind(&name)
+                .fetch_one(&mut conn)
+                .await
+                .map_err(sql("read _sdlab_migrations"))?;
+        if done {
+            continue;
+        }
+        let text = std::fs::read_to_string(&file).map_err(|source| LabError::Io {
+            what: format!("read {}", file.display()),
+            source,
+        })?;
+        sqlx::raw_sql(&text)
+            .execute(&mut conn)
+            .await
+            .map_err(|e| LabError::Migration {
+                file: file.clone(),
+                message: match e.as_database_error() {
+                    Some(db) => db.message().to_string(),
+                    None => e.to_string(),
+                },
+            })?;
+        sqlx::query("INSERT INTO _sdlab_migrations (name) VALUES ($1)")
+            .bind(&name)
+            .execute(&mut conn)
+            .await
+            .map_err(sql("record migration"))?;
+        applied.push(name);
+    }
+    let _ = conn.close().await;
+    Ok(applied)
+}

@@ -1,0 +1,179 @@
+//! The lab: where its data lives (`LabHome`), where its sources are (`Sources`), its catalog,
+//! and what bringing a scenario up is given (`UpOptions`, `DatabaseChoice`) or fails with
+//! (`LabError`). The jobs are one file each: `up` (the start orchestration), `database`
+//! (PostgreSQL started or attached to, template copies), `seed` (the seed, loaded once),
+//! `migrations`, `running` (what a start leaves running, and its shutdown), `stale` (cleaning
+//! up after a crashed run, `stop`).
+//!
+//! A running lab is a `Running`: dropping it stops the services it started and the
+//! PostgreSQL server it owns. A second lab process on the same scenario (say `sdlab check`
+//! while `sdlab start` runs) attaches to the PostgreSQL the first one owns instead of
+//! starting another on the same data dir.
+
+mod database;
+mod migrations;
+mod running;
+mod seed;
+mod stale;
+mod up;
+
+use std::path::PathBuf;
+
+use crate::catalog::{Catalog, CatalogError, PostgresSpec, Scenario};
+use crate::home::{LabHome, Sources};
+use crate::process::{self, RunState, ServiceProcess, ServiceState};
+use crate::progress::Progress;
+use crate::workspace::{self, CodeSource};
+
+pub use database::{Database, PgLink};
+pub use migrations::apply_migrations;
+pub use running::Running;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LabError {
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    #[error(transparent)]
+    Postgres(#[from] sdlab_embedded_postgres::Error),
+    #[error("PostgreSQL: {context}: {source}")]
+    Sql {
+        context: String,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("migration {}: {message}", file.display())]
+    Migration { file: PathBuf, message: String },
+    #[error(transparent)]
+    Workspace(#[from] workspace::WorkspaceError),
+    #[error(transparent)]
+    Build(#[from] crate::build::BuildError),
+    #[error(transparent)]
+    Process(#[from] process::ProcessError),
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("scenario {0} has no PostgreSQL in its topology")]
+    NoPostgres(String),
+    #[error("{0}")]
+    NotRunning(String),
+    #[error(transparent)]
+    Nginx(#[from] sdlab_embedded_nginx::Error),
+    #[error(transparent)]
+    Cgroup(#[from] crate::cgroup::CgroupError),
+    /// The learner's deploy files (instance count, nginx config) are not usable.
+    #[error("{}: {message}", file.display())]
+    Deploy { file: PathBuf, message: String },
+}
+
+fn sql(context: impl Into<String>) -> impl FnOnce(sqlx::Error) -> LabError {
+    let context = context.into();
+    move |source| LabError::Sql { context, source }
+}
+
+/// The lab: where its data lives, where its sources are, and the catalog.
+#[derive(Debug, Clone)]
+pub struct Lab {
+    pub home: LabHome,
+    pub sources: Sources,
+    pub catalog: Catalog,
+}
+
+/// Which database the service is given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DatabaseChoice {
+    /// The learner's database: survives restarts; `reset` restores it from the seed.
+    Learner,
+    /// A fresh copy of the seed, replaced on every use (`check --solution`, tests).
+    Scratch,
+}
+
+impl DatabaseChoice {
+    fn name(self, spec: &PostgresSpec) -> String {
+        match self {
+            DatabaseChoice::Learner => spec.database.clone(),
+            DatabaseChoice::Scratch => format!("{}_scratch", spec.database),
+        }
+    }
+}
+
+/// What to bring up.
+#[derive(Debug, Clone)]
+pub struct UpOptions {
+    pub code: CodeSource,
+    pub database: DatabaseChoice,
+    pub progress: Progress,
+}
+
+impl Lab {
+    /// The lab for `$SDLAB_HOME` and the sources this engine was built from.
+    pub fn from_env() -> Result<Lab, LabError> {
+        Lab::new(LabHome::from_env(), Sources::from_env())
+    }
+
+    pub fn new(home: LabHome, sources: Sources) -> Result<Lab, LabError> {
+        let catalog = sources.catalog()?;
+        Ok(Lab {
+            home,
+            sources,
+            catalog,
+        })
+    }
+
+    pub fn scenario(&self, id: &str) -> Result<&Scenario, LabError> {
+        Ok(self.catalog.get(id)?)
+    }
+
+    /// Where this lab process's nginx keeps its config, logs and temp files for `scenario`.
+    /// One per lab process, so `sdlab check` beside a running `sdlab start` has its own.
+    pub fn nginx_prefix(&self, scenario: &Scenario) -> PathBuf {
+        self.home
+            .run_dir()
+            .join(format!("nginx-{}-{}", scenario.id, std::process::id()))
+    }
+
+    fn state_path(&self, scenario: &Scenario) -> PathBuf {
+        RunState::path(&self.home.run_dir(), &scenario.id)
+    }
+
+    /// The state of a live lab process on this scenario, if there is one.
+    pub fn live_state(&self, scenario: &Scenario) -> Option<RunState> {
+        RunState::read(&self.state_path(scenario)).filter(RunState::owner_alive)
+    }
+
+    fn write_state(
+        &self,
+        scenario: &Scenario,
+        db: &Database,
+        services: &[ServiceProcess],
+        nginx_url: Option<String>,
+    ) -> Result<(), LabError> {
+        if !db.owned() {
+            return Ok(());
+        }
+        let me = std::process::id();
+        let state = RunState {
+            scenario: scenario.id.clone(),
+            owner_pid: me,
+            owner_start_time: process::start_time(me),
+            postgres_url: Some(db.admin_url()),
+            postmaster_pid: db.pg.postmaster_pid(),
+            services: services
+                .iter()
+                .map(|s| ServiceState {
+                    pid: s.pid,
+                    start_time: process::start_time(s.pid),
+                    port: s.port,
+                    instance: s.instance,
+                })
+                .collect(),
+            nginx_url,
+        };
+        state.write(&db.state.path).map_err(|source| LabError::Io {
+            what: format!("write {}", db.state.path.display()),
+            source,
+        })
+    }
+}

@@ -1,0 +1,91 @@
+//! `Running`: what a start brought up (services, database, nginx, stub dependency, CPU limits),
+//! where load and the metrics collector go, and the shutdown that stops it all.
+
+use std::time::Duration;
+
+use super::database::Database;
+use super::DatabaseChoice;
+use crate::catalog::Scenario;
+use crate::process::ServiceProcess;
+use crate::workspace::PreparedCode;
+
+/// A scenario brought up by this process.
+#[derive(Debug)]
+pub struct Running {
+    pub scenario: Scenario,
+    pub code: PreparedCode,
+    pub database: Option<Database>,
+    pub database_choice: DatabaseChoice,
+    pub services: Vec<ServiceProcess>,
+    /// The stub outside service, when the topology has one (stops when dropped).
+    pub dependency: Option<crate::dependency::Dependency>,
+    /// The load balancer in front of the instances, when the topology has one.
+    pub nginx: Option<sdlab_embedded_nginx::Nginx>,
+    /// Each instance's CPU quota (same order as `services`); removed when dropped.
+    pub cgroups: Vec<crate::cgroup::InstanceCgroup>,
+    /// How the instances' CPU is limited, when the topology asks for a share per instance.
+    pub cpu_limiter: Option<crate::cgroup::CpuLimiter>,
+    /// Where no cgroup could be made: each instance's share, enforced with signals.
+    pub throttles: Vec<crate::cgroup::Throttle>,
+}
+
+impl Running {
+    /// Base URL of instance `i` (0-based).
+    pub fn service_url(&self, i: usize) -> Option<String> {
+        self.services
+            .get(i)
+            .map(|s| format!("http://127.0.0.1:{}", s.port))
+    }
+
+    /// Where load goes: every instance's base URL, taken in turn by the load generator
+    /// (client-side round robin, as there is no load balancer in front of them).
+    /// With nginx in front, its one URL: balancing is then nginx's job (and the lesson).
+    pub fn load_targets(&self) -> Vec<String> {
+        if let Some(nginx) = &self.nginx {
+            return vec![nginx.url()];
+        }
+        (0..self.services.len())
+            .filter_map(|i| self.service_url(i))
+            .collect()
+    }
+
+    /// What the metrics collector should watch.
+    pub fn targets(&self) -> crate::metrics::Targets {
+        crate::metrics::Targets {
+            services: self
+                .services
+                .iter()
+                .map(|s| (s.instance, s.port, s.pid))
+                .collect(),
+            postgres: self.database.as_ref().map(|d| {
+                (
+                    d.admin_url(),
+                    self.database_choice.name(&d.spec),
+                    d.pg.postmaster_pid(),
+                )
+            }),
+        }
+    }
+
+    /// The URL of the database the services use.
+    pub fn database_url(&self) -> Option<String> {
+        self.database.as_ref().map(|d| d.url(self.database_choice))
+    }
+
+    /// Stops the services, then PostgreSQL if this process owns it.
+    pub async fn shutdown(mut self) {
+        // Resumed (SIGCONT) by their throttles, paused instances can act on SIGTERM.
+        self.throttles.clear();
+        for s in &mut self.services {
+            s.stop(Duration::from_secs(5)).await;
+        }
+        self.dependency = None;
+        self.cgroups.clear();
+        if let Some(nginx) = self.nginx.take() {
+            nginx.stop().await;
+        }
+        if let Some(db) = self.database.take() {
+            db.shutdown().await;
+        }
+    }
+}
