@@ -1,0 +1,352 @@
+//! Judging: each `CheckLine` against the `Observations` into a `LineResult`. Pure (no I/O, no
+//! clock), so the same observations always give the same table.
+
+use std::collections::BTreeSet;
+
+use super::{fmt_duration, LineResult, Observations};
+use crate::catalog::{CheckLine, SloMetric};
+
+/// Judges each line against the observations.
+pub fn evaluate(lines: &[CheckLine], obs: &Observations) -> Vec<LineResult> {
+    lines.iter().map(|line| evaluate_line(line, obs)).collect()
+}
+
+fn evaluate_line(line: &CheckLine, obs: &Observations) -> LineResult {
+    match line {
+        CheckLine::Slo {
+            metric,
+            request,
+            hint,
+        } => slo(metric, request.as_deref(), hint, obs),
+        CheckLine::Plan {
+            name,
+            uses_index_on,
+            no_sort,
+            max_buffers,
+            hint,
+            ..
+        } => plan(
+            name,
+            uses_index_on.as_deref(),
+            *no_sort,
+            *max_buffers,
+            hint,
+            obs,
+        ),
+        CheckLine::Connections {
+            max_per_request,
+            hint,
+        } => connections(*max_per_request, hint, obs),
+        CheckLine::MetricsPresent { names, hint } => metrics_present(names, hint, obs),
+        CheckLine::PoolBudget { reserved, hint } => pool_budget(*reserved, hint, obs),
+        CheckLine::RefusedConnections { max, hint } => refused_connections(*max, hint, obs),
+        CheckLine::InstancesUp { hint } => instances_up(hint, obs),
+        CheckLine::Balance {
+            min_instances,
+            tolerance,
+            hint,
+        } => balance(&obs.served, *min_instances, *tolerance, hint),
+    }
+}
+
+/// A judged line; the hint is kept only when it failed.
+fn result(
+    label: String,
+    measured: String,
+    required: String,
+    passed: bool,
+    hint: &str,
+) -> LineResult {
+    LineResult {
+        label,
+        measured,
+        required,
+        passed,
+        hint: (!passed).then(|| hint.to_string()),
+    }
+}
+
+/// An SLO line: a latency percentile, the error rate or the achieved rate, of the whole run
+/// or of one request of the mix.
+fn slo(metric: &SloMetric, request: Option<&str>, hint: &str, obs: &Observations) -> LineResult {
+    let (slice, scope) = match request {
+        Some(name) => (
+            obs.per_request.get(name).cloned().unwrap_or_default(),
+            format!(" of {name}"),
+        ),
+        None => (obs.overall.clone(), String::new()),
+    };
+    match metric {
+        SloMetric::Latency { percentile, max } => {
+            let got = slice.percentile(*percentile);
+            result(
+                format!("{} latency{scope}", percentile.label()),
+                fmt_duration(got),
+                format!("<= {}", fmt_duration(*max)),
+                slice.sent > 0 && got <= *max,
+                hint,
+            )
+        }
+        SloMetric::ErrorRate { max } => {
+            let rate = slice.error_rate();
+            let mut measured = format!("{:.1}% of {}", rate * 100.0, slice.sent);
+            if request.is_none() && !obs.errors.is_empty() {
+                let mut kinds: Vec<_> = obs.errors.iter().collect();
+                kinds.sort_by(|a, b| b.1.cmp(a.1));
+                let top: Vec<String> = kinds
+                    .iter()
+                    .take(3)
+                    .map(|(k, n)| format!("{k}: {n}"))
+                    .collect();
+                measured.push_str(&format!(" ({})", top.join(", ")));
+            }
+            result(
+                format!("error rate{scope}"),
+                measured,
+                format!("<= {:.1}%", max * 100.0),
+                slice.sent > 0 && rate <= *max,
+                hint,
+            )
+        }
+        SloMetric::AchievedRate { min_ratio } => {
+            let need = obs.offered_rate * min_ratio;
+            result(
+                "successful requests/s".to_string(),
+                format!(
+                    "{:.1}/s of {:.1}/s offered",
+                    obs.achieved_rate, obs.offered_rate
+                ),
+                format!(">= {need:.1}/s"),
+                obs.offered_rate > 0.0 && obs.achieved_rate >= need,
+                hint,
+            )
+        }
+    }
+}
+
+/// A plan line: how PostgreSQL runs the line's query (an index on a table, no sort, at most
+/// so many buffers).
+fn plan(
+    name: &str,
+    uses_index_on: Option<&str>,
+    no_sort: bool,
+    max_buffers: Option<u64>,
+    hint: &str,
+    obs: &Observations,
+) -> LineResult {
+    let mut required = Vec::new();
+    if let Some(table) = uses_index_on {
+        required.push(format!("index on {table}"));
+    }
+    if no_sort {
+        required.push("no sort".to_string());
+    }
+    if let Some(max) = max_buffers {
+        required.push(format!("<= {max} buffers"));
+    }
+    let required = required.join(", ");
+    match obs.plans.get(name) {
+        Some(Ok(facts)) => {
+            let index_ok = uses_index_on
+                .is_none_or(|t| facts.indexed.contains(t) && !facts.seq_scanned.contains(t));
+            let buffers_ok = match (max_buffers, facts.buffers) {
+                (Some(max), Some(got)) => got <= max,
+                (Some(_), None) => false,
+                (None, _) => true,
+            };
+            let passed = index_ok && buffers_ok && !(no_sort && facts.sorts);
+            let measured = match facts.buffers {
+                Some(b) if max_buffers.is_some() => {
+                    format!("{} ({b} buffers)", facts.outline)
+                }
+                _ => facts.outline.clone(),
+            };
+            result(name.to_string(), measured, required, passed, hint)
+        }
+        Some(Err(e)) => result(
+            name.to_string(),
+            format!("no plan: {e}"),
+            required,
+            false,
+            hint,
+        ),
+        None => result(
+            name.to_string(),
+            "not measured".to_string(),
+            required,
+            false,
+            hint,
+        ),
+    }
+}
+
+/// New PostgreSQL sessions per request: a service without a pool opens one per request.
+fn connections(max_per_request: f64, hint: &str, obs: &Observations) -> LineResult {
+    let label = "new DB connections per request".to_string();
+    let required = format!("<= {max_per_request:.2}");
+    match obs.sessions_opened {
+        Some(opened) if obs.overall.sent > 0 => {
+            let per = opened as f64 / obs.overall.sent as f64;
+            result(
+                label,
+                format!("{per:.2} ({opened} for {} requests)", obs.overall.sent),
+                required,
+                per <= max_per_request,
+                hint,
+            )
+        }
+        _ => result(label, "not measured".to_string(), required, false, hint),
+    }
+}
+
+/// Every instance exports the named metrics.
+fn metrics_present(names: &[String], hint: &str, obs: &Observations) -> LineResult {
+    let mut missing = BTreeSet::new();
+    for scrape in &obs.metrics {
+        match scrape {
+            Some(m) => missing.extend(names.iter().filter(|n| !m.has(n)).cloned()),
+            None => {
+                missing.insert("/metrics (no answer)".to_string());
+            }
+        }
+    }
+    if obs.metrics.is_empty() {
+        missing.insert("/metrics (no instance)".to_string());
+    }
+    let measured = if missing.is_empty() {
+        format!("all {} present", names.len())
+    } else {
+        format!(
+            "missing {}",
+            missing.into_iter().collect::<Vec<_>>().join(", ")
+        )
+    };
+    let passed = measured.starts_with("all");
+    result(
+        "pool metrics exported".to_string(),
+        measured,
+        format!("all {} present", names.len()),
+        passed,
+        hint,
+    )
+}
+
+/// The instances' pools together fit in `max_connections` minus the reserved connections.
+fn pool_budget(reserved: u32, hint: &str, obs: &Observations) -> LineResult {
+    let budget = obs.max_connections.saturating_sub(reserved);
+    let required = format!(
+        "<= {budget} (max_connections {} - {reserved} reserved)",
+        obs.max_connections
+    );
+    let label = "pool budget".to_string();
+    let maxes: Vec<Option<f64>> = obs
+        .metrics
+        .iter()
+        .map(|m| m.as_ref().and_then(|m| m.sum("db_pool_max")))
+        .collect();
+    let answered = obs.metrics.iter().filter(|m| m.is_some()).count();
+    if maxes.is_empty() || answered == 0 {
+        return result(
+            label,
+            "no instance answered /metrics".to_string(),
+            required,
+            false,
+            hint,
+        );
+    }
+    if maxes
+        .iter()
+        .zip(&obs.metrics)
+        .any(|(max, m)| m.is_some() && max.is_none())
+    {
+        return result(
+            label,
+            "no pool (db_pool_max not exported)".to_string(),
+            required,
+            false,
+            hint,
+        );
+    }
+    let total: f64 = maxes.iter().flatten().sum();
+    let per: Vec<String> = maxes
+        .iter()
+        .map(|m| m.map_or("down".to_string(), |v| format!("{v:.0}")))
+        .collect();
+    let measured = if maxes.len() == 1 {
+        format!("{total:.0}")
+    } else {
+        format!("{total:.0} = {} (per instance)", per.join(" + "))
+    };
+    // A down instance's pool cannot be read, so the sum cannot be vouched for.
+    let all_answered = answered == maxes.len();
+    result(
+        label,
+        measured,
+        required,
+        all_answered && total >= 1.0 && total <= f64::from(budget),
+        hint,
+    )
+}
+
+/// Connections PostgreSQL refused during the load.
+fn refused_connections(max: u64, hint: &str, obs: &Observations) -> LineResult {
+    let label = "connections refused by PostgreSQL (too many clients)".to_string();
+    let required = format!("<= {max}");
+    match obs.refused_connections {
+        Some(n) => result(label, n.to_string(), required, n <= max, hint),
+        None => result(
+            label,
+            "not measured (server log unreadable)".to_string(),
+            required,
+            false,
+            hint,
+        ),
+    }
+}
+
+/// Every instance answered the final scrape.
+fn instances_up(hint: &str, obs: &Observations) -> LineResult {
+    let total = obs.metrics.len();
+    let up = obs.metrics.iter().filter(|m| m.is_some()).count();
+    let mut measured = format!("{up}/{total}");
+    if !obs.down.is_empty() {
+        measured.push_str(&format!(" ({})", obs.down.join(", ")));
+    }
+    result(
+        "instances up".to_string(),
+        measured,
+        format!("{total}/{total}"),
+        total > 0 && up == total,
+        hint,
+    )
+}
+
+/// The balance line: enough instances served requests, each close to an even share.
+fn balance(served: &[Option<f64>], min_instances: u32, tolerance: f64, hint: &str) -> LineResult {
+    let label = "request share per instance".to_string();
+    let required = format!(
+        ">= {min_instances} instances, each an even share ± {:.0}%",
+        tolerance * 100.0
+    );
+    let total: f64 = served.iter().flatten().sum();
+    if served.is_empty() || total <= 0.0 {
+        return result(
+            label,
+            "no requests counted".to_string(),
+            required,
+            false,
+            hint,
+        );
+    }
+    let even = total / served.len() as f64;
+    let shares: Vec<String> = served
+        .iter()
+        .map(|s| s.map_or("down".to_string(), |v| format!("{:.0}%", 100.0 * v / total)))
+        .collect();
+    let balanced = served
+        .iter()
+        .all(|s| s.is_some_and(|v| (v - even).abs() <= tolerance * even));
+    let enough = served.len() >= min_instances as usize;
+    let measured = format!("{} instance(s): {}", served.len(), shares.join(" / "));
+    result(label, measured, required, enough && balanced, hint)
+}

@@ -1,0 +1,143 @@
+//! Checks a fix: runs the scenario's check load against the running service, gathers what the
+//! check lines need (latency, errors, new PostgreSQL sessions, the service's metrics, query
+//! plans) into `Observations`, and judges each line into a table of measured vs required.
+//!
+//! One job per file: `run` (the check load and the observations), `evaluate` (pure: the same
+//! observations always give the same table, which is what the unit tests pin down),
+//! `explain` (query plans reduced to `PlanFacts`), `render` (the terminal table). A new kind
+//! of evidence is a new `Observations` field filled by `run` and a new `CheckLine` kind
+//! judged by `evaluate`. Lines judge behaviour and plans, never names: any index that serves
+//! the query passes, whatever it is called.
+
+mod evaluate;
+mod explain;
+mod render;
+mod run;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use crate::catalog::Percentile;
+use crate::load::RunSummary;
+use crate::metrics::PromText;
+
+pub use evaluate::evaluate;
+pub use explain::{explain, plan_facts};
+pub use render::render;
+pub use run::run;
+
+/// One judged line of the check table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LineResult {
+    pub label: String,
+    pub measured: String,
+    pub required: String,
+    pub passed: bool,
+    /// The scenario's hint, only when the line failed.
+    pub hint: Option<String>,
+}
+
+/// The outcome of a check.
+#[derive(Debug, Clone)]
+pub struct CheckReport {
+    pub scenario: String,
+    /// Whose code was checked ("your code", "the solution", ...).
+    pub code: String,
+    pub lines: Vec<LineResult>,
+    pub passed: bool,
+    pub summary: Option<RunSummary>,
+    /// Lines from the service's log that name errors, for the symptom.
+    pub log_errors: Vec<String>,
+}
+
+/// Latency and errors of one slice of the run (the whole run, or one request of the mix).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RequestObs {
+    pub sent: u64,
+    pub failed: u64,
+    pub p50: Duration,
+    pub p90: Duration,
+    pub p95: Duration,
+    pub p99: Duration,
+}
+
+impl RequestObs {
+    fn percentile(&self, p: Percentile) -> Duration {
+        match p {
+            Percentile::P50 => self.p50,
+            Percentile::P90 => self.p90,
+            Percentile::P95 => self.p95,
+            Percentile::P99 => self.p99,
+        }
+    }
+
+    fn error_rate(&self) -> f64 {
+        if self.sent == 0 {
+            0.0
+        } else {
+            self.failed as f64 / self.sent as f64
+        }
+    }
+}
+
+/// What a check measured, whatever the service.
+#[derive(Debug, Clone, Default)]
+pub struct Observations {
+    pub overall: RequestObs,
+    pub per_request: BTreeMap<String, RequestObs>,
+    /// Errors by kind over the run ("timeout", "http 503", ...).
+    pub errors: BTreeMap<String, u64>,
+    pub offered_rate: f64,
+    /// Successful responses per second.
+    pub achieved_rate: f64,
+    /// New PostgreSQL sessions on the service's database during the load.
+    pub sessions_opened: Option<u64>,
+    /// The last scrape of each instance's `/metrics` (None when it did not answer).
+    pub metrics: Vec<Option<PromText>>,
+    /// Why each instance that did not answer is down, e.g. "instance 2: connection refused".
+    pub down: Vec<String>,
+    /// Requests each instance served during the check load (the rise of its
+    /// `http_requests_total`); None for an instance that did not answer before and after.
+    pub served: Vec<Option<f64>>,
+    /// Connections PostgreSQL refused ("sorry, too many clients already") during the load,
+    /// counted in the server's log; None when the log could not be read.
+    pub refused_connections: Option<u64>,
+    pub max_connections: u32,
+    /// Plan facts by check-line name (Err: why the plan could not be read).
+    pub plans: BTreeMap<String, Result<PlanFacts, String>>,
+}
+
+/// What matters in a query plan.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PlanFacts {
+    /// Tables read through an index (Index Scan, Index Only Scan, Bitmap Index Scan).
+    pub indexed: BTreeSet<String>,
+    /// Tables read in full.
+    pub seq_scanned: BTreeSet<String>,
+    /// Whether any Sort or Incremental Sort node runs.
+    pub sorts: bool,
+    /// The plan's nodes, outermost first, e.g. "Limit > Nested Loop > Index Scan Backward using posts_created_at_idx on posts".
+    pub outline: String,
+    /// Shared buffers (hit + read) of the whole plan, when it was EXPLAIN ANALYZEd with BUFFERS.
+    pub buffers: Option<u64>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    #[error("cannot run the check: {0}")]
+    Setup(String),
+    #[error("the check load failed: {0}")]
+    Load(String),
+}
+
+/// `850 µs`, `12.3 ms`, `2.00 s`.
+pub fn fmt_duration(d: Duration) -> String {
+    let us = d.as_micros();
+    if us < 1_000 {
+        format!("{us} µs")
+    } else if us < 999_950 {
+        format!("{:.1} ms", us as f64 / 1000.0)
+    } else {
+        format!("{:.2} s", d.as_secs_f64())
+    }
+}

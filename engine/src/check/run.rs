@@ -1,0 +1,208 @@
+//! The check load: run against `Running::load_targets`, with PostgreSQL's sessions and refused
+//! connections, every instance's request counter and final scrape, and each plan line's
+//! EXPLAIN gathered around it into `Observations`, then judged into a `CheckReport`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use super::{evaluate, explain, CheckError, CheckReport, Observations, RequestObs};
+use crate::catalog::CheckLine;
+use crate::lab::Running;
+use crate::load::{self, SecondStats};
+use crate::metrics::PgProbe;
+
+/// Runs the check load against `running` and judges every line.
+pub async fn run(
+    running: &Running,
+    ticks: Option<tokio::sync::mpsc::UnboundedSender<SecondStats>>,
+    cancel: CancellationToken,
+) -> Result<CheckReport, CheckError> {
+    let scenario = &running.scenario;
+    let profile = &scenario.check.profile;
+    let targets = running.load_targets();
+    if targets.is_empty() {
+        return Err(CheckError::Setup("no service is running".to_string()));
+    }
+    let mut probe = match running.database.as_ref() {
+        Some(db) => Some(
+            PgProbe::connect(
+                &db.admin_url(),
+                &running.targets().postgres.map(|p| p.1).unwrap_or_default(),
+            )
+            .await
+            .map_err(|e| CheckError::Setup(format!("connect to PostgreSQL: {e}")))?,
+        ),
+        None => None,
+    };
+    let sessions_before = match probe.as_mut() {
+        Some(p) => p.sessions_total().await.ok(),
+        None => None,
+    };
+    let log_before = match probe.as_mut() {
+        Some(p) => p.server_log_size().await.ok(),
+        None => None,
+    };
+    // Each instance's request counter before the load, so the check sees who served it.
+    let ports: Vec<u16> = running.services.iter().map(|s| s.port).collect();
+    let served_before: Vec<Option<f64>> =
+        crate::metrics::scrape_all(&ports, Duration::from_secs(2))
+            .await
+            .into_iter()
+            // An instance that has served nothing yet exports no counter: that is 0.
+            .map(|m| m.ok().map(|m| m.sum(REQUESTS_TOTAL).unwrap_or(0.0)))
+            .collect();
+    let plan = profile.plan(targets, None, None);
+    let summary = load::run(plan, ticks, cancel)
+        .await
+        .map_err(|e| CheckError::Load(e.to_string()))?;
+    // Sessions report themselves to pg_stat_database within a second; let them.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let sessions_after = match probe.as_mut() {
+        Some(p) => p.sessions_total().await.ok(),
+        None => None,
+    };
+    let refused_connections = match (probe.as_mut(), log_before) {
+        (Some(p), Some(from)) => p.count_in_server_log(from, TOO_MANY_CLIENTS).await.ok(),
+        _ => None,
+    };
+    // All instances at once, each with a short timeout: a dead one is reported, not waited on.
+    let mut metrics = Vec::new();
+    let mut down = Vec::new();
+    let scrapes = crate::metrics::scrape_all(&ports, Duration::from_secs(2)).await;
+    for (service, scrape) in running.services.iter().zip(scrapes) {
+        match scrape {
+            Ok(m) => metrics.push(Some(m)),
+            Err(why) => {
+                down.push(format!("instance {}: {why}", service.instance));
+                metrics.push(None);
+            }
+        }
+    }
+    let mut plans = BTreeMap::new();
+    for line in &scenario.check.lines {
+        if let CheckLine::Plan {
+            name,
+            query,
+            max_buffers,
+            ..
+        } = line
+        {
+            let facts = match running.database_url() {
+                Some(url) => explain(&url, query, max_buffers.is_some()).await,
+                None => Err("no database".to_string()),
+            };
+            plans.insert(name.clone(), facts);
+        }
+    }
+    let obs = Observations {
+        overall: RequestObs {
+            sent: summary.sent,
+            failed: summary.failed,
+            p50: summary.latency.p50,
+            p90: summary.latency.p90,
+            p95: summary.latency.p95,
+            p99: summary.latency.p99,
+        },
+        per_request: summary
+            .per_template
+            .iter()
+            .map(|(name, t)| {
+                (
+                    name.clone(),
+                    RequestObs {
+                        sent: t.sent,
+                        failed: t.failed,
+                        p50: t.latency.p50,
+                        p90: t.latency.p90,
+                        p95: t.latency.p95,
+                        p99: t.latency.p99,
+                    },
+                )
+            })
+            .collect(),
+        errors: summary.errors.clone(),
+        offered_rate: summary.offered_rate,
+        achieved_rate: summary.achieved_rate,
+        sessions_opened: match (sessions_before, sessions_after) {
+            (Some(a), Some(b)) => Some(b.saturating_sub(a).max(0) as u64),
+            _ => None,
+        },
+        served: served_before
+            .iter()
+            .zip(&metrics)
+            .map(|(before, after)| {
+                match (
+                    before,
+                    after.as_ref().map(|m| m.sum(REQUESTS_TOTAL).unwrap_or(0.0)),
+                ) {
+                    (Some(b), Some(a)) => Some((a - b).max(0.0)),
+                    _ => None,
+                }
+            })
+            .collect(),
+        metrics,
+        down,
+        refused_connections,
+        max_connections: scenario
+            .topology
+            .postgres
+            .as_ref()
+            .map(|p| p.max_connections())
+            .unwrap_or(100),
+        plans,
+    };
+    let lines = evaluate(&scenario.check.lines, &obs);
+    let log_errors = running
+        .services
+        .iter()
+        .flat_map(|s| error_lines(&s.logs(400)))
+        .collect();
+    Ok(CheckReport {
+        scenario: scenario.id.clone(),
+        code: String::new(),
+        passed: lines.iter().all(|l| l.passed),
+        lines,
+        summary: Some(summary),
+        log_errors,
+    })
+}
+
+/// The kit's request counter (every instance exports it), for the balance line.
+const REQUESTS_TOTAL: &str = "http_requests_total";
+
+/// What PostgreSQL logs when it refuses a connection over `max_connections`.
+const TOO_MANY_CLIENTS: &str = "too many clients already";
+
+/// Log lines that report errors (the kit logs causes at ERROR, sqlx slow queries at WARN),
+/// errors first, each once, cut to a readable length.
+fn error_lines(logs: &str) -> Vec<String> {
+    let mut seen = BTreeSet::new();
+    let mut picked: Vec<(u8, String)> = logs
+        .lines()
+        .filter_map(|l| {
+            let rank = if l.contains("ERROR") || l.contains("too many clients") {
+                0
+            } else if l.contains("WARN") {
+                1
+            } else {
+                return None;
+            };
+            // Deduplicate on the message without its timestamp and numbers.
+            let key: String = l
+                .split_whitespace()
+                .skip(3)
+                .take(8)
+                .collect::<Vec<_>>()
+                .join(" ")
+                .chars()
+                .filter(|c| !c.is_ascii_digit())
+                .collect();
+            let short: String = l.chars().take(220).collect();
+            seen.insert(key).then_some((rank, short))
+        })
+        .collect();
+    picked.sort_by_key(|(rank, _)| *rank);
+    picked.into_iter().map(|(_, l)| l).take(5).collect()
+}
