@@ -10,12 +10,11 @@ use anyhow::{bail, Context, Result};
 use sdlab_engine::catalog::parse_duration;
 use sdlab_engine::check::{self, fmt_duration};
 use sdlab_engine::home::LearnerProgress;
+use sdlab_engine::learner::{self, SecondView};
 use sdlab_engine::load::{self, LoadPlan, RunSummary};
 use sdlab_engine::metrics::{self, Sample, Targets};
 use sdlab_engine::progress::Progress;
-use sdlab_engine::{
-    sql as console, workspace, CodeSource, DatabaseChoice, Lab, Scenario, UpOptions,
-};
+use sdlab_engine::{sql as console, CodeSource, DatabaseChoice, Lab, Scenario, UpOptions};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -326,17 +325,21 @@ pub async fn load(
             .collect::<Vec<_>>()
             .join(", ")
     );
-    let summary = run_with_view(plan, targets).await;
+    let run = run_with_view(plan, targets).await;
     if let Some(running) = own {
         running.shutdown().await;
     }
-    let summary = summary?;
+    let (summary, seconds) = run?;
     print!("{}", summary_text(&summary));
+    // The learner's service ran it: the window's history and overlays show it too.
+    learner::record_load(&lab.home, &scenario.id, &summary, seconds)
+        .context("record the load run")?;
     Ok(ExitCode::SUCCESS)
 }
 
-/// Runs a load plan while printing one line a second (load stats + the scenario's signals).
-async fn run_with_view(plan: LoadPlan, targets: Targets) -> Result<RunSummary> {
+/// Runs a load plan while printing one line a second (load stats + the scenario's signals);
+/// returns its summary and seconds.
+async fn run_with_view(plan: LoadPlan, targets: Targets) -> Result<(RunSummary, Vec<SecondView>)> {
     let cancel = CancellationToken::new();
     let (sample_tx, mut sample_rx) = mpsc::unbounded_channel::<Sample>();
     let collector = tokio::spawn(metrics::collect(targets, sample_tx, cancel.clone()));
@@ -349,11 +352,15 @@ async fn run_with_view(plan: LoadPlan, targets: Targets) -> Result<RunSummary> {
     });
     let run = tokio::spawn(load::run(plan, Some(tick_tx), load_cancel));
     let mut latest: Option<Sample> = None;
+    let mut seconds = Vec::new();
     loop {
         tokio::select! {
             s = sample_rx.recv() => if let Some(s) = s { latest = Some(s) },
             t = tick_rx.recv() => match t {
-                Some(t) => eprintln!("{}", view::second_line(&t, latest.as_ref())),
+                Some(t) => {
+                    eprintln!("{}", view::second_line(&t, latest.as_ref()));
+                    seconds.push(SecondView::from(&t));
+                }
                 None => break,
             },
         }
@@ -362,7 +369,7 @@ async fn run_with_view(plan: LoadPlan, targets: Targets) -> Result<RunSummary> {
     watcher.abort();
     cancel.cancel();
     let _ = collector.await;
-    Ok(summary?)
+    Ok((summary?, seconds))
 }
 
 fn summary_text(s: &RunSummary) -> String {
@@ -410,9 +417,10 @@ pub async fn check(
     let scenario = scenario(&lab, id)?;
     let (source, database) = match (solution, code) {
         (true, _) => (CodeSource::Solution, DatabaseChoice::Scratch),
-        (false, None) if fix.is_some() => {
-            (CodeSource::Fix(fix.unwrap_or_default()), DatabaseChoice::Scratch)
-        }
+        (false, None) if fix.is_some() => (
+            CodeSource::Fix(fix.unwrap_or_default()),
+            DatabaseChoice::Scratch,
+        ),
         (false, Some(dir)) => {
             let dir = dir
                 .canonicalize()
@@ -450,9 +458,12 @@ pub async fn check(
     );
     let (tx, mut rx) = mpsc::unbounded_channel();
     let printer = tokio::spawn(async move {
+        let mut seconds = Vec::new();
         while let Some(t) = rx.recv().await {
             eprintln!("{}", view::second_line(&t, None));
+            seconds.push(SecondView::from(&t));
         }
+        seconds
     });
     let cancel = CancellationToken::new();
     let stop = cancel.clone();
@@ -462,7 +473,7 @@ pub async fn check(
     });
     let result = check::run(&running, Some(tx), cancel.clone()).await;
     watcher.abort();
-    let _ = printer.await;
+    let seconds = printer.await.unwrap_or_default();
     running.shutdown().await;
     if cancel.is_cancelled() {
         eprintln!("\nInterrupted; the check was stopped and so was its lab.");
@@ -472,12 +483,10 @@ pub async fn check(
     report.code = source.label();
     println!();
     print!("{}", check::render(&report));
+    // Only a check of the learner's own code counts (and shows in the window's history).
     if matches!(source, CodeSource::Learner) {
-        let mut progress = LearnerProgress::load(&lab.home);
-        let entry = progress.scenario(&scenario.id);
-        entry.checks_run += 1;
-        entry.passed |= report.passed;
-        progress.save(&lab.home).context("save progress.json")?;
+        learner::record_check(&lab.home, &scenario.id, &report, seconds)
+            .context("record the check")?;
     }
     Ok(if report.passed {
         ExitCode::SUCCESS
@@ -516,24 +525,21 @@ pub async fn sql(id: &str, query: &str) -> Result<ExitCode> {
 pub async fn hint(id: &str) -> Result<ExitCode> {
     let lab = lab()?;
     let scenario = scenario(&lab, id)?;
-    let mut progress = LearnerProgress::load(&lab.home);
-    let entry = progress.scenario(&scenario.id);
-    let total = scenario.hints.len();
-    if total == 0 {
+    if scenario.hints.is_empty() {
         println!("{} has no hints.", scenario.id);
         return Ok(ExitCode::SUCCESS);
     }
-    let shown = entry.hints_shown as usize;
+    let hints = learner::next_hint(&lab.home, &scenario)?;
+    let total = hints.total;
     // Earlier hints first, as a reminder, then the new one.
-    for (i, hint) in scenario.hints.iter().enumerate().take(shown.min(total)) {
-        println!("Hint {} of {total} (seen): {hint}", i + 1);
+    for (i, hint) in hints.shown.iter().enumerate() {
+        if hints.revealed_now && i + 1 == hints.shown.len() {
+            println!("Hint {} of {total}: {hint}", i + 1);
+        } else {
+            println!("Hint {} of {total} (seen): {hint}", i + 1);
+        }
     }
-    if shown < total {
-        println!("Hint {} of {total}: {}", shown + 1, scenario.hints[shown]);
-        entry.hints_shown += 1;
-        progress.save(&lab.home).context("save progress.json")?;
-    }
-    if shown + 1 >= total {
+    if hints.all_seen() {
         println!(
             "That is the last hint. Still stuck? `sdlab solution {}` shows the annotated solution.",
             scenario.id
@@ -545,9 +551,8 @@ pub async fn hint(id: &str) -> Result<ExitCode> {
 pub async fn solution(id: &str, yes: bool) -> Result<ExitCode> {
     let lab = lab()?;
     let scenario = scenario(&lab, id)?;
-    let mut progress = LearnerProgress::load(&lab.home);
-    let entry = progress.scenario(&scenario.id);
-    if entry.checks_run == 0 && !yes {
+    // Asked only before the first check and before it was ever revealed (here or in the window).
+    if !yes && learner::solution_needs_confirmation(&lab.home, &scenario) {
         let question = format!(
             "You have not run `sdlab check {}` yet. Trying first is where the learning is. Reveal the solution anyway?",
             scenario.id
@@ -560,11 +565,7 @@ pub async fn solution(id: &str, yes: bool) -> Result<ExitCode> {
             return Ok(ExitCode::FAILURE);
         }
     }
-    entry.solution_revealed = true;
-    progress.save(&lab.home).context("save progress.json")?;
-    let notes = scenario.solution_notes_path();
-    let text =
-        std::fs::read_to_string(&notes).with_context(|| format!("read {}", notes.display()))?;
+    let text = learner::reveal_solution(&lab.home, &scenario, true)?;
     println!("{text}");
     println!(
         "\nThe solution's code: {}\nYour code:           {}",
@@ -577,6 +578,8 @@ pub async fn solution(id: &str, yes: bool) -> Result<ExitCode> {
 pub async fn reset(id: &str, yes: bool) -> Result<ExitCode> {
     let lab = lab()?;
     let scenario = scenario(&lab, id)?;
+    // Refused before asking: a running lab's service holds the code and the database.
+    learner::may_reset(&lab, &scenario)?;
     if !yes
         && !confirm(&format!(
         "Reset {}: restore the broken code and the seeded database? Your code is backed up first.",
@@ -585,22 +588,19 @@ pub async fn reset(id: &str, yes: bool) -> Result<ExitCode> {
         eprintln!("Nothing changed.");
         return Ok(ExitCode::FAILURE);
     }
-    match workspace::reset_code(&lab.home, &scenario).context("restore the scenario's code")? {
+    let parts = learner::ResetParts {
+        code: true,
+        database: true,
+    };
+    let outcome = learner::reset(&lab, &scenario, parts, &view::progress())
+        .await
+        .context("reset the scenario")?;
+    match outcome.backup {
         Some(backup) => println!("Your code was backed up to {}", backup.display()),
         None => println!("There was no code of yours to back up."),
     }
-    if scenario.topology.postgres.is_some() {
-        let db = lab.database(&scenario, &view::progress()).await?;
-        let reset = lab.reset_database(&db).await;
-        db.shutdown().await;
-        reset.context("restore the seeded database")?;
+    if outcome.database_reset {
         println!("The database is back to its seeded state.");
-    }
-    if lab
-        .live_state(&scenario)
-        .is_some_and(|s| !s.services.is_empty())
-    {
-        println!("A lab is running {}: restart it (sdlab stop {id}; sdlab start {id}) to run the restored code.", scenario.id);
     }
     Ok(ExitCode::SUCCESS)
 }

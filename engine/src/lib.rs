@@ -16,6 +16,7 @@
 //! - `load`: the open-model load generator (HdrHistogram, coordinated-omission corrected).
 //! - `metrics`: 1 Hz samples of `/metrics`, pg_stat_activity/pg_stat_database, CPU, memory.
 //! - `check`: runs the check load and judges SLO and structural lines into a table.
+//! - `learner`: the learner's rules (hints, solution, recorded runs, reset), for every front end.
 //! - `sql`: the SQL console (EXPLAIN ANALYZE and friends).
 //! - `progress`: step events for long operations.
 
@@ -30,6 +31,7 @@ pub mod doctor;
 pub mod freshness;
 pub mod home;
 pub mod lab;
+pub mod learner;
 pub mod load;
 pub mod metrics;
 pub mod process;

@@ -1,8 +1,8 @@
-//! Hints and the solution: hints are revealed one at a time and remembered in
-//! `progress.json`; the solution asks for confirmation before the learner has run a check
-//! (trying first is where the learning is), then returns SOLUTION.md and the solution's files
-//! for a side-by-side comparison. Also the guide's questions and the learner's answers to
-//! them (kept in `progress.json`).
+//! The learner's endpoints over `crate::learner` (which holds the rules, shared with the
+//! CLI): hints one at a time, the solution (409 before the first check unless confirmed or
+//! revealed before; then SOLUTION.md and the solution's files for a side-by-side comparison)
+//! and the run history. Also the guide's questions and the learner's answers to them (kept
+//! in `progress.json`).
 //!
 //! A question is a fenced block in SCENARIO.md whose info string starts with `question`:
 //!
@@ -22,19 +22,34 @@ use axum::extract::{Path as UrlPath, State};
 use axum::Json;
 use serde::Deserialize;
 
-use super::model::{AnswerRequest, FileContent, HintsView, QuestionView, SolutionView};
+use super::model::{AnswerRequest, FileContent, HintsView, QuestionView, RunRecord, SolutionView};
 use super::{ApiError, ApiState, MAX_FILE_BYTES};
 use crate::catalog::Scenario;
 use crate::home::LearnerProgress;
+use crate::learner::{self, Hints, LearnerError};
+
+impl From<LearnerError> for ApiError {
+    fn from(e: LearnerError) -> Self {
+        match e {
+            LearnerError::NotTriedYet { .. } | LearnerError::Running { .. } => {
+                ApiError::Conflict(e.to_string())
+            }
+            LearnerError::Io { what, path, source } => ApiError::Io {
+                what: format!("{what} {}", path.display()),
+                source,
+            },
+            LearnerError::Workspace(e) => ApiError::Workspace(e),
+            LearnerError::Lab(e) => ApiError::Lab(e),
+        }
+    }
+}
 
 pub(super) async fn hints(
     State(state): State<ApiState>,
     UrlPath(id): UrlPath<String>,
 ) -> Result<Json<HintsView>, ApiError> {
     let scenario = state.lab.catalog.get(&id)?;
-    let mut progress = LearnerProgress::load(&state.lab.home);
-    let shown = progress.scenario(&scenario.id).hints_shown as usize;
-    Ok(Json(hints_view(scenario, shown)))
+    Ok(Json(hints_view(learner::hints(&state.lab.home, scenario))))
 }
 
 /// Reveals the next hint (the last one stays revealed).
@@ -43,20 +58,16 @@ pub(super) async fn next_hint(
     UrlPath(id): UrlPath<String>,
 ) -> Result<Json<HintsView>, ApiError> {
     let scenario = state.lab.catalog.get(&id)?;
-    let mut progress = LearnerProgress::load(&state.lab.home);
-    let entry = progress.scenario(&scenario.id);
-    if (entry.hints_shown as usize) < scenario.hints.len() {
-        entry.hints_shown += 1;
-    }
-    let shown = entry.hints_shown as usize;
-    save(&state, &progress)?;
-    Ok(Json(hints_view(scenario, shown)))
+    Ok(Json(hints_view(learner::next_hint(
+        &state.lab.home,
+        scenario,
+    )?)))
 }
 
-fn hints_view(scenario: &Scenario, shown: usize) -> HintsView {
+fn hints_view(hints: Hints) -> HintsView {
     HintsView {
-        total: scenario.hints.len(),
-        shown: scenario.hints.iter().take(shown).cloned().collect(),
+        total: hints.total,
+        shown: hints.shown,
     }
 }
 
@@ -67,7 +78,8 @@ struct RevealRequest {
     confirm: bool,
 }
 
-/// `POST` reveals the solution; before the first check it needs `{"confirm": true}` (409).
+/// `POST` reveals the solution; before the first check it needs `{"confirm": true}` (409),
+/// unless it was revealed before.
 pub(super) async fn solution(
     State(state): State<ApiState>,
     UrlPath(id): UrlPath<String>,
@@ -80,21 +92,14 @@ pub(super) async fn solution(
         serde_json::from_slice(&body)
             .map_err(|e| ApiError::BadRequest(format!("solution body: {e}")))?
     };
-    let mut progress = LearnerProgress::load(&state.lab.home);
-    let entry = progress.scenario(&scenario.id);
-    if entry.checks_run == 0 && !entry.solution_revealed && !request.confirm {
-        return Err(ApiError::Conflict(format!(
-            "you have not run a check on {} yet; trying first is where the learning is. Send {{\"confirm\": true}} to reveal it anyway",
-            scenario.id
-        )));
-    }
-    entry.solution_revealed = true;
-    save(&state, &progress)?;
-    let notes_path = scenario.solution_notes_path();
-    let notes = std::fs::read_to_string(&notes_path).map_err(|source| ApiError::Io {
-        what: format!("read {}", notes_path.display()),
-        source,
-    })?;
+    let notes = match learner::reveal_solution(&state.lab.home, &scenario, request.confirm) {
+        Err(e @ LearnerError::NotTriedYet { .. }) => {
+            return Err(ApiError::Conflict(format!(
+                "{e}. Send {{\"confirm\": true}} to reveal it anyway"
+            )))
+        }
+        other => other?,
+    };
     let root = scenario.dir.join("solution");
     let mut files = Vec::new();
     collect_text_files(&root, &root, &mut files)?;
@@ -102,13 +107,14 @@ pub(super) async fn solution(
     Ok(Json(SolutionView { notes, files }))
 }
 
-fn save(state: &ApiState, progress: &LearnerProgress) -> Result<(), ApiError> {
-    progress
-        .save(&state.lab.home)
-        .map_err(|source| ApiError::Io {
-            what: format!("save {}", state.lab.home.progress_file().display()),
-            source,
-        })
+/// `GET .../history`: the scenario's recorded runs (from the terminal or the window), oldest
+/// first.
+pub(super) async fn history(
+    State(state): State<ApiState>,
+    UrlPath(id): UrlPath<String>,
+) -> Result<Json<Vec<RunRecord>>, ApiError> {
+    let scenario = state.lab.catalog.get(&id)?;
+    Ok(Json(learner::history::load(&state.lab.home, &scenario.id)))
 }
 
 /// The solution's text files (the notes are returned on their own), paths relative to `root`.
@@ -244,7 +250,12 @@ pub(super) async fn answer(
         entry.answers.insert(question, request.answer);
     }
     let answers = entry.answers.clone();
-    save(&state, &progress)?;
+    progress
+        .save(&state.lab.home)
+        .map_err(|source| ApiError::Io {
+            what: format!("save {}", state.lab.home.progress_file().display()),
+            source,
+        })?;
     Ok(Json(answers))
 }
 

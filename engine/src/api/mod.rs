@@ -13,9 +13,9 @@
 //! - `runner.rs`: the one scenario this server runs (`Lab::up` in a background task), its
 //!   status and progress events, and the load run or check it runs on request.
 //! - `console.rs`: the SQL console, read-only unless a write is asked for.
-//! - `learn.rs`: hints one at a time, and the solution (confirmation before the first check).
+//! - `learn.rs`: hints one at a time, the solution (confirmation before the first check) and
+//!   the run history, over `crate::learner` (the rules the CLI follows too); guide questions.
 //! - `stream.rs`: the 1 Hz metrics stream (server-sent events).
-//! - `history.rs`: summaries of finished load runs and checks, per scenario, on disk.
 //! - `doctor` (here): what the machine lacks, from `crate::doctor`.
 //! - `ui.rs`: the built web UI (`ui/dist`) at `/`, or a page saying how to build it.
 //!
@@ -31,7 +31,6 @@ mod console;
 mod error;
 mod files;
 mod guard;
-mod history;
 mod learn;
 mod model;
 mod runner;
@@ -178,7 +177,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/scenarios/{id}/hints/next", post(learn::next_hint))
         .route("/api/scenarios/{id}/solution", post(learn::solution))
         .route("/api/scenarios/{id}/metrics/stream", get(stream::metrics))
-        .route("/api/scenarios/{id}/history", get(history::list))
+        .route("/api/scenarios/{id}/history", get(learn::history))
         .route(
             "/api/scenarios/{id}/answers/{question}",
             axum::routing::put(learn::answer),

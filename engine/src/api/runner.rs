@@ -22,14 +22,13 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::model::{
-    CheckView, EventView, JobView, LoadRequest, RunRecord, RunStatus, SecondView, StatusView,
-    SummaryView,
+    CheckView, EventView, JobView, LoadRequest, RunStatus, SecondView, StatusView, SummaryView,
 };
 use super::{ApiError, ApiState};
 use crate::build::BuildError;
 use crate::catalog::Scenario;
 use crate::check;
-use crate::home::LearnerProgress;
+use crate::learner;
 use crate::load::{self, LoadPlan, SecondStats};
 use crate::metrics::Targets;
 use crate::process::RunState;
@@ -483,16 +482,19 @@ async fn run_job(
             let (result, ()) = tokio::join!(load::run(plan, Some(ticks), cancel), forward);
             match result {
                 Ok(summary) => {
+                    let saved = learner::record_load(
+                        &lab.home,
+                        &running.scenario.id,
+                        &summary,
+                        job_seconds(&shared),
+                    );
                     let summary = SummaryView::from(&summary);
-                    let saved =
-                        remember(lab, &running.scenario.id, &shared, "load", None, &summary);
                     finish(&|job| {
                         job.state = "done";
                         job.summary = Some(summary.clone());
                         if let Err(e) = &saved {
-                            job.error = Some(format!(
-                                "the run finished but its history could not be saved: {e}"
-                            ));
+                            job.error =
+                                Some(format!("the run finished but could not be recorded: {e}"));
                         }
                     })
                 }
@@ -512,32 +514,19 @@ async fn run_job(
                     job.error = Some("the check was cancelled".to_string());
                 }),
                 Ok(report) => {
-                    let mut progress = LearnerProgress::load(&lab.home);
-                    let entry = progress.scenario(&running.scenario.id);
-                    entry.checks_run += 1;
-                    entry.passed |= report.passed;
-                    let mut saved = progress
-                        .save(&lab.home)
-                        .map_err(|e| format!("progress.json could not be saved: {e}"));
-                    if let Some(summary) = report.summary.as_ref().map(SummaryView::from) {
-                        let remembered = remember(
-                            lab,
-                            &running.scenario.id,
-                            &shared,
-                            "check",
-                            Some(report.passed),
-                            &summary,
-                        );
-                        saved = saved.and(
-                            remembered.map_err(|e| format!("its history could not be saved: {e}")),
-                        );
-                    }
+                    let saved = learner::record_check(
+                        &lab.home,
+                        &running.scenario.id,
+                        &report,
+                        job_seconds(&shared),
+                    );
                     finish(&|job| {
                         job.state = "done";
                         job.summary = report.summary.as_ref().map(SummaryView::from);
                         job.check = Some(CheckView::from(&report));
                         if let Err(e) = &saved {
-                            job.error = Some(format!("the check ran but {e}"));
+                            job.error =
+                                Some(format!("the check ran but could not be recorded: {e}"));
                         }
                     })
                 }
@@ -551,34 +540,14 @@ async fn run_job(
     }
 }
 
-/// Appends a finished run, with the per-second stats the job collected, to the history.
-fn remember(
-    lab: &Lab,
-    id: &str,
-    shared: &Mutex<Shared>,
-    kind: &str,
-    passed: Option<bool>,
-    summary: &SummaryView,
-) -> std::io::Result<()> {
-    let seconds = {
-        let guard = shared.lock().unwrap_or_else(PoisonError::into_inner);
-        guard
-            .job
-            .as_ref()
-            .map(|j| j.seconds.clone())
-            .unwrap_or_default()
-    };
-    super::history::record(
-        &lab.home,
-        id,
-        RunRecord {
-            kind: kind.to_string(),
-            finished_at: super::history::now_unix(),
-            passed,
-            summary: Some(summary.clone()),
-            seconds,
-        },
-    )
+/// The per-second stats the job under way collected (they go to the history with its result).
+fn job_seconds(shared: &Mutex<Shared>) -> Vec<SecondView> {
+    let guard = shared.lock().unwrap_or_else(PoisonError::into_inner);
+    guard
+        .job
+        .as_ref()
+        .map(|j| j.seconds.clone())
+        .unwrap_or_default()
 }
 
 /// Removes the run state a failed or abandoned `Lab::up` left behind in this process's name.

@@ -11,8 +11,8 @@ use serde::Deserialize;
 use super::model::{LogsView, ResetRequest, ResetView, ScenarioDetail, ScenarioSummary};
 use super::{ApiError, ApiState};
 use crate::home::LearnerProgress;
+use crate::learner;
 use crate::progress::Progress;
-use crate::workspace;
 
 /// The most log lines one call returns.
 const MAX_LOG_LINES: usize = 2000;
@@ -57,7 +57,7 @@ pub(super) async fn detail(
 }
 
 /// Restores the broken code (backed up first; the editor's drafts are dropped) and the seeded
-/// database. The body is optional:
+/// database, by `learner::reset` (refused while a lab runs the scenario). The body is optional:
 /// `{"code": false}` or `{"database": false}` resets only the other.
 pub(super) async fn reset(
     State(state): State<ApiState>,
@@ -71,42 +71,28 @@ pub(super) async fn reset(
         serde_json::from_slice(&body)
             .map_err(|e| ApiError::BadRequest(format!("reset body: {e}")))?
     };
+    // A start of this server's that has not recorded its run state yet is running too.
     if state.runner.is_active(&scenario.id).await {
-        return Err(ApiError::Conflict(format!(
-            "{} is running; stop it before resetting (its service holds the database)",
-            scenario.id
-        )));
-    }
-    let backup = if request.code {
-        let backup =
-            workspace::reset_code(&state.lab.home, &scenario)?.map(|p| p.display().to_string());
-        // The editor's unsaved drafts were edits of the code just backed up; they go too.
-        let drafts = state.lab.home.root.join("drafts").join(&scenario.id);
-        if drafts.exists() {
-            std::fs::remove_dir_all(&drafts).map_err(|source| ApiError::Io {
-                what: format!("remove {}", drafts.display()),
-                source,
-            })?;
+        return Err(learner::LearnerError::Running {
+            scenario: scenario.id,
+            owner_pid: std::process::id(),
         }
-        backup
-    } else {
-        None
-    };
-    let database_reset = request.database && scenario.topology.postgres.is_some();
-    if database_reset {
-        let lab = Arc::clone(&state.lab);
-        super::on_own_runtime("reset the database", move || async move {
-            let db = lab.database(&scenario, &Progress::none()).await?;
-            let reset = lab.reset_database(&db).await;
-            db.shutdown().await;
-            reset
-        })
-        .await??;
+        .into());
     }
+    let parts = learner::ResetParts {
+        code: request.code,
+        database: request.database,
+    };
+    let lab = Arc::clone(&state.lab);
+    // The database's futures (sqlx) are not provably Send: see `on_own_runtime`.
+    let outcome = super::on_own_runtime("reset", move || async move {
+        learner::reset(&lab, &scenario, parts, &Progress::none()).await
+    })
+    .await??;
     Ok(Json(ResetView {
-        backup,
-        code_reset: request.code,
-        database_reset,
+        backup: outcome.backup.map(|p| p.display().to_string()),
+        code_reset: outcome.code_reset,
+        database_reset: outcome.database_reset,
     }))
 }
 

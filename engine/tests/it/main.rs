@@ -7,6 +7,7 @@ mod catalog;
 mod check_table;
 mod doctor;
 mod fuzz;
+mod learner;
 mod load;
 mod scenarios_lint;
 mod tidy;
