@@ -9,6 +9,7 @@
 //! - `doctor`: what this machine lacks (cargo, server binaries, ...) and how to get it.
 //! - `build`: cargo builds with the compiler's diagnostics on failure.
 //! - `process`: child services (die with the lab), run state, stale clean-up.
+//! - `procfs`: /proc reading (stat fields, process trees, CPU and memory per process set).
 //! - `deploy`: the learner's deploy files (instance count, nginx config with `{{instance_N}}`).
 //! - `cgroup`: a CPU quota per service instance (cgroup v2 or v1), or the reason there is none.
 //! - `lab`: `Lab::up` brings PostgreSQL (seeded once), migrations and services up (also
@@ -35,6 +36,7 @@ pub mod learner;
 pub mod load;
 pub mod metrics;
 pub mod process;
+pub mod procfs;
 pub mod progress;
 pub mod sql;
 pub mod workspace;

@@ -17,6 +17,8 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
+use crate::procfs::stat_field;
+
 /// Lines of log kept in memory per service, for error messages and the UI.
 const LOG_TAIL_LINES: usize = 400;
 
@@ -273,12 +275,6 @@ pub fn start_time(pid: u32) -> Option<u64> {
     stat_field(&stat, 22)?.parse().ok()
 }
 
-/// Field `n` (1-based, as in proc(5)) of /proc/<pid>/stat; the command name may hold spaces.
-pub(crate) fn stat_field(stat: &str, n: usize) -> Option<&str> {
-    let after = stat.rfind(')')?;
-    stat[after + 1..].split_whitespace().nth(n.checked_sub(3)?)
-}
-
 /// Writes service output to the log file and keeps a tail in memory.
 #[derive(Clone)]
 struct LogSink {
@@ -387,14 +383,6 @@ pub fn free_port() -> std::io::Result<u16> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn stat_fields_survive_spaces_in_the_command_name() {
-        let stat = "1234 (my (odd) name) S 1 1234 1234 0 -1 4194560 100 0 0 0 5 6 0 0 20 0 1 0 98765 1000 10";
-        assert_eq!(stat_field(stat, 3), Some("S"));
-        assert_eq!(stat_field(stat, 4), Some("1"));
-        assert_eq!(stat_field(stat, 22), Some("98765"));
-    }
 
     #[test]
     fn this_process_is_alive_and_has_a_start_time() {
