@@ -1,0 +1,162 @@
+//! The load section of a scenario: `[[requests]]` (method, path, body, parameter generators,
+//! every `{placeholder}` defined) and `[profiles.*]` (stages, the mix by request name, limits).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use super::{placeholders, Ctx};
+use crate::catalog::raw::{RawParam, RawProfile, RawRequest};
+use crate::catalog::{CatalogError, Profile};
+use crate::load::{Method, ParamGen, RequestTemplate, Stage};
+
+pub(super) fn requests(
+    cx: &Ctx,
+    raw: Vec<RawRequest>,
+) -> Result<Vec<RequestTemplate>, CatalogError> {
+    let mut out: Vec<RequestTemplate> = Vec::new();
+    for (i, r) in raw.into_iter().enumerate() {
+        let field = |f: &str| format!("requests[{i}].{f}");
+        if r.name.trim().is_empty() || out.iter().any(|o| o.name == r.name) {
+            return Err(cx.invalid(field("name"), format!("a unique name, got {:?}", r.name)));
+        }
+        let method = match r.method.to_ascii_uppercase().as_str() {
+            "GET" => Method::Get,
+            "POST" => Method::Post,
+            "PUT" => Method::Put,
+            "DELETE" => Method::Delete,
+            other => {
+                return Err(cx.invalid(
+                    field("method"),
+                    format!("GET, POST, PUT or DELETE, got {other:?}"),
+                ))
+            }
+        };
+        if !r.path.starts_with('/') {
+            return Err(cx.invalid(
+                field("path"),
+                format!("a path starting with '/', got {:?}", r.path),
+            ));
+        }
+        let mut params = BTreeMap::new();
+        for (name, p) in r.params {
+            let gen = match p {
+                RawParam::Uniform([min, max]) if min <= max => ParamGen::Uniform { min, max },
+                RawParam::Uniform(_) => {
+                    return Err(cx.invalid(
+                        field(&format!("params.{name}")),
+                        "uniform = [min, max] with min <= max",
+                    ))
+                }
+                RawParam::Zipf { n, s } if n > 0 && s > 0.0 => ParamGen::Zipf { n, s },
+                RawParam::Zipf { .. } => {
+                    return Err(cx.invalid(
+                        field(&format!("params.{name}")),
+                        "zipf = { n = <above 0>, s = <above 0> }",
+                    ))
+                }
+                RawParam::Choice(v) if !v.is_empty() => ParamGen::Choice(v),
+                RawParam::Choice(_) => {
+                    return Err(cx.invalid(
+                        field(&format!("params.{name}")),
+                        "choice = [at least one value]",
+                    ))
+                }
+                RawParam::Sequence(start) => ParamGen::Sequence { start },
+            };
+            params.insert(name, gen);
+        }
+        // Every {placeholder} in the path and body must have a generator.
+        for text in std::iter::once(r.path.as_str()).chain(r.body.as_deref()) {
+            for placeholder in placeholders(text) {
+                if !params.contains_key(placeholder) {
+                    return Err(cx.invalid(
+                        field("params"),
+                        format!("a generator for {{{placeholder}}} used in {text:?}"),
+                    ));
+                }
+            }
+        }
+        out.push(RequestTemplate {
+            name: r.name,
+            weight: 0,
+            method,
+            path: r.path,
+            body: r.body,
+            params,
+        });
+    }
+    Ok(out)
+}
+
+pub(super) fn profile(
+    cx: &Ctx,
+    name: &str,
+    raw: RawProfile,
+    requests: &[RequestTemplate],
+) -> Result<Profile, CatalogError> {
+    let field = |f: &str| format!("profiles.{name}.{f}");
+    let timeout = cx.duration(&field("timeout"), &raw.timeout)?;
+    if raw.stages.is_empty() {
+        return Err(cx.invalid(field("stages"), "at least one stage"));
+    }
+    let mut stages = Vec::new();
+    let mut total = Duration::ZERO;
+    for (i, s) in raw.stages.iter().enumerate() {
+        let duration = cx.duration(&field(&format!("stages[{i}].duration")), &s.duration)?;
+        // Saturating: two huge stages must fail the 10-minute bound below, not overflow.
+        total = total.saturating_add(duration);
+        let rate_ok = |r: f64| r.is_finite() && (0.0..=20_000.0).contains(&r);
+        if !rate_ok(s.rate) || s.rate_from.is_some_and(|r| !rate_ok(r)) {
+            return Err(cx.invalid(
+                field(&format!("stages[{i}].rate")),
+                "requests per second between 0 and 20000",
+            ));
+        }
+        stages.push(Stage {
+            duration,
+            rate: s.rate,
+            rate_from: s.rate_from,
+        });
+    }
+    // Load the lab generates is bounded in time: ten minutes is plenty for any lesson.
+    if total > Duration::from_secs(600) {
+        return Err(cx.invalid(field("stages"), "a total duration of at most 10 minutes"));
+    }
+    let mut mix = Vec::new();
+    for (req, weight) in raw.mix {
+        let Some(template) = requests.iter().find(|r| r.name == req) else {
+            return Err(cx.invalid(
+                field(&format!("mix.{req}")),
+                format!(
+                    "the name of a [[requests]] entry ({})",
+                    requests
+                        .iter()
+                        .map(|r| r.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ));
+        };
+        if weight > 0 {
+            mix.push(RequestTemplate {
+                weight,
+                ..template.clone()
+            });
+        }
+    }
+    if mix.is_empty() {
+        return Err(cx.invalid(field("mix"), "at least one request with a weight above 0"));
+    }
+    // The load generator refuses 0 slots; say so while loading, not when a check starts.
+    if raw.max_in_flight == Some(0) {
+        return Err(cx.invalid(field("max_in_flight"), "at least 1 request in flight"));
+    }
+    Ok(Profile {
+        name: name.to_string(),
+        description: raw.description,
+        timeout,
+        max_in_flight: raw.max_in_flight.unwrap_or(2_000),
+        stages,
+        mix,
+    })
+}
