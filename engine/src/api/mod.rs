@@ -11,7 +11,8 @@
 //! - `scenarios.rs`: catalog, guide, reset, log tails and the log stream.
 //! - `files.rs`: the learner's service folder: tree, read, atomic save, path confinement.
 //! - `runner.rs`: the one scenario this server runs (`Lab::up` in a background task), its
-//!   status and progress events, and the load run or check it runs on request.
+//!   status and progress events.
+//! - `jobs.rs`: the load run or check it runs on request, and recording it (`crate::learner`).
 //! - `console.rs`: the SQL console, read-only unless a write is asked for.
 //! - `learn.rs`: hints one at a time, the solution (confirmation before the first check) and
 //!   the run history, over `crate::learner` (the rules the CLI follows too); guide questions.
@@ -31,6 +32,7 @@ mod console;
 mod error;
 mod files;
 mod guard;
+mod jobs;
 mod learn;
 mod model;
 mod runner;
@@ -162,10 +164,10 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/scenarios/{id}/stop", post(runner::stop))
         .route("/api/scenarios/{id}/restart", post(runner::restart))
         .route("/api/scenarios/{id}/status", get(runner::status))
-        .route("/api/scenarios/{id}/load", post(runner::start_load))
-        .route("/api/scenarios/{id}/check", post(runner::start_check))
-        .route("/api/scenarios/{id}/job", get(runner::job))
-        .route("/api/scenarios/{id}/job/cancel", post(runner::cancel_job))
+        .route("/api/scenarios/{id}/load", post(jobs::start_load))
+        .route("/api/scenarios/{id}/check", post(jobs::start_check))
+        .route("/api/scenarios/{id}/job", get(jobs::job))
+        .route("/api/scenarios/{id}/job/cancel", post(jobs::cancel_job))
         .route("/api/scenarios/{id}/reset", post(scenarios::reset))
         .route("/api/scenarios/{id}/sql", post(console::sql))
         .route("/api/scenarios/{id}/logs", get(scenarios::logs))

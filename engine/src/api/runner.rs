@@ -4,7 +4,8 @@
 //! `Running` until `stop` (or the server's shutdown) and shuts it down.
 //!
 //! Load runs and checks are handed to that task (`JobRequest`), which owns the `Running`
-//! the check needs; their per-second stats and results land in the job `GET .../job` reads.
+//! the check needs; `jobs.rs` runs them, and their per-second stats and results land in the
+//! job `GET .../job` reads.
 //!
 //! **Invariant:** one scenario per server. Starting another while one is starting or running
 //! is a 409; starting the same one again returns its status.
@@ -21,19 +22,15 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::model::{
-    CheckView, EventView, JobView, LoadRequest, RunStatus, SecondView, StatusView, SummaryView,
-};
+use super::model::{EventView, JobView, RunStatus, StatusView};
 use super::{ApiError, ApiState};
 use crate::build::BuildError;
 use crate::catalog::Scenario;
-use crate::check;
-use crate::learner;
-use crate::load::{self, LoadPlan, SecondStats};
+use crate::load::LoadPlan;
 use crate::metrics::Targets;
 use crate::process::RunState;
 use crate::progress::{Event, Progress, Step};
-use crate::topology::{Lab, LabError, Running, UpOptions};
+use crate::topology::{Lab, LabError, UpOptions};
 use crate::workspace::CodeSource;
 use crate::DatabaseChoice;
 
@@ -64,7 +61,7 @@ pub(super) enum JobRequest {
 }
 
 /// What the background task reports and the handlers read.
-struct Shared {
+pub(super) struct Shared {
     status: RunStatus,
     events: Vec<EventView>,
     database_url: Option<String>,
@@ -72,11 +69,11 @@ struct Shared {
     /// Where load goes: nginx when the topology has it, else every instance.
     load_targets: Vec<String>,
     /// The last load run or check.
-    job: Option<JobView>,
+    pub(super) job: Option<JobView>,
 }
 
 impl Shared {
-    fn set(shared: &Mutex<Shared>, f: impl FnOnce(&mut Shared)) {
+    pub(super) fn set(shared: &Mutex<Shared>, f: impl FnOnce(&mut Shared)) {
         let mut guard = shared.lock().unwrap_or_else(PoisonError::into_inner);
         f(&mut guard)
     }
@@ -205,7 +202,7 @@ impl Runner {
 
     /// Hands a load run or a check to the running scenario's task. One at a time: a check
     /// under someone else's load would measure both.
-    async fn submit(
+    pub(super) async fn submit(
         &self,
         id: &str,
         request: JobRequest,
@@ -252,14 +249,14 @@ impl Runner {
         Ok(view)
     }
 
-    async fn cancel_job(&self, id: &str) {
+    pub(super) async fn cancel_job(&self, id: &str) {
         let slot = self.slot.lock().await;
         if let Some(current) = slot.as_ref().filter(|s| s.scenario == id) {
             let _ = current.jobs.send(JobRequest::Cancel);
         }
     }
 
-    async fn job(&self, id: &str) -> Option<JobView> {
+    pub(super) async fn job(&self, id: &str) -> Option<JobView> {
         let slot = self.slot.lock().await;
         let current = slot.as_ref().filter(|s| s.scenario == id)?;
         let guard = current
@@ -270,7 +267,7 @@ impl Runner {
     }
 
     /// Where load goes while `id` runs here (`Running::load_targets`).
-    async fn load_targets(&self, id: &str) -> Option<Vec<String>> {
+    pub(super) async fn load_targets(&self, id: &str) -> Option<Vec<String>> {
         let slot = self.slot.lock().await;
         let current = slot.as_ref().filter(|s| s.scenario == id)?;
         let guard = current
@@ -399,7 +396,7 @@ async fn run(
             Wake::Request(Some(JobRequest::Cancel)) => job_cancel.cancel(),
             Wake::Request(Some(request)) => {
                 job_cancel = CancellationToken::new();
-                job = Some(Box::pin(run_job(
+                job = Some(Box::pin(super::jobs::run_job(
                     &lab,
                     &running,
                     request,
@@ -448,106 +445,6 @@ async fn run(
         s.targets = None;
         s.load_targets.clear();
     });
-}
-
-/// Runs a load plan or the check against `running`, recording each second and the result
-/// in `shared.job`.
-async fn run_job(
-    lab: &Lab,
-    running: &Running,
-    request: JobRequest,
-    shared: Arc<Mutex<Shared>>,
-    cancel: CancellationToken,
-) {
-    let (ticks, mut received) = mpsc::unbounded_channel::<SecondStats>();
-    let sink = Arc::clone(&shared);
-    let forward = async move {
-        while let Some(t) = received.recv().await {
-            Shared::set(&sink, |s| {
-                if let Some(job) = s.job.as_mut() {
-                    job.seconds.push(SecondView::from(&t));
-                }
-            });
-        }
-    };
-    let finish = |f: &dyn Fn(&mut JobView)| {
-        Shared::set(&shared, |s| {
-            if let Some(job) = s.job.as_mut() {
-                f(job)
-            }
-        })
-    };
-    match request {
-        JobRequest::Load(plan) => {
-            let (result, ()) = tokio::join!(load::run(plan, Some(ticks), cancel), forward);
-            match result {
-                Ok(summary) => {
-                    let saved = learner::record_load(
-                        &lab.home,
-                        &running.scenario.id,
-                        &summary,
-                        job_seconds(&shared),
-                    );
-                    let summary = SummaryView::from(&summary);
-                    finish(&|job| {
-                        job.state = "done";
-                        job.summary = Some(summary.clone());
-                        if let Err(e) = &saved {
-                            job.error =
-                                Some(format!("the run finished but could not be recorded: {e}"));
-                        }
-                    })
-                }
-                Err(e) => finish(&|job| {
-                    job.state = "failed";
-                    job.error = Some(e.to_string());
-                }),
-            }
-        }
-        JobRequest::Check => {
-            let (result, ()) =
-                tokio::join!(check::run(running, Some(ticks), cancel.clone()), forward);
-            match result {
-                // A cancelled check judged a partial run: it does not count.
-                Ok(_) if cancel.is_cancelled() => finish(&|job| {
-                    job.state = "failed";
-                    job.error = Some("the check was cancelled".to_string());
-                }),
-                Ok(report) => {
-                    let saved = learner::record_check(
-                        &lab.home,
-                        &running.scenario.id,
-                        &report,
-                        job_seconds(&shared),
-                    );
-                    finish(&|job| {
-                        job.state = "done";
-                        job.summary = report.summary.as_ref().map(SummaryView::from);
-                        job.check = Some(CheckView::from(&report));
-                        if let Err(e) = &saved {
-                            job.error =
-                                Some(format!("the check ran but could not be recorded: {e}"));
-                        }
-                    })
-                }
-                Err(e) => finish(&|job| {
-                    job.state = "failed";
-                    job.error = Some(e.to_string());
-                }),
-            }
-        }
-        JobRequest::Cancel => {}
-    }
-}
-
-/// The per-second stats the job under way collected (they go to the history with its result).
-fn job_seconds(shared: &Mutex<Shared>) -> Vec<SecondView> {
-    let guard = shared.lock().unwrap_or_else(PoisonError::into_inner);
-    guard
-        .job
-        .as_ref()
-        .map(|j| j.seconds.clone())
-        .unwrap_or_default()
 }
 
 /// Removes the run state a failed or abandoned `Lab::up` left behind in this process's name.
@@ -649,108 +546,6 @@ fn elsewhere(lab: &Lab, scenario: &Scenario) -> Option<(u32, RunStatus)> {
         }
     };
     Some((pid, status))
-}
-
-/// The longest load run the API starts (load is always bounded).
-const MAX_LOAD: Duration = Duration::from_secs(600);
-/// The highest arrival rate the API accepts, as the CLI.
-const MAX_RATE: f64 = 20_000.0;
-
-/// `POST .../load`: starts a load run on the running service (202); body optional.
-pub(super) async fn start_load(
-    State(state): State<ApiState>,
-    UrlPath(id): UrlPath<String>,
-    body: axum::body::Bytes,
-) -> Result<(StatusCode, Json<JobView>), ApiError> {
-    let scenario = state.lab.catalog.get(&id)?.clone();
-    let request: LoadRequest = if body.iter().all(u8::is_ascii_whitespace) {
-        LoadRequest::default()
-    } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| ApiError::BadRequest(format!("load body: {e}")))?
-    };
-    let name = request.profile.as_deref().unwrap_or("explore");
-    let profile = scenario.profile(name).ok_or_else(|| {
-        ApiError::BadRequest(format!(
-            "{} has no load profile {name:?}; it has: {}",
-            scenario.id,
-            scenario
-                .profiles
-                .keys()
-                .cloned()
-                .collect::<Vec<_>>()
-                .join(", ")
-        ))
-    })?;
-    let duration = match request.duration {
-        Some(s) if s > 0.0 && s <= MAX_LOAD.as_secs_f64() => Some(Duration::from_secs_f64(s)),
-        Some(s) => {
-            return Err(ApiError::BadRequest(format!(
-                "duration {s}: expected seconds, more than 0 and at most 600"
-            )))
-        }
-        None => None,
-    };
-    if let Some(r) = request.rate {
-        if !(r > 0.0 && r <= MAX_RATE) {
-            return Err(ApiError::BadRequest(format!(
-                "rate {r}: expected requests per second, more than 0 and at most 20000"
-            )));
-        }
-    }
-    let targets = state
-        .runner
-        .load_targets(&scenario.id)
-        .await
-        .ok_or_else(|| {
-            ApiError::Conflict(format!(
-                "{} is not running here; start it first",
-                scenario.id
-            ))
-        })?;
-    let plan = profile.plan(targets, request.rate, duration);
-    let view = state
-        .runner
-        .submit(&scenario.id, JobRequest::Load(plan), "load")
-        .await?;
-    Ok((StatusCode::ACCEPTED, Json(view)))
-}
-
-/// `POST .../check`: runs the scenario's check on the running service (202).
-pub(super) async fn start_check(
-    State(state): State<ApiState>,
-    UrlPath(id): UrlPath<String>,
-) -> Result<(StatusCode, Json<JobView>), ApiError> {
-    let scenario = state.lab.catalog.get(&id)?;
-    let view = state
-        .runner
-        .submit(&scenario.id, JobRequest::Check, "check")
-        .await?;
-    Ok((StatusCode::ACCEPTED, Json(view)))
-}
-
-/// `GET .../job`: the last load run or check (404 when there was none).
-pub(super) async fn job(
-    State(state): State<ApiState>,
-    UrlPath(id): UrlPath<String>,
-) -> Result<Json<JobView>, ApiError> {
-    let scenario = state.lab.catalog.get(&id)?;
-    state
-        .runner
-        .job(&scenario.id)
-        .await
-        .map(Json)
-        .ok_or_else(|| ApiError::NotFound(format!("no load run or check on {} yet", scenario.id)))
-}
-
-/// `POST .../job/cancel`: ends the load run or check under way.
-pub(super) async fn cancel_job(
-    State(state): State<ApiState>,
-    UrlPath(id): UrlPath<String>,
-) -> Result<StatusCode, ApiError> {
-    let scenario = state.lab.catalog.get(&id)?;
-    state.runner.cancel_job(&scenario.id).await;
-    Ok(StatusCode::ACCEPTED)
 }
 
 /// `POST .../restart`: stop, then start again: how a saved edit reaches the running service
