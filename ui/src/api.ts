@@ -56,7 +56,7 @@ export interface ScenarioDetail extends ScenarioSummary { guide: string; hints: 
 /** A scenario's own chart (`[[panels]]` in scenario.toml) over the services' /metrics. */
 export interface Panel { title: string; unit: string; series: { label: string; metric: string; rate: boolean; instance: number | null }[] }
 export interface EventView { kind: string; step?: string; text?: string; took_ms?: number }
-export interface Status { scenario: string; state: 'stopped' | 'starting' | 'running' | 'failed'; step?: string | null; url?: string; urls?: string[]; entry?: string; cpu_limit?: string | null; error?: string; diagnostics?: string | null; events: EventView[] }
+export interface Status { scenario: string; state: 'stopped' | 'starting' | 'running' | 'failed'; step?: string | null; url?: string; urls?: string[]; entry?: string; cpu_limit?: string | null; error?: string; diagnostics?: string | null; events: EventView[]; owner_pid?: number }
 export interface Second { second: number; sent: number; ok: number; failed: number; errors: Record<string, number>; p50_ms: number; p95_ms: number; p99_ms: number; max_ms: number; in_flight: number }
 export interface Latency { p50_ms: number; p90_ms: number; p95_ms: number; p99_ms: number; p999_ms: number; max_ms: number; mean_ms: number }
 export interface Summary { duration_s: number; sent: number; ok: number; failed: number; error_rate: number; achieved_rate: number; offered_rate: number; latency: Latency; errors: Record<string, number> }

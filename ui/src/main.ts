@@ -114,6 +114,7 @@ async function openScenario(id: string) {
   showPreviousRun();
   await code.load(id);
   await loadSidebar();
+  shownKey = '';
   await pollStatus();
   // A load run or check still under way (the page was reloaded): follow it.
   const job = await get<Job>(`/scenarios/${id}/job`).catch(() => null);
@@ -128,51 +129,109 @@ function showPreviousRun() {
 
 function render() {
   const st = state.status?.state ?? 'stopped';
-  const running = st === 'running';
+  // Another sdlab process (a terminal's `sdlab start`) owns the lab: this window can watch it,
+  // not stop, load or check it, nor start another one beside it.
+  const elsewhere = state.status?.owner_pid != null;
+  const running = st === 'running' && !elsewhere;
   const busyJob = state.job?.state === 'running';
-  buttons.start.disabled = !state.scenario || st === 'starting' || running;
-  buttons.stop.disabled = !(st === 'running' || st === 'starting');
+  buttons.start.disabled = !state.scenario || st === 'starting' || st === 'running' || elsewhere;
+  buttons.stop.disabled = elsewhere || !(st === 'running' || st === 'starting');
   buttons.load.disabled = !running || busyJob;
   buttons.check.disabled = !running || busyJob;
   buttons.cancel.disabled = !busyJob;
   buttons.hint.disabled = buttons.reveal.disabled = !state.scenario;
-  buttons.reset.disabled = !state.scenario || running || st === 'starting';
+  buttons.reset.disabled = !state.scenario || elsewhere || st === 'running' || st === 'starting';
   buttons.newFile.disabled = !state.scenario;
 }
 
+/** The page follows the lab while it is open: the status is read every second (0.7 s while
+ *  starting), so a scenario started, stopped or crashed elsewhere (a terminal, another tab,
+ *  another client of the API) shows within 2 s. Not while the tab is hidden: it resumes, at
+ *  once, when the tab is shown again. */
+const POLL_MS = 1000;
+const POLL_STARTING_MS = 700;
 let statusTimer: number | undefined;
+/** The newest status request: an older answer arriving late is dropped. */
+let statusSeq = 0;
+/** What the status line shows, so that a poll rewrites it (and moves to the code tab for a
+ *  compile error) only when the lab's state changed, not over a message such as "Saved." */
+let shownKey = '';
 
-/** Reads the status, and again each second while the scenario is starting. */
+function scheduleStatus(ms: number) {
+  window.clearTimeout(statusTimer);
+  statusTimer = undefined;
+  if (!state.scenario || document.visibilityState === 'hidden') return;
+  statusTimer = window.setTimeout(() => {
+    pollStatus().catch((e) => {
+      // The lab's server went away (or restarts): say so once, keep trying.
+      if (shownKey !== 'unreachable') showError(`The lab does not answer: ${e instanceof Error ? e.message : e}`);
+      shownKey = 'unreachable';
+      scheduleStatus(2 * POLL_MS);
+    });
+  }, ms);
+}
+
+document.addEventListener('visibilitychange', () => {
+  if (document.visibilityState === 'hidden') scheduleStatus(0); // clears the timer
+  else void pollStatus().catch(() => scheduleStatus(POLL_MS));
+});
+
+/** Reads the status and shows what changed; the next read is scheduled. */
 async function pollStatus() {
   window.clearTimeout(statusTimer);
   if (!state.scenario) return;
   const id = state.scenario.id;
-  const status = await get<Status>(`/scenarios/${id}/status`);
-  if (state.scenario?.id !== id) return;
+  const seq = ++statusSeq;
+  let status: Status;
+  try {
+    status = await get<Status>(`/scenarios/${id}/status`);
+  } catch (e) {
+    if (seq === statusSeq) scheduleStatus(POLL_MS);
+    throw e;
+  }
+  if (state.scenario?.id !== id || seq !== statusSeq) return;
   state.status = status;
   const done = status.events.filter((e) => e.kind === 'finished').length;
+  const owner = status.owner_pid;
+  const key = JSON.stringify([id, status.state, status.step, status.entry, status.urls, status.error, owner, status.state === 'starting' ? done : 0]);
+  const changed = key !== shownKey;
+  shownKey = key;
   switch (status.state) {
     case 'starting':
-      setStatus(`Starting: ${status.step ?? 'preparing'}… (${done} step${done === 1 ? '' : 's'} done)`, 'busy');
-      statusTimer = window.setTimeout(() => void pollStatus(), 700);
+      if (changed) {
+        setStatus(owner != null
+          ? `Starting in another sdlab process (pid ${owner}): ${status.step ?? 'preparing'}…`
+          : `Starting: ${status.step ?? 'preparing'}… (${done} step${done === 1 ? '' : 's'} done)`, 'busy');
+      }
       break;
     case 'running':
-      setStatus(`Running at ${status.entry ?? status.url}${(status.urls?.length ?? 0) > 1 ? ` (${status.urls!.length} instances)` : ''}${status.cpu_limit ? ` · CPU per instance: ${status.cpu_limit}` : ''}`, 'ok');
-      code.showDiagnostics(null);
-      $('diagnostics').hidden = true;
+      if (owner != null) {
+        if (changed) setStatus(`Running in another sdlab process (pid ${owner}) at ${status.entry ?? status.url}. This window shows its code, SQL and logs; to load, check or restart it from here, stop it there first (Ctrl-C, or sdlab stop ${id}).`, 'ok');
+        break;
+      }
+      if (changed) {
+        setStatus(`Running at ${status.entry ?? status.url}${(status.urls?.length ?? 0) > 1 ? ` (${status.urls!.length} instances)` : ''}${status.cpu_limit ? ` · CPU per instance: ${status.cpu_limit}` : ''}`, 'ok');
+        code.showDiagnostics(null);
+        $('diagnostics').hidden = true;
+      }
       if (!state.metrics) state.metrics = stream(`/scenarios/${id}/metrics/stream`, 'sample', (s: Sample) => { charts.addSample(s); showInstances(s); });
       break;
     case 'failed':
-      setStatus(status.error ?? 'failed', 'error');
       state.metrics?.close();
       state.metrics = null;
-      if (status.diagnostics) await showCompileErrors(status.diagnostics);
+      if (changed) {
+        setStatus(owner != null ? `${status.error ?? 'failed'} (stop that lab: sdlab stop ${id})` : status.error ?? 'failed', 'error');
+        if (status.diagnostics) await showCompileErrors(status.diagnostics);
+      }
       break;
     default:
-      setStatus('Stopped. Start runs the scenario: database, build, service.');
+      if (changed) setStatus('Stopped. Start runs the scenario: database, build, service.');
   }
-  $('status').dataset.state = status.state;
+  const el = $('status');
+  el.dataset.state = status.state;
+  el.dataset.owner = owner != null ? 'elsewhere' : 'here';
   render();
+  if (seq === statusSeq) scheduleStatus(status.state === 'starting' ? POLL_STARTING_MS : POLL_MS);
 }
 
 async function showCompileErrors(diagnostics: string) {
@@ -364,8 +423,8 @@ function on(button: HTMLButtonElement, action: () => Promise<unknown>) {
 }
 
 const sid = () => state.scenario!.id;
-on(buttons.start, async () => { await post(`/scenarios/${sid()}/start`); await pollStatus(); });
-on(buttons.stop, async () => { setStatus('Stopping…', 'busy'); await post(`/scenarios/${sid()}/stop`); await pollStatus(); });
+on(buttons.start, async () => { await post(`/scenarios/${sid()}/start`); shownKey = ''; await pollStatus(); });
+on(buttons.stop, async () => { setStatus('Stopping…', 'busy'); await post(`/scenarios/${sid()}/stop`); shownKey = ''; await pollStatus(); });
 on(buttons.load, () => startJob('load'));
 on(buttons.check, () => startJob('check'));
 on(buttons.cancel, () => post(`/scenarios/${sid()}/job/cancel`));
@@ -385,9 +444,12 @@ on(buttons.newFile, async () => {
 on(buttons.save, async () => {
   const written = await code.save();
   if (!written.length) return;
-  if (state.status?.state === 'running' || state.status?.state === 'failed') {
+  if (state.status?.owner_pid != null) {
+    setStatus(`Saved. The lab of sdlab pid ${state.status.owner_pid} runs the code it started with: restart it there (sdlab stop ${sid()}; sdlab start ${sid()}).`, 'ok');
+  } else if (state.status?.state === 'running' || state.status?.state === 'failed') {
     setStatus('Saved; rebuilding and restarting…', 'busy');
     await post(`/scenarios/${sid()}/restart`);
+    shownKey = '';
   } else {
     setStatus('Saved. Start builds and runs it.', 'ok');
   }

@@ -3,7 +3,8 @@
 // grow, answer an observation question and see the measured figure, apply the fix in the
 // editor, save (rebuild, restart), check -> PASS, break the code and see the compiler's
 // diagnostic, keep an unsaved edit across a page reload and a lab restart, reveal the
-// solution, reset. The SQL console, the logs and a hint are used on the way. A screenshot of each step goes to target/ui-artifacts/.
+// solution, reset. Before its own start, the page follows a lab a terminal starts, crashes
+// and stops (`sdlab start` beside the server): each change shows within 2 s. The SQL console, the logs and a hint are used on the way. A screenshot of each step goes to target/ui-artifacts/.
 //
 // Run: npm --prefix ui run build && node ui/tests/e2e.mjs (after `cargo build -p sdlab-cli`).
 // The lab home is /tmp/sdlab-tests/ui-home (seeded once, then cached); the learner's code,
@@ -45,10 +46,13 @@ async function shot(page, name) {
   console.log(`[e2e] ${name} (${file})`);
 }
 
+/** The lab's environment, shared by `sdlab serve` and the terminal's `sdlab start`. */
+const labEnv = { ...process.env, SDLAB_HOME: home, SDLAB_ROOT: repo, SDLAB_TARGET_DIR: join(repo, 'target/sdlab-services'), SDLAB_UI_DIR: join(repo, 'ui/dist') };
+
 /** Starts `sdlab serve`; resolves with the URL it prints (token in the fragment). */
 function serve() {
   const child = spawn(sdlabBin, ['serve'], {
-    env: { ...process.env, SDLAB_HOME: home, SDLAB_ROOT: repo, SDLAB_TARGET_DIR: join(repo, 'target/sdlab-services'), SDLAB_UI_DIR: join(repo, 'ui/dist') },
+    env: labEnv,
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   // Whatever ends this script (an exception, Ctrl-C) ends the lab too; the lab's own
@@ -67,6 +71,39 @@ function serve() {
     setTimeout(() => fail(new Error('sdlab serve printed no URL in 30 s')), 30_000);
   });
   return { child, url };
+}
+
+/** `sdlab start <id>` as a terminal runs it, beside the server: `ready` resolves with the
+ *  moment it printed `ready <id> <url>` (its lab is up) and that URL. */
+function cliStart(id) {
+  const child = spawn(sdlabBin, ['start', id], { env: labEnv, stdio: ['ignore', 'pipe', 'inherit'] });
+  process.on('exit', () => child.exitCode === null && child.kill('SIGTERM'));
+  const exited = new Promise((ok) => child.on('exit', ok));
+  const ready = new Promise((ok, fail) => {
+    let out = '';
+    child.stdout.on('data', (chunk) => {
+      out += chunk;
+      const m = new RegExp(`^ready ${id} (\\S+)$`, 'm').exec(out);
+      if (m) ok({ at: Date.now(), url: m[1] });
+    });
+    child.on('exit', (code) => fail(new Error(`sdlab start ${id} exited (${code}) before it was ready`)));
+    setTimeout(() => fail(new Error(`sdlab start ${id} was not ready in 10 minutes`)), 10 * MINUTE);
+  });
+  return { child, ready, exited };
+}
+
+/** Waits until `predicate` holds in the page, at most 2 s after `since` (an action outside
+ *  the page: the page has to notice it by itself). */
+async function within2s(page, since, what, predicate) {
+  const left = 2000 - (Date.now() - since);
+  check(left > 0, `${what}: no time left to wait (${-left} ms late before waiting)`);
+  try {
+    await page.waitForFunction(predicate, null, { timeout: left, polling: 50 });
+  } catch (e) {
+    const status = await page.textContent('#status').catch(() => '?');
+    throw new Error(`FAILED: ${what} within 2 s (status line: ${status}): ${e.message}`);
+  }
+  console.log(`[e2e] ${what}: after ${Date.now() - since} ms`);
 }
 
 /** SIGTERM, then wait: serve stops the scenario it started before it exits. */
@@ -145,6 +182,30 @@ async function main() {
     check((await page.textContent('#guide')).includes('Diagnosing Failures'), 'the guide is rendered');
     check(await page.locator('.question[data-qid=observed-p95] textarea').count() === 1, 'the observation question has an answer box');
     await shot(page, 'scenario-open');
+
+    // 1b. The page follows the lab: a scenario started, crashed and stopped from a terminal
+    // (`sdlab start` and `sdlab stop`, other processes than this server) shows within 2 s of
+    // each change, with the buttons this window may use.
+    await waitState(page, 'stopped', 10_000);
+    const terminal = cliStart('t1-01');
+    const ready = await terminal.ready;
+    await within2s(page, ready.at, 'the page shows the lab a terminal started as running elsewhere',
+      () => document.querySelector('#status').dataset.state === 'running' && document.querySelector('#status').dataset.owner === 'elsewhere');
+    const elsewhereText = await page.textContent('#status');
+    check(elsewhereText.includes(`pid ${terminal.child.pid}`) && elsewhereText.includes(ready.url), `the status names the terminal's lab and its URL: ${elsewhereText}`);
+    for (const b of ['start', 'stop', 'load', 'check', 'reset']) check(!(await page.isEnabled(`#btn-${b}`)), `${b} is disabled while another process runs the lab`);
+    await shot(page, 'running-elsewhere');
+    const runState = JSON.parse(readFileSync(join(home, 'run/t1-01.json'), 'utf8'));
+    process.kill(runState.services[0].pid, 'SIGKILL');
+    const killedAt = Date.now();
+    await within2s(page, killedAt, 'the page shows the crash of the terminal\'s service',
+      () => document.querySelector('#status').dataset.state === 'failed' && /exited/.test(document.querySelector('#status').textContent));
+    await shot(page, 'crashed-elsewhere');
+    execFileSync(sdlabBin, ['stop', 't1-01'], { env: labEnv, stdio: ['ignore', 'ignore', 'inherit'] });
+    const stoppedAt = Date.now();
+    await within2s(page, stoppedAt, 'the page shows the lab stopped from the terminal',
+      () => document.querySelector('#status').dataset.state === 'stopped' && !document.querySelector('#btn-start').disabled);
+    await terminal.exited;
 
     // 2. Start: database, build, service.
     await page.click('#btn-start');
