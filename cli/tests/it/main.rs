@@ -9,6 +9,7 @@
 // Test code: a failed unwrap is a failed test, with its message.
 #![allow(clippy::unwrap_used)]
 
+mod golden;
 mod harness;
 mod lifecycle;
 mod reliability;

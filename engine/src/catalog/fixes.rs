@@ -41,6 +41,15 @@ pub enum FixBase {
     Solution,
 }
 
+impl FixBase {
+    fn dir(self, scenario_dir: &Path) -> PathBuf {
+        scenario_dir.join(match self {
+            FixBase::Service => "service",
+            FixBase::Solution => "solution",
+        })
+    }
+}
+
 /// Replace `find` (which must occur exactly once) by `replace` in `file`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -56,6 +65,15 @@ pub struct FixEdit {
 pub struct FixWrite {
     pub file: String,
     pub text: String,
+}
+
+/// Take one file from the other code folder, e.g. the solution's `src/main.rs` on top of
+/// the broken service.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FixCopy {
+    pub file: String,
+    pub from: FixBase,
 }
 
 /// What the check table must say about one line.
@@ -97,6 +115,8 @@ pub struct Fix {
     #[serde(default)]
     pub write: Vec<FixWrite>,
     #[serde(default)]
+    pub copy: Vec<FixCopy>,
+    #[serde(default)]
     pub expect: Vec<FixExpect>,
 }
 
@@ -124,10 +144,7 @@ impl Fix {
     }
 
     fn base_dir(&self, scenario_dir: &Path) -> PathBuf {
-        scenario_dir.join(match self.base() {
-            FixBase::Service => "service",
-            FixBase::Solution => "solution",
-        })
+        self.base().dir(scenario_dir)
     }
 
     /// Writes the attempt's code into `into` (emptied first): the base, then the recipe.
@@ -143,6 +160,15 @@ impl Fix {
         for file in &self.remove {
             let path = confined(into, file, &self.name)?;
             std::fs::remove_file(&path).map_err(io("remove", &path))?;
+        }
+        for c in &self.copy {
+            let src = confined(&c.from.dir(scenario_dir), &c.file, &self.name)?;
+            let dst = confined(into, &c.file, &self.name)?;
+            if let Some(parent) = dst.parent() {
+                std::fs::create_dir_all(parent).map_err(io("create", parent))?;
+            }
+            std::fs::copy(&src, &dst).map_err(io("copy", &src))?;
+            crate::freshness::keep_mtime(&src, &dst);
         }
         for e in &self.edit {
             let path = confined(into, &e.file, &self.name)?;
@@ -290,7 +316,18 @@ pub fn lint_fixes(scenario_dir: &Path) -> Vec<String> {
                 ));
             }
         }
+        for c in &fix.copy {
+            if !c.from.dir(scenario_dir).join(&c.file).is_file() {
+                problems.push(format!(
+                    "{at}: copy {:?}: no such file in {:?}",
+                    c.file, c.from
+                ));
+            }
+        }
         for e in &fix.edit {
+            if fix.copy.iter().any(|c| c.file == e.file) {
+                continue;
+            }
             match std::fs::read_to_string(base.join(&e.file)) {
                 Ok(text) if text.matches(&e.find).count() == 1 => {}
                 Ok(text) => problems.push(format!(

@@ -6,6 +6,7 @@ mod build_reuse;
 mod catalog;
 mod check_table;
 mod doctor;
+mod fixes;
 mod fuzz;
 mod learner;
 mod load;
