@@ -11,6 +11,7 @@
 
 mod golden;
 mod harness;
+mod learner_parity;
 mod lifecycle;
 mod reliability;
 mod scenario_t1_01;
