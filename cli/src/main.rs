@@ -4,6 +4,7 @@
 //! otherwise).
 
 mod commands;
+mod scaffold;
 mod view;
 
 use std::path::PathBuf;
@@ -91,6 +92,28 @@ enum Command {
     /// Check this machine for what the lab needs (cargo, PostgreSQL, nginx, a writable data
     /// folder, vendored crates) and say how to get what is missing.
     Doctor,
+    /// For scenario authors: create scenarios/<ID>-<slug>/ from a template (a small real
+    /// lesson that lints and passes its golden test), to grow into a new scenario.
+    New {
+        /// The new scenario's id, e.g. t1-05.
+        id: String,
+        /// Its title; the folder's name is the id and the title in lower-case words.
+        #[arg(long)]
+        title: String,
+        /// Its track (default: the id's, t2-05 -> 2; 1 if that is not a track).
+        #[arg(long)]
+        track: Option<u8>,
+        /// crawling, walking, running or sprinting (default: crawling).
+        #[arg(long)]
+        stage: Option<String>,
+    },
+    /// For scenario authors: check every scenario folder against the contract
+    /// (docs/AUTHORING.md). Exit code 0: clean, 1: problems (listed).
+    Lint {
+        /// The scenarios folder to lint (default: the lab's own).
+        #[arg(long, value_name = "DIR")]
+        root: Option<PathBuf>,
+    },
     /// Packaging: write every scenario's service and solution workspace, exactly as the lab
     /// generates them, under DIR and print their manifests (for `cargo vendor`).
     #[command(hide = true)]
@@ -137,6 +160,13 @@ fn main() -> ExitCode {
             Command::Stop { id } => commands::stop(id.as_deref()).await,
             Command::Serve { port, allow_hosts } => commands::serve(port, &allow_hosts).await,
             Command::Doctor => commands::doctor(),
+            Command::New {
+                id,
+                title,
+                track,
+                stage,
+            } => scaffold::new(&id, &title, track, stage),
+            Command::Lint { root } => scaffold::lint(root),
             Command::StageWorkspaces { dir } => commands::stage_workspaces(&dir),
         }
     });

@@ -6,7 +6,9 @@
 //! produces typed values. Every error names the file, the field and what was expected.
 
 pub mod fixes;
+pub mod lint;
 mod raw;
+pub mod scaffold;
 mod validate;
 
 use std::collections::BTreeMap;
