@@ -559,3 +559,67 @@ pub(super) async fn restart(
     let view = state.runner.start(Arc::clone(&state.lab), scenario).await?;
     Ok((StatusCode::ACCEPTED, Json(view)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::process::{start_time, ServiceState};
+    use crate::{LabHome, Sources};
+    use std::process::Command;
+
+    #[test]
+    fn a_lab_another_process_owns_is_read_from_its_run_state() {
+        let home = tempfile::tempdir().unwrap();
+        let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let lab = Lab::new(LabHome::at(home.path()), Sources::at(repo)).unwrap();
+        let scenario = lab.catalog.get("t1-01").unwrap().clone();
+        assert_eq!(elsewhere(&lab, &scenario), None, "nothing runs it");
+        // Stand-ins for a terminal's `sdlab start` and the service it started.
+        let mut owner = Command::new("sleep").arg("60").spawn().unwrap();
+        let mut service = Command::new("sleep").arg("60").spawn().unwrap();
+        let path = RunState::path(&lab.home.run_dir(), &scenario.id);
+        let mut state = RunState {
+            scenario: scenario.id.clone(),
+            owner_pid: owner.id(),
+            owner_start_time: start_time(owner.id()),
+            postgres_url: None,
+            postmaster_pid: None,
+            services: Vec::new(),
+            nginx_url: None,
+        };
+        state.write(&path).unwrap();
+        let starting = elsewhere(&lab, &scenario);
+        assert!(
+            matches!(starting, Some((pid, RunStatus::Starting { .. })) if pid == owner.id()),
+            "database only: {starting:?}"
+        );
+        state.services = vec![ServiceState {
+            pid: service.id(),
+            start_time: start_time(service.id()),
+            port: 45999,
+            instance: 1,
+        }];
+        state.write(&path).unwrap();
+        let running = elsewhere(&lab, &scenario);
+        assert!(
+            matches!(&running, Some((_, RunStatus::Running { entry, urls, .. }))
+                if entry == "http://127.0.0.1:45999" && urls.len() == 1),
+            "{running:?}"
+        );
+        service.kill().unwrap();
+        service.wait().unwrap();
+        let crashed = elsewhere(&lab, &scenario);
+        assert!(
+            matches!(&crashed, Some((_, RunStatus::Failed { error, .. })) if error.contains("instance 1) exited")),
+            "{crashed:?}"
+        );
+        owner.kill().unwrap();
+        owner.wait().unwrap();
+        assert_eq!(elsewhere(&lab, &scenario), None, "its owner is gone");
+        // This server's own run state is the runner's business, not "elsewhere".
+        state.owner_pid = std::process::id();
+        state.owner_start_time = start_time(std::process::id());
+        state.write(&path).unwrap();
+        assert_eq!(elsewhere(&lab, &scenario), None, "owned by this process");
+    }
+}
