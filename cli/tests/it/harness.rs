@@ -106,10 +106,6 @@ pub fn table_line<'a>(table: &'a str, label: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no line {label:?} in:\n{table}"))
 }
 
-pub fn passes(table: &str, label: &str) -> bool {
-    table_line(table, label).ends_with("PASS")
-}
-
 pub fn tail(s: &str, n: usize) -> String {
     let lines: Vec<&str> = s.lines().collect();
     lines[lines.len().saturating_sub(n)..].join("\n")

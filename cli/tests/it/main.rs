@@ -15,7 +15,6 @@ mod learner_parity;
 mod lifecycle;
 mod reliability;
 mod scenario_t1_01;
-mod scenario_t1_02;
 mod scenario_t1_03;
 mod scenario_t1_04;
 mod summary;

@@ -1,14 +1,11 @@
-//! Golden tests of scenario t1-04: the broken catalogue (one instance with 0.3 of a CPU)
-//! fails with the guide's symptom (reports queue: p95 and throughput fail, one instance
-//! serves everything); the solution (3 instances, round robin, split pools) and another
-//! correct fix (4 instances, least_conn) pass; the named wrong fixes fail on their line:
-//! ip_hash on the request share, unsplit pools on the pool budget. nginx and every instance
-//! die with a SIGKILLed lab.
+//! Scenario t1-04 beyond its fixes/ (which the golden test runs): a wrong nginx config is
+//! refused with nginx's own words and the learner's line, nginx and every instance die with a
+//! SIGKILLed lab, and a killed instance shows as down while nginx routes around it.
 //!
-//! Margins: one instance tops out near 38 reports/s against 60 offered, so its queue grows
-//! without bound (p95 ends at the 2 s timeout, budget 1 s); the solution keeps each
-//! instance under half of its share (p95 ~45 ms on a busy machine). Shares are counts, not
-//! timings: round robin measures 33/33/33 against a ±20% band; ip_hash 0/100/0.
+//! Margins of the fixes (measured on the 2-core reference machine): one instance tops out
+//! near 38 reports/s against 60 offered, so its queue grows without bound; the solution keeps
+//! each instance under half of its share. Shares are counts, not timings: round robin
+//! measures 33/33/33 against a ±20% band; ip_hash 0/100/0.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -18,109 +15,9 @@ use std::time::{Duration, Instant};
 use crate::harness::*;
 
 const ID: &str = "t1-04";
-const SHARE: &str = "request share per instance";
-const POOL: &str = "pool budget";
 
 fn dir() -> std::path::PathBuf {
     scenario_dir_of("t1-04-horizontal-scaling")
-}
-
-fn check_code(code: &Path) -> (i32, String) {
-    let (code, table, _) = check_scenario(&shared_home(), ID, &["--code", code.to_str().unwrap()]);
-    (code, table)
-}
-
-/// The solution's nginx.conf upstream servers for `n` instances, with `method` first.
-fn upstream(method: &str, n: u32) -> String {
-    let mut text = String::from(method);
-    for i in 1..=n {
-        text.push_str(&format!("    server {{{{instance_{i}}}}};\n"));
-    }
-    text
-}
-
-const SOLUTION_SERVERS: &str =
-    "    server {{instance_1}};\n    server {{instance_2}};\n    server {{instance_3}};\n";
-
-#[test]
-fn broken_catalogue_fails_with_reports_queueing_on_one_instance() {
-    let (code, table) = check_code(&dir().join("service"));
-    assert_eq!(code, 1, "the broken service must fail the check");
-    let p95 = table_line(&table, "p95 latency");
-    assert!(p95.ends_with("FAIL"), "{table}");
-    assert!(
-        !passes(&table, "successful requests/s") || !passes(&table, "error rate"),
-        "{table}"
-    );
-    let share = table_line(&table, SHARE);
-    assert!(
-        share.contains("1 instance(s): 100%") && share.ends_with("FAIL"),
-        "{share}"
-    );
-    // One pool of 40 fits the budget on its own: the pool is the trap of scaling out.
-    assert!(passes(&table, POOL), "{table}");
-    assert!(table.contains("Hints:"), "{table}");
-}
-
-#[test]
-fn solution_passes_every_line() {
-    let (code, table, _) = check_scenario(&shared_home(), ID, &["--solution"]);
-    assert_eq!(code, 0, "{table}");
-    assert!(table.contains("PASS: 7 of 7 lines pass"), "{table}");
-    assert!(
-        table_line(&table, SHARE).contains("3 instance(s)"),
-        "{table}"
-    );
-}
-
-#[test]
-fn four_instances_with_least_conn_pass_too() {
-    let code_dir = variant_of(&dir().join("solution"));
-    let deploy = code_dir.path().join("deploy");
-    edit(&deploy.join("lab.toml"), "instances = 3", "instances = 4");
-    edit(
-        &deploy.join("nginx.conf"),
-        SOLUTION_SERVERS,
-        &upstream("    least_conn;\n", 4),
-    );
-    let (code, table) = check_code(code_dir.path());
-    assert_eq!(code, 0, "{table}");
-    assert!(
-        table_line(&table, SHARE).contains("4 instance(s)"),
-        "{table}"
-    );
-    assert!(
-        table_line(&table, POOL).contains("36 = 9 + 9 + 9 + 9"),
-        "{table}"
-    );
-}
-
-#[test]
-fn ip_hash_sends_every_request_to_one_instance_and_fails_the_share() {
-    let code_dir = variant_of(&dir().join("solution"));
-    let nginx = code_dir.path().join("deploy/nginx.conf");
-    edit(&nginx, SOLUTION_SERVERS, &upstream("    ip_hash;\n", 3));
-    let (code, table) = check_code(code_dir.path());
-    assert_eq!(code, 1, "{table}");
-    let share = table_line(&table, SHARE);
-    assert!(share.contains("100%") && share.ends_with("FAIL"), "{share}");
-}
-
-#[test]
-fn three_instances_with_unsplit_pools_fail_the_pool_budget() {
-    // The broken code behind the solution's topology: 3 x 40 connections.
-    let code_dir = variant_of(&dir().join("service"));
-    for f in ["deploy/lab.toml", "deploy/nginx.conf"] {
-        std::fs::copy(dir().join("solution").join(f), code_dir.path().join(f)).unwrap();
-    }
-    let (code, table) = check_code(code_dir.path());
-    assert_eq!(code, 1, "{table}");
-    let pool = table_line(&table, POOL);
-    assert!(
-        pool.contains("120 = 40 + 40 + 40") && pool.ends_with("FAIL"),
-        "{pool}"
-    );
-    assert!(passes(&table, SHARE), "{table}");
 }
 
 #[test]

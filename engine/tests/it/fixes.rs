@@ -1,6 +1,10 @@
 //! Every scenario's `fixes/` list is complete and applies to its code, and a fix is
 //! materialized exactly as it says (files removed, copied, edited once, written).
 
+// Helpers unwrap too: a failed setup must fail the test loudly (clippy only exempts the
+// test functions themselves).
+#![allow(clippy::unwrap_used)]
+
 use std::path::{Path, PathBuf};
 
 use sdlab_engine::catalog::fixes::{find_fix, lint_fixes, load_fixes, FixKind};
