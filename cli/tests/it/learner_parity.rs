@@ -4,9 +4,9 @@
 //! once, a reset is refused by both while a lab process holds the scenario, and load runs and
 //! checks from the terminal are in the window's history and progress.
 //!
-//! A fixture scenario (`t2-98`, a std-only HTTP service that builds in seconds, no
-//! PostgreSQL) keeps it cheap; its sources live at /tmp/sdlab-tests/learner-src (a stable
-//! path, so builds stay incremental).
+//! The reliability suite's fixture scenario (`t2-99`, a std-only HTTP service that builds in
+//! seconds, no PostgreSQL, 60 hints) keeps it cheap; its sources live at
+//! /tmp/sdlab-tests/learner-src (a stable path, so builds stay incremental).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -22,98 +22,21 @@ use serde_json::Value;
 use tower::ServiceExt;
 
 use crate::harness::*;
+use crate::reliability::{self, FIXTURE, FIXTURE_DIR, FIXTURE_MAIN};
 
-const FIXTURE: &str = "t2-98";
-const FIXTURE_DIR: &str = "t2-98-learner-fixture";
 const PORT: u16 = 45124;
 const TOKEN: &str = "0123456789abcdef0123456789abcdef";
 
-const FIXTURE_TOML: &str = r#"
-id = "t2-98"
-title = "Learner rules fixture"
-track = 2
-stage = "crawling"
-concepts = ["testing"]
-minutes = 1
-hints = ["First, gently.", "Then, clearer.", "Last, explicit."]
-
-[topology]
-instances = 1
-
-[[requests]]
-name = "hello"
-method = "GET"
-path = "/"
-
-[profiles.explore]
-description = "A few requests."
-timeout = "1s"
-stages = [{ duration = "2s", rate = 20 }]
-mix = { hello = 1 }
-
-[profiles.check]
-description = "A few requests."
-timeout = "1s"
-stages = [{ duration = "2s", rate = 20 }]
-mix = { hello = 1 }
-
-[check]
-profile = "check"
-
-[[check.slo]]
-metric = "error_rate"
-max = 0.01
-hint = "Errors."
-"#;
-
-const FIXTURE_MAIN: &str = r#"//! Learner rules fixture: answers every request with 200.
-
-use std::io::{Read, Write};
-
-fn main() {
-    let port: u16 = std::env::var("PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(0);
-    let listener = std::net::TcpListener::bind(("127.0.0.1", port)).expect("bind");
-    for stream in listener.incoming() {
-        let Ok(mut stream) = stream else { continue };
-        let mut buf = [0u8; 8192];
-        let _ = stream.read(&mut buf);
-        let _ = write!(stream, "HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok");
-    }
-}
-"#;
-
-fn write_if_changed(path: &Path, bytes: &[u8]) {
-    if std::fs::read(path).ok().as_deref() != Some(bytes) {
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, bytes).unwrap();
-    }
-}
-
-/// The sources tree: the repository's manifest and kit, and the fixture scenario.
+/// The reliability suite's fixture scenario in a sources tree of its own, with solution notes.
 fn fixture_sources() -> PathBuf {
-    let root = PathBuf::from("/tmp/sdlab-tests/learner-src");
-    for file in ["Cargo.toml", "Cargo.lock"] {
-        write_if_changed(&root.join(file), &std::fs::read(repo().join(file)).unwrap());
-    }
-    let kit = root.join("scenarios/kit");
-    if kit.symlink_metadata().is_err() {
-        std::fs::create_dir_all(root.join("scenarios")).unwrap();
-        std::os::unix::fs::symlink(repo().join("scenarios/kit"), &kit).unwrap();
-    }
-    let dir = root.join("scenarios").join(FIXTURE_DIR);
-    write_if_changed(&dir.join("scenario.toml"), FIXTURE_TOML.as_bytes());
-    write_if_changed(&dir.join("SCENARIO.md"), b"# Learner rules fixture\n");
-    write_if_changed(
-        &dir.join("solution/SOLUTION.md"),
+    let root = reliability::fixture_sources("learner-src", &[]);
+    reliability::write_if_changed(
+        &root
+            .join("scenarios")
+            .join(FIXTURE_DIR)
+            .join("solution/SOLUTION.md"),
         b"# The fixture's solution\n\nIt was never broken.\n",
     );
-    for code in ["service", "solution"] {
-        let manifest = format!(
-            "[package]\nname = \"scenario-t2-98-{code}\"\nversion = \"0.0.0\"\nedition = \"2021\"\npublish = false\n"
-        );
-        write_if_changed(&dir.join(code).join("Cargo.toml"), manifest.as_bytes());
-        write_if_changed(&dir.join(code).join("src/main.rs"), FIXTURE_MAIN.as_bytes());
-    }
     root
 }
 
@@ -177,16 +100,24 @@ fn the_terminal_and_the_window_follow_the_same_learner_rules() {
     let (code, second, _) = sdlab_on(home, &["hint", FIXTURE]);
     assert_eq!(code, 0);
     assert!(
-        second.contains("Hint 1 of 3 (seen)") && second.contains("Hint 2 of 3: Then, clearer."),
+        second.contains("Hint 1 of 60 (seen)") && second.contains("Hint 2 of 60: Hint number 2."),
         "{second}"
     );
     let (_, hints) = window.call("GET", "/hints", "");
     assert_eq!(hints["shown"].as_array().unwrap().len(), 2, "{hints}");
     let (_, hints) = window.call("POST", "/hints/next", "");
-    assert_eq!(hints["shown"][2], "Last, explicit.");
+    assert_eq!(hints["shown"][2], "Hint number 3.");
+    let (_, next, _) = sdlab_on(home, &["hint", FIXTURE]);
+    assert!(
+        next.contains("Hint 3 of 60 (seen)") && next.contains("Hint 4 of 60: Hint number 4."),
+        "{next}"
+    );
+    for _ in 4..60 {
+        window.call("POST", "/hints/next", "");
+    }
     let (_, last, _) = sdlab_on(home, &["hint", FIXTURE]);
     assert!(
-        last.contains("Hint 3 of 3 (seen)") && last.contains("That is the last hint"),
+        last.contains("Hint 60 of 60 (seen)") && last.contains("That is the last hint"),
         "{last}"
     );
 

@@ -23,8 +23,8 @@ use std::time::{Duration, Instant};
 use crate::harness::*;
 use crate::summary::Case;
 
-const FIXTURE_DIR: &str = "t2-99-reliability-fixture";
-const FIXTURE: &str = "t2-99";
+pub(crate) const FIXTURE_DIR: &str = "t2-99-reliability-fixture";
+pub(crate) const FIXTURE: &str = "t2-99";
 
 const FIXTURE_TOML: &str = r#"
 id = "t2-99"
@@ -64,7 +64,7 @@ max = 0.01
 hint = "Errors."
 "#;
 
-const FIXTURE_MAIN: &str = r#"//! Reliability fixture: a tiny HTTP service that misbehaves as the file `mode` in its working
+pub(crate) const FIXTURE_MAIN: &str = r#"//! Reliability fixture: a tiny HTTP service that misbehaves as the file `mode` in its working
 //! directory says: panic-at-start, wrong-port, never-healthy, eat-memory, panic-under-load.
 
 use std::io::{Read, Write};
@@ -115,16 +115,17 @@ fn main() {
 
 // --- fixture and plumbing ----------------------------------------------------------------
 
-fn write_if_changed(path: &Path, bytes: &[u8]) {
+pub(crate) fn write_if_changed(path: &Path, bytes: &[u8]) {
     if std::fs::read(path).ok().as_deref() != Some(bytes) {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(path, bytes).unwrap();
     }
 }
 
-/// A sources tree (`SDLAB_ROOT`) with the repository's manifest and kit and the fixture scenario;
+/// A sources tree (`SDLAB_ROOT`) with the repository's manifest and kit and the fixture scenario
+/// (also used by `learner_parity.rs`);
 /// `extra` adds scenario folders (name, scenario.toml text). Stable paths keep builds incremental.
-fn fixture_sources(name: &str, extra: &[(&str, &str)]) -> PathBuf {
+pub(crate) fn fixture_sources(name: &str, extra: &[(&str, &str)]) -> PathBuf {
     let root = PathBuf::from("/tmp/sdlab-tests").join(name);
     write_if_changed(
         &root.join("Cargo.toml"),
