@@ -14,6 +14,7 @@ mod harness;
 mod learner_parity;
 mod lifecycle;
 mod reliability;
+mod scaffold;
 mod scenario_t1_01;
 mod scenario_t1_03;
 mod scenario_t1_04;
