@@ -191,6 +191,23 @@ impl Profile {
         self.stages.iter().map(|s| s.duration).sum()
     }
 
+    /// Cuts the last (steady) stage to at most `hold`: the same rates and lines over a
+    /// shorter run. The test suite uses it (`SDLAB_CHECK_HOLD_SECS`, read by
+    /// `Lab::from_env`) so that each of many checks costs seconds less; the ramp before it is
+    /// kept, so the service still warms up as it does in a learner's check.
+    pub fn hold_at_most(&mut self, hold: Duration) {
+        if let Some(last) = self.stages.last_mut() {
+            if last.duration > hold {
+                last.duration = hold;
+                self.description = format!(
+                    "{} (steady stage cut to {} s for the test suite: SDLAB_CHECK_HOLD_SECS)",
+                    self.description,
+                    hold.as_secs()
+                );
+            }
+        }
+    }
+
     /// The rate of the last stage: what the profile is meant to hold.
     pub fn target_rate(&self) -> f64 {
         self.stages.last().map(|s| s.rate).unwrap_or(0.0)

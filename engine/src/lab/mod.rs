@@ -109,8 +109,20 @@ pub struct UpOptions {
 
 impl Lab {
     /// The lab for `$SDLAB_HOME` and the sources this engine was built from.
+    /// `SDLAB_CHECK_HOLD_SECS=N` cuts every check's steady stage to N seconds (the test
+    /// suite's shorter checks; see `Profile::hold_at_most`).
     pub fn from_env() -> Result<Lab, LabError> {
-        Lab::new(LabHome::from_env(), Sources::from_env())
+        let mut lab = Lab::new(LabHome::from_env(), Sources::from_env())?;
+        let hold = std::env::var("SDLAB_CHECK_HOLD_SECS").ok();
+        if let Some(secs) = hold.as_deref().and_then(|v| v.trim().parse::<u64>().ok()) {
+            for scenario in &mut lab.catalog.scenarios {
+                scenario
+                    .check
+                    .profile
+                    .hold_at_most(std::time::Duration::from_secs(secs.max(1)));
+            }
+        }
+        Ok(lab)
     }
 
     pub fn new(home: LabHome, sources: Sources) -> Result<Lab, LabError> {

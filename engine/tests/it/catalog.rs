@@ -593,3 +593,29 @@ fn panels_parse_and_their_mistakes_are_named() {
         .unwrap_err();
     assert_invalid(&err, &fx.file, "panels[0].series", &["at least one"]);
 }
+
+#[test]
+fn a_shorter_check_cuts_only_the_steady_stage_and_says_so() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/t1-01-diagnosing-failures");
+    let scenario = sdlab_engine::catalog::load_scenario(&dir.join("scenario.toml")).unwrap();
+    let original = scenario.check.profile.clone();
+    let mut short = original.clone();
+    short.hold_at_most(Duration::from_secs(8));
+    let n = original.stages.len();
+    assert_eq!(short.stages.len(), n);
+    // The ramp is kept as it is; only the steady stage is cut; every rate stays.
+    assert_eq!(short.stages[..n - 1], original.stages[..n - 1]);
+    assert_eq!(short.stages[n - 1].duration, Duration::from_secs(8));
+    assert_eq!(short.stages[n - 1].rate, original.stages[n - 1].rate);
+    assert_eq!(short.target_rate(), original.target_rate());
+    assert!(
+        short.description.contains("SDLAB_CHECK_HOLD_SECS"),
+        "{}",
+        short.description
+    );
+    // A hold longer than the stage changes nothing.
+    let mut long = original.clone();
+    long.hold_at_most(Duration::from_secs(3600));
+    assert_eq!(long.stages, original.stages);
+    assert_eq!(long.description, original.description);
+}

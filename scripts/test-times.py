@@ -1,0 +1,136 @@
+#!/usr/bin/env python3
+"""Prints where the test command's time went: each stage, each scenario, and what 32
+scenarios would cost at today's measured cost per scenario.
+
+Inputs (all written by scripts/test.sh and the tests themselves; any may be missing):
+  target/test-times.tsv           stage <TAB> seconds <TAB> status
+  target/nextest/ci/junit.xml     nextest's per-test times
+  target/golden-times.tsv         scenario <TAB> fix <TAB> seconds (cli/tests/it/golden.rs)
+"""
+
+import collections
+import pathlib
+import re
+import sys
+import xml.etree.ElementTree as ET
+
+TARGET = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else "target")
+PLANNED_SCENARIOS = 32
+CI_LIMIT_MIN = 90
+BUDGET_MIN = 45
+
+
+def stages():
+    path = TARGET / "test-times.tsv"
+    rows = []
+    if path.exists():
+        for line in path.read_text().splitlines():
+            parts = line.split("\t")
+            if len(parts) >= 2:
+                rows.append((parts[0], float(parts[1]), parts[2] if len(parts) > 2 else ""))
+    return rows
+
+
+def tests():
+    """(group, seconds) per test: a scenario id for scenario tests, else the test module."""
+    path = TARGET / "nextest" / "ci" / "junit.xml"
+    if not path.exists():
+        return []
+    out = []
+    for case in ET.parse(path).getroot().iter("testcase"):
+        name = case.get("name", "")
+        secs = float(case.get("time", "0") or 0)
+        m = re.match(r"golden::every_fix_of_(t\d+_\d+)_", name) or re.match(
+            r"scenario_(t\d+_\d+)::", name
+        )
+        if m:
+            group = m.group(1).replace("_", "-")
+        else:
+            crate = case.get("classname", "").split("::")[0]
+            group = f"{crate} {name.split('::')[0]}"
+        out.append((group, secs, name))
+    return out
+
+
+def golden():
+    path = TARGET / "golden-times.tsv"
+    runs = collections.defaultdict(list)
+    if path.exists():
+        for line in path.read_text().splitlines():
+            parts = line.split("\t")
+            if len(parts) == 3:
+                runs[parts[0]].append((parts[1], float(parts[2])))
+    return runs
+
+
+def table(title, rows, headers):
+    print(f"\n{title}")
+    widths = [max(len(str(r[i])) for r in rows + [headers]) for i in range(len(headers))]
+    fmt = "  ".join(f"{{:{'<' if i == 0 else '>'}{w}}}" for i, w in enumerate(widths))
+    print(fmt.format(*headers))
+    print(fmt.format(*["-" * w for w in widths]))
+    for r in rows:
+        print(fmt.format(*r))
+
+
+def main():
+    st = stages()
+    total = sum(s for _, s, _ in st)
+    if st:
+        table(
+            "Test command: time per stage",
+            [(n, f"{s:.0f} s", status) for n, s, status in st]
+            + [("total", f"{total:.0f} s ({total / 60:.1f} min)", "")],
+            ("stage", "time", "status"),
+        )
+
+    by_group = collections.defaultdict(float)
+    counts = collections.Counter()
+    for group, secs, _ in tests():
+        by_group[group] += secs
+        counts[group] += 1
+    scenario_groups = sorted(g for g in by_group if re.match(r"t\d+-\d+$", g))
+    runs = golden()
+    if scenario_groups:
+        rows = []
+        for g in scenario_groups:
+            fixes = runs.get(g, [])
+            rows.append(
+                (
+                    g,
+                    f"{by_group[g]:.0f} s",
+                    str(counts[g]),
+                    f"{len(fixes)} ({sum(s for _, s in fixes):.0f} s)" if fixes else "-",
+                )
+            )
+        table(
+            "Scenarios: nextest time per scenario (golden fixes + its own tests)",
+            rows,
+            ("scenario", "time", "tests", "fix checks (time)"),
+        )
+    others = sorted(((g, s) for g, s in by_group.items() if g not in scenario_groups),
+                    key=lambda x: -x[1])
+    if others:
+        table(
+            "Platform tests: nextest time per module",
+            [(g, f"{s:.0f} s", str(counts[g])) for g, s in others],
+            ("module", "time", "tests"),
+        )
+
+    if st and scenario_groups:
+        per = [by_group[g] for g in scenario_groups]
+        scen_total = sum(per)
+        per_scenario = scen_total / len(per)
+        fixed = total - scen_total
+        projected = fixed + per_scenario * PLANNED_SCENARIOS
+        print(
+            f"\nProjection: {fixed / 60:.1f} min that does not grow with scenarios + "
+            f"{per_scenario:.0f} s per scenario (mean of {len(per)}, max {max(per):.0f} s) x "
+            f"{PLANNED_SCENARIOS} = {projected / 60:.1f} min for {PLANNED_SCENARIOS} scenarios "
+            f"(CI limit {CI_LIMIT_MIN} min; today's budget {BUDGET_MIN} min: "
+            f"{total / 60:.1f} min used)."
+        )
+
+
+if __name__ == "__main__":
+    main()
