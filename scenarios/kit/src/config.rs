@@ -2,7 +2,7 @@
 
 use crate::error::KitError;
 
-/// What every scenario service is told at start (see the service contract in DESIGN.md).
+/// What every scenario service is told at start (the service contract: docs/AUTHORING.md).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
     /// Port to listen on, on 127.0.0.1. The lab picks a free one per instance.
