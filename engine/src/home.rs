@@ -19,7 +19,7 @@ use crate::catalog::{Catalog, CatalogError, Scenario};
 /// <root>/logs/<id>/          service logs
 /// <root>/backups/            the learner's code as it was before each `reset`
 /// <root>/progress.json       checks run per scenario (the solution asks before the first)
-/// <root>/history/<id>.json   summaries of the API's load runs and checks (the UI's "before")
+/// <root>/history/<id>.json   load runs and checks, terminal or window (`learner::history`)
 /// <root>/drafts/<id>/        unsaved edits from the web UI's editor
 /// ```
 #[derive(Debug, Clone)]
