@@ -45,14 +45,25 @@ pub fn new(id: &str, title: &str, track: Option<u8>, stage: Option<String>) -> R
     for p in &problems {
         println!("lint: {p}");
     }
-    println!(
-        "\nNext:\n  \
-         cargo build                  # in {}: adds scenario-{id}-service and -solution to Cargo.lock\n  \
-         sdlab lint                   # the scenario's files follow the contract\n  \
-         sdlab check {id} --solution  # the solution passes; `sdlab check {id} --fix <name>` runs each fixes/ file\n\
-         Then make it yours: docs/AUTHORING.md.",
-        sources.root.display()
-    );
+    let root_dir = sources.root.display();
+    println!("\nNext:");
+    for (command, why) in [
+        (
+            format!("cd {root_dir} && cargo build"),
+            format!("adds scenario-{id}-service and -solution to Cargo.lock (commit it)"),
+        ),
+        (
+            "sdlab lint".to_string(),
+            "the folder follows the contract".to_string(),
+        ),
+        (
+            format!("sdlab check {id} --fix <name>"),
+            "one attempt of fixes/ (broken, solution, ...) gets its verdict".to_string(),
+        ),
+    ] {
+        println!("  {command:<40} # {why}");
+    }
+    println!("Then make the lesson yours: docs/AUTHORING.md.");
     Ok(if problems.is_empty() {
         ExitCode::SUCCESS
     } else {
