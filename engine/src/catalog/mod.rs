@@ -248,6 +248,9 @@ impl Profile {
 pub struct CheckSpec {
     /// The load the check runs (one of `Scenario::profiles`).
     pub profile: Profile,
+    /// The shortest steady stage that still separates the broken service from a fix
+    /// (`[check] min_hold`): the test suite's shorter checks never cut below it.
+    pub min_hold: Option<Duration>,
     pub lines: Vec<CheckLine>,
 }
 

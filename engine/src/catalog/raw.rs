@@ -158,6 +158,9 @@ pub(crate) struct RawStage {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawCheck {
     pub profile: String,
+    /// The shortest steady stage that still tells the broken service from a fix (e.g.
+    /// "20s" where a queue needs that long to grow); a shortened test run keeps at least it.
+    pub min_hold: Option<String>,
     #[serde(default)]
     pub slo: Vec<RawSlo>,
     #[serde(default)]

@@ -109,17 +109,17 @@ pub struct UpOptions {
 
 impl Lab {
     /// The lab for `$SDLAB_HOME` and the sources this engine was built from.
-    /// `SDLAB_CHECK_HOLD_SECS=N` cuts every check's steady stage to N seconds (the test
-    /// suite's shorter checks; see `Profile::hold_at_most`).
+    /// `SDLAB_CHECK_HOLD_SECS=N` cuts every check's steady stage to N seconds, never below
+    /// the scenario's `[check] min_hold` (the test suite's shorter checks; see
+    /// `Profile::hold_at_most`).
     pub fn from_env() -> Result<Lab, LabError> {
         let mut lab = Lab::new(LabHome::from_env(), Sources::from_env())?;
         let hold = std::env::var("SDLAB_CHECK_HOLD_SECS").ok();
         if let Some(secs) = hold.as_deref().and_then(|v| v.trim().parse::<u64>().ok()) {
+            let hold = std::time::Duration::from_secs(secs.max(1));
             for scenario in &mut lab.catalog.scenarios {
-                scenario
-                    .check
-                    .profile
-                    .hold_at_most(std::time::Duration::from_secs(secs.max(1)));
+                let check = &mut scenario.check;
+                check.profile.hold_at_most(hold.max(check.min_hold.unwrap_or_default()));
             }
         }
         Ok(lab)

@@ -619,3 +619,16 @@ fn a_shorter_check_cuts_only_the_steady_stage_and_says_so() {
     assert_eq!(long.stages, original.stages);
     assert_eq!(long.description, original.description);
 }
+
+#[test]
+fn a_scenario_can_keep_its_whole_hold_with_min_hold() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/t1-04-horizontal-scaling");
+    let scenario = sdlab_engine::catalog::load_scenario(&dir.join("scenario.toml")).unwrap();
+    assert_eq!(scenario.check.min_hold, Some(Duration::from_secs(20)));
+    let fx = Fixture::new();
+    let err = fx.error_with(
+        "profile = \"check\"",
+        "profile = \"check\"\nmin_hold = \"soon\"",
+    );
+    assert!(err.to_string().contains("check.min_hold"), "{err}");
+}

@@ -225,8 +225,13 @@ pub(super) fn check(
             "at least one line (slo, plan, connections, metrics, pool_budget, refused_connections)",
         ));
     }
+    let min_hold = match &raw.min_hold {
+        Some(text) => Some(cx.duration("check.min_hold", text)?),
+        None => None,
+    };
     Ok(CheckSpec {
         profile: profile.clone(),
+        min_hold,
         lines,
     })
 }
