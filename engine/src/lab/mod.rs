@@ -119,7 +119,9 @@ impl Lab {
             let hold = std::time::Duration::from_secs(secs.max(1));
             for scenario in &mut lab.catalog.scenarios {
                 let check = &mut scenario.check;
-                check.profile.hold_at_most(hold.max(check.min_hold.unwrap_or_default()));
+                check
+                    .profile
+                    .hold_at_most(hold.max(check.min_hold.unwrap_or_default()));
             }
         }
         Ok(lab)
