@@ -36,16 +36,20 @@ pub fn run_fixes(home: &Path, sources_root: &Path, id: &str) {
         .unwrap_or_else(|| panic!("no scenario {id} under {}", sources_root.display()));
     let fixes = load_fixes(&scenario.dir).unwrap();
     assert!(!fixes.is_empty(), "{id} has no fixes/");
-    let only = std::env::var("SDLAB_GOLDEN_FIX").ok();
+    let only = std::env::var("SDLAB_GOLDEN_FIX")
+        .ok()
+        .filter(|n| !n.trim().is_empty());
     // The broken service first (its symptoms), the solution next: a failure reads in the
     // order the guide tells the story.
     let mut order: Vec<&Fix> = fixes.values().collect();
     order.sort_by_key(|f| (f.kind as u8, f.name.clone()));
     let mut misses = Vec::new();
+    let mut ran = 0;
     for fix in order {
         if only.as_deref().is_some_and(|n| n != fix.name) {
             continue;
         }
+        ran += 1;
         let started = Instant::now();
         let (code, table, stderr) = check_in(home, sources_root, id, &fix.name);
         record_time(id, &fix.name, started.elapsed());
@@ -61,6 +65,7 @@ pub fn run_fixes(home: &Path, sources_root: &Path, id: &str) {
             ));
         }
     }
+    assert!(ran > 0, "{id}: no fix named {only:?}");
     assert!(misses.is_empty(), "\n{}", misses.join("\n\n"));
 }
 
