@@ -42,5 +42,5 @@ stage "build sdlab and the web UI" bash -c 'cargo build -p sdlab-cli --locked &&
 stage "browser test (chromium)" node ui/tests/e2e.mjs
 # The desktop app: build its .deb, install it, run it under Xvfb without a network, check
 # t1-01 with the solution through it, close the window, nothing left running.
-stage "build the .deb" bash installers/deb.sh
+stage "build the .deb" bash installers/deb.sh --debug
 stage "test the .deb" bash installers/test-deb.sh
