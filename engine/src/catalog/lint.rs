@@ -310,6 +310,7 @@ fn hints(s: &Scenario, add: &mut impl FnMut(Rule, String)) {
             CheckLine::Connections { hint, .. } => ("connections".to_string(), hint),
             CheckLine::MetricsPresent { hint, .. } => ("metrics".to_string(), hint),
             CheckLine::PoolBudget { hint, .. } => ("pool_budget".to_string(), hint),
+            CheckLine::AcquireTimeout { hint, .. } => ("acquire_timeout".to_string(), hint),
             CheckLine::RefusedConnections { hint, .. } => ("refused_connections".to_string(), hint),
             CheckLine::InstancesUp { hint } => ("instances_up".to_string(), hint),
             CheckLine::Balance { hint, .. } => ("balance".to_string(), hint),

@@ -280,6 +280,13 @@ pub enum CheckLine {
     MetricsPresent { names: Vec<String>, hint: String },
     /// The sum of the instances' `db_pool_max` must fit `max_connections - reserved`.
     PoolBudget { reserved: u32, hint: String },
+    /// Every instance's pool gives up waiting for a connection (`db_pool_acquire_timeout_seconds`
+    /// in /metrics) before the client does (`client_timeout`, the check profile's timeout), so
+    /// a request that cannot get a connection is answered 503 instead of hanging.
+    AcquireTimeout {
+        client_timeout: Duration,
+        hint: String,
+    },
     /// Connections PostgreSQL refused with "too many clients" during the check load (counted
     /// in the server's log) must be at most `max`.
     RefusedConnections { max: u64, hint: String },
@@ -293,6 +300,23 @@ pub enum CheckLine {
         tolerance: f64,
         hint: String,
     },
+}
+
+impl CheckLine {
+    /// What the learner reads when the line fails.
+    pub fn hint(&self) -> &str {
+        match self {
+            CheckLine::Slo { hint, .. }
+            | CheckLine::Plan { hint, .. }
+            | CheckLine::Connections { hint, .. }
+            | CheckLine::MetricsPresent { hint, .. }
+            | CheckLine::PoolBudget { hint, .. }
+            | CheckLine::AcquireTimeout { hint, .. }
+            | CheckLine::RefusedConnections { hint, .. }
+            | CheckLine::Balance { hint, .. }
+            | CheckLine::InstancesUp { hint } => hint,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -175,6 +175,8 @@ pub(crate) struct RawCheck {
     pub refused_connections: Option<RawRefusedConnections>,
     #[serde(default)]
     pub balance: Option<RawBalance>,
+    #[serde(default)]
+    pub acquire_timeout: Option<RawAcquireTimeout>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -242,6 +244,13 @@ pub(crate) struct RawConnectionsAssert {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawMetricsAssert {
     pub present: Vec<String>,
+    pub hint: String,
+}
+
+/// Every instance's pool must give up waiting for a connection before the client does.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawAcquireTimeout {
     pub hint: String,
 }
 

@@ -2,6 +2,7 @@
 //! clock), so the same observations always give the same table.
 
 use std::collections::BTreeSet;
+use std::time::Duration;
 
 use super::{fmt_duration, LineResult, Observations};
 use crate::catalog::{CheckLine, SloMetric};
@@ -39,6 +40,10 @@ fn evaluate_line(line: &CheckLine, obs: &Observations) -> LineResult {
         } => connections(*max_per_request, hint, obs),
         CheckLine::MetricsPresent { names, hint } => metrics_present(names, hint, obs),
         CheckLine::PoolBudget { reserved, hint } => pool_budget(*reserved, hint, obs),
+        CheckLine::AcquireTimeout {
+            client_timeout,
+            hint,
+        } => acquire_timeout(*client_timeout, hint, obs),
         CheckLine::RefusedConnections { max, hint } => refused_connections(*max, hint, obs),
         CheckLine::InstancesUp { hint } => instances_up(hint, obs),
         CheckLine::Balance {
@@ -232,6 +237,40 @@ fn metrics_present(names: &[String], hint: &str, obs: &Observations) -> LineResu
 }
 
 /// The instances' pools together fit in `max_connections` minus the reserved connections.
+/// Each instance's `db_pool_acquire_timeout_seconds` must be below the client's timeout: a
+/// pool that waits longer (or forever) turns a busy database into hung requests.
+fn acquire_timeout(client_timeout: Duration, hint: &str, obs: &Observations) -> LineResult {
+    let label = "pool acquire timeout".to_string();
+    let required = format!("< {} (the client's timeout)", fmt_duration(client_timeout));
+    let per: Vec<Option<f64>> = obs
+        .metrics
+        .iter()
+        .map(|m| m.as_ref().and_then(|m| m.sum(ACQUIRE_TIMEOUT_SECONDS)))
+        .collect();
+    let shown: Vec<String> = per
+        .iter()
+        .zip(&obs.metrics)
+        .map(|(t, m)| match (t, m) {
+            (Some(t), _) => fmt_duration(Duration::from_secs_f64(t.max(0.0))),
+            (None, Some(_)) => "not exported".to_string(),
+            (None, None) => "down".to_string(),
+        })
+        .collect();
+    let passed = !per.is_empty()
+        && per
+            .iter()
+            .all(|t| t.is_some_and(|t| t < client_timeout.as_secs_f64()));
+    let measured = match shown.len() {
+        0 => "no instance answered /metrics".to_string(),
+        1 => shown[0].clone(),
+        _ => format!("{} (per instance)", shown.join(", ")),
+    };
+    result(label, measured, required, passed, hint)
+}
+
+/// The kit's gauge of the pool's `acquire_timeout`.
+const ACQUIRE_TIMEOUT_SECONDS: &str = "db_pool_acquire_timeout_seconds";
+
 fn pool_budget(reserved: u32, hint: &str, obs: &Observations) -> LineResult {
     let budget = obs.max_connections.saturating_sub(reserved);
     let required = format!(

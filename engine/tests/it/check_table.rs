@@ -196,16 +196,7 @@ fn report(scenario: &Scenario, lines: Vec<LineResult>) -> CheckReport {
 }
 
 fn hint_of(line: &CheckLine) -> &str {
-    match line {
-        CheckLine::Slo { hint, .. }
-        | CheckLine::Plan { hint, .. }
-        | CheckLine::Connections { hint, .. }
-        | CheckLine::MetricsPresent { hint, .. }
-        | CheckLine::PoolBudget { hint, .. }
-        | CheckLine::RefusedConnections { hint, .. }
-        | CheckLine::Balance { hint, .. }
-        | CheckLine::InstancesUp { hint } => hint,
-    }
+    line.hint()
 }
 
 /// A single plan line on `posts`, with or without `no_sort`.
@@ -651,4 +642,49 @@ fn refused_connections_are_judged_by_count_and_unmeasured_fails() {
     let refused = &evaluate(&line, &with(Some(4_402)))[0];
     assert!(!refused.passed && refused.measured == "4402", "{refused:?}");
     assert!(!evaluate(&line, &with(None))[0].passed);
+}
+
+#[test]
+fn a_pool_that_waits_longer_than_the_client_fails_the_acquire_timeout_line() {
+    let line = CheckLine::AcquireTimeout {
+        client_timeout: Duration::from_secs(3),
+        hint: "Wait less than the client.".to_string(),
+    };
+    let instances = |timeouts: &[Option<f64>]| Observations {
+        metrics: timeouts
+            .iter()
+            .map(|t| {
+                Some(PromText::parse(&match t {
+                    Some(t) => format!("db_pool_acquire_timeout_seconds {t}\n"),
+                    None => "db_pool_max 8\n".to_string(),
+                }))
+            })
+            .collect(),
+        ..Observations::default()
+    };
+    let judge = |obs: &Observations| evaluate(std::slice::from_ref(&line), obs).remove(0);
+    let ok = judge(&instances(&[Some(0.5), Some(0.5), Some(1.0)]));
+    assert!(ok.passed, "{ok:?}");
+    assert_eq!(ok.measured, "500.0 ms, 500.0 ms, 1.00 s (per instance)");
+    assert_eq!(ok.required, "< 3.00 s (the client's timeout)");
+    // An hour on one instance is enough to hang requests there.
+    let hour = judge(&instances(&[Some(0.5), Some(3600.0)]));
+    assert!(
+        !hour.passed && hour.measured.contains("3600.00 s"),
+        "{hour:?}"
+    );
+    assert_eq!(hour.hint.as_deref(), Some("Wait less than the client."));
+    // Equal to the client's timeout is a race the client loses half the time.
+    assert!(!judge(&instances(&[Some(3.0)])).passed);
+    // Not exported (a pool that is not the kit's, or none): it cannot be vouched for.
+    let unknown = judge(&instances(&[None]));
+    assert!(
+        !unknown.passed && unknown.measured == "not exported",
+        "{unknown:?}"
+    );
+    // A down instance is not a pass either.
+    let mut down = instances(&[Some(0.5)]);
+    down.metrics.push(None);
+    assert!(!judge(&down).passed);
+    assert!(!judge(&Observations::default()).passed);
 }

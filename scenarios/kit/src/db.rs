@@ -7,6 +7,8 @@
 //! - `db_pool_waiting`: handlers waiting in [`Db::conn`] for a connection.
 //! - `db_pool_acquire_seconds`: histogram of that wait.
 //! - `db_pool_acquire_timeouts_total`: waits that gave up after `acquire_timeout`.
+//! - `db_pool_acquire_timeout_seconds`: that `acquire_timeout` (the longest, with several
+//!   pools): a handler waits at most this long before answering 503.
 //! - `db_pool_connections_opened_total`: new PostgreSQL connections the pool opened. Under
 //!   steady load this should stay flat: a pool exists so connections are reused.
 
@@ -24,6 +26,7 @@ pub const DB_POOL_IN_USE: &str = "db_pool_in_use";
 pub const DB_POOL_WAITING: &str = "db_pool_waiting";
 pub const DB_POOL_ACQUIRE_SECONDS: &str = "db_pool_acquire_seconds";
 pub const DB_POOL_ACQUIRE_TIMEOUTS_TOTAL: &str = "db_pool_acquire_timeouts_total";
+pub const DB_POOL_ACQUIRE_TIMEOUT_SECONDS: &str = "db_pool_acquire_timeout_seconds";
 pub const DB_POOL_CONNECTIONS_OPENED_TOTAL: &str = "db_pool_connections_opened_total";
 
 /// How big the pool may grow and how long a handler may wait for a connection. No
@@ -161,8 +164,10 @@ pub(crate) fn sample_pools() {
         return;
     }
     let (mut max, mut size, mut idle) = (0u64, 0u64, 0u64);
+    let mut acquire_timeout = Duration::ZERO;
     for pool in pools.iter().filter(|pool| !pool.is_closed()) {
         max += u64::from(pool.options().get_max_connections());
+        acquire_timeout = acquire_timeout.max(pool.options().get_acquire_timeout());
         size += u64::from(pool.size());
         idle += pool.num_idle() as u64;
     }
@@ -170,6 +175,7 @@ pub(crate) fn sample_pools() {
     metrics::gauge!(DB_POOL_SIZE).set(size as f64);
     metrics::gauge!(DB_POOL_IDLE).set(idle as f64);
     metrics::gauge!(DB_POOL_IN_USE).set(size.saturating_sub(idle) as f64);
+    metrics::gauge!(DB_POOL_ACQUIRE_TIMEOUT_SECONDS).set(acquire_timeout.as_secs_f64());
     // Registered here too so it shows as 0 before the first wait rather than missing.
     metrics::gauge!(DB_POOL_WAITING).increment(0.0);
     metrics::counter!(DB_POOL_ACQUIRE_TIMEOUTS_TOTAL).increment(0);
@@ -184,6 +190,10 @@ pub(crate) fn describe() {
     metrics::describe_gauge!(DB_POOL_IDLE, "Open connections not lent to a handler.");
     metrics::describe_gauge!(DB_POOL_IN_USE, "Open connections lent to a handler.");
     metrics::describe_gauge!(DB_POOL_WAITING, "Handlers waiting for a connection.");
+    metrics::describe_gauge!(
+        DB_POOL_ACQUIRE_TIMEOUT_SECONDS,
+        "How long a handler waits for a connection before giving up (acquire_timeout)."
+    );
     metrics::describe_histogram!(
         DB_POOL_ACQUIRE_SECONDS,
         metrics::Unit::Seconds,

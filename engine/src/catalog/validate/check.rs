@@ -182,6 +182,21 @@ pub(super) fn check(
             hint: b.hint,
         });
     }
+    if let Some(a) = raw.acquire_timeout {
+        if !has_postgres {
+            return Err(cx.invalid("check.acquire_timeout", "a [topology.postgres] section"));
+        }
+        if a.hint.trim().is_empty() {
+            return Err(cx.invalid(
+                "check.acquire_timeout.hint",
+                "a hint for when the line fails",
+            ));
+        }
+        lines.push(CheckLine::AcquireTimeout {
+            client_timeout: profile.timeout,
+            hint: a.hint,
+        });
+    }
     if let Some(r) = raw.refused_connections {
         if !has_postgres {
             return Err(cx.invalid("check.refused_connections", "a [topology.postgres] section"));
