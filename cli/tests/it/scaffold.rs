@@ -2,27 +2,9 @@
 //! sources tree of its own (the repository's root manifest, lock file and kit, nothing else),
 //! as an author's new scenario would before anyone edits it.
 
-use std::path::Path;
 use std::time::Duration;
 
 use crate::harness::*;
-
-/// Copies `from` to `to`, skipping build output.
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        if entry.file_name() == "target" {
-            continue;
-        }
-        let dst = to.join(entry.file_name());
-        if entry.path().is_dir() {
-            copy_dir(&entry.path(), &dst);
-        } else {
-            std::fs::copy(entry.path(), dst).unwrap();
-        }
-    }
-}
 
 #[test]
 fn a_new_scenario_lints_builds_and_passes_its_golden_test() {
@@ -36,7 +18,7 @@ fn a_new_scenario_lints_builds_and_passes_its_golden_test() {
     for file in ["Cargo.toml", "Cargo.lock"] {
         std::fs::copy(repo().join(file), root.join(file)).unwrap();
     }
-    copy_dir(&repo().join("scenarios/kit"), &root.join("scenarios/kit"));
+    copy_tree(&repo().join("scenarios/kit"), &root.join("scenarios/kit"));
     let home = fresh_home();
 
     let mut new = sdlab(home.path());

@@ -106,21 +106,11 @@ pub fn slug(title: &str) -> String {
         .join("-")
 }
 
-fn is_id(id: &str) -> bool {
-    let b = id.as_bytes();
-    b.len() == 5
-        && b[0] == b't'
-        && b[1].is_ascii_digit()
-        && b[2] == b'-'
-        && b[3].is_ascii_digit()
-        && b[4].is_ascii_digit()
-}
-
 /// Creates `<scenarios_root>/<id>-<slug>/` from the templates. Refuses an existing folder or
 /// an id another folder already uses.
 pub fn create(scenarios_root: &Path, new: &NewScenario) -> Result<Created, ScaffoldError> {
     let invalid = |field, expected: String| ScaffoldError::Invalid { field, expected };
-    if !is_id(&new.id) {
+    if !super::validate::is_id(&new.id) {
         return Err(invalid(
             "id",
             format!("t<track>-<nn> such as \"t1-05\", got {:?}", new.id),

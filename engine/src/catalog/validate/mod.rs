@@ -349,7 +349,8 @@ fn panels(cx: &Ctx, raw: Vec<super::raw::RawPanel>) -> Result<Vec<super::Panel>,
     Ok(out)
 }
 
-fn is_id(id: &str) -> bool {
+/// A scenario id: `t<track>-<two digits>`, e.g. `t1-04` (also what `sdlab new` accepts).
+pub(crate) fn is_id(id: &str) -> bool {
     let b = id.as_bytes();
     b.len() == 5
         && b[0] == b't'
