@@ -64,7 +64,14 @@ pub async fn run(
         None => None,
     };
     let refused_connections = match (probe.as_mut(), log_before) {
-        (Some(p), Some(from)) => p.count_in_server_log(from, TOO_MANY_CLIENTS).await.ok(),
+        (Some(p), Some(from)) => {
+            let mut total = Some(0);
+            for needle in REFUSED {
+                let n = p.count_in_server_log(from, needle).await.ok();
+                total = total.zip(n).map(|(a, b)| a + b);
+            }
+            total
+        }
         _ => None,
     };
     // All instances at once, each with a short timeout: a dead one is reported, not waited on.
@@ -172,8 +179,14 @@ pub async fn run(
 /// The kit's request counter (every instance exports it), for the balance line.
 const REQUESTS_TOTAL: &str = "http_requests_total";
 
-/// What PostgreSQL logs when it refuses a connection over `max_connections`.
-const TOO_MANY_CLIENTS: &str = "too many clients already";
+/// What PostgreSQL logs when it refuses a connection: over `max_connections`, or (the
+/// services connect as an unprivileged role) into the slots reserved for superusers, "remaining
+/// connection slots are reserved for non-replication superuser connections" (15) or "... for
+/// roles with the SUPERUSER attribute" (16+).
+const REFUSED: [&str; 2] = [
+    "too many clients already",
+    "remaining connection slots are reserved for",
+];
 
 /// Log lines that report errors (the kit logs causes at ERROR, sqlx slow queries at WARN),
 /// errors first, each once, cut to a readable length.
@@ -182,7 +195,7 @@ fn error_lines(logs: &str) -> Vec<String> {
     let mut picked: Vec<(u8, String)> = logs
         .lines()
         .filter_map(|l| {
-            let rank = if l.contains("ERROR") || l.contains("too many clients") {
+            let rank = if l.contains("ERROR") || REFUSED.iter().any(|r| l.contains(r)) {
                 0
             } else if l.contains("WARN") {
                 1

@@ -1,8 +1,18 @@
 //! A scenario's PostgreSQL: started by this process (and stopped with it) or attached to when
 //! another lab process owns it; the learner's and the scratch databases made as file copies of
-//! the seeded template, and the learner's restored from it on reset.
+//! the seeded template, and the learner's restored from it on reset; the service's role.
+//!
+//! The role model: the services and the learner's migrations connect as [`SERVICE_ROLE`], an
+//! ordinary role (LOGIN, no SUPERUSER, CREATEDB, CREATEROLE, REPLICATION or BYPASSRLS) that
+//! owns the scenario's tables and the `public` schema (see `seed::give_to_service_role`) and
+//! the databases copied from the template. So it can do what an application's own migrations
+//! do (CREATE INDEX, ALTER TABLE, new tables) and nothing server-wide: no ALTER SYSTEM, no
+//! CREATE DATABASE, no superuser-only settings, and not the `superuser_reserved_connections`
+//! slots, as on a managed database. The lab itself (seed, copies, monitoring, EXPLAIN, the SQL
+//! console) keeps the superuser.
 
-use std::path::PathBuf;
+use std::io::Read;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use sdlab_embedded_postgres::{PgOptions, PgServer};
@@ -39,6 +49,13 @@ impl PgLink {
     }
 }
 
+/// The role the services and the learner's migrations connect as (see the module doc).
+pub const SERVICE_ROLE: &str = "app";
+
+/// Where a cluster keeps [`SERVICE_ROLE`]'s password, beside the superuser's `password`: a
+/// lab process attaching to a running server reads it from there.
+const SERVICE_PASSWORD_FILE: &str = "service-password";
+
 /// A scenario's database server, seeded and ready.
 #[derive(Debug)]
 pub struct Database {
@@ -46,6 +63,8 @@ pub struct Database {
     // the run-state file naming it goes after.
     pub pg: PgLink,
     pub spec: PostgresSpec,
+    /// [`SERVICE_ROLE`]'s password (the server asks every TCP client for one).
+    pub(super) service_password: String,
     pub(super) state: StateFile,
 }
 
@@ -70,8 +89,16 @@ impl Database {
         self.pg.url("postgres")
     }
 
+    /// The superuser's URL for the chosen database: the lab's own tools (monitoring, EXPLAIN,
+    /// the SQL console, `sdlab sql`), never the services.
     pub fn url(&self, choice: DatabaseChoice) -> String {
         self.pg.url(&choice.name(&self.spec))
+    }
+
+    /// The URL the services and the learner's migrations get: the chosen database as
+    /// [`SERVICE_ROLE`].
+    pub fn service_url(&self, choice: DatabaseChoice) -> String {
+        replace_user(&self.url(choice), SERVICE_ROLE, &self.service_password)
     }
 
     pub fn owned(&self) -> bool {
@@ -102,18 +129,31 @@ impl Lab {
             .clone()
             .ok_or_else(|| LabError::NoPostgres(scenario.id.clone()))?;
         let state_path = self.state_path(scenario);
+        let password_file = self.home.cluster_dir(scenario).join(SERVICE_PASSWORD_FILE);
         if let Some(state) = self.live_state(scenario) {
             if let Some(url) = state.postgres_url {
                 progress.info(format!(
                     "using the PostgreSQL of the lab already running (pid {})",
                     state.owner_pid
                 ));
+                // The owner set this password on the role when it started the server.
+                let service_password = read_password(&password_file)?.ok_or_else(|| {
+                    LabError::NotRunning(format!(
+                        "{} is missing while another lab process (pid {}) runs this \
+                         scenario's PostgreSQL: stop that process (`sdlab stop {}`) and \
+                         start again",
+                        password_file.display(),
+                        state.owner_pid,
+                        scenario.id
+                    ))
+                })?;
                 return Ok(Database {
                     pg: PgLink::Attached {
                         admin_url: url,
                         postmaster_pid: state.postmaster_pid,
                     },
                     spec,
+                    service_password,
                     state: StateFile {
                         path: state_path,
                         owned: false,
@@ -151,15 +191,26 @@ impl Lab {
                 Ok::<_, LabError>((server, note))
             })
             .await?;
+        let service_password = match read_password(&password_file)? {
+            Some(password) => password,
+            None => {
+                let password = random_password()?;
+                write_private(&password_file, &password)?;
+                password
+            }
+        };
         let db = Database {
             pg: PgLink::Owned(Box::new(server)),
             spec,
+            service_password,
             state: StateFile {
                 path: state_path,
                 owned: true,
             },
         };
         self.write_state(scenario, &db, &[], None)?;
+        // Before the seed: the seed gives the template's tables to the role.
+        ensure_service_role(&db).await?;
         progress
             .step(Step::SeedRows, async {
                 let note = self.seed(scenario, &db).await?;
@@ -204,6 +255,77 @@ impl Drop for StartingCluster {
     }
 }
 
+/// Creates [`SERVICE_ROLE`] if the cluster has none (roles are cluster-wide: one for every
+/// database of the scenario) and sets its attributes and password at every start, so a role
+/// changed from the SQL console (say `ALTER ROLE app SUPERUSER`) is put back.
+async fn ensure_service_role(db: &Database) -> Result<(), LabError> {
+    let mut admin = PgConnection::connect(&db.admin_url())
+        .await
+        .map_err(sql("connect as admin"))?;
+    // Letters and digits only (`read_password`, `random_password`): nothing to quote.
+    let password = &db.service_password;
+    let statements = format!(
+        "DO $$ BEGIN
+             IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{SERVICE_ROLE}') THEN
+                 CREATE ROLE {SERVICE_ROLE};
+             END IF;
+         END $$;
+         ALTER ROLE {SERVICE_ROLE} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE INHERIT
+             NOREPLICATION NOBYPASSRLS PASSWORD '{password}';"
+    );
+    sqlx::raw_sql(&statements)
+        .execute(&mut admin)
+        .await
+        .map_err(sql(format!("create the service's role {SERVICE_ROLE}")))?;
+    admin.close().await.map_err(sql("disconnect"))
+}
+
+/// The service role's password stored in `path`, if there is a usable one (letters and digits:
+/// it goes into a URL and an SQL literal unquoted).
+fn read_password(path: &Path) -> Result<Option<String>, LabError> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => {
+            let text = text.trim();
+            let usable = !text.is_empty() && text.chars().all(|c| c.is_ascii_alphanumeric());
+            Ok(usable.then(|| text.to_string()))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(LabError::Io {
+            what: format!("read {}", path.display()),
+            source,
+        }),
+    }
+}
+
+/// Writes `text` to `path`, readable by this user only.
+fn write_private(path: &Path, text: &str) -> Result<(), LabError> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .and_then(|mut f| f.write_all(text.as_bytes()))
+        .map_err(|source| LabError::Io {
+            what: format!("write {}", path.display()),
+            source,
+        })
+}
+
+/// 24 hex characters from /dev/urandom: URL-safe and nothing to quote in SQL.
+fn random_password() -> Result<String, LabError> {
+    let mut bytes = [0u8; 12];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .map_err(|source| LabError::Io {
+            what: "read /dev/urandom".to_string(),
+            source,
+        })?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
 /// Creates the database from the template if it does not exist.
 async fn ensure_database(db: &Database, choice: DatabaseChoice) -> Result<(), LabError> {
     let name = choice.name(&db.spec);
@@ -235,10 +357,16 @@ async fn create_from_template(
     template: &str,
 ) -> Result<(), LabError> {
     // FILE_COPY copies the template's files directly: seconds for a few hundred MB, where
-    // the default WAL_LOG strategy writes everything through the WAL.
+    // the default WAL_LOG strategy writes everything through the WAL. The copy's tables are
+    // the service role's already (the template's are); owning the database as well lets the
+    // learner's migrations create schemas and trusted extensions there.
     admin
         .execute(
-            format!("CREATE DATABASE {name} TEMPLATE {template} STRATEGY = FILE_COPY").as_str(),
+            format!(
+                "CREATE DATABASE {name} OWNER {SERVICE_ROLE} TEMPLATE {template} \
+                 STRATEGY = FILE_COPY"
+            )
+            .as_str(),
         )
         .await
         .map_err(sql(format!("create database {name} from {template}")))?;
@@ -282,9 +410,33 @@ fn replace_database(url: &str, database: &str) -> String {
     }
 }
 
+/// `postgres://u:p@h:port/db?x` with the user and password replaced.
+fn replace_user(url: &str, user: &str, password: &str) -> String {
+    let scheme_end = url.find("://").map(|i| i + 3).unwrap_or(0);
+    let rest = &url[scheme_end..];
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let host = match rest[..authority_end].rfind('@') {
+        Some(at) => &rest[at + 1..],
+        None => rest,
+    };
+    format!("{}{user}:{password}@{host}", &url[..scheme_end])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn replacing_the_user_keeps_host_database_and_options() {
+        assert_eq!(
+            replace_user("postgresql://postgres:pw@127.0.0.1:5555/feed", "app", "s3"),
+            "postgresql://app:s3@127.0.0.1:5555/feed"
+        );
+        assert_eq!(
+            replace_user("postgres://127.0.0.1:1/b?sslmode=disable", "app", "x"),
+            "postgres://app:x@127.0.0.1:1/b?sslmode=disable"
+        );
+    }
 
     #[test]
     fn replacing_the_database_keeps_credentials_and_options() {

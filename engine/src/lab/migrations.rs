@@ -1,15 +1,18 @@
 //! The code's `migrations/*.sql`, applied once each (recorded in `_sdlab_migrations`), like a
-//! deploy's migration step.
+//! deploy's migration step, as the service's role (`database::SERVICE_ROLE`), as a deploy's
+//! migrations run as the application's database user.
 
 use std::path::PathBuf;
 
 use sqlx::{Connection, Executor, PgConnection};
 
+use super::database::SERVICE_ROLE;
 use super::{sql, LabError};
 use crate::workspace::PreparedCode;
 
 /// Applies the code's `migrations/*.sql` not yet applied to this database, in name order,
-/// each once, like a deploy's migration step. Returns the files applied.
+/// each once, like a deploy's migration step. Returns the files applied. `database_url` is
+/// the service's (`Database::service_url`): a migration may do what the role may.
 pub async fn apply_migrations(
     database_url: &str,
     code: &PreparedCode,
@@ -61,10 +64,7 @@ pub async fn apply_migrations(
             .await
             .map_err(|e| LabError::Migration {
                 file: file.clone(),
-                message: match e.as_database_error() {
-                    Some(db) => db.message().to_string(),
-                    None => e.to_string(),
-                },
+                message: migration_message(&e),
             })?;
         sqlx::query("INSERT INTO _sdlab_migrations (name) VALUES ($1)")
             .bind(&name)
@@ -75,4 +75,31 @@ pub async fn apply_migrations(
     }
     let _ = conn.close().await;
     Ok(applied)
+}
+
+/// PostgreSQL's own message for a failed migration; a refused privilege (SQLSTATE 42501, e.g.
+/// "permission denied to set parameter", "must be superuser") also says who the migration
+/// ran as and what that role may do, since the same statement works in the SQL console.
+fn migration_message(e: &sqlx::Error) -> String {
+    let Some(db) = e.as_database_error() else {
+        return e.to_string();
+    };
+    let message = db.message();
+    if db.code().as_deref() == Some(INSUFFICIENT_PRIVILEGE) {
+        format!("{message}: {}", role_note())
+    } else {
+        message.to_string()
+    }
+}
+
+/// SQLSTATE insufficient_privilege.
+const INSUFFICIENT_PRIVILEGE: &str = "42501";
+
+fn role_note() -> String {
+    format!(
+        "migrations run as the service's role `{SERVICE_ROLE}`, which owns the scenario's \
+         tables (CREATE INDEX, ALTER TABLE and new tables work) but is not a superuser \
+         (server settings, ALTER SYSTEM, CREATE DATABASE and roles are not the application's \
+         to change)"
+    )
 }

@@ -67,7 +67,8 @@ impl Running {
         }
     }
 
-    /// The URL of the database the services use.
+    /// The superuser's URL of the database the services use (the lab's EXPLAIN, probes and
+    /// console); the services themselves connect as the service role (`Database::service_url`).
     pub fn database_url(&self) -> Option<String> {
         self.database.as_ref().map(|d| d.url(self.database_choice))
     }

@@ -1,12 +1,13 @@
 //! The seed: the scenario's schema and seed files loaded once into a template database (with
-//! `fsync` off for the bulk load, made durable after), and the fingerprint that says when a
-//! changed seed file needs a reseed.
+//! `fsync` off for the bulk load, made durable after) as the superuser, its objects then given
+//! to the service's role, and the fingerprint that says when a changed seed file (or a new
+//! role model) needs a reseed.
 
 use std::time::Instant;
 
 use sqlx::{Connection, Executor, PgConnection};
 
-use super::database::{database_exists, drop_database, Database, PgLink};
+use super::database::{database_exists, drop_database, Database, PgLink, SERVICE_ROLE};
 use super::{sql, DatabaseChoice, Lab, LabError};
 use crate::catalog::Scenario;
 
@@ -92,10 +93,76 @@ async fn load_seed(scenario: &Scenario, db: &Database, template: &str) -> Result
                 .map_err(sql(format!("run {}", file.display())))?;
         }
     }
+    give_to_service_role(&mut conn, template).await?;
     conn.execute("VACUUM ANALYZE")
         .await
         .map_err(sql("VACUUM ANALYZE the seed"))?;
     conn.close().await.map_err(sql("disconnect"))
+}
+
+/// Gives what the seed created in `template` to [`SERVICE_ROLE`]: every schema but the system
+/// ones (`public` included), every table, view, materialized view and foreign table (their
+/// indexes and owned sequences follow), every free-standing sequence, routine and type. The
+/// copies (`CREATE DATABASE ... TEMPLATE`) carry this ownership, so the learner's migrations
+/// can alter and index the tables there. Objects of extensions stay the superuser's.
+///
+/// The template itself stays the superuser's, and PUBLIC loses CONNECT on it (a database's
+/// ACL is not copied to the databases made from it): the service role cannot change the seed
+/// that every reset and check starts from.
+async fn give_to_service_role(conn: &mut PgConnection, template: &str) -> Result<(), LabError> {
+    let role = SERVICE_ROLE;
+    let statements = format!(
+        r#"DO $$
+DECLARE r record;
+BEGIN
+    FOR r IN
+        SELECT format('ALTER %s %s OWNER TO {role}',
+                      CASE c.relkind WHEN 'S' THEN 'SEQUENCE' WHEN 'v' THEN 'VIEW'
+                                     WHEN 'm' THEN 'MATERIALIZED VIEW'
+                                     WHEN 'f' THEN 'FOREIGN TABLE' ELSE 'TABLE' END,
+                      c.oid::regclass) AS stmt
+        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname <> 'information_schema' AND n.nspname NOT LIKE 'pg\_%'
+          AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')
+          -- serial and identity sequences follow their table
+          AND NOT EXISTS (SELECT FROM pg_depend d
+                          WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid
+                            AND d.deptype IN ('a', 'i', 'e'))
+    LOOP EXECUTE r.stmt; END LOOP;
+    FOR r IN
+        SELECT format('ALTER SCHEMA %I OWNER TO {role}', nspname) AS stmt FROM pg_namespace
+        WHERE nspname <> 'information_schema' AND nspname NOT LIKE 'pg\_%'
+    LOOP EXECUTE r.stmt; END LOOP;
+    FOR r IN
+        SELECT format('ALTER ROUTINE %s OWNER TO {role}', p.oid::regprocedure) AS stmt
+        FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+        WHERE n.nspname <> 'information_schema' AND n.nspname NOT LIKE 'pg\_%'
+          AND NOT EXISTS (SELECT FROM pg_depend d
+                          WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid
+                            AND d.deptype = 'e')
+    LOOP EXECUTE r.stmt; END LOOP;
+    FOR r IN
+        SELECT format('ALTER %s %s OWNER TO {role}',
+                      CASE t.typtype WHEN 'd' THEN 'DOMAIN' ELSE 'TYPE' END,
+                      t.oid::regtype) AS stmt
+        FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
+        WHERE n.nspname <> 'information_schema' AND n.nspname NOT LIKE 'pg\_%'
+          -- free-standing enums, domains, ranges and composite types; not arrays, not the
+          -- row types of tables (those follow the table)
+          AND (t.typtype IN ('e', 'd', 'r')
+               OR (t.typtype = 'c' AND (SELECT relkind FROM pg_class WHERE oid = t.typrelid) = 'c'))
+          AND NOT EXISTS (SELECT FROM pg_depend d
+                          WHERE d.classid = 'pg_type'::regclass AND d.objid = t.oid
+                            AND d.deptype = 'e')
+    LOOP EXECUTE r.stmt; END LOOP;
+END $$;
+REVOKE CONNECT ON DATABASE {template} FROM PUBLIC;"#
+    );
+    sqlx::raw_sql(&statements)
+        .execute(&mut *conn)
+        .await
+        .map_err(sql(format!("give {template}'s tables to the role {role}")))?;
+    Ok(())
 }
 
 /// Turns the server's `fsync` off or back on (`ALTER SYSTEM` + reload: no restart). A run that
@@ -114,10 +181,20 @@ async fn set_fsync(admin: &mut PgConnection, on: bool) -> Result<(), LabError> {
     Ok(())
 }
 
-/// A stable fingerprint of what the seed depends on (FNV-1a over the SQL files and the
-/// database name), so editing a seed reseeds and nothing else does.
+/// What the seed leaves besides the data: who owns it. Part of the fingerprint, so a cluster
+/// seeded by an older lab (everything the superuser's) is seeded again once, rather than
+/// having its ownership fixed in place: the change then happens in one place (after a seed,
+/// in the template) and every database that exists was copied from a template that had it.
+/// Fixing in place would also have to reach the learner's database and the objects earlier
+/// migrations created there as the superuser; a reseed recreates the learner's database from
+/// the template and the next start applies their migrations again, as the role.
+const ROLE_MODEL: &str = "role model 1: the seed's objects owned by the role app";
+
+/// A stable fingerprint of what the seed depends on (FNV-1a over the SQL files, the database
+/// name and [`ROLE_MODEL`]), so editing a seed reseeds and nothing else does.
 fn seed_fingerprint(scenario: &Scenario) -> Result<String, LabError> {
     let mut hash = crate::freshness::Fnv::new();
+    hash.feed(ROLE_MODEL.as_bytes());
     if let Some(pg) = &scenario.topology.postgres {
         hash.feed(pg.database.as_bytes());
     }

@@ -165,7 +165,12 @@ impl Lab {
             .dependency
             .as_ref()
             .map(|d| (d.spec.env.clone(), d.url()));
-        let database_url = running.database_url();
+        // The services connect as the unprivileged role (`Database::service_url`); the lab's
+        // own tools keep `running.database_url()`, the superuser's.
+        let database_url = running
+            .database
+            .as_ref()
+            .map(|d| d.service_url(running.database_choice));
         progress
             .step(Step::StartService, async {
                 for instance in 1..=instances {
@@ -257,7 +262,7 @@ async fn migrate(
 ) -> Result<(), LabError> {
     progress
         .step(Step::ApplyMigrations, async {
-            let applied = apply_migrations(&db.url(choice), code).await?;
+            let applied = apply_migrations(&db.service_url(choice), code).await?;
             let note = if applied.is_empty() {
                 "none pending".to_string()
             } else {

@@ -10,5 +10,6 @@ mod fixes;
 mod fuzz;
 mod learner;
 mod load;
+mod roles;
 mod scenarios_lint;
 mod tidy;
