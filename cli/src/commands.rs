@@ -427,7 +427,10 @@ pub async fn check(
                 .with_context(|| format!("--code {}", dir.display()))?;
             (CodeSource::Dir(dir), DatabaseChoice::Scratch)
         }
-        (false, None) => (CodeSource::Learner, DatabaseChoice::Learner),
+        // The learner's code too runs on a fresh copy of the seed with its own migrations,
+        // never on the playground database: an index made by hand in the console, or a
+        // migration deleted after it ran, does not count (the clean-database rule).
+        (false, None) => (CodeSource::Learner, DatabaseChoice::Check),
     };
     eprintln!(
         "Checking {} on {} {}",
@@ -512,6 +515,9 @@ pub async fn sql(id: &str, query: &str) -> Result<ExitCode> {
         Ok(results) => {
             for r in &results {
                 print!("{}", console::render(r));
+            }
+            if let Some(note) = console::schema_note(query) {
+                eprintln!("note: {note}");
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -68,6 +68,133 @@ pub async fn run(database_url: &str, sql: &str) -> Result<Vec<QueryResult>, SqlE
     Ok(results)
 }
 
+/// What the console says after a statement that changed the schema: the check runs on a
+/// fresh copy of the seeded database with the code's `migrations/` (ARCHITECTURE.md, the
+/// clean-database rule), so a change made only here does not count.
+pub const NOT_IN_MIGRATIONS: &str = "this change is not in migrations/: the check will not see it. Put it in a file under migrations/ to keep it.";
+
+/// The note `sdlab sql` and the UI console show after `sql` ran, when one of its statements
+/// changes the schema (`changes_schema`). The one place that decides, for both front ends.
+pub fn schema_note(sql: &str) -> Option<&'static str> {
+    split_statements(sql)
+        .iter()
+        .any(|s| changes_schema(s))
+        .then_some(NOT_IN_MIGRATIONS)
+}
+
+/// Whether `statement` changes the schema, by its first keywords after comments: CREATE,
+/// ALTER, DROP (tables, indexes, functions, ...), COMMENT ON, GRANT, REVOKE, SECURITY LABEL.
+/// Left out: `ALTER SYSTEM` (the server, which a check shares) and temporary tables.
+pub fn changes_schema(statement: &str) -> bool {
+    let code = strip_comments(statement).to_ascii_lowercase();
+    let mut words = code
+        .split(|c: char| c.is_whitespace() || c == '(' || c == ';')
+        .filter(|w| !w.is_empty());
+    match (words.next(), words.next()) {
+        // Server settings (shared with the check) and session-only tables.
+        (Some("alter"), Some("system")) | (Some("create"), Some("temp" | "temporary")) => false,
+        (Some("create" | "alter" | "drop" | "grant" | "revoke"), _) => true,
+        (Some("comment"), Some("on")) | (Some("security"), Some("label")) => true,
+        _ => false,
+    }
+}
+
+/// Splits SQL into statements at `;` outside quotes, dollar quotes and comments; drops
+/// statements that hold only whitespace and comments.
+pub fn split_statements(sql: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    let mut rest = sql;
+    while let Some(c) = rest.chars().next() {
+        let (token, after) = match c {
+            '\'' | '"' => {
+                let end = quoted_end(rest, c);
+                rest.split_at(end)
+            }
+            '-' if rest.starts_with("--") => rest.split_at(rest.find('\n').unwrap_or(rest.len())),
+            '/' if rest.starts_with("/*") => {
+                rest.split_at(rest.find("*/").map(|i| i + 2).unwrap_or(rest.len()))
+            }
+            '$' => match dollar_tag(rest) {
+                Some(tag) => {
+                    let body = &rest[tag.len()..];
+                    let end = body
+                        .find(tag)
+                        .map(|i| tag.len() + i + tag.len())
+                        .unwrap_or(rest.len());
+                    rest.split_at(end)
+                }
+                None => rest.split_at(c.len_utf8()),
+            },
+            ';' => {
+                if !strip_comments(&current).trim().is_empty() {
+                    out.push(current.trim().to_string());
+                }
+                current.clear();
+                rest = &rest[1..];
+                continue;
+            }
+            _ => rest.split_at(c.len_utf8()),
+        };
+        current.push_str(token);
+        rest = after;
+    }
+    if !strip_comments(&current).trim().is_empty() {
+        out.push(current.trim().to_string());
+    }
+    out
+}
+
+/// The end of a quoted run starting at `s[0] == quote` (a doubled quote continues it).
+fn quoted_end(s: &str, quote: char) -> usize {
+    let mut chars = s.char_indices().skip(1).peekable();
+    while let Some((i, c)) = chars.next() {
+        if c == quote {
+            if chars.peek().is_some_and(|(_, n)| *n == quote) {
+                chars.next();
+                continue;
+            }
+            return i + 1;
+        }
+    }
+    s.len()
+}
+
+/// `$tag$` or `$$` at the start of `s`.
+fn dollar_tag(s: &str) -> Option<&str> {
+    let inner = &s[1..];
+    let end = inner.find('$')?;
+    let tag = &inner[..end];
+    tag.chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '_')
+        .then(|| &s[..end + 2])
+        .filter(|_| !tag.starts_with(|c: char| c.is_ascii_digit()))
+}
+
+/// The statement without `--` and `/* */` comments (quotes are left alone; good enough to
+/// find a statement's leading keyword).
+pub fn strip_comments(s: &str) -> String {
+    let mut out = String::new();
+    let mut rest = s;
+    while !rest.is_empty() {
+        if rest.starts_with("--") {
+            rest = &rest[rest.find('\n').unwrap_or(rest.len())..];
+        } else if rest.starts_with("/*") {
+            rest = &rest[rest.find("*/").map(|i| i + 2).unwrap_or(rest.len())..];
+        } else if rest.starts_with(['\'', '"']) {
+            let q = rest.chars().next().unwrap_or('\'');
+            let end = quoted_end(rest, q);
+            out.push_str(&rest[..end]);
+            rest = &rest[end..];
+        } else {
+            let c = rest.chars().next().unwrap_or(' ');
+            out.push(c);
+            rest = &rest[c.len_utf8()..];
+        }
+    }
+    out
+}
+
 /// Renders a result like psql: aligned columns, a header rule, `(N rows)`. Single-column
 /// results such as EXPLAIN's plan lines print without padding so long lines stay readable.
 pub fn render(result: &QueryResult) -> String {
@@ -128,6 +255,45 @@ pub fn render(result: &QueryResult) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn statements_split_at_semicolons_outside_quotes_and_comments() {
+        let sql =
+            "select ';' as a; -- one; two\nselect $$x;y$$, $t$;$t$ /* ; */; ;\n-- only a comment";
+        assert_eq!(
+            split_statements(sql),
+            vec![
+                "select ';' as a".to_string(),
+                "-- one; two\nselect $$x;y$$, $t$;$t$ /* ; */".to_string()
+            ]
+        );
+    }
+
+    #[test]
+    fn statements_that_change_the_schema_get_the_note_and_queries_do_not() {
+        for s in [
+            "CREATE INDEX posts_created_at ON posts (created_at DESC)",
+            "-- by hand\n/* really */ create index concurrently i on posts(id)",
+            "alter table posts add column x int",
+            "DROP INDEX posts_created_at",
+            "select 1; drop table users",
+            "comment on table posts is 'x'",
+            "GRANT SELECT ON posts TO PUBLIC",
+        ] {
+            assert_eq!(schema_note(s), Some(NOT_IN_MIGRATIONS), "{s}");
+        }
+        for s in [
+            "select 1",
+            "EXPLAIN ANALYZE SELECT * FROM posts",
+            "-- create index i on posts(id)\nselect 'create table t'",
+            "insert into posts (body) values ('drop table x')",
+            "ALTER SYSTEM SET work_mem = '8MB'",
+            "set enable_seqscan = off",
+            "create temp table scratch (x int)",
+        ] {
+            assert_eq!(schema_note(s), None, "{s}");
+        }
+    }
 
     #[test]
     fn results_render_like_psql() {

@@ -62,7 +62,7 @@ export interface Latency { p50_ms: number; p90_ms: number; p95_ms: number; p99_m
 export interface Summary { duration_s: number; sent: number; ok: number; failed: number; error_rate: number; achieved_rate: number; offered_rate: number; latency: Latency; errors: Record<string, number> }
 export interface CheckLine { label: string; measured: string; required: string; passed: boolean; hint: string | null }
 export interface CheckView { passed: boolean; lines: CheckLine[]; log_errors: string[] }
-export interface Job { kind: 'load' | 'check'; state: 'running' | 'done' | 'failed'; seconds: Second[]; summary: Summary | null; check: CheckView | null; error: string | null }
+export interface Job { kind: 'load' | 'check'; state: 'running' | 'done' | 'failed'; seconds: Second[]; summary: Summary | null; check: CheckView | null; error: string | null; step: string | null }
 export interface RunRecord { kind: 'load' | 'check'; finished_at: number; passed: boolean | null; summary: Summary | null; seconds: Second[] }
 export interface FileNode { name: string; path: string; kind: 'file' | 'dir'; size?: number; children?: FileNode[] }
 export interface FileTree { root: string; entries: FileNode[] }

@@ -134,10 +134,12 @@ function render() {
   const elsewhere = state.status?.owner_pid != null;
   const running = st === 'running' && !elsewhere;
   const busyJob = state.job?.state === 'running';
-  buttons.start.disabled = !state.scenario || st === 'starting' || st === 'running' || elsewhere;
+  buttons.start.disabled = !state.scenario || st === 'starting' || st === 'running' || elsewhere || busyJob;
   buttons.stop.disabled = elsewhere || !(st === 'running' || st === 'starting');
   buttons.load.disabled = !running || busyJob;
-  buttons.check.disabled = !running || busyJob;
+  // A check brings up its own lab (your code on a fresh copy of the seeded database), so it
+  // needs no running playground; it waits while the playground is starting.
+  buttons.check.disabled = !state.scenario || elsewhere || st === 'starting' || busyJob;
   buttons.cancel.disabled = !busyJob;
   buttons.hint.disabled = buttons.reveal.disabled = !state.scenario;
   buttons.reset.disabled = !state.scenario || elsewhere || st === 'running' || st === 'starting';
@@ -273,7 +275,8 @@ async function pollJob() {
   const last = job.seconds.at(-1);
   const what = job.kind === 'load' ? 'Load run' : 'Check';
   if (job.state === 'running') {
-    setStatus(`${what}: second ${job.seconds.length}${last ? `, ${last.sent} sent, p95 ${duration(last.p95_ms)}, ${last.failed} failed` : ''}`, 'busy');
+    if (!job.seconds.length && job.step) setStatus(`${what}: ${job.step}`, 'busy');
+    else setStatus(`${what}: second ${job.seconds.length}${last ? `, ${last.sent} sent, p95 ${duration(last.p95_ms)}, ${last.failed} failed` : ''}`, 'busy');
     jobTimer = window.setTimeout(() => void pollJob(), 1000);
   } else {
     if (job.state === 'failed') setStatus(`${what} failed: ${job.error}`, 'error');
@@ -369,8 +372,8 @@ async function runSql() {
   const query = $<HTMLTextAreaElement>('sql-input').value;
   const write = $<HTMLInputElement>('sql-write').checked;
   try {
-    const r = await post<{ read_only: boolean; results: SqlResult[] }>(`/scenarios/${state.scenario!.id}/sql`, { query, write });
-    out.replaceChildren(...r.results.map((res) => {
+    const r = await post<{ read_only: boolean; results: SqlResult[]; note: string | null }>(`/scenarios/${state.scenario!.id}/sql`, { query, write });
+    out.replaceChildren(...r.results.map((res): HTMLElement => {
       if (!res.columns.length) {
         const p = document.createElement('p');
         p.textContent = res.affected !== null ? `${res.affected} row(s) affected` : 'OK';
@@ -382,6 +385,13 @@ async function runSql() {
       res.rows.forEach((row) => { const tr = table.insertRow(); row.forEach((v) => { tr.insertCell().textContent = v ?? 'NULL'; }); });
       return table;
     }));
+    // The engine decides when a statement changed the schema (the check will not see it).
+    if (r.note) {
+      const note = document.createElement('p');
+      note.className = 'sql-note';
+      note.textContent = `Note: ${r.note}`;
+      out.append(note);
+    }
   } catch (e) {
     out.textContent = (e as Error).message;
   }

@@ -1,6 +1,7 @@
 //! Scenario t1-01 beyond its fixes/ (which the golden test runs): code that does not compile
 //! shows the compiler's diagnostics, the SQL console runs EXPLAIN ANALYZE on the seeded
-//! database, reset restores the code and keeps a backup, hints come one at a time.
+//! database, an index made by hand in the console does not count in the check (the
+//! clean-database rule), reset restores the code and keeps a backup, hints come one at a time.
 
 use std::time::Duration;
 
@@ -49,6 +50,49 @@ fn sql_console_runs_explain_analyze_on_the_seeded_database() {
     let out = run(bad, Duration::from_secs(600));
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out).1.contains("no_such_table"), "{:?}", text(&out));
+}
+
+#[test]
+fn an_index_made_by_hand_in_the_console_does_not_count_in_the_check() {
+    let home = shared_home();
+    // The broken code, put back by hand rather than with `sdlab reset`, which refuses while
+    // another lab on the shared home runs; the index goes again at the end.
+    let service = home.join("work/t1-01-diagnosing-failures/service");
+    if service.exists() {
+        std::fs::remove_dir_all(&service).unwrap();
+    }
+    copy_tree(&scenario_dir().join("service"), &service);
+    let sql = |query: &str| {
+        let mut c = sdlab(&home);
+        c.args(["sql", "t1-01", query]);
+        let out = run(c, Duration::from_secs(600));
+        let (stdout, stderr) = text(&out);
+        assert!(out.status.success(), "{query}: {stderr}");
+        (stdout, stderr)
+    };
+    // The feed's index typed in the console, not in migrations/.
+    let (_, stderr) = sql("CREATE INDEX IF NOT EXISTS posts_by_hand ON posts (created_at DESC)");
+    assert!(
+        stderr.contains("note: this change is not in migrations/: the check will not see it."),
+        "{stderr}"
+    );
+    // The learner's database has the index now ...
+    let (plan, stderr) = sql("EXPLAIN SELECT id FROM posts ORDER BY created_at DESC LIMIT 20");
+    assert!(plan.contains("Index"), "{plan}");
+    assert!(!stderr.contains("note:"), "a query gets no note: {stderr}");
+
+    // ... but the check runs the code on a fresh copy of the seed with its own migrations.
+    let (code, stdout, _) = check(&home, &[]);
+    sql("DROP INDEX IF EXISTS posts_by_hand");
+    assert_eq!(code, 1, "{stdout}");
+    let line = stdout
+        .lines()
+        .find(|l| l.contains("feed query uses an index"))
+        .unwrap_or_else(|| panic!("no plan line in:\n{stdout}"));
+    assert!(
+        line.ends_with("FAIL") && line.contains("Seq Scan"),
+        "the index typed in the console counted: {line}"
+    );
 }
 
 #[test]

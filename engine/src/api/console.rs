@@ -14,7 +14,7 @@ use axum::Json;
 use super::model::{SqlRequest, SqlResponse, SqlResultView};
 use super::{ApiError, ApiState};
 use crate::progress::Progress;
-use crate::sql;
+use crate::sql::{self, split_statements, strip_comments};
 use crate::DatabaseChoice;
 
 /// How long a read-only query may run.
@@ -76,6 +76,12 @@ pub(super) async fn sql(
     Ok(Json(SqlResponse {
         read_only: !request.write,
         results: results.into_iter().map(SqlResultView::from).collect(),
+        // Only a write can have changed the schema (read-only runs are rolled back).
+        note: request
+            .write
+            .then(|| sql::schema_note(&request.query))
+            .flatten()
+            .map(str::to_string),
     }))
 }
 
@@ -119,118 +125,9 @@ pub(super) fn refuse_in_read_only(statement: &str) -> Option<String> {
     })
 }
 
-/// Splits SQL into statements at `;` outside quotes, dollar quotes and comments; drops
-/// statements that hold only whitespace and comments.
-pub(super) fn split_statements(sql: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut current = String::new();
-    let mut rest = sql;
-    while let Some(c) = rest.chars().next() {
-        let (token, after) = match c {
-            '\'' | '"' => {
-                let end = quoted_end(rest, c);
-                rest.split_at(end)
-            }
-            '-' if rest.starts_with("--") => rest.split_at(rest.find('\n').unwrap_or(rest.len())),
-            '/' if rest.starts_with("/*") => {
-                rest.split_at(rest.find("*/").map(|i| i + 2).unwrap_or(rest.len()))
-            }
-            '$' => match dollar_tag(rest) {
-                Some(tag) => {
-                    let body = &rest[tag.len()..];
-                    let end = body
-                        .find(tag)
-                        .map(|i| tag.len() + i + tag.len())
-                        .unwrap_or(rest.len());
-                    rest.split_at(end)
-                }
-                None => rest.split_at(c.len_utf8()),
-            },
-            ';' => {
-                if !strip_comments(&current).trim().is_empty() {
-                    out.push(current.trim().to_string());
-                }
-                current.clear();
-                rest = &rest[1..];
-                continue;
-            }
-            _ => rest.split_at(c.len_utf8()),
-        };
-        current.push_str(token);
-        rest = after;
-    }
-    if !strip_comments(&current).trim().is_empty() {
-        out.push(current.trim().to_string());
-    }
-    out
-}
-
-/// The end of a quoted run starting at `s[0] == quote` (a doubled quote continues it).
-fn quoted_end(s: &str, quote: char) -> usize {
-    let mut chars = s.char_indices().skip(1).peekable();
-    while let Some((i, c)) = chars.next() {
-        if c == quote {
-            if chars.peek().is_some_and(|(_, n)| *n == quote) {
-                chars.next();
-                continue;
-            }
-            return i + 1;
-        }
-    }
-    s.len()
-}
-
-/// `$tag$` or `$$` at the start of `s`.
-fn dollar_tag(s: &str) -> Option<&str> {
-    let inner = &s[1..];
-    let end = inner.find('$')?;
-    let tag = &inner[..end];
-    tag.chars()
-        .all(|c| c.is_ascii_alphanumeric() || c == '_')
-        .then(|| &s[..end + 2])
-        .filter(|_| !tag.starts_with(|c: char| c.is_ascii_digit()))
-}
-
-/// The statement without `--` and `/* */` comments (quotes are left alone; good enough to
-/// find a statement's leading keyword).
-fn strip_comments(s: &str) -> String {
-    let mut out = String::new();
-    let mut rest = s;
-    while !rest.is_empty() {
-        if rest.starts_with("--") {
-            rest = &rest[rest.find('\n').unwrap_or(rest.len())..];
-        } else if rest.starts_with("/*") {
-            rest = &rest[rest.find("*/").map(|i| i + 2).unwrap_or(rest.len())..];
-        } else if rest.starts_with(['\'', '"']) {
-            let q = rest.chars().next().unwrap_or('\'');
-            let end = quoted_end(rest, q);
-            out.push_str(&rest[..end]);
-            rest = &rest[end..];
-        } else {
-            let c = rest.chars().next().unwrap_or(' ');
-            out.push(c);
-            rest = &rest[c.len_utf8()..];
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn statements_split_at_semicolons_outside_quotes_and_comments() {
-        let sql =
-            "select ';' as a; -- one; two\nselect $$x;y$$, $t$;$t$ /* ; */; ;\n-- only a comment";
-        assert_eq!(
-            split_statements(sql),
-            vec![
-                "select ';' as a".to_string(),
-                "-- one; two\nselect $$x;y$$, $t$;$t$ /* ; */".to_string()
-            ]
-        );
-    }
 
     #[test]
     fn read_only_mode_refuses_what_would_end_its_transaction() {

@@ -1,7 +1,13 @@
-//! Load runs and checks on the scenario this server runs: the handlers that validate and
-//! submit them (`runner::Runner::submit`: one at a time), and `run_job`, which the scenario's
-//! task polls (it owns the `Running` a check needs) and which records each second, the result
-//! and, through `crate::learner`, the finished run in the history and progress.
+//! Load runs and checks: the handlers that validate and submit them (one at a time, see
+//! `runner`), `run_load`, which the playground's task polls, and `check_job`, a check in its
+//! own lab. Each records its seconds and result in the job `GET .../job` reads and, through
+//! `crate::learner`, the finished run in the history and progress.
+//!
+//! A check never judges the playground: it brings up the learner's code on a fresh copy of
+//! the seeded database with the code's own `migrations/` (`DatabaseChoice::Check`), its own
+//! instances, nginx and stub dependency, on the scenario's PostgreSQL (attached to when the
+//! playground runs, started otherwise), runs the check there and shuts that lab down. So an
+//! index made by hand in the console, or a migration deleted after it ran, does not count.
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -13,111 +19,172 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::model::{CheckView, JobView, LoadRequest, SecondView, SummaryView};
-use super::runner::{JobRequest, Shared};
+use super::runner::{forget_own_state, job_view, set_job, JobCell, JobSlot};
 use super::{ApiError, ApiState};
+use crate::catalog::Scenario;
 use crate::check;
 use crate::learner;
-use crate::load::{self, SecondStats};
-use crate::{Lab, Running};
+use crate::load::{self, LoadPlan, SecondStats};
+use crate::progress::{Event, Progress, Step};
+use crate::workspace::CodeSource;
+use crate::{DatabaseChoice, Lab, Running, UpOptions};
 
-/// Runs a load plan or the check against `running`, recording each second and the result
-/// in `shared.job`.
-pub(super) async fn run_job(
-    lab: &Lab,
-    running: &Running,
-    request: JobRequest,
-    shared: Arc<Mutex<Shared>>,
-    cancel: CancellationToken,
+/// The per-second stats of a run, forwarded into the job as they come.
+fn forward_seconds(
+    jobs: &JobCell,
+) -> (
+    mpsc::UnboundedSender<SecondStats>,
+    impl std::future::Future<Output = ()>,
 ) {
     let (ticks, mut received) = mpsc::unbounded_channel::<SecondStats>();
-    let sink = Arc::clone(&shared);
+    let sink = Arc::clone(jobs);
     let forward = async move {
         while let Some(t) = received.recv().await {
-            Shared::set(&sink, |s| {
-                if let Some(job) = s.job.as_mut() {
-                    job.seconds.push(SecondView::from(&t));
-                }
-            });
+            set_job(&sink, |job| job.seconds.push(SecondView::from(&t)));
         }
     };
-    let finish = |f: &dyn Fn(&mut JobView)| {
-        Shared::set(&shared, |s| {
-            if let Some(job) = s.job.as_mut() {
-                f(job)
+    (ticks, forward)
+}
+
+/// Runs a load plan on the playground, recording each second and the summary.
+pub(super) async fn run_load(
+    lab: &Lab,
+    scenario: &str,
+    plan: LoadPlan,
+    jobs: JobCell,
+    cancel: CancellationToken,
+) {
+    let (ticks, forward) = forward_seconds(&jobs);
+    let (result, ()) = tokio::join!(load::run(plan, Some(ticks), cancel), forward);
+    match result {
+        Ok(summary) => {
+            let saved = learner::record_load(&lab.home, scenario, &summary, job_seconds(&jobs));
+            let summary = SummaryView::from(&summary);
+            set_job(&jobs, |job| {
+                job.state = "done";
+                job.summary = Some(summary);
+                if let Err(e) = &saved {
+                    job.error = Some(format!("the run finished but could not be recorded: {e}"));
+                }
+            })
+        }
+        Err(e) => set_job(&jobs, |job| {
+            job.state = "failed";
+            job.error = Some(e.to_string());
+        }),
+    }
+}
+
+/// A check of the learner's code in its own lab (module doc), on its own runtime: `Lab::up`'s
+/// future is not `Send` (see `on_own_runtime`). The job says which starting steps are under
+/// way until the check's load begins.
+pub(super) async fn check_job(
+    lab: Arc<Lab>,
+    scenario: Scenario,
+    jobs: JobCell,
+    cancel: CancellationToken,
+) {
+    let cell = Arc::clone(&jobs);
+    let ran = super::on_own_runtime("check the scenario", move || {
+        check_in_own_lab(lab, scenario, cell, cancel)
+    })
+    .await;
+    if let Err(e) = ran {
+        fail_check(&jobs, e.to_string());
+    }
+}
+
+fn fail_check(jobs: &Mutex<Option<JobSlot>>, error: String) {
+    set_job(jobs, |job| {
+        if job.state == "running" {
+            job.state = "failed";
+            job.step = None;
+            job.error = Some(error);
+        }
+    });
+}
+
+async fn check_in_own_lab(
+    lab: Arc<Lab>,
+    scenario: Scenario,
+    jobs: JobCell,
+    cancel: CancellationToken,
+) {
+    let sink = Arc::clone(&jobs);
+    // Steps can overlap (the copy of the database while the service builds): name them all.
+    let active = Mutex::new(Vec::<Step>::new());
+    let progress = Progress::new(move |event| {
+        let mut active = active.lock().unwrap_or_else(PoisonError::into_inner);
+        match &event {
+            Event::Started(step) => active.push(*step),
+            Event::Finished { step, .. } | Event::Failed { step, .. } => {
+                active.retain(|s| s != step)
             }
-        })
+            Event::Info(_) => return,
+        }
+        let labels: Vec<&str> = active.iter().map(|step| step.label()).collect();
+        set_job(&sink, |job| {
+            job.step = (!labels.is_empty())
+                .then(|| format!("starting the check's own lab: {}", labels.join(" + ")))
+        });
+    });
+    // Attached to a live lab's PostgreSQL (the playground's), or owning one for the check.
+    let attached = lab.live_state(&scenario).is_some();
+    let opts = UpOptions {
+        code: CodeSource::Learner,
+        database: DatabaseChoice::Check,
+        progress,
     };
-    match request {
-        JobRequest::Load(plan) => {
-            let (result, ()) = tokio::join!(load::run(plan, Some(ticks), cancel), forward);
-            match result {
-                Ok(summary) => {
-                    let saved = learner::record_load(
-                        &lab.home,
-                        &running.scenario.id,
-                        &summary,
-                        job_seconds(&shared),
-                    );
-                    let summary = SummaryView::from(&summary);
-                    finish(&|job| {
-                        job.state = "done";
-                        job.summary = Some(summary.clone());
-                        if let Err(e) = &saved {
-                            job.error =
-                                Some(format!("the run finished but could not be recorded: {e}"));
-                        }
-                    })
-                }
-                Err(e) => finish(&|job| {
-                    job.state = "failed";
-                    job.error = Some(e.to_string());
-                }),
+    // Dropping `up` midway is safe: whatever it started stops on drop.
+    let up = tokio::select! {
+        up = lab.up(&scenario, opts) => Some(up),
+        _ = cancel.cancelled() => None,
+    };
+    let running = match up {
+        Some(Ok(running)) => running,
+        None | Some(Err(_)) => {
+            if !attached {
+                forget_own_state(&lab, &scenario);
             }
+            let error = match up {
+                Some(Err(e)) => format!("your code could not be started for the check: {e}"),
+                _ => "the check was cancelled".to_string(),
+            };
+            fail_check(&jobs, error);
+            return;
         }
-        JobRequest::Check => {
-            let (result, ()) =
-                tokio::join!(check::run(running, Some(ticks), cancel.clone()), forward);
-            match result {
-                // A cancelled check judged a partial run: it does not count.
-                Ok(_) if cancel.is_cancelled() => finish(&|job| {
-                    job.state = "failed";
-                    job.error = Some("the check was cancelled".to_string());
-                }),
-                Ok(report) => {
-                    let saved = learner::record_check(
-                        &lab.home,
-                        &running.scenario.id,
-                        &report,
-                        job_seconds(&shared),
-                    );
-                    finish(&|job| {
-                        job.state = "done";
-                        job.summary = report.summary.as_ref().map(SummaryView::from);
-                        job.check = Some(CheckView::from(&report));
-                        if let Err(e) = &saved {
-                            job.error =
-                                Some(format!("the check ran but could not be recorded: {e}"));
-                        }
-                    })
+    };
+    set_job(&jobs, |job| job.step = None);
+    judge(&lab, &running, &jobs, &cancel).await;
+    running.shutdown().await;
+}
+
+/// Runs the check on `running`, recording each second and the verdict.
+async fn judge(lab: &Lab, running: &Running, jobs: &JobCell, cancel: &CancellationToken) {
+    let (ticks, forward) = forward_seconds(jobs);
+    let (result, ()) = tokio::join!(check::run(running, Some(ticks), cancel.clone()), forward);
+    match result {
+        // A cancelled check judged a partial run: it does not count.
+        Ok(_) if cancel.is_cancelled() => fail_check(jobs, "the check was cancelled".to_string()),
+        Ok(report) => {
+            let saved =
+                learner::record_check(&lab.home, &running.scenario.id, &report, job_seconds(jobs));
+            set_job(jobs, |job| {
+                job.state = "done";
+                job.summary = report.summary.as_ref().map(SummaryView::from);
+                job.check = Some(CheckView::from(&report));
+                if let Err(e) = &saved {
+                    job.error = Some(format!("the check ran but could not be recorded: {e}"));
                 }
-                Err(e) => finish(&|job| {
-                    job.state = "failed";
-                    job.error = Some(e.to_string());
-                }),
-            }
+            })
         }
-        JobRequest::Cancel => {}
+        Err(e) => fail_check(jobs, e.to_string()),
     }
 }
 
 /// The per-second stats the job under way collected (they go to the history with its result).
-fn job_seconds(shared: &Mutex<Shared>) -> Vec<SecondView> {
-    let guard = shared.lock().unwrap_or_else(PoisonError::into_inner);
-    guard
-        .job
-        .as_ref()
-        .map(|j| j.seconds.clone())
-        .unwrap_or_default()
+fn job_seconds(jobs: &Mutex<Option<JobSlot>>) -> Vec<SecondView> {
+    job_view(jobs).map(|j| j.seconds).unwrap_or_default()
 }
 
 /// The longest load run the API starts (load is always bounded).
@@ -178,22 +245,20 @@ pub(super) async fn start_load(
             ))
         })?;
     let plan = profile.plan(targets, request.rate, duration);
-    let view = state
-        .runner
-        .submit(&scenario.id, JobRequest::Load(plan), "load")
-        .await?;
+    let view = state.runner.submit_load(&scenario.id, plan).await?;
     Ok((StatusCode::ACCEPTED, Json(view)))
 }
 
-/// `POST .../check`: runs the scenario's check on the running service (202).
+/// `POST .../check`: checks the learner's code in its own lab (module doc), whether or not
+/// the playground runs (202).
 pub(super) async fn start_check(
     State(state): State<ApiState>,
     UrlPath(id): UrlPath<String>,
 ) -> Result<(StatusCode, Json<JobView>), ApiError> {
-    let scenario = state.lab.catalog.get(&id)?;
+    let scenario = state.lab.catalog.get(&id)?.clone();
     let view = state
         .runner
-        .submit(&scenario.id, JobRequest::Check, "check")
+        .submit_check(Arc::clone(&state.lab), scenario)
         .await?;
     Ok((StatusCode::ACCEPTED, Json(view)))
 }

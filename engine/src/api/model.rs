@@ -246,6 +246,9 @@ pub struct SqlRequest {
 pub struct SqlResponse {
     pub read_only: bool,
     pub results: Vec<SqlResultView>,
+    /// Said when a statement changed the schema: the check will not see it unless it is in
+    /// `migrations/` (`sql::schema_note`).
+    pub note: Option<String>,
 }
 
 /// One statement's result: column names, rows of text (null as null), rows affected.
@@ -421,6 +424,9 @@ pub struct JobView {
     /// The check's table, when `kind` is `check` and it is done.
     pub check: Option<CheckView>,
     pub error: Option<String>,
+    /// What a check is doing before its load starts: it brings up its own lab (the learner's
+    /// code on a fresh copy of the seeded database), e.g. "build service + apply migrations".
+    pub step: Option<String>,
 }
 
 /// One second of load, latencies in milliseconds.

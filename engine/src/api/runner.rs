@@ -3,12 +3,17 @@
 //! resulting state (starting, running, failed) where `status` reads it, then holds the
 //! `Running` until `stop` (or the server's shutdown) and shuts it down.
 //!
-//! Load runs and checks are handed to that task (`JobRequest`), which owns the `Running`
-//! the check needs; `jobs.rs` runs them, and their per-second stats and results land in the
-//! job `GET .../job` reads.
+//! Load runs are handed to that task (`JobRequest`); a check runs beside it, never on it: its
+//! own lab (the learner's code on a fresh copy of the seeded database, its own instances) on
+//! its own runtime (`jobs::check_job`), attached to the playground's PostgreSQL when that
+//! runs, so the playground is left untouched. Both land their per-second stats and results
+//! in the one job `GET .../job` reads (`JobSlot`).
 //!
 //! **Invariant:** one scenario per server. Starting another while one is starting or running
-//! is a 409; starting the same one again returns its status.
+//! is a 409; starting the same one again returns its status. One job at a time: a load run
+//! or check under way refuses another (and a check refuses to start while another scenario
+//! runs or its own is starting, and a start waits for nothing: it is refused while a check
+//! runs, whose lab may own the PostgreSQL the start would attach to).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -42,6 +47,43 @@ const CRASH_LOG_LINES: usize = 40;
 #[derive(Default)]
 pub(super) struct Runner {
     slot: tokio::sync::Mutex<Option<Slot>>,
+    /// The last load run or check, kept after its scenario stops so its result stays readable.
+    job: JobCell,
+    /// The check under way (or shutting its lab down): awaited before anything that could
+    /// share its PostgreSQL starts. Locked after `slot`, never before.
+    check_task: tokio::sync::Mutex<Option<JoinHandle<()>>>,
+}
+
+/// The last load run or check, and how to cancel it.
+pub(super) struct JobSlot {
+    scenario: String,
+    view: JobView,
+    cancel: CancellationToken,
+}
+
+pub(super) type JobCell = Arc<Mutex<Option<JobSlot>>>;
+
+/// Updates the job's view (nothing when there is none).
+pub(super) fn set_job(cell: &Mutex<Option<JobSlot>>, f: impl FnOnce(&mut JobView)) {
+    let mut guard = cell.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(job) = guard.as_mut() {
+        f(&mut job.view)
+    }
+}
+
+/// The view of the job under way or last finished.
+pub(super) fn job_view(cell: &Mutex<Option<JobSlot>>) -> Option<JobView> {
+    let guard = cell.lock().unwrap_or_else(PoisonError::into_inner);
+    guard.as_ref().map(|j| j.view.clone())
+}
+
+/// The running job of `kind` on `id`, if there is one.
+fn running_job(cell: &Mutex<Option<JobSlot>>, id: &str, kind: &str) -> Option<CancellationToken> {
+    let guard = cell.lock().unwrap_or_else(PoisonError::into_inner);
+    guard
+        .as_ref()
+        .filter(|j| j.scenario == id && j.view.kind == kind && j.view.state == "running")
+        .map(|j| j.cancel.clone())
 }
 
 struct Slot {
@@ -52,12 +94,10 @@ struct Slot {
     jobs: mpsc::UnboundedSender<JobRequest>,
 }
 
-/// Work for the running scenario's task: it owns the `Running` the check needs.
+/// Work for the running scenario's task: a load run on the playground, until its token is
+/// cancelled or it ends.
 pub(super) enum JobRequest {
-    Load(LoadPlan),
-    Check,
-    /// Ends the load run (or check) under way.
-    Cancel,
+    Load(LoadPlan, CancellationToken),
 }
 
 /// What the background task reports and the handlers read.
@@ -68,8 +108,6 @@ pub(super) struct Shared {
     targets: Option<Targets>,
     /// Where load goes: nginx when the topology has it, else every instance.
     load_targets: Vec<String>,
-    /// The last load run or check.
-    pub(super) job: Option<JobView>,
 }
 
 impl Shared {
@@ -103,6 +141,23 @@ impl Runner {
                 )));
             }
         }
+        let checking = {
+            let guard = self.job.lock().unwrap_or_else(PoisonError::into_inner);
+            guard
+                .as_ref()
+                .filter(|j| j.view.kind == "check" && j.view.state == "running")
+                .map(|j| j.scenario.clone())
+        };
+        if let Some(checked) = checking {
+            return Err(ApiError::Conflict(format!(
+                "a check is under way on {checked}; wait for it or cancel it first"
+            )));
+        }
+        // A check that just finished may still be stopping its lab, whose PostgreSQL this
+        // start would otherwise attach to.
+        if let Some(task) = self.check_task.lock().await.take() {
+            let _ = task.await;
+        }
         if let Some(state) = lab.live_state(&scenario) {
             if state.owner_pid != std::process::id() && !state.services.is_empty() {
                 return Err(ApiError::Conflict(format!(
@@ -117,18 +172,28 @@ impl Runner {
             database_url: None,
             targets: None,
             load_targets: Vec::new(),
-            job: None,
         }));
         let stop = CancellationToken::new();
         let (jobs, job_requests) = mpsc::unbounded_channel();
-        let (task_scenario, task_shared, task_stop) =
-            (scenario.clone(), Arc::clone(&shared), stop.clone());
+        let (task_scenario, task_shared, task_stop, task_job) = (
+            scenario.clone(),
+            Arc::clone(&shared),
+            stop.clone(),
+            Arc::clone(&self.job),
+        );
         // `Lab::up`'s future is not provably Send (see `on_own_runtime`), so the whole life of
         // the scenario runs on its own thread and runtime; the services it spawns are stopped
         // inside that runtime, before the thread ends.
         let task = tokio::spawn(async move {
             let _ = super::on_own_runtime("run the scenario", move || {
-                run(lab, task_scenario, task_shared, task_stop, job_requests)
+                run(
+                    lab,
+                    task_scenario,
+                    task_shared,
+                    task_stop,
+                    job_requests,
+                    task_job,
+                )
             })
             .await;
         });
@@ -157,8 +222,10 @@ impl Runner {
     }
 
     /// Stops `id` if this server runs it, waiting until its services and database are down.
+    /// A check of `id` under way is cancelled first: its lab may use the same PostgreSQL.
     async fn stop(&self, id: &str) -> StatusView {
         let mut slot = self.slot.lock().await;
+        self.cancel_check(id).await;
         if slot.as_ref().is_some_and(|s| s.scenario == id) {
             if let Some(current) = slot.take() {
                 current.stop.cancel();
@@ -176,6 +243,15 @@ impl Runner {
 
     pub(super) async fn stop_all(&self) {
         let mut slot = self.slot.lock().await;
+        if let Some(token) = {
+            let guard = self.job.lock().unwrap_or_else(PoisonError::into_inner);
+            guard.as_ref().map(|j| j.cancel.clone())
+        } {
+            token.cancel();
+        }
+        if let Some(task) = self.check_task.lock().await.take() {
+            let _ = task.await;
+        }
         if let Some(current) = slot.take() {
             current.stop.cancel();
             let _ = current.task.await;
@@ -200,14 +276,40 @@ impl Runner {
         guard.database_url.clone()
     }
 
-    /// Hands a load run or a check to the running scenario's task. One at a time: a check
-    /// under someone else's load would measure both.
-    pub(super) async fn submit(
+    /// Makes a new job of `kind` on `id` the current one, unless one is under way.
+    fn claim_job(
         &self,
         id: &str,
-        request: JobRequest,
         kind: &'static str,
-    ) -> Result<JobView, ApiError> {
+    ) -> Result<(JobView, CancellationToken), ApiError> {
+        let mut guard = self.job.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(job) = guard.as_ref().filter(|j| j.view.state == "running") {
+            return Err(ApiError::Conflict(format!(
+                "a {} is under way on {}; wait for it or cancel it first",
+                job.view.kind, job.scenario
+            )));
+        }
+        let view = JobView {
+            kind,
+            state: "running",
+            seconds: Vec::new(),
+            summary: None,
+            check: None,
+            error: None,
+            step: None,
+        };
+        let cancel = CancellationToken::new();
+        *guard = Some(JobSlot {
+            scenario: id.to_string(),
+            view: view.clone(),
+            cancel: cancel.clone(),
+        });
+        Ok((view, cancel))
+    }
+
+    /// Hands a load run to the running scenario's task. One job at a time: a check under
+    /// someone else's load would measure both.
+    pub(super) async fn submit_load(&self, id: &str, plan: LoadPlan) -> Result<JobView, ApiError> {
         let slot = self.slot.lock().await;
         let current = slot
             .as_ref()
@@ -215,55 +317,94 @@ impl Runner {
             .ok_or_else(|| {
                 ApiError::Conflict(format!("{id} is not running here; start it first"))
             })?;
-        let view = {
-            let mut guard = current
+        let running = {
+            let guard = current
                 .shared
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
-            if !matches!(guard.status, RunStatus::Running { .. }) {
-                return Err(ApiError::Conflict(format!(
-                    "{id} is not running yet; wait until its status is running"
-                )));
-            }
-            if let Some(job) = guard.job.as_ref().filter(|j| j.state == "running") {
-                return Err(ApiError::Conflict(format!(
-                    "a {} is under way on {id}; wait for it or cancel it first",
-                    job.kind
-                )));
-            }
-            let view = JobView {
-                kind,
-                state: "running",
-                seconds: Vec::new(),
-                summary: None,
-                check: None,
-                error: None,
-            };
-            guard.job = Some(view.clone());
-            view
+            matches!(guard.status, RunStatus::Running { .. })
         };
-        current
-            .jobs
-            .send(request)
-            .map_err(|_| ApiError::Conflict(format!("{id} is stopping")))?;
+        if !running {
+            return Err(ApiError::Conflict(format!(
+                "{id} is not running yet; wait until its status is running"
+            )));
+        }
+        let (view, cancel) = self.claim_job(id, "load")?;
+        if current.jobs.send(JobRequest::Load(plan, cancel)).is_err() {
+            set_job(&self.job, |job| {
+                job.state = "failed";
+                job.error = Some(format!("{id} stopped before the load run began"));
+            });
+            return Err(ApiError::Conflict(format!("{id} is stopping")));
+        }
         Ok(view)
     }
 
-    pub(super) async fn cancel_job(&self, id: &str) {
+    /// Starts a check of the learner's code on `scenario`: its own lab, whether or not the
+    /// playground runs (`jobs::check_job`). Refused while a job is under way, while another
+    /// scenario runs here, and while this one is starting (its PostgreSQL is not up yet).
+    pub(super) async fn submit_check(
+        &self,
+        lab: Arc<Lab>,
+        scenario: Scenario,
+    ) -> Result<JobView, ApiError> {
+        let id = scenario.id.clone();
         let slot = self.slot.lock().await;
-        if let Some(current) = slot.as_ref().filter(|s| s.scenario == id) {
-            let _ = current.jobs.send(JobRequest::Cancel);
+        if let Some(current) = slot.as_ref().filter(|s| !s.task.is_finished()) {
+            if current.scenario != id {
+                return Err(ApiError::Conflict(format!(
+                    "{} is running in this lab; stop it before checking {id}",
+                    current.scenario
+                )));
+            }
+            let guard = current
+                .shared
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            if matches!(guard.status, RunStatus::Starting { .. }) {
+                return Err(ApiError::Conflict(format!(
+                    "{id} is starting; check once it is running (or stopped)"
+                )));
+            }
+        }
+        let (view, cancel) = self.claim_job(&id, "check")?;
+        let mut task = self.check_task.lock().await;
+        if let Some(previous) = task.take() {
+            // The last check's lab, finishing its shutdown.
+            let _ = previous.await;
+        }
+        *task = Some(tokio::spawn(super::jobs::check_job(
+            lab,
+            scenario,
+            Arc::clone(&self.job),
+            cancel,
+        )));
+        Ok(view)
+    }
+
+    /// Cancels the check of `id` under way, if any, and waits until its lab is down.
+    async fn cancel_check(&self, id: &str) {
+        if let Some(token) = running_job(&self.job, id, "check") {
+            token.cancel();
+            if let Some(task) = self.check_task.lock().await.take() {
+                let _ = task.await;
+            }
+        }
+    }
+
+    pub(super) async fn cancel_job(&self, id: &str) {
+        let guard = self.job.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(job) = guard.as_ref().filter(|j| j.scenario == id) {
+            job.cancel.cancel();
         }
     }
 
     pub(super) async fn job(&self, id: &str) -> Option<JobView> {
-        let slot = self.slot.lock().await;
-        let current = slot.as_ref().filter(|s| s.scenario == id)?;
-        let guard = current
-            .shared
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        guard.job.clone()
+        let guard = self.job.lock().unwrap_or_else(PoisonError::into_inner);
+        guard
+            .as_ref()
+            .filter(|j| j.scenario == id)
+            .map(|j| j.view.clone())
     }
 
     /// Where load goes while `id` runs here (`Running::load_targets`).
@@ -301,6 +442,7 @@ async fn run(
     shared: Arc<Mutex<Shared>>,
     stop: CancellationToken,
     mut job_requests: mpsc::UnboundedReceiver<JobRequest>,
+    jobs: JobCell,
 ) {
     let sink = Arc::clone(&shared);
     // Steps can overlap (the seed runs while the service builds): the status names them all.
@@ -369,8 +511,7 @@ async fn run(
         s.load_targets = running.load_targets();
     });
     let mut ticker = tokio::time::interval(Duration::from_secs(1));
-    // The load run or check under way: it borrows `running`, so it is polled here rather
-    // than spawned.
+    // The load run under way: polled here, so that stopping the scenario ends it.
     let mut job: Option<Pin<Box<dyn Future<Output = ()> + '_>>> = None;
     let mut job_cancel = CancellationToken::new();
     enum Wake {
@@ -393,15 +534,14 @@ async fn run(
         };
         match wake {
             Wake::Stop | Wake::Request(None) => break,
-            Wake::Request(Some(JobRequest::Cancel)) => job_cancel.cancel(),
-            Wake::Request(Some(request)) => {
-                job_cancel = CancellationToken::new();
-                job = Some(Box::pin(super::jobs::run_job(
+            Wake::Request(Some(JobRequest::Load(plan, cancel))) => {
+                job_cancel = cancel.clone();
+                job = Some(Box::pin(super::jobs::run_load(
                     &lab,
-                    &running,
-                    request,
-                    Arc::clone(&shared),
-                    job_cancel.clone(),
+                    &running.scenario.id,
+                    plan,
+                    Arc::clone(&jobs),
+                    cancel,
                 )));
             }
             Wake::JobDone => job = None,
@@ -429,13 +569,16 @@ async fn run(
         }
     }
     job_cancel.cancel();
+    let had_job = job.is_some();
     drop(job);
-    Shared::set(&shared, |s| {
-        if let Some(j) = s.job.as_mut().filter(|j| j.state == "running") {
-            j.state = "failed";
-            j.error = Some("the scenario stopped before it finished".to_string());
-        }
-    });
+    if had_job {
+        set_job(&jobs, |j| {
+            if j.state == "running" {
+                j.state = "failed";
+                j.error = Some("the scenario stopped before it finished".to_string());
+            }
+        });
+    }
     running.shutdown().await;
     Shared::set(&shared, |s| {
         if matches!(s.status, RunStatus::Running { .. }) {
@@ -453,7 +596,7 @@ async fn run(
 /// the server is stopped on drop but the record stays. A CLI process exits right after, which
 /// makes the record stale; this server lives on, so the record would claim a live lab (ours)
 /// with a dead PostgreSQL, and the next start or `sdlab sql` would try to attach to it.
-fn forget_own_state(lab: &Lab, scenario: &Scenario) {
+pub(super) fn forget_own_state(lab: &Lab, scenario: &Scenario) {
     let path = RunState::path(&lab.home.run_dir(), &scenario.id);
     if RunState::read(&path).is_some_and(|state| state.owner_pid == std::process::id()) {
         let _ = std::fs::remove_file(&path);

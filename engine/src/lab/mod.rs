@@ -81,13 +81,22 @@ pub struct Lab {
     pub catalog: Catalog,
 }
 
-/// Which database the service is given.
+/// Which database the service is given. A lab on a copy (`Scratch`, `Check`) may run beside
+/// the learner's playground, even in the same process (the API's check), so the copy's name
+/// also names that lab's logs, nginx prefix and CPU groups (`DatabaseChoice::lab_name`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DatabaseChoice {
-    /// The learner's database: survives restarts; `reset` restores it from the seed.
+    /// The learner's database: survives restarts; `reset` restores it from the seed. What the
+    /// playground (`start`, the console) uses; never what a check judges.
     Learner,
-    /// A fresh copy of the seed, replaced on every use (`check --solution`, tests).
+    /// A fresh copy of the seed, replaced on every use (`check --solution`, `--code`, `--fix`,
+    /// tests).
     Scratch,
+    /// A fresh copy of the seed, replaced on every use, for a check of the learner's code:
+    /// only what the code's `migrations/` declare reaches it (the clean-database rule). Its
+    /// own name, so a learner's check and an author's `--solution` check cannot drop each
+    /// other's database.
+    Check,
 }
 
 impl DatabaseChoice {
@@ -95,6 +104,22 @@ impl DatabaseChoice {
         match self {
             DatabaseChoice::Learner => spec.database.clone(),
             DatabaseChoice::Scratch => format!("{}_scratch", spec.database),
+            DatabaseChoice::Check => format!("{}_check", spec.database),
+        }
+    }
+
+    /// Whether every start replaces the database with a fresh copy of the seeded template.
+    pub fn fresh(self) -> bool {
+        !matches!(self, DatabaseChoice::Learner)
+    }
+
+    /// The name of a lab on this database when it is not the playground: its logs go to
+    /// `logs/<id>/<name>/`, its nginx prefix and CPU groups carry it.
+    pub fn lab_name(self) -> Option<&'static str> {
+        match self {
+            DatabaseChoice::Learner => None,
+            DatabaseChoice::Scratch => Some("scratch"),
+            DatabaseChoice::Check => Some("check"),
         }
     }
 }

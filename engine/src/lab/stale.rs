@@ -18,8 +18,10 @@ impl Lab {
         };
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().to_string();
+            // `nginx-<id>-<pid>`, or `nginx-<id>-<pid>-check` for a check lab's.
             let Some(owner) = name
                 .strip_prefix(&start)
+                .and_then(|p| p.split('-').next())
                 .and_then(|p| p.parse::<u32>().ok())
             else {
                 continue;

@@ -68,7 +68,7 @@ impl Lab {
         let instances = deploy
             .as_ref()
             .map_or(scenario.topology.instances, |d| d.instances);
-        running.cpu_limiter = cpu_limiter(scenario, progress);
+        running.cpu_limiter = cpu_limiter(scenario, &cgroup_key(&running), progress);
         self.start_instances(scenario, &mut running, &built, instances, progress)
             .await?;
         if let Some(deploy) = &deploy {
@@ -102,8 +102,16 @@ impl Lab {
                 return Ok(None);
             };
             let db = self.database(scenario, progress).await?;
-            if let DatabaseChoice::Scratch = opts.database {
-                recreate_from_template(&db, DatabaseChoice::Scratch).await?;
+            if opts.database.fresh() {
+                // A file copy of the seeded template (see ARCHITECTURE.md, the clean-database
+                // rule, for what it costs): the code's migrations then run on it from scratch.
+                let started = std::time::Instant::now();
+                recreate_from_template(&db, opts.database).await?;
+                progress.info(format!(
+                    "a fresh copy of the seeded database ({}) in {:.1} s",
+                    db.url(opts.database).rsplit('/').next().unwrap_or_default(),
+                    started.elapsed().as_secs_f64()
+                ));
             }
             Ok::<_, LabError>(Some(db))
         };
@@ -161,6 +169,12 @@ impl Lab {
         progress: &Progress,
     ) -> Result<(), LabError> {
         let code_dir = running.code.dir.clone();
+        // A lab beside the playground (a check) keeps its own logs: the Logs tab shows the
+        // playground's.
+        let mut logs_dir = self.home.logs_dir(scenario);
+        if let Some(name) = running.database_choice.lab_name() {
+            logs_dir.push(name);
+        }
         let dependency_env = running
             .dependency
             .as_ref()
@@ -204,10 +218,7 @@ impl Lab {
                         env,
                         port,
                         instance,
-                        log_path: self
-                            .home
-                            .logs_dir(scenario)
-                            .join(format!("service-{instance}.log")),
+                        log_path: logs_dir.join(format!("service-{instance}.log")),
                     })?;
                     limit_cpu(running, &service, instance)?;
                     service.wait_ready(ready_timeout()).await?;
@@ -234,8 +245,13 @@ impl Lab {
             return Ok(());
         };
         let ports: Vec<u16> = running.services.iter().map(|s| s.port).collect();
+        let mut prefix = self.nginx_prefix(&running.scenario).into_os_string();
+        if let Some(name) = running.database_choice.lab_name() {
+            // `nginx-<id>-<pid>-check`: the stale clean-up still reads the owner's pid.
+            prefix.push(format!("-{name}"));
+        }
         let nginx = sdlab_embedded_nginx::Nginx::start(sdlab_embedded_nginx::NginxOptions {
-            prefix: self.nginx_prefix(&running.scenario),
+            prefix: prefix.into(),
             site: crate::deploy::render(&deploy.nginx_site, &ports),
             site_label: spec.config.display().to_string(),
             port: None,
@@ -295,12 +311,23 @@ async fn start_dependency(running: &mut Running, progress: &Progress) -> Result<
     Ok(())
 }
 
+/// The group the instances' CPU groups go under: the scenario's id, with the lab's name when
+/// it runs beside the playground. The groups are named `<lab pid>-instance-<n>`, and the API
+/// runs its check lab in the playground's process: without the name, check instance 1 would
+/// join (and share the quota of) the playground's instance 1.
+fn cgroup_key(running: &Running) -> String {
+    match running.database_choice.lab_name() {
+        Some(name) => format!("{}-{name}", running.scenario.id),
+        None => running.scenario.id.clone(),
+    }
+}
+
 /// How the instances' CPU will be limited, when the topology gives each a share (stale
 /// instance groups of a crashed run removed first).
-fn cpu_limiter(scenario: &Scenario, progress: &Progress) -> Option<CpuLimiter> {
+fn cpu_limiter(scenario: &Scenario, key: &str, progress: &Progress) -> Option<CpuLimiter> {
     let cpus = scenario.topology.cpus_per_instance?;
     let limiter = crate::cgroup::detect();
-    limiter.clean_stale(&scenario.id);
+    limiter.clean_stale(key);
     match &limiter {
         CpuLimiter::Unavailable { reason } => progress.info(reason.clone()),
         l => progress.info(format!("each instance gets {cpus} CPU ({})", l.describe())),
@@ -327,7 +354,7 @@ fn limit_cpu(
             .push(crate::cgroup::Throttle::start(service.pid, cpus));
     } else {
         let group =
-            crate::cgroup::InstanceCgroup::create(limiter, &running.scenario.id, instance, cpus)?;
+            crate::cgroup::InstanceCgroup::create(limiter, &cgroup_key(running), instance, cpus)?;
         group.add(service.pid)?;
         running.cgroups.push(group);
     }

@@ -303,17 +303,14 @@ async fn a_scenario_never_started_is_stopped_and_stopping_it_is_harmless() {
     let (status, body) = post_json(&t.app, "/api/scenarios/t1-01/stop", "").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["state"], "stopped");
-    // No live metrics, load or check for a scenario that is not running.
+    // No live metrics or load for a scenario that is not running (a check brings up its
+    // own lab: see the real start below).
     assert_eq!(
         get(&t.app, "/api/scenarios/t1-01/metrics/stream").await.0,
         StatusCode::CONFLICT
     );
     assert_eq!(
         post_json(&t.app, "/api/scenarios/t1-01/load", "").await.0,
-        StatusCode::CONFLICT
-    );
-    assert_eq!(
-        post_json(&t.app, "/api/scenarios/t1-01/check", "").await.0,
         StatusCode::CONFLICT
     );
     assert_eq!(
@@ -759,11 +756,18 @@ async fn a_real_start_through_the_api_runs_t1_01_until_stop() {
         .tempdir_in("/tmp")
         .unwrap();
     std::fs::set_permissions(home.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let lab = Lab::new(
+    let mut lab = Lab::new(
         LabHome::at(home.path()).with_target_dir(repo().join("target/sdlab-services")),
         Sources::at(repo()),
     )
     .unwrap();
+    // The full check below holds its steady rate 5 s, as SDLAB_CHECK_HOLD_SECS=5 would.
+    for scenario in &mut lab.catalog.scenarios {
+        scenario
+            .check
+            .profile
+            .hold_at_most(std::time::Duration::from_secs(5));
+    }
     let app = api::router(ApiState::new(lab.clone(), TOKEN, PORT).unwrap());
 
     let (status, body) = post_json(&app, "/api/scenarios/t1-01/start", "").await;
@@ -924,6 +928,70 @@ async fn a_real_start_through_the_api_runs_t1_01_until_stop() {
         history.as_array().unwrap().len(),
         1,
         "a cancelled check is not history: {history}"
+    );
+
+    // The console says when a write changed the schema (the check will not see it), and only
+    // then.
+    let (status, body) = post_json(
+        &app,
+        "/api/scenarios/t1-01/sql",
+        r#"{"query": "-- by hand\nCREATE INDEX by_hand ON posts (created_at DESC)", "write": true}"#,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(
+        body["note"]
+            .as_str()
+            .is_some_and(|n| n.contains("not in migrations/")),
+        "{body}"
+    );
+    for (query, write) in [("select count(*) from users", false), ("select 1", true)] {
+        let request = serde_json::json!({ "query": query, "write": write }).to_string();
+        let (status, body) = post_json(&app, "/api/scenarios/t1-01/sql", &request).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert!(body["note"].is_null(), "{query}: {body}");
+    }
+
+    // A full check runs the learner's (broken) code in its own lab, on a fresh copy of the
+    // seeded database with its migrations: the index made by hand above does not count, and
+    // the playground keeps running on its own port.
+    let (status, body) = post_json(&app, "/api/scenarios/t1-01/check", "").await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let job = wait_for_job(&app).await;
+    assert_eq!(job["state"], "done", "{job}");
+    assert!(!job["seconds"].as_array().unwrap().is_empty(), "{job}");
+    assert_eq!(job["check"]["passed"], false, "{job}");
+    let plan = job["check"]["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| {
+            l["label"]
+                .as_str()
+                .unwrap()
+                .contains("feed query uses an index")
+        })
+        .unwrap_or_else(|| panic!("no plan line: {job}"));
+    assert_eq!(
+        plan["passed"], false,
+        "the index typed in the console counted: {plan}"
+    );
+    let (_, body) = get(&app, "/api/scenarios/t1-01/status").await;
+    assert_eq!(body["state"], "running", "{body}");
+    assert_eq!(
+        body["url"],
+        url.as_str(),
+        "the playground was not restarted"
+    );
+    let (code, _) =
+        sdlab_engine::metrics::http_get(port, "/healthz", std::time::Duration::from_secs(2))
+            .await
+            .unwrap();
+    assert_eq!(code, 200);
+    let (_, list) = get(&app, "/api/scenarios").await;
+    assert_eq!(
+        list[0]["progress"]["checks_run"], 1,
+        "the check is recorded"
     );
 
     // A saved edit reaches the service through a restart (rebuild, restart).
