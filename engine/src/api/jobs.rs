@@ -21,13 +21,14 @@ use tokio_util::sync::CancellationToken;
 use super::model::{CheckView, JobView, LoadRequest, SecondView, SummaryView};
 use super::runner::{forget_own_state, job_view, set_job, JobCell, JobSlot};
 use super::{ApiError, ApiState};
+use crate::build::BuildError;
 use crate::catalog::Scenario;
 use crate::check;
 use crate::learner;
 use crate::load::{self, LoadPlan, SecondStats};
 use crate::progress::{Event, Progress, Step};
 use crate::workspace::CodeSource;
-use crate::{DatabaseChoice, Lab, Running, UpOptions};
+use crate::{DatabaseChoice, Lab, LabError, Running, UpOptions};
 
 /// The per-second stats of a run, forwarded into the job as they come.
 fn forward_seconds(
@@ -147,6 +148,12 @@ async fn check_in_own_lab(
                 forget_own_state(&lab, &scenario);
             }
             let error = match up {
+                Some(Err(LabError::Build(BuildError::Compile {
+                    package,
+                    diagnostics,
+                }))) => format!(
+                    "{package} does not compile, so the check could not run:\n{diagnostics}"
+                ),
                 Some(Err(e)) => format!("your code could not be started for the check: {e}"),
                 _ => "the check was cancelled".to_string(),
             };
