@@ -1051,6 +1051,24 @@ async fn a_real_start_through_the_api_runs_t1_01_until_stop() {
         "{diagnostics}"
     );
     assert!(lab.live_state(lab.scenario("t1-01").unwrap()).is_none());
+
+    // A check needs no running playground: it starts PostgreSQL for its own lab (here the
+    // build fails, with the compiler's diagnostics) and leaves nothing running.
+    let (status, body) = post_json(&app, "/api/scenarios/t1-01/check", "").await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let job = wait_for_job(&app).await;
+    assert_eq!(job["state"], "failed", "{job}");
+    let error = job["error"].as_str().unwrap();
+    assert!(
+        error.contains("does not compile") && error.contains("src/main.rs"),
+        "{error}"
+    );
+    let (_, body) = get(&app, "/api/scenarios/t1-01/status").await;
+    assert_eq!(
+        body["state"], "failed",
+        "the playground's last start: {body}"
+    );
+    assert!(lab.live_state(lab.scenario("t1-01").unwrap()).is_none());
 }
 
 /// Polls the status until the start is over (running or failed).
