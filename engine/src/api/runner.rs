@@ -11,9 +11,9 @@
 //!
 //! **Invariant:** one scenario per server. Starting another while one is starting or running
 //! is a 409; starting the same one again returns its status. One job at a time: a load run
-//! or check under way refuses another (and a check refuses to start while another scenario
-//! runs or its own is starting, and a start waits for nothing: it is refused while a check
-//! runs, whose lab may own the PostgreSQL the start would attach to).
+//! or check under way refuses another. A check is refused while another scenario runs or its
+//! own is starting; a start is refused while a check runs (the check's lab may own the
+//! PostgreSQL the start would attach to), and a stop cancels the scenario's check first.
 
 use std::future::Future;
 use std::pin::Pin;
