@@ -274,7 +274,8 @@ pub enum CheckLine {
         max_buffers: Option<u64>,
         hint: String,
     },
-    /// New PostgreSQL sessions per request served, measured from `pg_stat_database`.
+    /// New PostgreSQL sessions per request, measured from `pg_stat_database` for each request
+    /// kind of the mix sent alone after the load: every kind must stay under the line.
     Connections { max_per_request: f64, hint: String },
     /// The service's `/metrics` must export these names.
     MetricsPresent { names: Vec<String>, hint: String },

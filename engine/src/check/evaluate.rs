@@ -185,23 +185,61 @@ fn plan(
     }
 }
 
-/// New PostgreSQL sessions per request: a service without a pool opens one per request.
+/// New PostgreSQL sessions per request, per request kind: a handler without the pool opens
+/// one per request. Judged on each kind's probe (`Observations::sessions_per_kind`), so a
+/// pooled endpoint that makes up most of the mix cannot hide one that still connects; the
+/// whole load's figure is shown alongside.
 fn connections(max_per_request: f64, hint: &str, obs: &Observations) -> LineResult {
     let label = "new DB connections per request".to_string();
-    let required = format!("<= {max_per_request:.2}");
-    match obs.sessions_opened {
-        Some(opened) if obs.overall.sent > 0 => {
-            let per = opened as f64 / obs.overall.sent as f64;
-            result(
-                label,
-                format!("{per:.2} ({opened} for {} requests)", obs.overall.sent),
-                required,
-                per <= max_per_request,
-                hint,
-            )
-        }
-        _ => result(label, "not measured".to_string(), required, false, hint),
+    let required = format!("<= {max_per_request:.2} for each kind");
+    if obs.sessions_per_kind.is_empty() {
+        return result(label, "not measured".to_string(), required, false, hint);
     }
+    // Measured kinds, the most connections per request first; unmeasured ones fail.
+    let mut kinds: Vec<(&str, Option<(f64, u64)>)> = obs
+        .sessions_per_kind
+        .iter()
+        .map(|(name, m)| {
+            let per = m
+                .filter(|m| m.requests > 0)
+                .map(|m| (m.sessions as f64 / m.requests as f64, m.requests));
+            (name.as_str(), per)
+        })
+        .collect();
+    kinds.sort_by(|a, b| {
+        let key = |k: &Option<(f64, u64)>| k.map_or(f64::INFINITY, |(per, _)| per);
+        key(&b.1).total_cmp(&key(&a.1))
+    });
+    let counts: Vec<u64> = kinds.iter().filter_map(|k| k.1.map(|(_, n)| n)).collect();
+    let same_count = counts.windows(2).all(|w| w[0] == w[1]);
+    let shown: Vec<String> = kinds
+        .iter()
+        .map(|(name, per)| match per {
+            Some((per, _)) if same_count => format!("{name} {per:.2}"),
+            Some((per, n)) => format!("{name} {per:.2} of {n}"),
+            None => format!("{name} not measured"),
+        })
+        .collect();
+    let mut scope = match counts.first() {
+        Some(n) if same_count => format!("per request, {n} each"),
+        _ => "per request".to_string(),
+    };
+    if let Some(opened) = obs.sessions_opened.filter(|_| obs.overall.sent > 0) {
+        scope.push_str(&format!(
+            "; whole load {:.2}",
+            opened as f64 / obs.overall.sent as f64
+        ));
+    }
+    let passed = kinds
+        .iter()
+        .all(|(_, per)| per.is_some_and(|(per, _)| per <= max_per_request));
+    result(
+        label,
+        format!("{} ({scope})", shown.join(", ")),
+        required,
+        passed,
+        hint,
+    )
 }
 
 /// Every instance exports the named metrics.

@@ -11,6 +11,7 @@
 
 mod evaluate;
 mod explain;
+mod probe;
 mod render;
 mod run;
 
@@ -92,6 +93,11 @@ pub struct Observations {
     pub achieved_rate: f64,
     /// New PostgreSQL sessions on the service's database during the load.
     pub sessions_opened: Option<u64>,
+    /// New PostgreSQL sessions per request kind of the check's mix, each kind sent alone in a
+    /// short probe after the load (see `probe.rs`), so one endpoint's pool cannot hide
+    /// another's connection per request. None for a kind that could not be measured; empty
+    /// when the scenario has no connections line (the probe only runs for it).
+    pub sessions_per_kind: BTreeMap<String, Option<KindSessions>>,
     /// The last scrape of each instance's `/metrics` (None when it did not answer).
     pub metrics: Vec<Option<PromText>>,
     /// Why each instance that did not answer is down, e.g. "instance 2: connection refused".
@@ -105,6 +111,14 @@ pub struct Observations {
     pub max_connections: u32,
     /// Plan facts by check-line name (Err: why the plan could not be read).
     pub plans: BTreeMap<String, Result<PlanFacts, String>>,
+}
+
+/// What one request kind's probe measured: new sessions while only that kind was sent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KindSessions {
+    pub sessions: u64,
+    /// Requests that reached the service (arrivals over the probe's in-flight cap excluded).
+    pub requests: u64,
 }
 
 /// What matters in a query plan.

@@ -1,6 +1,7 @@
 //! The check load: run against `Running::load_targets`, with PostgreSQL's sessions and refused
-//! connections, every instance's request counter and final scrape, and each plan line's
-//! EXPLAIN gathered around it into `Observations`, then judged into a `CheckReport`.
+//! connections, every instance's request counter and final scrape, the per-kind connection
+//! probe (`probe.rs`, after the load) and each plan line's EXPLAIN gathered around it into
+//! `Observations`, then judged into a `CheckReport`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -53,8 +54,8 @@ pub async fn run(
             // An instance that has served nothing yet exports no counter: that is 0.
             .map(|m| m.ok().map(|m| m.sum(REQUESTS_TOTAL).unwrap_or(0.0)))
             .collect();
-    let plan = profile.plan(targets, None, None);
-    let summary = load::run(plan, ticks, cancel)
+    let plan = profile.plan(targets.clone(), None, None);
+    let summary = load::run(plan, ticks, cancel.clone())
         .await
         .map_err(|e| CheckError::Load(e.to_string()))?;
     // Sessions report themselves to pg_stat_database within a second; let them.
@@ -87,6 +88,18 @@ pub async fn run(
             }
         }
     }
+    // After the scrapes, so its requests count in neither the balance nor the refusals.
+    let measures_connections = scenario
+        .check
+        .lines
+        .iter()
+        .any(|l| matches!(l, CheckLine::Connections { .. }));
+    let sessions_per_kind = match probe.as_ref() {
+        Some(pg) if measures_connections => {
+            super::probe::sessions_per_kind(pg, profile, &targets, &cancel).await
+        }
+        _ => BTreeMap::new(),
+    };
     let mut plans = BTreeMap::new();
     for line in &scenario.check.lines {
         if let CheckLine::Plan {
@@ -136,6 +149,7 @@ pub async fn run(
             (Some(a), Some(b)) => Some(b.saturating_sub(a).max(0) as u64),
             _ => None,
         },
+        sessions_per_kind,
         served: served_before
             .iter()
             .zip(&metrics)

@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use sdlab_engine::catalog::{load_scenario, CheckLine, Scenario};
 use sdlab_engine::check::{
-    evaluate, fmt_duration, plan_facts, render, CheckReport, LineResult, Observations, PlanFacts,
-    RequestObs,
+    evaluate, fmt_duration, plan_facts, render, CheckReport, KindSessions, LineResult,
+    Observations, PlanFacts, RequestObs,
 };
 use sdlab_engine::metrics::PromText;
 
@@ -114,6 +114,25 @@ fn facts(json: &str) -> PlanFacts {
     plan_facts(&value[0]["Plan"])
 }
 
+/// Each kind's probe: this many new sessions for `PROBED` requests.
+fn kinds(sessions: &[(&str, u64)]) -> BTreeMap<String, Option<KindSessions>> {
+    sessions
+        .iter()
+        .map(|(name, n)| {
+            (
+                name.to_string(),
+                Some(KindSessions {
+                    sessions: *n,
+                    requests: PROBED,
+                }),
+            )
+        })
+        .collect()
+}
+
+/// Requests per kind in the connection probe.
+const PROBED: u64 = 20;
+
 fn obs(sent: u64, failed: u64, p95: Duration) -> RequestObs {
     RequestObs {
         sent,
@@ -144,6 +163,7 @@ fn healthy() -> Observations {
         offered_rate: 52.2,
         achieved_rate: 52.0,
         sessions_opened: Some(10),
+        sessions_per_kind: kinds(&[("feed", 0), ("user_posts", 0), ("create_post", 1)]),
         metrics: vec![Some(PromText::parse(POOL_METRICS))],
         down: Vec::new(),
         served: Vec::new(),
@@ -173,6 +193,7 @@ fn broken() -> Observations {
         offered_rate: 52.2,
         achieved_rate: 50.0,
         sessions_opened: Some(1_200),
+        sessions_per_kind: kinds(&[("feed", 20), ("user_posts", 20), ("create_post", 20)]),
         metrics: vec![Some(PromText::parse(
             "http_requests_total{route=\"/feed\",status=\"200\"} 665\n",
         ))],
@@ -282,13 +303,11 @@ fn broken_observations_fail_exactly_the_expected_lines_with_their_hints() {
         "{:?}",
         lines[4]
     );
-    assert!(
-        lines[5]
-            .measured
-            .starts_with("1.00 (1200 for 1200 requests)"),
-        "{:?}",
-        lines[5]
+    assert_eq!(
+        lines[5].measured,
+        "create_post 1.00, feed 1.00, user_posts 1.00 (per request, 20 each; whole load 1.00)"
     );
+    assert_eq!(lines[5].required, "<= 0.50 for each kind");
     assert!(
         lines[6].measured.contains("missing db_pool_idle"),
         "{:?}",
@@ -312,6 +331,90 @@ fn broken_observations_fail_exactly_the_expected_lines_with_their_hints() {
         text.contains("\nFAIL: 1 of 8 lines pass (your code, scenario t1-01).\n"),
         "{text}"
     );
+}
+
+/// t1-01's connections line alone, judged on a whole load of 1,200 requests that opened
+/// `opened` sessions and on each kind's probe.
+fn judge_connections(opened: u64, per_kind: &[(&str, u64)]) -> LineResult {
+    let scenario = t1_01();
+    let line: Vec<CheckLine> = scenario
+        .check
+        .lines
+        .into_iter()
+        .filter(|l| matches!(l, CheckLine::Connections { .. }))
+        .collect();
+    let observations = Observations {
+        overall: obs(1_200, 0, Duration::from_millis(12)),
+        sessions_opened: Some(opened),
+        sessions_per_kind: kinds(per_kind),
+        ..Observations::default()
+    };
+    evaluate(&line, &observations).remove(0)
+}
+
+#[test]
+fn one_kind_connecting_per_request_fails_even_when_the_whole_load_averages_under_the_line() {
+    // The feed pooled (60% of the mix), user_posts and create_post still connecting: 480
+    // sessions for 1,200 requests is 0.40, under 0.50, yet two endpoints have no pool.
+    let line = judge_connections(480, &[("feed", 0), ("user_posts", 20), ("create_post", 20)]);
+    assert!(!line.passed, "{line:?}");
+    assert_eq!(
+        line.measured,
+        "create_post 1.00, user_posts 1.00, feed 0.00 (per request, 20 each; whole load 0.40)"
+    );
+    assert!(line.hint.is_some_and(|h| h.contains("every handler")));
+}
+
+#[test]
+fn every_kind_pooled_passes_even_with_a_few_reopened_connections() {
+    // A pool whose idle timeout closed connections may reopen a few during a probe: 4 of 20
+    // (the probe's in-flight cap) is 0.20, under the line.
+    let line = judge_connections(3, &[("feed", 0), ("user_posts", 4), ("create_post", 1)]);
+    assert!(line.passed, "{line:?}");
+    assert_eq!(line.hint, None);
+    assert!(line
+        .measured
+        .starts_with("user_posts 0.20, create_post 0.05, feed 0.00"));
+}
+
+#[test]
+fn a_kind_that_could_not_be_probed_fails_the_connections_line() {
+    let scenario = t1_01();
+    let connections: Vec<CheckLine> = scenario
+        .check
+        .lines
+        .into_iter()
+        .filter(|l| matches!(l, CheckLine::Connections { .. }))
+        .collect();
+    let mut observations = Observations {
+        overall: obs(1_200, 0, Duration::from_millis(12)),
+        sessions_opened: Some(0),
+        sessions_per_kind: kinds(&[("feed", 0), ("user_posts", 0)]),
+        ..Observations::default()
+    };
+    observations
+        .sessions_per_kind
+        .insert("create_post".to_string(), None);
+    let line = evaluate(&connections, &observations).remove(0);
+    assert!(!line.passed, "{line:?}");
+    assert!(
+        line.measured.starts_with("create_post not measured, "),
+        "{line:?}"
+    );
+    // A probe that sent nothing is no evidence of a pool either.
+    observations.sessions_per_kind.insert(
+        "create_post".to_string(),
+        Some(KindSessions {
+            sessions: 0,
+            requests: 0,
+        }),
+    );
+    assert!(!evaluate(&connections, &observations).remove(0).passed);
+    // Nor is no probe at all.
+    observations.sessions_per_kind.clear();
+    let none = evaluate(&connections, &observations).remove(0);
+    assert!(!none.passed);
+    assert_eq!(none.measured, "not measured");
 }
 
 #[test]
