@@ -3,6 +3,8 @@
 //! and the role), and it gets max_connections minus the superuser-reserved slots, no more.
 //! A tiny fixture scenario (one table, ten rows) on a fresh cluster: a few seconds.
 
+#![allow(clippy::unwrap_used)]
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
@@ -172,7 +174,7 @@ async fn services_and_migrations_connect_as_an_owner_that_is_not_a_superuser() {
         "0001_index.sql",
         "the failed migration is not recorded as applied"
     );
-    let refused = sqlx::raw_sql(&format!("CREATE DATABASE roles_copy"))
+    let refused = sqlx::raw_sql("CREATE DATABASE roles_copy")
         .execute(&mut app)
         .await
         .unwrap_err()
