@@ -213,18 +213,6 @@ pub async fn load(
 ) -> Result<ExitCode> {
     let lab = lab()?;
     let scenario = scenario(&lab, id)?;
-    let Some(profile) = scenario.profile(profile_name).cloned() else {
-        bail!(
-            "{} has no load profile {profile_name:?}; it has: {}",
-            scenario.id,
-            scenario
-                .profiles
-                .keys()
-                .cloned()
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-    };
     let duration =
         match duration {
             Some(text) => Some(parse_duration(text).filter(|d| !d.is_zero()).with_context(
@@ -232,14 +220,10 @@ pub async fn load(
             )?),
             None => None,
         };
-    if duration.is_some_and(|d| d > Duration::from_secs(600)) {
-        bail!("--duration: at most 10m (load the lab generates is always bounded)");
-    }
-    if let Some(r) = rate {
-        if !(r > 0.0 && r <= 20_000.0) {
-            bail!("--rate {r}: expected requests per second between 0 and 20000");
-        }
-    }
+    let profile = match scenario.load_request(profile_name, rate, duration) {
+        Ok(profile) => profile.clone(),
+        Err(why) => bail!("{why}"),
+    };
 
     // Load the running lab's service, or bring one up for this run.
     let mut own = None;

@@ -90,7 +90,49 @@ impl Scenario {
     pub fn profile(&self, name: &str) -> Option<&Profile> {
         self.profiles.get(name)
     }
+
+    /// The load the learner asked for: the profile `name` with an optional constant `rate`
+    /// (requests/s) and `duration`, within the bounds every load of the lab keeps (at most
+    /// `MAX_LOAD_DURATION` and `MAX_LOAD_RATE`). The CLI and the API both ask here, so they
+    /// accept and refuse the same loads with the same words.
+    pub fn load_request(
+        &self,
+        name: &str,
+        rate: Option<f64>,
+        duration: Option<Duration>,
+    ) -> Result<&Profile, String> {
+        let profile = self.profile(name).ok_or_else(|| {
+            format!(
+                "{} has no load profile {name:?}; it has: {}",
+                self.id,
+                self.profiles.keys().cloned().collect::<Vec<_>>().join(", ")
+            )
+        })?;
+        if let Some(d) = duration {
+            if d.is_zero() || d > MAX_LOAD_DURATION {
+                return Err(format!(
+                    "duration {:.0} s: expected more than 0 and at most {} s (load the lab \
+                     generates is always bounded)",
+                    d.as_secs_f64(),
+                    MAX_LOAD_DURATION.as_secs()
+                ));
+            }
+        }
+        if let Some(r) = rate {
+            if !(r > 0.0 && r <= MAX_LOAD_RATE) {
+                return Err(format!(
+                    "rate {r}: expected requests per second, more than 0 and at most {MAX_LOAD_RATE}"
+                ));
+            }
+        }
+        Ok(profile)
+    }
 }
+
+/// The longest load run the lab starts (`sdlab load`, the API).
+pub const MAX_LOAD_DURATION: Duration = Duration::from_secs(600);
+/// The highest arrival rate the lab accepts (`sdlab load`, the API).
+pub const MAX_LOAD_RATE: f64 = 20_000.0;
 
 /// The four stages of each track.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

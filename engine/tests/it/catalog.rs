@@ -632,3 +632,30 @@ fn a_scenario_can_keep_its_whole_hold_with_min_hold() {
     );
     assert!(err.to_string().contains("check.min_hold"), "{err}");
 }
+
+#[test]
+fn a_load_request_is_bounded_the_same_way_for_every_front_end() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/t1-01-diagnosing-failures");
+    let s = sdlab_engine::catalog::load_scenario(&dir.join("scenario.toml")).unwrap();
+    assert!(s
+        .load_request("explore", Some(60.0), Some(Duration::from_secs(30)))
+        .is_ok());
+    let missing = s.load_request("nope", None, None).unwrap_err();
+    assert!(
+        missing.contains("no load profile \"nope\"") && missing.contains("explore"),
+        "{missing}"
+    );
+    for rate in [0.0, -1.0, 20_001.0, f64::NAN] {
+        let err = s.load_request("explore", Some(rate), None).unwrap_err();
+        assert!(err.contains("at most 20000"), "{rate}: {err}");
+    }
+    for secs in [0, 601] {
+        let err = s
+            .load_request("explore", None, Some(Duration::from_secs(secs)))
+            .unwrap_err();
+        assert!(err.contains("at most 600 s"), "{secs}: {err}");
+    }
+    assert!(s
+        .load_request("explore", Some(20_000.0), Some(Duration::from_secs(600)))
+        .is_ok());
+}
