@@ -102,3 +102,52 @@ impl std::fmt::Debug for Progress {
         f.write_str("Progress")
     }
 }
+
+/// The steps under way, in the order they started: steps overlap (the seed runs while the
+/// service builds), so a status names them all ("seed rows + build service").
+#[derive(Debug, Default)]
+pub struct ActiveSteps(Vec<Step>);
+
+impl ActiveSteps {
+    /// Follows one event; `Info` changes nothing.
+    pub fn follow(&mut self, event: &Event) {
+        match event {
+            Event::Started(step) => self.0.push(*step),
+            Event::Finished { step, .. } | Event::Failed { step, .. } => {
+                self.0.retain(|s| s != step)
+            }
+            Event::Info(_) => {}
+        }
+    }
+
+    /// "seed rows + build service", or None when no step runs.
+    pub fn label(&self) -> Option<String> {
+        (!self.0.is_empty()).then(|| {
+            self.0
+                .iter()
+                .map(|s| s.label())
+                .collect::<Vec<_>>()
+                .join(" + ")
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overlapping_steps_are_named_in_the_order_they_started() {
+        let mut active = ActiveSteps::default();
+        assert_eq!(active.label(), None);
+        active.follow(&Event::Started(Step::SeedRows));
+        active.follow(&Event::Started(Step::BuildService));
+        active.follow(&Event::Info("ignored".into()));
+        assert_eq!(active.label().as_deref(), Some("seed rows + build service"));
+        active.follow(&Event::Failed {
+            step: Step::SeedRows,
+            error: "x".into(),
+        });
+        assert_eq!(active.label().as_deref(), Some("build service"));
+    }
+}

@@ -26,7 +26,7 @@ use crate::catalog::Scenario;
 use crate::check;
 use crate::learner;
 use crate::load::{self, LoadPlan, SecondStats};
-use crate::progress::{Event, Progress, Step};
+use crate::progress::{ActiveSteps, Event, Progress};
 use crate::workspace::CodeSource;
 use crate::{DatabaseChoice, Lab, LabError, Running, UpOptions};
 
@@ -113,20 +113,16 @@ async fn check_in_own_lab(
 ) {
     let sink = Arc::clone(&jobs);
     // Steps can overlap (the copy of the database while the service builds): name them all.
-    let active = Mutex::new(Vec::<Step>::new());
+    let active = Mutex::new(ActiveSteps::default());
     let progress = Progress::new(move |event| {
-        let mut active = active.lock().unwrap_or_else(PoisonError::into_inner);
-        match &event {
-            Event::Started(step) => active.push(*step),
-            Event::Finished { step, .. } | Event::Failed { step, .. } => {
-                active.retain(|s| s != step)
-            }
-            Event::Info(_) => return,
+        if matches!(event, Event::Info(_)) {
+            return;
         }
-        let labels: Vec<&str> = active.iter().map(|step| step.label()).collect();
+        let mut active = active.lock().unwrap_or_else(PoisonError::into_inner);
+        active.follow(&event);
+        let label = active.label();
         set_job(&sink, |job| {
-            job.step = (!labels.is_empty())
-                .then(|| format!("starting the check's own lab: {}", labels.join(" + ")))
+            job.step = label.map(|l| format!("starting the check's own lab: {l}"))
         });
     });
     // Attached to a live lab's PostgreSQL (the playground's), or owning one for the check.

@@ -34,7 +34,7 @@ use crate::catalog::Scenario;
 use crate::load::LoadPlan;
 use crate::metrics::Targets;
 use crate::process::RunState;
-use crate::progress::{Event, Progress, Step};
+use crate::progress::{ActiveSteps, Progress};
 use crate::topology::{Lab, LabError, UpOptions};
 use crate::workspace::CodeSource;
 use crate::DatabaseChoice;
@@ -446,22 +446,13 @@ async fn run(
 ) {
     let sink = Arc::clone(&shared);
     // Steps can overlap (the seed runs while the service builds): the status names them all.
-    let active = Mutex::new(Vec::<Step>::new());
+    let active = Mutex::new(ActiveSteps::default());
     let progress = Progress::new(move |event| {
         let mut active = active.lock().unwrap_or_else(PoisonError::into_inner);
-        match &event {
-            Event::Started(step) => active.push(*step),
-            Event::Finished { step, .. } | Event::Failed { step, .. } => {
-                active.retain(|s| s != step)
-            }
-            Event::Info(_) => {}
-        }
+        active.follow(&event);
         Shared::set(&sink, |s| {
-            if matches!(s.status, RunStatus::Starting { .. }) && !active.is_empty() {
-                let labels: Vec<&str> = active.iter().map(|step| step.label()).collect();
-                s.status = RunStatus::Starting {
-                    step: Some(labels.join(" + ")),
-                };
+            if let (RunStatus::Starting { .. }, Some(step)) = (&s.status, active.label()) {
+                s.status = RunStatus::Starting { step: Some(step) };
             }
             if s.events.len() < MAX_EVENTS {
                 s.events.push(EventView::from(&event));
