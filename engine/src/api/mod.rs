@@ -34,6 +34,7 @@ mod files;
 mod guard;
 mod jobs;
 mod learn;
+mod lifecycle;
 mod model;
 mod runner;
 mod scenarios;
@@ -160,10 +161,10 @@ pub fn router(state: ApiState) -> Router {
                 .put(files::save)
                 .layer(DefaultBodyLimit::max(MAX_FILE_BYTES)),
         )
-        .route("/api/scenarios/{id}/start", post(runner::start))
-        .route("/api/scenarios/{id}/stop", post(runner::stop))
-        .route("/api/scenarios/{id}/restart", post(runner::restart))
-        .route("/api/scenarios/{id}/status", get(runner::status))
+        .route("/api/scenarios/{id}/start", post(lifecycle::start))
+        .route("/api/scenarios/{id}/stop", post(lifecycle::stop))
+        .route("/api/scenarios/{id}/restart", post(lifecycle::restart))
+        .route("/api/scenarios/{id}/status", get(lifecycle::status))
         .route("/api/scenarios/{id}/load", post(jobs::start_load))
         .route("/api/scenarios/{id}/check", post(jobs::start_check))
         .route("/api/scenarios/{id}/job", get(jobs::job))
