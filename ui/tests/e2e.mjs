@@ -68,7 +68,8 @@ function serve() {
       if (m) ok(m[1]);
     });
     child.on('exit', (code) => fail(new Error(`sdlab serve exited (${code}) before it served`)));
-    setTimeout(() => fail(new Error('sdlab serve printed no URL in 30 s')), 30_000);
+    // unref: a deadline must not keep the test's process alive after it passed.
+    setTimeout(() => fail(new Error('sdlab serve printed no URL in 30 s')), 30_000).unref();
   });
   return { child, url };
 }
@@ -87,7 +88,8 @@ function cliStart(id) {
       if (m) ok({ at: Date.now(), url: m[1] });
     });
     child.on('exit', (code) => fail(new Error(`sdlab start ${id} exited (${code}) before it was ready`)));
-    setTimeout(() => fail(new Error(`sdlab start ${id} was not ready in 10 minutes`)), 10 * MINUTE);
+    // unref: without it this timer kept node alive ~9 minutes after the test passed.
+    setTimeout(() => fail(new Error(`sdlab start ${id} was not ready in 10 minutes`)), 10 * MINUTE).unref();
   });
   return { child, ready, exited };
 }
@@ -111,7 +113,7 @@ async function stopServe(child) {
   if (child.exitCode !== null) return;
   const exited = new Promise((ok) => child.on('exit', ok));
   child.kill('SIGTERM');
-  await Promise.race([exited, new Promise((ok) => setTimeout(ok, 60_000))]);
+  await Promise.race([exited, new Promise((ok) => setTimeout(ok, 60_000).unref())]);
   if (child.exitCode === null) child.kill('SIGKILL');
 }
 
