@@ -137,5 +137,17 @@ def main():
         )
 
 
+def tally():
+    """nextest's counts from its JUnit report, as the run's closing line."""
+    path = TARGET / "nextest" / "ci" / "junit.xml"
+    if not path.exists():
+        return
+    cases = list(ET.parse(path).getroot().iter("testcase"))
+    failed = sum(1 for c in cases if c.find("failure") is not None or c.find("error") is not None)
+    skipped = sum(1 for c in cases if c.find("skipped") is not None)
+    print(f"\nnextest: {len(cases) - failed - skipped} passed, {failed} failed, {skipped} skipped")
+
+
 if __name__ == "__main__":
     main()
+    tally()
