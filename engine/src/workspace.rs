@@ -106,7 +106,7 @@ pub fn prepare(
             // Staged apart, then synced like any folder: only files that differ are
             // rewritten in the scratch workspace, so the build reuses what it can.
             let staged = home.scratch_dir().join(".fix").join(scenario.dir_name());
-            fix.materialize(&scenario.dir, &staged)?;
+            materialize_fix(&fix, &scenario.dir, &staged)?;
             prepare_scratch(home, sources, scenario, &staged)
         }
     }
@@ -290,6 +290,20 @@ pub fn copy_tree(from: &Path, to: &Path) -> Result<(), WorkspaceError> {
         }
     }
     Ok(())
+}
+
+/// Writes a fix's code into `into` (emptied first): a copy of its base (unchanged files keep
+/// their original's mtime, so builds reuse what they compiled), then its recipe.
+pub fn materialize_fix(
+    fix: &crate::catalog::fixes::Fix,
+    scenario_dir: &Path,
+    into: &Path,
+) -> Result<(), WorkspaceError> {
+    if into.exists() {
+        std::fs::remove_dir_all(into).map_err(io("cannot remove", into))?;
+    }
+    copy_tree(&fix.base_dir(scenario_dir), into)?;
+    Ok(fix.apply_to(scenario_dir, into)?)
 }
 
 /// Makes `to` an exact copy of `from`, writing only files whose bytes differ so Cargo's

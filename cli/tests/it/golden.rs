@@ -20,6 +20,22 @@ use crate::harness::*;
 
 include!(concat!(env!("OUT_DIR"), "/golden_tests.rs"));
 
+#[test]
+fn every_scenario_with_fixes_has_its_golden_test() {
+    // The generated list (cli/build.rs) against the catalog: a scenario missing from it would
+    // be a golden test that never runs.
+    let catalog = Sources::at(repo()).catalog().unwrap();
+    let mut with_fixes: Vec<&str> = catalog
+        .scenarios
+        .iter()
+        .filter(|s| s.dir.join("fixes").is_dir())
+        .map(|s| s.id.as_str())
+        .collect();
+    with_fixes.sort();
+    assert!(!with_fixes.is_empty());
+    assert_eq!(GENERATED, with_fixes.as_slice());
+}
+
 /// Runs every fix of the repository's scenario `id` in the shared lab home.
 fn run_scenario_fixes(id: &str) {
     run_fixes(&shared_home(), &repo(), id);

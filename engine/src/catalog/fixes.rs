@@ -143,20 +143,18 @@ impl Fix {
         })
     }
 
-    fn base_dir(&self, scenario_dir: &Path) -> PathBuf {
+    /// The folder the attempt starts from: the scenario's `service/` or `solution/`.
+    pub fn base_dir(&self, scenario_dir: &Path) -> PathBuf {
         self.base().dir(scenario_dir)
     }
 
-    /// Writes the attempt's code into `into` (emptied first): the base, then the recipe.
-    pub fn materialize(&self, scenario_dir: &Path, into: &Path) -> Result<(), FixError> {
+    /// Applies the recipe to `into`, a copy of the base (`workspace::materialize_fix` makes
+    /// it): files removed, copied from the other folder, edited once, written.
+    pub fn apply_to(&self, scenario_dir: &Path, into: &Path) -> Result<(), FixError> {
         let io = |what, path: &Path| {
             let path = path.to_path_buf();
             move |source| FixError::Io { what, path, source }
         };
-        if into.exists() {
-            std::fs::remove_dir_all(into).map_err(io("remove", into))?;
-        }
-        copy_tree(&self.base_dir(scenario_dir), into)?;
         for file in &self.remove {
             let path = confined(into, file, &self.name)?;
             std::fs::remove_file(&path).map_err(io("remove", &path))?;
@@ -361,31 +359,6 @@ fn confined(root: &Path, file: &str, fix: &str) -> Result<PathBuf, FixError> {
         });
     }
     Ok(root.join(rel))
-}
-
-fn copy_tree(from: &Path, to: &Path) -> Result<(), FixError> {
-    let io = |what, path: &Path| {
-        let path = path.to_path_buf();
-        move |source| FixError::Io { what, path, source }
-    };
-    std::fs::create_dir_all(to).map_err(io("create", to))?;
-    for entry in std::fs::read_dir(from).map_err(io("read", from))? {
-        let entry = entry.map_err(io("read", from))?;
-        if entry.file_name() == "target" {
-            continue;
-        }
-        let src = entry.path();
-        let dst = to.join(entry.file_name());
-        if entry.file_type().map_err(io("read", &src))?.is_dir() {
-            copy_tree(&src, &dst)?;
-        } else {
-            std::fs::copy(&src, &dst).map_err(io("copy", &src))?;
-            // Unchanged files keep their original's mtime, so the build reuses what it
-            // compiled before (see `freshness`).
-            crate::freshness::keep_mtime(&src, &dst);
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

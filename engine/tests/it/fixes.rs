@@ -32,7 +32,7 @@ fn every_fix_materializes_into_a_service_package() {
         for (name, fix) in load_fixes(&dir).unwrap() {
             let out = tempfile::tempdir().unwrap();
             let code = out.path().join("code");
-            fix.materialize(&dir, &code)
+            sdlab_engine::workspace::materialize_fix(&fix, &dir, &code)
                 .unwrap_or_else(|e| panic!("{}: {name}: {e}", dir.display()));
             assert!(code.join("Cargo.toml").is_file(), "{name}");
             for file in &fix.remove {
@@ -95,7 +95,7 @@ text = "CREATE INDEX x ON t (a);\n"
     let fix = find_fix(dir.path(), "mixed").unwrap();
     assert_eq!(fix.kind, FixKind::Correct);
     let out = dir.path().join("out");
-    fix.materialize(dir.path(), &out).unwrap();
+    sdlab_engine::workspace::materialize_fix(&fix, dir.path(), &out).unwrap();
     let main = std::fs::read_to_string(out.join("src/main.rs")).unwrap();
     assert_eq!(main, "// solution\nconst POOL: u32 = 20;\n");
     assert!(out.join("migrations/0001_x.sql").is_file());
@@ -116,9 +116,8 @@ fn an_edit_that_does_not_match_once_is_refused_by_the_lint_and_the_fix() {
         problems.contains("no file for the untouched service"),
         "{problems}"
     );
-    let err = find_fix(dir.path(), "typo")
-        .unwrap()
-        .materialize(dir.path(), &dir.path().join("out"))
+    let typo = find_fix(dir.path(), "typo").unwrap();
+    let err = sdlab_engine::workspace::materialize_fix(&typo, dir.path(), &dir.path().join("out"))
         .unwrap_err();
     assert!(err.to_string().contains("must occur exactly once"), "{err}");
 }
