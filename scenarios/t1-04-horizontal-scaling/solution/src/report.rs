@@ -12,7 +12,7 @@ use sdlab_kit::AppError;
 use serde::Serialize;
 
 /// Signing rounds per product line: what makes a report cost a few milliseconds of CPU.
-const ROUNDS: u32 = 400;
+const ROUNDS: u32 = 600;
 
 #[derive(sqlx::FromRow)]
 struct Product {
