@@ -6,10 +6,11 @@
 //! it dies with the lab whatever happens: there is no child process to leave behind.
 //! Dropping the [`Dependency`] stops it.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
@@ -17,13 +18,26 @@ use tokio_util::sync::CancellationToken;
 
 use crate::catalog::DependencySpec;
 
+/// How many recent calls' bodies the stub keeps for [`Dependency::calls_since`].
+const RECENT: usize = 4096;
+
 /// A running stub dependency. Stops when dropped.
 #[derive(Debug)]
 pub struct Dependency {
     pub spec: DependencySpec,
     pub port: u16,
-    calls: Arc<AtomicU64>,
+    ledger: Arc<Mutex<Ledger>>,
     stop: CancellationToken,
+}
+
+/// What the stub was asked: the side effects a check verifies (a job charged exactly once).
+#[derive(Debug, Default)]
+struct Ledger {
+    calls: u64,
+    /// Calls per value of the spec's `key` field of the JSON body.
+    per_key: HashMap<String, u64>,
+    /// The last [`RECENT`] calls' bodies with their number (1-based).
+    recent: VecDeque<(u64, serde_json::Value)>,
 }
 
 impl Dependency {
@@ -32,11 +46,13 @@ impl Dependency {
     pub async fn start(spec: DependencySpec) -> std::io::Result<Dependency> {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
         let port = listener.local_addr()?.port();
-        let calls = Arc::new(AtomicU64::new(0));
+        let ledger = Arc::new(Mutex::new(Ledger::default()));
         let stop = CancellationToken::new();
-        let app = axum::Router::new()
-            .fallback(answer)
-            .with_state((spec.latency, Arc::clone(&calls)));
+        let app = axum::Router::new().fallback(answer).with_state(Stub {
+            latency: spec.latency,
+            key: spec.key.clone(),
+            ledger: Arc::clone(&ledger),
+        });
         let shutdown = stop.clone();
         tokio::spawn(async move {
             let serve =
@@ -48,7 +64,7 @@ impl Dependency {
         Ok(Dependency {
             spec,
             port,
-            calls,
+            ledger,
             stop,
         })
     }
@@ -60,7 +76,29 @@ impl Dependency {
 
     /// Requests answered or in progress since the start.
     pub fn calls(&self) -> u64 {
-        self.calls.load(Ordering::Relaxed)
+        self.lock().calls
+    }
+
+    /// The JSON bodies of the calls after call number `after` (a body that is not JSON is a
+    /// JSON string), oldest first: what one request made the service send.
+    pub fn calls_since(&self, after: u64) -> Vec<serde_json::Value> {
+        self.lock()
+            .recent
+            .iter()
+            .filter(|(n, _)| *n > after)
+            .map(|(_, body)| body.clone())
+            .collect()
+    }
+
+    /// Calls so far per value of the spec's key (empty without a key).
+    pub fn calls_per_key(&self) -> HashMap<String, u64> {
+        self.lock().per_key.clone()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Ledger> {
+        self.ledger
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -70,11 +108,40 @@ impl Drop for Dependency {
     }
 }
 
-/// Every path and method: wait the latency, then answer 200 with a small JSON body. The wait
-/// is a timer, not work: the point is a slow partner, not a busy one.
-async fn answer(State((latency, calls)): State<(Duration, Arc<AtomicU64>)>) -> impl IntoResponse {
-    let n = calls.fetch_add(1, Ordering::Relaxed) + 1;
-    tokio::time::sleep(latency).await;
+#[derive(Clone)]
+struct Stub {
+    latency: Duration,
+    key: Option<String>,
+    ledger: Arc<Mutex<Ledger>>,
+}
+
+/// Every path and method: note the call, wait the latency, then answer 200 with a small JSON
+/// body. The wait is a timer, not work: the point is a slow partner, not a busy one.
+async fn answer(State(stub): State<Stub>, body: Bytes) -> impl IntoResponse {
+    let json = serde_json::from_slice(&body)
+        .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(&body).into()));
+    let n = {
+        let mut ledger = stub
+            .ledger
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        ledger.calls += 1;
+        let n = ledger.calls;
+        if let Some(key) = &stub.key {
+            let value = match json.get(key) {
+                Some(serde_json::Value::String(s)) => s.clone(),
+                Some(v) => v.to_string(),
+                None => "(none)".to_string(),
+            };
+            *ledger.per_key.entry(value).or_default() += 1;
+        }
+        if ledger.recent.len() == RECENT {
+            ledger.recent.pop_front();
+        }
+        ledger.recent.push_back((n, json));
+        n
+    };
+    tokio::time::sleep(stub.latency).await;
     (
         StatusCode::OK,
         [("content-type", "application/json")],
@@ -92,6 +159,7 @@ mod tests {
             name: "payments".into(),
             env: "PAYMENTS_URL".into(),
             latency: Duration::from_millis(150),
+            key: Some("job_id".into()),
         })
         .await
         .unwrap();
@@ -101,6 +169,25 @@ mod tests {
         assert_eq!(status, 200);
         assert!(body.contains("approved"), "{body}");
         assert_eq!(dep.calls(), 1);
+        assert_eq!(dep.calls_since(0), vec![serde_json::json!("")]);
+        assert_eq!(dep.calls_per_key().get("(none)"), Some(&1));
+        for _ in 0..2 {
+            let (status, _) = crate::metrics::http_call(
+                dep.port,
+                "POST",
+                "/charge",
+                Some(r#"{"job_id":7,"amount_cents":100}"#),
+                Duration::from_secs(5),
+            )
+            .await
+            .unwrap();
+            assert_eq!(status, 200);
+        }
+        assert_eq!(dep.calls_per_key().get("7"), Some(&2));
+        assert_eq!(
+            dep.calls_since(2),
+            vec![serde_json::json!({"job_id": 7, "amount_cents": 100})]
+        );
         let port = dep.port;
         drop(dep);
         tokio::time::sleep(Duration::from_millis(100)).await;

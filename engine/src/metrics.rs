@@ -354,10 +354,29 @@ fn split_labels(inner: &str) -> Vec<&str> {
 /// A minimal HTTP/1.0 GET to 127.0.0.1:`port` returning status and body. Used for readiness
 /// and scraping, where one short-lived connection per call is exactly what is wanted.
 pub async fn http_get(port: u16, path: &str, timeout: Duration) -> std::io::Result<(u16, String)> {
+    http_call(port, "GET", path, None, timeout).await
+}
+
+/// One HTTP/1.0 request to 127.0.0.1:`port` on its own connection (a JSON `body` when given),
+/// returning status and body: the lab's own requests (readiness, scrapes, verified answers).
+pub async fn http_call(
+    port: u16,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+    timeout: Duration,
+) -> std::io::Result<(u16, String)> {
     let work = async {
         let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
-        let request =
-            format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n");
+        let mut request =
+            format!("{method} {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n");
+        match body {
+            Some(b) => request.push_str(&format!(
+                "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{b}",
+                b.len()
+            )),
+            None => request.push_str("\r\n"),
+        }
         stream.write_all(request.as_bytes()).await?;
         let mut raw = Vec::new();
         stream.read_to_end(&mut raw).await?;

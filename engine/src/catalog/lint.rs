@@ -314,6 +314,10 @@ fn hints(s: &Scenario, add: &mut impl FnMut(Rule, String)) {
             CheckLine::RefusedConnections { hint, .. } => ("refused_connections".to_string(), hint),
             CheckLine::InstancesUp { hint } => ("instances_up".to_string(), hint),
             CheckLine::Balance { hint, .. } => ("balance".to_string(), hint),
+            CheckLine::Served { hint, .. } => ("served".to_string(), hint),
+            CheckLine::DependencyCalls { hint, .. } => ("dependency_calls".to_string(), hint),
+            // Its hints are the oracles' (required when the scenario loads).
+            CheckLine::Answers => continue,
         };
         if hint.trim().is_empty() {
             add(Rule::Hints, format!("check {label} has an empty hint"));

@@ -38,6 +38,8 @@ pub struct Scenario {
     /// The scenario's own charts (`[[panels]]` in scenario.toml), drawn by the UI from the
     /// instances' /metrics after the standard ones.
     pub panels: Vec<Panel>,
+    /// The oracle of every request kind, by request name.
+    pub oracles: BTreeMap<String, Oracle>,
 }
 
 /// A chart of the services' own metrics.
@@ -185,6 +187,29 @@ pub struct DependencySpec {
     pub name: String,
     pub env: String,
     pub latency: Duration,
+    /// The field of each call's JSON body the stub counts calls by (e.g. "job_id").
+    pub key: Option<String>,
+}
+
+/// How the lab tells a right answer of one request kind (`[requests.oracle]`): every request
+/// kind has one, or the scenario does not load. After the check load, the lab sends each kind
+/// a few times on its own and judges every answer (see `check::answers`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Oracle {
+    /// Run on the check's database right after the answer, as the superuser. Parameters:
+    /// `$1` the answer (jsonb; a body that is not JSON is a JSON string), `$2` the request's
+    /// parameters (jsonb object; integers as numbers), `$3` the HTTP status (int4), `$4` the
+    /// JSON bodies of the calls the stub dependency received while the request ran (jsonb
+    /// array). One row: the first column (boolean) says whether the answer is right; an
+    /// optional second column (text) is the right answer, shown when it is not.
+    pub sql: String,
+    /// Fields recorded from the reference solution, by request path (`answers = "file"`):
+    /// each must be in the answer with the same value. For what SQL cannot recompute (t1-04's
+    /// digest of a CPU-heavy report).
+    pub answers: Option<BTreeMap<String, serde_json::Value>>,
+    /// The file `answers` came from, for messages and for recording it again.
+    pub answers_file: Option<PathBuf>,
+    pub hint: String,
 }
 
 #[derive(Debug, Clone)]
@@ -343,6 +368,13 @@ pub enum CheckLine {
         tolerance: f64,
         hint: String,
     },
+    /// Every answer the lab verified after the load was right by its kind's oracle. Added to
+    /// every scenario; its hint is the failing kind's oracle hint.
+    Answers,
+    /// The instances together served at least `min_ratio` of the answers the load got.
+    Served { min_ratio: f64, hint: String },
+    /// The stub dependency got at most `max_per_key` calls for any one key during the check.
+    DependencyCalls { max_per_key: u64, hint: String },
 }
 
 impl CheckLine {
@@ -357,7 +389,12 @@ impl CheckLine {
             | CheckLine::AcquireTimeout { hint, .. }
             | CheckLine::RefusedConnections { hint, .. }
             | CheckLine::Balance { hint, .. }
+            | CheckLine::Served { hint, .. }
+            | CheckLine::DependencyCalls { hint, .. }
             | CheckLine::InstancesUp { hint } => hint,
+            CheckLine::Answers => {
+                "An answer was wrong: see the request and the right answer above."
+            }
         }
     }
 }

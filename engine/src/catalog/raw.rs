@@ -89,6 +89,9 @@ pub(crate) struct RawDependency {
     pub env: String,
     /// How long it takes to answer each request, e.g. "250ms".
     pub latency: String,
+    /// A field of the JSON body each call carries, e.g. "job_id": the stub counts calls per
+    /// value, for `[check.dependency_calls]`.
+    pub key: Option<String>,
 }
 
 fn one() -> u32 {
@@ -119,6 +122,21 @@ pub(crate) struct RawRequest {
     pub body: Option<String>,
     #[serde(default)]
     pub params: BTreeMap<String, RawParam>,
+    /// How the lab tells a right answer (required: see `Oracle`).
+    pub oracle: Option<RawOracle>,
+}
+
+/// `[requests.oracle]`: the truth an answer of this kind is judged against.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawOracle {
+    /// SQL on the check's database: `$1` the answer, `$2` the parameters, `$3` the status,
+    /// `$4` the dependency's calls during the request; first column: right or not.
+    pub sql: String,
+    /// A JSON file (in the scenario's folder) of fields recorded from the reference solution,
+    /// by request path: each must be in the answer with the same value.
+    pub answers: Option<String>,
+    pub hint: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -177,6 +195,28 @@ pub(crate) struct RawCheck {
     pub balance: Option<RawBalance>,
     #[serde(default)]
     pub acquire_timeout: Option<RawAcquireTimeout>,
+    #[serde(default)]
+    pub served: Option<RawServed>,
+    #[serde(default)]
+    pub dependency_calls: Option<RawDependencyCalls>,
+}
+
+/// The instances together served (their `http_requests_total`) at least this share of the
+/// answers the load got: nothing in front of them (a cache, a canned reply) answered instead.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawServed {
+    pub min_ratio: f64,
+    pub hint: String,
+}
+
+/// The stub dependency was called at most `max_per_key` times for any one key (its
+/// `[topology.dependency] key`) during the check: e.g. no job charged twice.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawDependencyCalls {
+    pub max_per_key: u64,
+    pub hint: String,
 }
 
 #[derive(Debug, Deserialize)]

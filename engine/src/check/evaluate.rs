@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use super::{fmt_duration, LineResult, Observations};
+use super::{fmt_duration, KindAnswers, LineResult, Observations};
 use crate::catalog::{CheckLine, SloMetric};
 
 /// Judges each line against the observations.
@@ -51,7 +51,137 @@ fn evaluate_line(line: &CheckLine, obs: &Observations) -> LineResult {
             tolerance,
             hint,
         } => balance(&obs.served, *min_instances, *tolerance, hint),
+        CheckLine::Answers => answers(obs),
+        CheckLine::Served { min_ratio, hint } => served(*min_ratio, hint, obs),
+        CheckLine::DependencyCalls { max_per_key, hint } => {
+            dependency_calls(*max_per_key, hint, obs)
+        }
     }
+}
+
+/// Every verified answer right by its kind's oracle; the hint shows the first wrong one.
+fn answers(obs: &Observations) -> LineResult {
+    let label = "right answers".to_string();
+    let required = "every answer right (oracle per request kind)".to_string();
+    let kinds = match &obs.answers {
+        Err(why) => {
+            return LineResult {
+                label,
+                measured: "not verified".to_string(),
+                required,
+                passed: false,
+                hint: Some(format!("The lab could not verify the answers: {why}")),
+            }
+        }
+        Ok(kinds) => kinds,
+    };
+    let checked: u32 = kinds.values().map(|k| k.checked).sum();
+    let wrong: Vec<(&String, &KindAnswers)> = kinds.iter().filter(|(_, k)| k.wrong > 0).collect();
+    let unchecked: Vec<&String> = kinds
+        .iter()
+        .filter(|(_, k)| k.checked == 0)
+        .map(|(n, _)| n)
+        .collect();
+    let passed = checked > 0 && wrong.is_empty() && unchecked.is_empty();
+    let measured = if checked == 0 && kinds.is_empty() {
+        "no answer verified".to_string()
+    } else if wrong.is_empty() && unchecked.is_empty() {
+        format!("{checked} of {checked} right ({} kinds)", kinds.len())
+    } else if wrong.is_empty() {
+        format!("no answer from {}", join(unchecked))
+    } else {
+        let parts: Vec<String> = wrong
+            .iter()
+            .map(|(n, k)| format!("{n} {} of {}", k.wrong, k.checked))
+            .collect();
+        format!("wrong: {}", parts.join(", "))
+    };
+    let hint = wrong
+        .first()
+        .and_then(|(name, k)| k.example.as_ref().map(|e| (name, e)))
+        .map(|(name, e)| {
+            let mut h = format!("{name}: {} answered {}", e.request, e.answer);
+            if let Some(expected) = &e.expected {
+                h.push_str(&format!("; right: {expected}"));
+            }
+            h.push_str(&format!(". {}", e.hint));
+            h
+        });
+    LineResult {
+        label,
+        measured,
+        required,
+        passed,
+        hint: (!passed).then(|| {
+            hint.unwrap_or_else(|| {
+                "No request of these kinds got an answer after the load: is the service up?"
+                    .to_string()
+            })
+        }),
+    }
+}
+
+fn join(names: Vec<&String>) -> String {
+    names
+        .into_iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The instances' own request counters against the answers the load got.
+fn served(min_ratio: f64, hint: &str, obs: &Observations) -> LineResult {
+    let answered = obs.overall.sent.saturating_sub(obs.overall.failed);
+    let counted: Option<f64> = obs.served.iter().copied().sum();
+    let (measured, passed) = match counted {
+        Some(n) if answered > 0 => (
+            format!(
+                "{} of {answered} answers ({:.0}%)",
+                n.round(),
+                100.0 * n / answered as f64
+            ),
+            n >= min_ratio * answered as f64,
+        ),
+        Some(_) => ("no answers".to_string(), false),
+        None => ("an instance's counter could not be read".to_string(), false),
+    };
+    result(
+        "served by the instances".to_string(),
+        measured,
+        format!(">= {:.0}% of the answers", min_ratio * 100.0),
+        passed,
+        hint,
+    )
+}
+
+/// The stub dependency's calls per key: e.g. no job charged twice.
+fn dependency_calls(max_per_key: u64, hint: &str, obs: &Observations) -> LineResult {
+    let Some(d) = &obs.dependency_calls else {
+        return result(
+            "calls per key".to_string(),
+            "not counted".to_string(),
+            format!("<= {max_per_key}"),
+            false,
+            hint,
+        );
+    };
+    let most = d.most.as_ref().map_or(0, |(_, n)| *n);
+    let measured = match &d.most {
+        Some((key, n)) if *n > max_per_key => {
+            format!(
+                "{n} for {} {key} ({} calls, {} keys)",
+                d.key, d.calls, d.keys
+            )
+        }
+        _ => format!("at most {most} ({} calls, {} keys)", d.calls, d.keys),
+    };
+    result(
+        format!("{} calls per {}", d.name, d.key),
+        measured,
+        format!("<= {max_per_key} per {}", d.key),
+        most <= max_per_key,
+        hint,
+    )
 }
 
 /// A judged line; the hint is kept only when it failed.

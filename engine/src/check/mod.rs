@@ -9,6 +9,7 @@
 //! judged by `evaluate`. Lines judge behaviour and plans, never names: any index that serves
 //! the query passes, whatever it is called.
 
+mod answers;
 mod evaluate;
 mod explain;
 mod probe;
@@ -82,7 +83,7 @@ impl RequestObs {
 }
 
 /// What a check measured, whatever the service.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Observations {
     pub overall: RequestObs,
     pub per_request: BTreeMap<String, RequestObs>,
@@ -111,6 +112,66 @@ pub struct Observations {
     pub max_connections: u32,
     /// Plan facts by check-line name (Err: why the plan could not be read).
     pub plans: BTreeMap<String, Result<PlanFacts, String>>,
+    /// The answers verified after the load, by request kind (see `answers.rs`); Err: why they
+    /// could not be verified at all.
+    pub answers: Result<BTreeMap<String, KindAnswers>, String>,
+    /// What the stub dependency counted per key during the check, when it has a key.
+    pub dependency_calls: Option<DependencyCalls>,
+}
+
+/// The answers of one request kind that its oracle judged.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct KindAnswers {
+    pub checked: u32,
+    pub wrong: u32,
+    /// The first wrong answer, to show.
+    pub example: Option<WrongAnswer>,
+}
+
+/// A wrong answer, shortened for the table's hint.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WrongAnswer {
+    /// e.g. `GET /reports/7` or `POST /jobs {"account_id": 3, ...}`.
+    pub request: String,
+    /// The status and the body the service answered.
+    pub answer: String,
+    /// The right answer, when the oracle can say it.
+    pub expected: Option<String>,
+    /// The oracle's hint.
+    pub hint: String,
+}
+
+/// Calls the stub dependency received during the check, counted by its key.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DependencyCalls {
+    pub name: String,
+    pub key: String,
+    pub calls: u64,
+    pub keys: u64,
+    /// The key called most often and how often.
+    pub most: Option<(String, u64)>,
+}
+
+impl Default for Observations {
+    fn default() -> Self {
+        Observations {
+            overall: RequestObs::default(),
+            per_request: BTreeMap::new(),
+            errors: BTreeMap::new(),
+            offered_rate: 0.0,
+            achieved_rate: 0.0,
+            sessions_opened: None,
+            sessions_per_kind: BTreeMap::new(),
+            metrics: Vec::new(),
+            down: Vec::new(),
+            served: Vec::new(),
+            refused_connections: None,
+            max_connections: 0,
+            plans: BTreeMap::new(),
+            answers: Ok(BTreeMap::new()),
+            dependency_calls: None,
+        }
+    }
 }
 
 /// What one request kind's probe measured: new sessions while only that kind was sent.

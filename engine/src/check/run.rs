@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use super::{evaluate, explain, CheckError, CheckReport, Observations, RequestObs};
+use super::{
+    evaluate, explain, CheckError, CheckReport, DependencyCalls, Observations, RequestObs,
+};
 use crate::catalog::CheckLine;
 use crate::lab::Running;
 use crate::load::{self, SecondStats};
@@ -54,6 +56,7 @@ pub async fn run(
             // An instance that has served nothing yet exports no counter: that is 0.
             .map(|m| m.ok().map(|m| m.sum(REQUESTS_TOTAL).unwrap_or(0.0)))
             .collect();
+    let calls_before = running.dependency.as_ref().map(|d| d.calls_per_key());
     let plan = profile.plan(targets.clone(), None, None);
     let summary = load::run(plan, ticks, cancel.clone())
         .await
@@ -63,6 +66,32 @@ pub async fn run(
     let sessions_after = match probe.as_mut() {
         Some(p) => p.sessions_total().await.ok(),
         None => None,
+    };
+    let dependency_calls = match (running.dependency.as_ref(), calls_before) {
+        (Some(dep), Some(before)) => dep.spec.key.as_ref().map(|key| {
+            let mut calls = 0;
+            let mut keys = 0;
+            let mut most: Option<(String, u64)> = None;
+            for (k, n) in dep.calls_per_key() {
+                let n = n - before.get(&k).copied().unwrap_or(0);
+                if n == 0 {
+                    continue;
+                }
+                calls += n;
+                keys += 1;
+                if most.as_ref().is_none_or(|(_, m)| n > *m) {
+                    most = Some((k, n));
+                }
+            }
+            DependencyCalls {
+                name: dep.spec.name.clone(),
+                key: key.clone(),
+                calls,
+                keys,
+                most,
+            }
+        }),
+        _ => None,
     };
     let refused_connections = match (probe.as_mut(), log_before) {
         (Some(p), Some(from)) => {
@@ -116,6 +145,28 @@ pub async fn run(
             plans.insert(name.clone(), facts);
         }
     }
+    // Last, after every counter was read: its requests count in no line but its own.
+    let answers = match (
+        running.database_url(),
+        targets.first().and_then(|t| port_of(t)),
+    ) {
+        (Some(url), Some(port)) => {
+            super::answers::verify(
+                profile,
+                &scenario.oracles,
+                port,
+                &url,
+                running.dependency.as_ref(),
+                &cancel,
+            )
+            .await
+        }
+        (None, _) => Err("the scenario has no database for its oracles".to_string()),
+        (_, None) => Err(format!(
+            "no port in the load's target {:?}",
+            targets.first()
+        )),
+    };
     let obs = Observations {
         overall: RequestObs {
             sent: summary.sent,
@@ -173,6 +224,8 @@ pub async fn run(
             .map(|p| p.max_connections())
             .unwrap_or(100),
         plans,
+        answers,
+        dependency_calls,
     };
     let lines = evaluate(&scenario.check.lines, &obs);
     let log_errors = running
@@ -188,6 +241,11 @@ pub async fn run(
         summary: Some(summary),
         log_errors,
     })
+}
+
+/// `http://127.0.0.1:8080` -> 8080.
+fn port_of(url: &str) -> Option<u16> {
+    url.rsplit(':').next()?.trim_end_matches('/').parse().ok()
 }
 
 /// The kit's request counter (every instance exports it), for the balance line.

@@ -46,12 +46,12 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 pub use aggregate::{LatencySummary, RunSummary, SecondStats, TemplateSummary, MAX_LATENCY_US};
+pub(crate) use params::Mix;
 pub use params::MAX_ZIPF_N;
 pub use plan::{LoadPlan, LoadTargets, Method, Model, ParamGen, RequestTemplate, Stage};
 pub use record::{ErrorKind, Outcome, RequestRecord};
 
 use aggregate::{Aggregator, Progress};
-use params::Mix;
 use schedule::Arrivals;
 use send::{Sender, Target};
 

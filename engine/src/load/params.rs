@@ -36,6 +36,8 @@ struct Compiled {
     body: Option<Vec<Segment>>,
     /// In name order; segments refer to them by index.
     params: Vec<Generator>,
+    /// The parameters' names, in the same order.
+    names: Vec<String>,
 }
 
 #[derive(Debug, PartialEq)]
@@ -84,6 +86,15 @@ impl Mix {
 
     /// Picks a template by weight and renders it; returns its index and the request.
     pub fn sample(&mut self, rng: &mut StdRng) -> (usize, Rendered) {
+        let (index, rendered, _) = self.sample_with_values(rng);
+        (index, rendered)
+    }
+
+    /// As [`Mix::sample`], with each parameter's name and value (for the answers check).
+    pub fn sample_with_values(
+        &mut self,
+        rng: &mut StdRng,
+    ) -> (usize, Rendered, Vec<(String, String)>) {
         let total = self.cumulative.last().copied().unwrap_or(1);
         let ticket = rng.gen_range(0..total);
         let index = self
@@ -100,7 +111,8 @@ impl Mix {
                 .as_ref()
                 .map(|body| render(body, &values, str::to_owned)),
         };
-        (index, rendered)
+        let named = template.names.iter().cloned().zip(values).collect();
+        (index, rendered, named)
     }
 }
 
@@ -138,6 +150,7 @@ fn compile(index: usize, template: &RequestTemplate) -> Result<Compiled, LoadErr
         path,
         body,
         params,
+        names: template.params.keys().cloned().collect(),
     })
 }
 

@@ -38,17 +38,20 @@ schema = "db/schema.sql"
 name = "list"
 method = "GET"
 path = "/items"
+oracle = { sql = "SELECT $3 = 200 AND jsonb_typeof($1) = 'array'", hint = "A list." }
 
 [[requests]]
 name = "get_item"
 method = "GET"
 path = "/items/{item_id}"
 params.item_id = { uniform = [1, 100] }
+oracle = { sql = "SELECT $3 = 200 AND ($1->>'id')::int = ($2->>'item_id')::int", hint = "That item." }
 
 [[requests]]
 name = "unused"
 method = "DELETE"
 path = "/items"
+oracle = { sql = "SELECT $3 = 204", hint = "Deleted." }
 
 [profiles.check]
 description = "Ramp up, then hold."
@@ -658,4 +661,52 @@ fn a_load_request_is_bounded_the_same_way_for_every_front_end() {
     assert!(s
         .load_request("explore", Some(20_000.0), Some(Duration::from_secs(600)))
         .is_ok());
+}
+
+#[test]
+fn a_request_kind_without_an_oracle_does_not_load() {
+    let fx = Fixture::new();
+    let err = fx.error_with(
+        "oracle = { sql = \"SELECT $3 = 204\", hint = \"Deleted.\" }\n",
+        "",
+    );
+    assert_invalid(
+        &err,
+        &fx.file,
+        "requests[2].oracle",
+        &["a [requests.oracle] for \"unused\"", "$1 the answer"],
+    );
+}
+
+#[test]
+fn an_oracle_with_an_empty_hint_or_a_missing_answers_file_is_rejected() {
+    let fx = Fixture::new();
+    let err = fx.error_with("hint = \"Deleted.\"", "hint = \" \"");
+    assert_invalid(&err, &fx.file, "requests[2].oracle.hint", &["a hint"]);
+    let err = fx.error_with(
+        "hint = \"Deleted.\"",
+        "hint = \"Deleted.\", answers = \"oracle/none.json\"",
+    );
+    assert_invalid(
+        &err,
+        &fx.file,
+        "requests[2].oracle.answers",
+        &["does not exist"],
+    );
+}
+
+#[test]
+fn every_request_kind_has_its_oracle_and_every_check_judges_answers() {
+    let fx = Fixture::new();
+    let s = fx.parse(VALID).unwrap();
+    assert_eq!(
+        s.oracles.keys().map(String::as_str).collect::<Vec<_>>(),
+        ["get_item", "list", "unused"]
+    );
+    assert!(s.oracles["unused"].sql.contains("$3 = 204"));
+    assert!(s
+        .check
+        .lines
+        .iter()
+        .any(|l| matches!(l, CheckLine::Answers)));
 }

@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use sdlab_engine::catalog::{load_scenario, CheckLine, Scenario};
 use sdlab_engine::check::{
-    evaluate, fmt_duration, plan_facts, render, CheckReport, KindSessions, LineResult,
-    Observations, PlanFacts, RequestObs,
+    evaluate, fmt_duration, plan_facts, render, CheckReport, DependencyCalls, KindAnswers,
+    KindSessions, LineResult, Observations, PlanFacts, RequestObs, WrongAnswer,
 };
 use sdlab_engine::metrics::PromText;
 
@@ -144,6 +144,23 @@ fn obs(sent: u64, failed: u64, p95: Duration) -> RequestObs {
     }
 }
 
+/// Ten right answers of each of t1-01's kinds.
+fn right_answers() -> BTreeMap<String, KindAnswers> {
+    ["create_post", "feed", "user_posts"]
+        .iter()
+        .map(|k| {
+            (
+                k.to_string(),
+                KindAnswers {
+                    checked: 10,
+                    wrong: 0,
+                    example: None,
+                },
+            )
+        })
+        .collect()
+}
+
 /// What the solution measures: fast, no errors, pooled, indexed.
 fn healthy() -> Observations {
     Observations {
@@ -170,6 +187,8 @@ fn healthy() -> Observations {
         refused_connections: Some(0),
         max_connections: 50,
         plans: BTreeMap::from([(FEED_PLAN.to_string(), Ok(facts(PLAN_INDEX_BACKWARD)))]),
+        answers: Ok(right_answers()),
+        dependency_calls: None,
     }
 }
 
@@ -202,6 +221,8 @@ fn broken() -> Observations {
         refused_connections: Some(0),
         max_connections: 50,
         plans: BTreeMap::from([(FEED_PLAN.to_string(), Ok(facts(PLAN_SEQ_SCAN_SORT)))]),
+        answers: Ok(right_answers()),
+        dependency_calls: None,
     }
 }
 
@@ -257,11 +278,11 @@ fn healthy_observations_pass_every_line_and_the_verdict() {
         "log errors only when the check fails: {text}"
     );
     assert!(
-        text.contains("\nPASS: 8 of 8 lines pass (your code, scenario t1-01).\n"),
+        text.contains("\nPASS: 9 of 9 lines pass (your code, scenario t1-01).\n"),
         "{text}"
     );
     // Header, rule, one row per line: every row says PASS in the result column.
-    let rows: Vec<&str> = text.lines().skip(2).take(8).collect();
+    let rows: Vec<&str> = text.lines().skip(2).take(9).collect();
     assert!(rows.iter().all(|r| r.ends_with("PASS")), "{text}");
 }
 
@@ -273,6 +294,7 @@ fn broken_observations_fail_exactly_the_expected_lines_with_their_hints() {
     assert_eq!(
         verdicts,
         [
+            ("right answers", true),
             ("p95 latency", false),
             ("p95 latency of feed", false),
             ("error rate", false),
@@ -287,31 +309,31 @@ fn broken_observations_fail_exactly_the_expected_lines_with_their_hints() {
         let expected = (!result.passed).then(|| hint_of(line).to_string());
         assert_eq!(result.hint, expected, "{result:?}");
     }
-    assert_eq!(lines[0].measured, "2.00 s");
-    assert_eq!(lines[0].required, "<= 200.0 ms");
+    assert_eq!(lines[1].measured, "2.00 s");
+    assert_eq!(lines[1].required, "<= 200.0 ms");
     assert!(
-        lines[2]
+        lines[3]
             .measured
             .starts_with("5.0% of 1200 (timeout: 52, http 500: 8)"),
         "{:?}",
-        lines[2]
+        lines[3]
     );
     assert!(
-        lines[4]
+        lines[5]
             .measured
             .contains("Sort > Hash Join > Seq Scan on posts"),
         "{:?}",
-        lines[4]
+        lines[5]
     );
     assert_eq!(
-        lines[5].measured,
+        lines[6].measured,
         "create_post 1.00, feed 1.00, user_posts 1.00 (per request, 20 each; whole load 1.00)"
     );
-    assert_eq!(lines[5].required, "<= 0.50 for each kind");
+    assert_eq!(lines[6].required, "<= 0.50 for each kind");
     assert!(
-        lines[6].measured.contains("missing db_pool_idle"),
+        lines[7].measured.contains("missing db_pool_idle"),
         "{:?}",
-        lines[6]
+        lines[7]
     );
 
     let text = render(&report(&scenario, lines.clone()));
@@ -328,7 +350,7 @@ fn broken_observations_fail_exactly_the_expected_lines_with_their_hints() {
         "{text}"
     );
     assert!(
-        text.contains("\nFAIL: 1 of 8 lines pass (your code, scenario t1-01).\n"),
+        text.contains("\nFAIL: 2 of 9 lines pass (your code, scenario t1-01).\n"),
         "{text}"
     );
 }
@@ -536,15 +558,18 @@ fn empty_run_fails_latency_lines_rather_than_passing_them() {
     };
     let lines = evaluate(&scenario.check.lines, &empty);
     for (line, result) in scenario.check.lines.iter().zip(&lines) {
-        let measures_traffic =
-            matches!(line, CheckLine::Slo { .. } | CheckLine::Connections { .. });
+        let measures_traffic = matches!(
+            line,
+            CheckLine::Slo { .. } | CheckLine::Connections { .. } | CheckLine::Answers
+        );
         assert_eq!(result.passed, !measures_traffic, "{result:?}");
     }
     // Zero latency out of zero requests is no evidence of speed.
-    assert_eq!(lines[0].label, "p95 latency");
-    assert_eq!(lines[0].measured, "0 µs");
-    assert!(!lines[0].passed);
-    assert_eq!(lines[5].measured, "not measured");
+    assert_eq!(lines[1].label, "p95 latency");
+    assert_eq!(lines[1].measured, "0 µs");
+    assert!(!lines[1].passed);
+    assert_eq!(lines[6].measured, "not measured");
+    assert_eq!(lines[0].measured, "no answer verified");
 }
 
 #[test]
@@ -790,4 +815,101 @@ fn a_pool_that_waits_longer_than_the_client_fails_the_acquire_timeout_line() {
     down.metrics.push(None);
     assert!(!judge(&down).passed);
     assert!(!judge(&Observations::default()).passed);
+}
+
+#[test]
+fn a_wrong_answer_fails_the_answers_line_with_the_request_the_answer_and_the_right_one() {
+    let scenario = t1_01();
+    let mut obs = healthy();
+    let mut answers = right_answers();
+    answers.insert(
+        "feed".to_string(),
+        KindAnswers {
+            checked: 10,
+            wrong: 10,
+            example: Some(WrongAnswer {
+                request: "GET /feed".to_string(),
+                answer: "200 [{\"id\":999}]".to_string(),
+                expected: Some("posts 12, 11".to_string()),
+                hint: "The feed must be the 20 newest posts.".to_string(),
+            }),
+        },
+    );
+    obs.answers = Ok(answers);
+    let lines = evaluate(&scenario.check.lines, &obs);
+    let line = lines.iter().find(|l| l.label == "right answers").unwrap();
+    assert!(!line.passed);
+    assert_eq!(line.measured, "wrong: feed 10 of 10");
+    assert_eq!(
+        line.hint.as_deref(),
+        Some(
+            "feed: GET /feed answered 200 [{\"id\":999}]; right: posts 12, 11. The feed must be \
+             the 20 newest posts."
+        )
+    );
+    assert!(lines.iter().filter(|l| !l.passed).count() == 1, "{lines:?}");
+}
+
+#[test]
+fn answers_that_could_not_be_verified_or_never_came_fail_the_line() {
+    let scenario = t1_01();
+    let mut obs = healthy();
+    obs.answers = Err("connect to the check's database: refused".to_string());
+    let line = evaluate(&scenario.check.lines, &obs).remove(0);
+    assert_eq!((line.label.as_str(), line.passed), ("right answers", false));
+    assert!(line.hint.unwrap().contains("refused"));
+    let mut answers = right_answers();
+    answers.get_mut("create_post").unwrap().checked = 0;
+    obs.answers = Ok(answers);
+    let line = evaluate(&scenario.check.lines, &obs).remove(0);
+    assert!(!line.passed);
+    assert_eq!(line.measured, "no answer from create_post");
+}
+
+#[test]
+fn the_instances_must_serve_what_the_load_got_answered() {
+    let line = CheckLine::Served {
+        min_ratio: 0.95,
+        hint: "Something in front answers.".to_string(),
+    };
+    let mut obs = healthy();
+    obs.served = vec![Some(400.0), Some(400.0), Some(400.0)];
+    let ok = evaluate(std::slice::from_ref(&line), &obs).remove(0);
+    assert!(ok.passed, "{ok:?}");
+    assert_eq!(ok.measured, "1200 of 1200 answers (100%)");
+    obs.served = vec![Some(20.0), Some(17.0), Some(13.0)];
+    let cached = evaluate(std::slice::from_ref(&line), &obs).remove(0);
+    assert!(!cached.passed);
+    assert_eq!(cached.measured, "50 of 1200 answers (4%)");
+    assert_eq!(cached.hint.as_deref(), Some("Something in front answers."));
+    obs.served = vec![Some(600.0), None];
+    assert!(!evaluate(std::slice::from_ref(&line), &obs)[0].passed);
+}
+
+#[test]
+fn a_key_called_more_than_allowed_fails_the_dependency_line_by_name() {
+    let line = CheckLine::DependencyCalls {
+        max_per_key: 1,
+        hint: "Charged twice.".to_string(),
+    };
+    let mut obs = healthy();
+    let mut calls = DependencyCalls {
+        name: "payments".to_string(),
+        key: "job_id".to_string(),
+        calls: 1300,
+        keys: 1300,
+        most: Some(("17".to_string(), 1)),
+    };
+    obs.dependency_calls = Some(calls.clone());
+    let once = evaluate(std::slice::from_ref(&line), &obs).remove(0);
+    assert!(once.passed, "{once:?}");
+    assert_eq!(once.label, "payments calls per job_id");
+    calls.most = Some(("17".to_string(), 3));
+    calls.keys = 1100;
+    obs.dependency_calls = Some(calls);
+    let twice = evaluate(std::slice::from_ref(&line), &obs).remove(0);
+    assert!(!twice.passed);
+    assert_eq!(twice.measured, "3 for job_id 17 (1300 calls, 1100 keys)");
+    obs.dependency_calls = None;
+    assert!(!evaluate(std::slice::from_ref(&line), &obs)[0].passed);
 }

@@ -52,6 +52,7 @@ seed = "db/seed.sql"
 name = "hello"
 method = "GET"
 path = "/"
+oracle = {{ sql = "SELECT $3 = 200", hint = "Hello." }}
 
 [profiles.check]
 description = "A few requests."

@@ -234,6 +234,39 @@ pub(super) fn check(
             hint: b.hint,
         });
     }
+    if let Some(s) = raw.served {
+        if !(s.min_ratio > 0.0 && s.min_ratio <= 1.0) {
+            return Err(cx.invalid(
+                "check.served.min_ratio",
+                format!(
+                    "a fraction above 0, at most 1 (0.95 = 95%), got {}",
+                    s.min_ratio
+                ),
+            ));
+        }
+        if s.hint.trim().is_empty() {
+            return Err(cx.invalid("check.served.hint", "a hint for when the line fails"));
+        }
+        lines.push(CheckLine::Served {
+            min_ratio: s.min_ratio,
+            hint: s.hint,
+        });
+    }
+    if let Some(d) = raw.dependency_calls {
+        if d.max_per_key == 0 {
+            return Err(cx.invalid("check.dependency_calls.max_per_key", "at least 1"));
+        }
+        if d.hint.trim().is_empty() {
+            return Err(cx.invalid(
+                "check.dependency_calls.hint",
+                "a hint for when the line fails",
+            ));
+        }
+        lines.push(CheckLine::DependencyCalls {
+            max_per_key: d.max_per_key,
+            hint: d.hint,
+        });
+    }
     if lines.is_empty() {
         return Err(cx.invalid(
             "check",

@@ -5,15 +5,16 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::{placeholders, Ctx};
-use crate::catalog::raw::{RawParam, RawProfile, RawRequest};
-use crate::catalog::{CatalogError, Profile};
+use crate::catalog::raw::{RawOracle, RawParam, RawProfile, RawRequest};
+use crate::catalog::{CatalogError, Oracle, Profile};
 use crate::load::{Method, ParamGen, RequestTemplate, Stage};
 
 pub(super) fn requests(
     cx: &Ctx,
     raw: Vec<RawRequest>,
-) -> Result<Vec<RequestTemplate>, CatalogError> {
+) -> Result<(Vec<RequestTemplate>, BTreeMap<String, Oracle>), CatalogError> {
     let mut out: Vec<RequestTemplate> = Vec::new();
+    let mut oracles = BTreeMap::new();
     for (i, r) in raw.into_iter().enumerate() {
         let field = |f: &str| format!("requests[{i}].{f}");
         if r.name.trim().is_empty() || out.iter().any(|o| o.name == r.name) {
@@ -76,6 +77,8 @@ pub(super) fn requests(
                 }
             }
         }
+        let oracle = oracle(cx, i, &r.name, r.oracle)?;
+        oracles.insert(r.name.clone(), oracle);
         out.push(RequestTemplate {
             name: r.name,
             weight: 0,
@@ -85,7 +88,54 @@ pub(super) fn requests(
             params,
         });
     }
-    Ok(out)
+    Ok((out, oracles))
+}
+
+/// A request kind's `[requests.oracle]`: required, so no scenario can check speed alone.
+fn oracle(cx: &Ctx, i: usize, name: &str, raw: Option<RawOracle>) -> Result<Oracle, CatalogError> {
+    let field = |f: &str| format!("requests[{i}].oracle{f}");
+    let Some(raw) = raw else {
+        return Err(cx.invalid(
+            field(""),
+            format!(
+                "a [requests.oracle] for {name:?}: the SQL that tells a right answer from a wrong \
+                 one ($1 the answer, $2 the parameters, $3 the status, $4 the dependency's \
+                 calls; docs/AUTHORING.md, \"Oracles\")"
+            ),
+        ));
+    };
+    if raw.sql.trim().is_empty() {
+        return Err(cx.invalid(
+            field(".sql"),
+            "a SELECT whose first column is true for a right answer",
+        ));
+    }
+    if raw.hint.trim().is_empty() {
+        return Err(cx.invalid(field(".hint"), "a hint for when an answer is wrong"));
+    }
+    let (answers, answers_file) = match raw.answers {
+        None => (None, None),
+        Some(rel) => {
+            let path = cx.existing_file(&field(".answers"), &rel)?;
+            let text = std::fs::read_to_string(&path).map_err(|e| {
+                cx.invalid(field(".answers"), format!("a readable JSON file ({e})"))
+            })?;
+            let map: BTreeMap<String, serde_json::Value> =
+                serde_json::from_str(&text).map_err(|e| {
+                    cx.invalid(
+                        field(".answers"),
+                        format!("a JSON object of expected fields by request path ({e})"),
+                    )
+                })?;
+            (Some(map), Some(path))
+        }
+    };
+    Ok(Oracle {
+        sql: raw.sql,
+        answers,
+        answers_file,
+        hint: raw.hint,
+    })
 }
 
 pub(super) fn profile(

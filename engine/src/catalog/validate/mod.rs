@@ -182,10 +182,17 @@ pub(super) fn validate(file: &Path, raw: RawScenario) -> Result<Scenario, Catalo
             if latency > Duration::from_secs(10) {
                 return Err(cx.invalid("topology.dependency.latency", "at most 10s"));
             }
+            if dep.key.as_deref().is_some_and(|k| !is_identifier(k)) {
+                return Err(cx.invalid(
+                    "topology.dependency.key",
+                    format!("a JSON field name such as \"job_id\", got {:?}", dep.key),
+                ));
+            }
             Some(DependencySpec {
                 name: dep.name,
                 env: dep.env,
                 latency,
+                key: dep.key,
             })
         }
     };
@@ -205,7 +212,7 @@ pub(super) fn validate(file: &Path, raw: RawScenario) -> Result<Scenario, Catalo
         }
     };
 
-    let requests = load::requests(&cx, raw.requests)?;
+    let (requests, oracles) = load::requests(&cx, raw.requests)?;
     let mut profiles = BTreeMap::new();
     for (name, profile) in raw.profiles {
         let profile = load::profile(&cx, &name, profile, &requests)?;
@@ -255,6 +262,18 @@ pub(super) fn validate(file: &Path, raw: RawScenario) -> Result<Scenario, Catalo
         }
     };
     let mut check = check::check(&cx, raw.check, &profiles, &requests, postgres.is_some())?;
+    let counts_calls = check
+        .lines
+        .iter()
+        .any(|l| matches!(l, CheckLine::DependencyCalls { .. }));
+    if counts_calls && dependency.as_ref().and_then(|d| d.key.as_ref()).is_none() {
+        return Err(cx.invalid(
+            "check.dependency_calls",
+            "a [topology.dependency] with a key (the JSON field the stub counts calls by)",
+        ));
+    }
+    // Every check judges the answers, whatever else it measures.
+    check.lines.insert(0, CheckLine::Answers);
     if raw.topology.instances > 1 || nginx.is_some() {
         check.lines.insert(
             0,
@@ -293,6 +312,7 @@ pub(super) fn validate(file: &Path, raw: RawScenario) -> Result<Scenario, Catalo
         check,
         hints: raw.hints,
         panels,
+        oracles,
     })
 }
 

@@ -1,0 +1,339 @@
+//! The answers check: after the load, each request kind of the check's mix is sent
+//! `PER_KIND` times on its own, one request at a time, and every answer is judged by the
+//! kind's oracle (scenario.toml's `[requests.oracle]`): a SQL statement run on the check's
+//! database right after the answer arrives, given the answer, the request's parameters, the
+//! status and the calls the stub dependency received meanwhile. Optionally, fields recorded
+//! from the reference solution must match too (`answers = "file"`).
+//!
+//! Why after the load, one at a time: nothing else writes then, so "the truth" the oracle
+//! reads is the state the service answered from (a feed of the newest posts, a queue's size),
+//! and the load's own figures are untouched (the check load's rate does not change: these
+//! requests are not part of it). A fix that is fast because it is wrong (a canned body, a
+//! worker that never calls the provider) answers wrongly here too.
+//!
+//! Recording: with `SDLAB_RECORD_ANSWERS=1`, a kind with an answers file gets `RECORD_PER_KIND`
+//! requests and the file is rewritten from what the service answered (run it on the reference
+//! solution: `sdlab check <id> --fix solution`); nothing is judged against the file then.
+//!
+//! Cost: `PER_KIND` requests per kind plus one SQL statement each: 0.5 to 3 s per check
+//! (t1-03's 250 ms provider dominates), after the load.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use tokio_postgres::types::{Json, Type};
+use tokio_util::sync::CancellationToken;
+
+use super::{KindAnswers, WrongAnswer};
+use crate::catalog::{Oracle, Profile};
+use crate::dependency::Dependency;
+use crate::load::{Method, Mix, RequestTemplate};
+
+/// Answers judged per request kind.
+pub const PER_KIND: u32 = 10;
+/// Requests per kind when recording an answers file: enough to see every parameter value of
+/// a small range (t1-04's 50 categories) with the fixed seed.
+const RECORD_PER_KIND: u32 = 600;
+/// The environment variable that turns judging against answers files into recording them.
+pub const RECORD_ENV: &str = "SDLAB_RECORD_ANSWERS";
+/// How much of a wrong answer the table shows.
+const SHOWN: usize = 240;
+
+/// Sends each kind of `profile`'s mix to `target_port` and judges the answers on
+/// `database_url` (the superuser's URL of the check's database). Err: the oracle's database
+/// could not be reached or a recorded file could not be written.
+pub async fn verify(
+    profile: &Profile,
+    oracles: &BTreeMap<String, Oracle>,
+    target_port: u16,
+    database_url: &str,
+    dependency: Option<&Dependency>,
+    cancel: &CancellationToken,
+) -> Result<BTreeMap<String, KindAnswers>, String> {
+    let (client, connection) = tokio_postgres::connect(database_url, tokio_postgres::NoTls)
+        .await
+        .map_err(|e| format!("connect to the check's database: {e}"))?;
+    let connection = tokio::spawn(connection);
+    let recording = std::env::var_os(RECORD_ENV).is_some_and(|v| v == "1");
+    let mut out = BTreeMap::new();
+    for template in profile.mix.iter().filter(|t| t.weight > 0) {
+        let Some(oracle) = oracles.get(&template.name) else {
+            continue;
+        };
+        let statement = client
+            .prepare_typed(
+                &oracle.sql,
+                &[Type::JSONB, Type::JSONB, Type::INT4, Type::JSONB],
+            )
+            .await
+            .map_err(|e| format!("the oracle of {:?} does not prepare: {e}", template.name))?;
+        let record = recording && oracle.answers.is_some();
+        let n = if record { RECORD_PER_KIND } else { PER_KIND };
+        let mut mix = Mix::new(&[RequestTemplate {
+            weight: 1,
+            ..template.clone()
+        }])
+        .map_err(|e| e.to_string())?;
+        // A seed of its own: other values than the probe's, the same on every check.
+        let mut rng = StdRng::seed_from_u64(7);
+        let mut kind = KindAnswers::default();
+        let mut recorded = BTreeMap::new();
+        for _ in 0..n {
+            if cancel.is_cancelled() {
+                break;
+            }
+            let (_, request, values) = mix.sample_with_values(&mut rng);
+            let calls_before = dependency.map_or(0, Dependency::calls);
+            let sent = tokio::time::timeout(
+                profile.timeout + Duration::from_secs(1),
+                crate::metrics::http_call(
+                    target_port,
+                    method(request.method),
+                    &request.path,
+                    request.body.as_deref(),
+                    profile.timeout,
+                ),
+            )
+            .await;
+            let shown_request = match &request.body {
+                Some(body) => format!("{} {} {}", method(request.method), request.path, body),
+                None => format!("{} {}", method(request.method), request.path),
+            };
+            let (status, body) = match sent {
+                Ok(Ok(answer)) => answer,
+                Ok(Err(e)) => (0, format!("(no answer: {e})")),
+                Err(_) => (0, "(no answer in time)".to_string()),
+            };
+            let answer: serde_json::Value = serde_json::from_str(&body)
+                .unwrap_or_else(|_| serde_json::Value::String(body.clone()));
+            if record && (200..300).contains(&status) {
+                recorded.insert(request.path.clone(), answer.clone());
+                continue;
+            }
+            kind.checked += 1;
+            let params = params_json(&values);
+            // Calls the service made while answering (none may arrive after its answer).
+            let calls = dependency.map_or_else(Vec::new, |d| d.calls_since(calls_before));
+            // Every answer that arrived goes to the oracle, whose SQL says which statuses are
+            // right (a 404 for a missing user may be); no answer at all is always wrong.
+            let verdict = if status == 0 {
+                Err(None)
+            } else {
+                judge(
+                    &client,
+                    &statement,
+                    oracle,
+                    &request.path,
+                    &answer,
+                    &params,
+                    status,
+                    &calls,
+                )
+                .await?
+            };
+            if let Err(expected) = verdict {
+                kind.wrong += 1;
+                if kind.example.is_none() {
+                    kind.example = Some(WrongAnswer {
+                        request: shorten(&shown_request),
+                        answer: shorten(&if status == 0 {
+                            body.clone()
+                        } else {
+                            format!("{status} {}", body.trim())
+                        }),
+                        expected: expected.map(|e| shorten(&e)),
+                        hint: oracle.hint.clone(),
+                    });
+                }
+            }
+        }
+        if record {
+            write_answers(oracle, &recorded)?;
+        }
+        out.insert(template.name.clone(), kind);
+    }
+    drop(client);
+    connection.abort();
+    Ok(out)
+}
+
+/// Ok(()) when right; Err(the right answer, when known) when not.
+#[allow(clippy::too_many_arguments)]
+async fn judge(
+    client: &tokio_postgres::Client,
+    statement: &tokio_postgres::Statement,
+    oracle: &Oracle,
+    path: &str,
+    answer: &serde_json::Value,
+    params: &serde_json::Value,
+    status: u16,
+    calls: &[serde_json::Value],
+) -> Result<Result<(), Option<String>>, String> {
+    if let Some(recorded) = oracle.answers.as_ref() {
+        match recorded.get(path) {
+            None => {
+                return Ok(Err(Some(format!(
+                    "(no recorded answer for {path} in {})",
+                    oracle
+                        .answers_file
+                        .as_deref()
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_default()
+                ))))
+            }
+            Some(expected) if !fields_match(expected, answer) => {
+                return Ok(Err(Some(expected.to_string())))
+            }
+            Some(_) => {}
+        }
+    }
+    let status = i32::from(status);
+    let calls = serde_json::Value::Array(calls.to_vec());
+    let rows = client
+        .query(
+            statement,
+            &[&Json(answer), &Json(params), &status, &Json(&calls)],
+        )
+        .await
+        .map_err(|e| format!("the oracle's SQL failed: {e}"))?;
+    let Some(row) = rows.first() else {
+        return Ok(Err(None));
+    };
+    let right: Option<bool> = row
+        .try_get(0)
+        .map_err(|e| format!("the oracle's first column must be a boolean: {e}"))?;
+    if right == Some(true) {
+        return Ok(Ok(()));
+    }
+    let expected: Option<String> = if row.len() > 1 {
+        row.try_get(1).ok().flatten()
+    } else {
+        None
+    };
+    Ok(Err(expected))
+}
+
+/// Every field of `expected` (an object) is in `answer` with the same value; any other
+/// expected value must equal the answer.
+fn fields_match(expected: &serde_json::Value, answer: &serde_json::Value) -> bool {
+    match expected {
+        serde_json::Value::Object(fields) => fields
+            .iter()
+            .all(|(k, v)| answer.get(k).is_some_and(|a| a == v)),
+        other => other == answer,
+    }
+}
+
+/// Rewrites the kind's answers file from the reference's answers (the recorded fields are
+/// the ones the file had, or the whole answer for a new file).
+fn write_answers(
+    oracle: &Oracle,
+    recorded: &BTreeMap<String, serde_json::Value>,
+) -> Result<(), String> {
+    let Some(file) = &oracle.answers_file else {
+        return Ok(());
+    };
+    let keep: Option<Vec<String>> = oracle
+        .answers
+        .as_ref()
+        .and_then(|a| a.values().next())
+        .and_then(|v| v.as_object())
+        .map(|o| o.keys().cloned().collect());
+    let trimmed: BTreeMap<&String, serde_json::Value> = recorded
+        .iter()
+        .map(|(path, answer)| {
+            let value = match (&keep, answer.as_object()) {
+                (Some(keys), Some(obj)) => serde_json::Value::Object(
+                    obj.iter()
+                        .filter(|(k, _)| keys.contains(k))
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect(),
+                ),
+                _ => answer.clone(),
+            };
+            (path, value)
+        })
+        .collect();
+    let text = serde_json::to_string_pretty(&trimmed).map_err(|e| e.to_string())?;
+    std::fs::write(file, text + "\n")
+        .map_err(|e| format!("write the recorded answers to {}: {e}", file.display()))
+}
+
+/// The request's parameters as a JSON object: integers as numbers, the rest as strings.
+fn params_json(values: &[(String, String)]) -> serde_json::Value {
+    serde_json::Value::Object(
+        values
+            .iter()
+            .map(|(name, value)| {
+                let v = value
+                    .parse::<i64>()
+                    .map(serde_json::Value::from)
+                    .unwrap_or_else(|_| serde_json::Value::String(value.clone()));
+                (name.clone(), v)
+            })
+            .collect(),
+    )
+}
+
+fn method(m: Method) -> &'static str {
+    match m {
+        Method::Get => "GET",
+        Method::Post => "POST",
+        Method::Put => "PUT",
+        Method::Delete => "DELETE",
+    }
+}
+
+fn shorten(text: &str) -> String {
+    let one_line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if one_line.chars().count() <= SHOWN {
+        one_line
+    } else {
+        let cut: String = one_line.chars().take(SHOWN).collect();
+        format!("{cut}…")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recorded_fields_must_match_and_others_are_free() {
+        let expected = serde_json::json!({"digest": "ab12"});
+        assert!(fields_match(
+            &expected,
+            &serde_json::json!({"digest": "ab12", "products": 200})
+        ));
+        assert!(!fields_match(
+            &expected,
+            &serde_json::json!({"digest": "ffff"})
+        ));
+        assert!(!fields_match(
+            &expected,
+            &serde_json::json!({"products": 200})
+        ));
+    }
+
+    #[test]
+    fn parameters_become_numbers_where_they_are_integers() {
+        let p = params_json(&[
+            ("user_id".into(), "42".into()),
+            ("email".into(), "user1@example.com".into()),
+        ]);
+        assert_eq!(
+            p,
+            serde_json::json!({"user_id": 42, "email": "user1@example.com"})
+        );
+    }
+
+    #[test]
+    fn long_answers_are_shortened_on_one_line() {
+        let long = format!("{{\n \"a\": \"{}\"\n}}", "x".repeat(400));
+        let s = shorten(&long);
+        assert!(s.ends_with('…') && !s.contains('\n'), "{s}");
+        assert_eq!(s.chars().count(), SHOWN + 1);
+    }
+}
