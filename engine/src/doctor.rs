@@ -49,6 +49,7 @@ pub fn check(home: &LabHome, sources: &Sources) -> Vec<Finding> {
         cargo(),
         postgres(),
         nginx(),
+        redis(),
         data_dir(home),
         offline_crates(sources),
     ]
@@ -127,9 +128,28 @@ pub fn nginx() -> Finding {
     }
 }
 
-/// Redis is not used by the current scenarios; reported for the About box.
+/// redis-server, which scenarios with a cache start (the lab runs its own, never the system one).
+pub fn redis() -> Finding {
+    const WHAT: &str = "redis-server (scenarios with a cache)";
+    match redis_server_embedded::find_binary() {
+        Ok(path) => {
+            let version = version_of(&path, "--version").unwrap_or_else(|e| e);
+            Finding::found(WHAT, format!("{version} ({})", path.display()), false)
+        }
+        Err(e) => Finding::missing(
+            WHAT,
+            e.to_string(),
+            "`sudo apt-get install -y redis-server` (the lab starts its own Redis; `sudo systemctl disable \
+             --now redis-server` stops the system one), or set SDLAB_REDIS_BIN",
+            false,
+        ),
+    }
+}
+
+/// The version line of the redis-server the lab would run, for the About box.
 pub fn redis_version() -> Option<String> {
-    version_of(Path::new("redis-server"), "--version").ok()
+    let path = redis_server_embedded::find_binary().ok()?;
+    version_of(&path, "--version").ok()
 }
 
 /// The lab's data folder can be created and written.

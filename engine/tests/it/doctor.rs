@@ -53,6 +53,18 @@ fn this_machine_has_cargo_and_postgres() {
 }
 
 #[test]
+fn redis_server_is_reported_with_its_version_and_never_blocks_a_start() {
+    // scripts/deps.sh installs it; the scenarios without a cache start without it.
+    let redis = doctor::redis();
+    assert!(!redis.required, "{redis:?}");
+    assert!(
+        redis.ok && redis.detail.starts_with("Redis server v="),
+        "{redis:?}"
+    );
+    assert!(doctor::redis_version().is_some_and(|v| v.starts_with("Redis server v=")));
+}
+
+#[test]
 fn vendored_crates_are_wired_into_generated_workspaces_and_unwired_without_them() {
     // Sources like the desktop package's: the repo's manifests and scenarios, plus vendor/.
     let src = tempfile::tempdir().unwrap();
