@@ -2,8 +2,8 @@
 # Builds the desktop app's Debian package with the Tauri CLI (from the npm registry):
 #   target/installers/system-design-lab_<version>_amd64.deb
 # It installs /usr/bin/sdlab-desktop, a menu entry, and /usr/share/sdlab (scenarios, the web
-# UI, vendored crates: see installers/stage.sh). It depends on Debian's postgresql, nginx
-# and build-essential; Rust itself is not packaged (the app says how to get it).
+# UI, vendored crates: see installers/stage.sh). It depends on Debian's postgresql, nginx,
+# redis-server and build-essential; Rust itself is not packaged (the app says how to get it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh --desktop

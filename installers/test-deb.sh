@@ -27,7 +27,8 @@ echo "test-deb: $deb ($(du -h "$deb" | cut -f1)); work dir $work"
 # 1. Install.
 dpkg-deb -f "$deb" Depends | tee "$work/depends"
 grep -q postgresql "$work/depends" && grep -q nginx "$work/depends" \
-    || { echo "test-deb: the package must depend on postgresql and nginx" >&2; exit 1; }
+    && grep -q redis-server "$work/depends" \
+    || { echo "test-deb: the package must depend on postgresql, nginx and redis-server" >&2; exit 1; }
 prefix=$work/prefix
 dpkg-deb -x "$deb" "$prefix"
 for f in usr/bin/sdlab-desktop usr/share/sdlab/Cargo.lock usr/share/sdlab/ui/dist/index.html \

@@ -14,6 +14,8 @@ command -v setpriv >/dev/null 2>&1 || need_apt+=(util-linux)
 command -v curl >/dev/null 2>&1 || need_apt+=(curl ca-certificates)
 # Scenario t1-04 puts a real nginx in front of the service; the lab starts it itself.
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need_apt+=(nginx)
+# Scenarios with a cache run a real redis-server; the lab starts its own (no system service).
+command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ] || need_apt+=(redis-server)
 # The browser tests drive Debian's chromium through playwright-core.
 # The web UI is built with node/npm (Vite), for the tests and for `sdlab serve`.
 if [ "${1:-}" = "--test" ]; then
@@ -45,8 +47,8 @@ if ((${#need_apt[@]})); then
     if [ ! -f /etc/postgresql-common/createcluster.conf ]; then
         echo "create_main_cluster = false" | $sudo tee /etc/postgresql-common/createcluster.conf >/dev/null
     fi
-    # Packages such as nginx start a system service on install; the lab starts its own
-    # servers, so tell invoke-rc.d not to start anything while we install.
+    # Packages such as nginx and redis-server start a system service on install; the lab
+    # starts its own servers, so tell invoke-rc.d not to start anything while we install.
     policy_added=""
     if [ ! -e /usr/sbin/policy-rc.d ]; then
         printf '#!/bin/sh\nexit 101\n' | $sudo tee /usr/sbin/policy-rc.d >/dev/null
