@@ -396,6 +396,7 @@ pub async fn check(
     solution: bool,
     code: Option<PathBuf>,
     fix: Option<String>,
+    no_load: bool,
 ) -> Result<ExitCode> {
     let lab = lab()?;
     let scenario = scenario(&lab, id)?;
@@ -437,12 +438,18 @@ pub async fn check(
         }
     };
     let profile = &scenario.check.profile;
-    eprintln!(
-        "Check load: {} ({:.0} s, up to {:.0} req/s)",
-        profile.description,
-        profile.duration().as_secs_f64(),
-        profile.target_rate()
-    );
+    let load = if no_load {
+        eprintln!("No check load (--no-load): judging only the lines that need none.");
+        check::Load::Skip
+    } else {
+        eprintln!(
+            "Check load: {} ({:.0} s, up to {:.0} req/s)",
+            profile.description,
+            profile.duration().as_secs_f64(),
+            profile.target_rate()
+        );
+        check::Load::Run
+    };
     let (tx, mut rx) = mpsc::unbounded_channel();
     let printer = tokio::spawn(async move {
         let mut seconds = Vec::new();
@@ -458,7 +465,7 @@ pub async fn check(
         interrupted().await;
         stop.cancel();
     });
-    let result = check::run(&running, Some(tx), cancel.clone()).await;
+    let result = check::run(&running, Some(tx), cancel.clone(), load).await;
     watcher.abort();
     let seconds = printer.await.unwrap_or_default();
     running.shutdown().await;
@@ -470,8 +477,8 @@ pub async fn check(
     report.code = source.label();
     println!();
     print!("{}", check::render(&report));
-    // Only a check of the learner's own code counts (and shows in the window's history).
-    if matches!(source, CodeSource::Learner) {
+    // Only a whole check of the learner's own code counts (and shows in the window's history).
+    if matches!(source, CodeSource::Learner) && load == check::Load::Run {
         learner::record_check(&lab.home, &scenario.id, &report, seconds)
             .context("record the check")?;
     }

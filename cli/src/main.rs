@@ -58,6 +58,10 @@ enum Command {
         /// correct or wrong fix), in a scratch workspace and database (for authors and tests).
         #[arg(long, value_name = "NAME", conflicts_with = "solution")]
         fix: Option<String>,
+        /// Skip the check load: judge only what needs none (right answers, query plans, pool
+        /// settings, exported metrics), in seconds. Never a pass, and not recorded.
+        #[arg(long)]
+        no_load: bool,
     },
     /// Run SQL on the scenario's database and print the rows (EXPLAIN ANALYZE works).
     Sql { id: String, query: String },
@@ -152,7 +156,8 @@ fn main() -> ExitCode {
                 solution,
                 code,
                 fix,
-            } => commands::check(&id, solution, code, fix).await,
+                no_load,
+            } => commands::check(&id, solution, code, fix, no_load).await,
             Command::Sql { id, query } => commands::sql(&id, &query).await,
             Command::Hint { id } => commands::hint(&id).await,
             Command::Solution { id, yes } => commands::solution(&id, yes).await,

@@ -67,7 +67,7 @@ pub fn run_fixes(home: &Path, sources_root: &Path, id: &str) {
         }
         ran += 1;
         let started = Instant::now();
-        let (code, table, stderr) = check_in(home, sources_root, id, &fix.name);
+        let (code, table, stderr) = check_in(home, sources_root, id, &fix.name, fix.load);
         record_time(id, &fix.name, started.elapsed());
         let problems = judge(fix, code, &table);
         if !problems.is_empty() {
@@ -85,11 +85,20 @@ pub fn run_fixes(home: &Path, sources_root: &Path, id: &str) {
     assert!(misses.is_empty(), "\n{}", misses.join("\n\n"));
 }
 
-/// `sdlab check <id> --fix <name>` with the given sources.
-fn check_in(home: &Path, sources_root: &Path, id: &str, fix: &str) -> (i32, String, String) {
+/// `sdlab check <id> --fix <name>` with the given sources (`--no-load` unless `load`).
+fn check_in(
+    home: &Path,
+    sources_root: &Path,
+    id: &str,
+    fix: &str,
+    load: bool,
+) -> (i32, String, String) {
     let mut cmd = sdlab(home);
     cmd.env("SDLAB_ROOT", sources_root)
         .args(["check", id, "--fix", fix]);
+    if !load {
+        cmd.arg("--no-load");
+    }
     let out = run(cmd, Duration::from_secs(900));
     let (stdout, stderr) = text(&out);
     eprintln!("--- {id} --fix {fix}\n{stdout}");
@@ -118,6 +127,13 @@ fn judge(fix: &Fix, code: i32, table: &str) -> Vec<String> {
             problems.push(format!("no line {:?} in the table", e.line));
             continue;
         };
+        if row.ends_with("SKIP") {
+            problems.push(format!(
+                "line {:?} needs the check load, but the fix says load = false: {row}",
+                e.line
+            ));
+            continue;
+        }
         let want = match e.result {
             LineVerdict::Pass => "PASS",
             LineVerdict::Fail => "FAIL",

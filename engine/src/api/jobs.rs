@@ -165,7 +165,10 @@ async fn check_in_own_lab(
 /// Runs the check on `running`, recording each second and the verdict.
 async fn judge(lab: &Lab, running: &Running, jobs: &JobCell, cancel: &CancellationToken) {
     let (ticks, forward) = forward_seconds(jobs);
-    let (result, ()) = tokio::join!(check::run(running, Some(ticks), cancel.clone()), forward);
+    let (result, ()) = tokio::join!(
+        check::run(running, Some(ticks), cancel.clone(), check::Load::Run),
+        forward
+    );
     match result {
         // A cancelled check judged a partial run: it does not count.
         Ok(_) if cancel.is_cancelled() => fail_check(jobs, "the check was cancelled".to_string()),

@@ -118,6 +118,15 @@ pub struct Fix {
     pub copy: Vec<FixCopy>,
     #[serde(default)]
     pub expect: Vec<FixExpect>,
+    /// `load = false`: a wrong fix whose verdict rests on lines judged without the check
+    /// load (answers, plans, pool settings); its golden test runs `sdlab check --no-load`,
+    /// ~12 s faster, and fails if an expected line needed the load after all.
+    #[serde(default = "yes")]
+    pub load: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -300,6 +309,11 @@ pub fn lint_fixes(scenario_dir: &Path) -> Vec<String> {
         {
             problems.push(format!(
                 "{at}: a wrong fix needs an [[expect]] with result = \"FAIL\" and the `hint` it must get"
+            ));
+        }
+        if !fix.load && fix.kind != FixKind::Wrong {
+            problems.push(format!(
+                "{at}: only a wrong fix may skip the load (load = false): the broken service, the solution and the correct fixes get the whole check"
             ));
         }
         if fix.kind.must_pass() && fix.expect.iter().any(|e| e.result == LineVerdict::Fail) {

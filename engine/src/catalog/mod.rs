@@ -378,6 +378,26 @@ pub enum CheckLine {
 }
 
 impl CheckLine {
+    /// Whether the line is measured from the check load (latency, errors, refusals, shares,
+    /// calls). The rest (answers, plans, pool settings, exported metrics, instances up) is
+    /// judged the same without it: what `sdlab check --no-load` still judges.
+    pub fn needs_load(&self) -> bool {
+        match self {
+            CheckLine::Slo { .. }
+            | CheckLine::Connections { .. }
+            | CheckLine::RefusedConnections { .. }
+            | CheckLine::Balance { .. }
+            | CheckLine::Served { .. }
+            | CheckLine::DependencyCalls { .. } => true,
+            CheckLine::Plan { .. }
+            | CheckLine::MetricsPresent { .. }
+            | CheckLine::PoolBudget { .. }
+            | CheckLine::AcquireTimeout { .. }
+            | CheckLine::InstancesUp { .. }
+            | CheckLine::Answers => false,
+        }
+    }
+
     /// What the learner reads when the line fails.
     pub fn hint(&self) -> &str {
         match self {

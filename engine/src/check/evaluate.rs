@@ -13,6 +13,21 @@ pub fn evaluate(lines: &[CheckLine], obs: &Observations) -> Vec<LineResult> {
 }
 
 fn evaluate_line(line: &CheckLine, obs: &Observations) -> LineResult {
+    if !obs.load_ran && line.needs_load() {
+        // Judged as if it had run, for the label and the requirement; then marked skipped.
+        let mut judged = evaluate_line(
+            line,
+            &Observations {
+                load_ran: true,
+                ..obs.clone()
+            },
+        );
+        judged.measured = "not measured (no load)".to_string();
+        judged.passed = false;
+        judged.hint = None;
+        judged.skipped = true;
+        return judged;
+    }
     match line {
         CheckLine::Slo {
             metric,
@@ -71,6 +86,7 @@ fn answers(obs: &Observations) -> LineResult {
                 required,
                 passed: false,
                 hint: Some(format!("The lab could not verify the answers: {why}")),
+                skipped: false,
             }
         }
         Ok(kinds) => kinds,
@@ -118,6 +134,7 @@ fn answers(obs: &Observations) -> LineResult {
                     .to_string()
             })
         }),
+        skipped: false,
     }
 }
 
@@ -198,6 +215,7 @@ fn result(
         required,
         passed,
         hint: (!passed).then(|| hint.to_string()),
+        skipped: false,
     }
 }
 

@@ -26,7 +26,7 @@ use crate::metrics::PromText;
 pub use evaluate::evaluate;
 pub use explain::{explain, plan_facts};
 pub use render::render;
-pub use run::run;
+pub use run::{run, Load};
 
 /// One judged line of the check table.
 #[derive(Debug, Clone, PartialEq)]
@@ -37,6 +37,8 @@ pub struct LineResult {
     pub passed: bool,
     /// The scenario's hint, only when the line failed.
     pub hint: Option<String>,
+    /// Not judged: the line needs the check load and the check ran without it (`--no-load`).
+    pub skipped: bool,
 }
 
 /// The outcome of a check.
@@ -117,6 +119,9 @@ pub struct Observations {
     pub answers: Result<BTreeMap<String, KindAnswers>, String>,
     /// What the stub dependency counted per key during the check, when it has a key.
     pub dependency_calls: Option<DependencyCalls>,
+    /// False when the check ran without its load (`--no-load`): the lines that need it are
+    /// skipped, not judged.
+    pub load_ran: bool,
 }
 
 /// The answers of one request kind that its oracle judged.
@@ -170,6 +175,7 @@ impl Default for Observations {
             plans: BTreeMap::new(),
             answers: Ok(BTreeMap::new()),
             dependency_calls: None,
+            load_ran: true,
         }
     }
 }

@@ -14,7 +14,12 @@ pub fn render(report: &CheckReport) -> String {
                 l.label.clone(),
                 l.measured.clone(),
                 l.required.clone(),
-                if l.passed { "PASS" } else { "FAIL" }.to_string(),
+                match (l.passed, l.skipped) {
+                    (true, _) => "PASS",
+                    (false, true) => "SKIP",
+                    (false, false) => "FAIL",
+                }
+                .to_string(),
             ]
         })
         .collect();
@@ -64,12 +69,24 @@ pub fn render(report: &CheckReport) -> String {
         }
     }
     let passed = report.lines.len() - failed.len();
+    let skipped = report.lines.iter().filter(|l| l.skipped).count();
+    let verdict = if report.passed {
+        "PASS"
+    } else if skipped > 0 && failed.len() == skipped {
+        "NOT JUDGED"
+    } else {
+        "FAIL"
+    };
     out.push_str(&format!(
-        "\n{}: {passed} of {} lines pass ({}, scenario {}).\n",
-        if report.passed { "PASS" } else { "FAIL" },
+        "\n{verdict}: {passed} of {} lines pass ({}, scenario {}).\n",
         report.lines.len(),
         report.code,
         report.scenario
     ));
+    if skipped > 0 {
+        out.push_str(&format!(
+            "{skipped} line(s) need the check load and were skipped (--no-load): run the full check for a verdict.\n"
+        ));
+    }
     out
 }

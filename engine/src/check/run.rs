@@ -16,11 +16,22 @@ use crate::lab::Running;
 use crate::load::{self, SecondStats};
 use crate::metrics::PgProbe;
 
-/// Runs the check load against `running` and judges every line.
+/// Whether a check runs its load. Without it (`sdlab check --no-load`), only the lines that
+/// do not need a load are judged (answers, plans, pool settings, exported metrics, instances
+/// up); the others are skipped and the verdict is never PASS. For quick feedback, and for the
+/// golden tests of wrong fixes whose verdict rests on such lines (`load = false` in fixes/).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Load {
+    Run,
+    Skip,
+}
+
+/// Runs the check load against `running` (unless `load` is `Skip`) and judges every line.
 pub async fn run(
     running: &Running,
     ticks: Option<tokio::sync::mpsc::UnboundedSender<SecondStats>>,
     cancel: CancellationToken,
+    load: Load,
 ) -> Result<CheckReport, CheckError> {
     let scenario = &running.scenario;
     let profile = &scenario.check.profile;
@@ -57,12 +68,18 @@ pub async fn run(
             .map(|m| m.ok().map(|m| m.sum(REQUESTS_TOTAL).unwrap_or(0.0)))
             .collect();
     let calls_before = running.dependency.as_ref().map(|d| d.calls_per_key());
-    let plan = profile.plan(targets.clone(), None, None);
-    let summary = load::run(plan, ticks, cancel.clone())
-        .await
-        .map_err(|e| CheckError::Load(e.to_string()))?;
-    // Sessions report themselves to pg_stat_database within a second; let them.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let summary = match load {
+        Load::Run => {
+            let plan = profile.plan(targets.clone(), None, None);
+            let summary = load::run(plan, ticks, cancel.clone())
+                .await
+                .map_err(|e| CheckError::Load(e.to_string()))?;
+            // Sessions report themselves to pg_stat_database within a second; let them.
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            Some(summary)
+        }
+        Load::Skip => None,
+    };
     let sessions_after = match probe.as_mut() {
         Some(p) => p.sessions_total().await.ok(),
         None => None,
@@ -124,7 +141,7 @@ pub async fn run(
         .iter()
         .any(|l| matches!(l, CheckLine::Connections { .. }));
     let sessions_per_kind = match probe.as_ref() {
-        Some(pg) if measures_connections => {
+        Some(pg) if measures_connections && load == Load::Run => {
             super::probe::sessions_per_kind(pg, profile, &targets, &cancel).await
         }
         _ => BTreeMap::new(),
@@ -168,17 +185,19 @@ pub async fn run(
         )),
     };
     let obs = Observations {
-        overall: RequestObs {
-            sent: summary.sent,
-            failed: summary.failed,
-            p50: summary.latency.p50,
-            p90: summary.latency.p90,
-            p95: summary.latency.p95,
-            p99: summary.latency.p99,
-        },
+        overall: summary
+            .as_ref()
+            .map_or_else(RequestObs::default, |run| RequestObs {
+                sent: run.sent,
+                failed: run.failed,
+                p50: run.latency.p50,
+                p90: run.latency.p90,
+                p95: run.latency.p95,
+                p99: run.latency.p99,
+            }),
         per_request: summary
-            .per_template
             .iter()
+            .flat_map(|run| run.per_template.iter())
             .map(|(name, t)| {
                 (
                     name.clone(),
@@ -193,9 +212,12 @@ pub async fn run(
                 )
             })
             .collect(),
-        errors: summary.errors.clone(),
-        offered_rate: summary.offered_rate,
-        achieved_rate: summary.achieved_rate,
+        errors: summary
+            .as_ref()
+            .map(|r| r.errors.clone())
+            .unwrap_or_default(),
+        offered_rate: summary.as_ref().map_or(0.0, |r| r.offered_rate),
+        achieved_rate: summary.as_ref().map_or(0.0, |r| r.achieved_rate),
         sessions_opened: match (sessions_before, sessions_after) {
             (Some(a), Some(b)) => Some(b.saturating_sub(a).max(0) as u64),
             _ => None,
@@ -226,6 +248,7 @@ pub async fn run(
         plans,
         answers,
         dependency_calls,
+        load_ran: load == Load::Run,
     };
     let lines = evaluate(&scenario.check.lines, &obs);
     let log_errors = running
@@ -238,7 +261,7 @@ pub async fn run(
         code: String::new(),
         passed: lines.iter().all(|l| l.passed),
         lines,
-        summary: Some(summary),
+        summary,
         log_errors,
     })
 }

@@ -189,6 +189,7 @@ fn healthy() -> Observations {
         plans: BTreeMap::from([(FEED_PLAN.to_string(), Ok(facts(PLAN_INDEX_BACKWARD)))]),
         answers: Ok(right_answers()),
         dependency_calls: None,
+        load_ran: true,
     }
 }
 
@@ -223,6 +224,7 @@ fn broken() -> Observations {
         plans: BTreeMap::from([(FEED_PLAN.to_string(), Ok(facts(PLAN_SEQ_SCAN_SORT)))]),
         answers: Ok(right_answers()),
         dependency_calls: None,
+        load_ran: true,
     }
 }
 
@@ -912,4 +914,37 @@ fn a_key_called_more_than_allowed_fails_the_dependency_line_by_name() {
     assert_eq!(twice.measured, "3 for job_id 17 (1300 calls, 1100 keys)");
     obs.dependency_calls = None;
     assert!(!evaluate(std::slice::from_ref(&line), &obs)[0].passed);
+}
+
+#[test]
+fn without_the_load_only_the_lines_that_need_none_are_judged_and_the_verdict_never_passes() {
+    let scenario = t1_01();
+    let obs = Observations {
+        load_ran: false,
+        ..healthy()
+    };
+    let lines = evaluate(&scenario.check.lines, &obs);
+    for (line, result) in scenario.check.lines.iter().zip(&lines) {
+        assert_eq!(result.skipped, line.needs_load(), "{result:?}");
+        if result.skipped {
+            assert!(!result.passed && result.hint.is_none(), "{result:?}");
+            assert_eq!(result.measured, "not measured (no load)");
+        } else {
+            assert!(result.passed, "{result:?}");
+        }
+    }
+    // The healthy answers, plan and pool lines still judge; latency and connections wait.
+    assert!(lines.iter().any(|l| l.label == FEED_PLAN && l.passed));
+    assert!(lines.iter().any(|l| l.label == "p95 latency" && l.skipped));
+    let text = render(&report(&scenario, lines));
+    assert!(text.contains("NOT JUDGED: "), "{text}");
+    assert!(
+        text.contains("need the check load and were skipped"),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("p95 latency ") && l.ends_with("SKIP")),
+        "{text}"
+    );
 }

@@ -131,3 +131,22 @@ fn an_unknown_field_or_fix_name_is_an_error_naming_the_file() {
     let err = find_fix(dir.path(), "nope").unwrap_err().to_string();
     assert!(err.contains("no fix named \"nope\""), "{err}");
 }
+
+#[test]
+fn only_a_wrong_fix_may_skip_the_check_load() {
+    let dir = fixture(&[
+        ("right", "about = \"x\"\nkind = \"correct\"\nload = false\n"),
+        (
+            "quick",
+            "about = \"x\"\nkind = \"wrong\"\nload = false\n[[expect]]\nline = \"pool budget\"\nresult = \"FAIL\"\nhint = \"Split\"\n",
+        ),
+    ]);
+    let problems = lint_fixes(dir.path()).join("\n");
+    assert!(
+        problems.contains("right.toml: only a wrong fix may skip the load"),
+        "{problems}"
+    );
+    assert!(!problems.contains("quick.toml: only"), "{problems}");
+    assert!(!find_fix(dir.path(), "quick").unwrap().load);
+    assert!(find_fix(dir.path(), "right").unwrap().kind == FixKind::Correct);
+}
