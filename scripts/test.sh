@@ -6,7 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p target
-rm -f target/test-times.tsv target/golden-times.tsv target/nextest/ci/junit.xml
+rm -f target/test-times.tsv target/golden-times.tsv target/nextest/ci/junit.xml \
+    target/nextest/ci-golden/junit.xml
 trap 'python3 scripts/test-times.py target || true' EXIT
 
 # stage NAME COMMAND...: runs the command, records its time and result for the table.
@@ -30,9 +31,15 @@ export SDLAB_CHECK_HOLD_SECS=8
 stage "build the tests" cargo nextest run --workspace --exclude sdlab-desktop --locked \
     --profile ci --no-run
 # The desktop shell has no tests of its own here: installers/test-deb.sh tests the package.
-stage "nextest (unit, servers, load, golden fixes, reliability)" \
+stage "nextest (unit, servers, load, reliability)" \
     cargo nextest run --workspace --exclude sdlab-desktop --locked --profile ci \
+    -E 'not test(golden::every_fix_of_)' \
     || { cat target/reliability-summary.txt 2>/dev/null; exit 1; }
+# Every scenario's golden fixes (cli/tests/it/golden.rs), two scenarios at a time
+# (.config/nextest.toml, profile ci-golden).
+stage "nextest golden fixes (2 scenarios at a time)" \
+    cargo nextest run -p sdlab-cli --locked --profile ci-golden \
+    -E 'test(golden::every_fix_of_)'
 # The reliability suite's tally: cases tried, survived, anything lost (must be 0).
 cat target/reliability-summary.txt
 # The browser test: the web UI built, then Debian's chromium (playwright-core) driving a real

@@ -92,7 +92,7 @@ pub async fn list() -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub async fn start(id: &str) -> Result<ExitCode> {
+pub async fn start(id: &str, fix: Option<String>) -> Result<ExitCode> {
     let lab = lab()?;
     let scenario = scenario(&lab, id)?;
     if let Some(state) = lab.live_state(&scenario) {
@@ -110,11 +110,16 @@ pub async fn start(id: &str) -> Result<ExitCode> {
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .context("listen for SIGTERM")?;
     eprintln!("Starting {} — {}", scenario.id, scenario.title);
+    // Your code on your database; an author's `--fix` on a scratch copy, leaving both alone.
+    let (code, database) = match fix {
+        Some(name) => (CodeSource::Fix(name), DatabaseChoice::Scratch),
+        None => (CodeSource::Learner, DatabaseChoice::Learner),
+    };
     let up = lab.up(
         &scenario,
         UpOptions {
-            code: CodeSource::Learner,
-            database: DatabaseChoice::Learner,
+            code,
+            database,
             progress: view::progress(),
         },
     );
@@ -245,6 +250,10 @@ pub async fn load(
                     }
                     _ => None,
                 },
+                redis: state
+                    .redis_url
+                    .as_deref()
+                    .and_then(sdlab_engine::redis_console::port_of),
             };
             let urls: Vec<String> = match &state.nginx_url {
                 Some(url) => vec![url.clone()],
@@ -510,6 +519,34 @@ pub async fn sql(id: &str, query: &str) -> Result<ExitCode> {
             if let Some(note) = console::schema_note(query) {
                 eprintln!("note: {note}");
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+pub async fn redis(id: &str, command: &str) -> Result<ExitCode> {
+    let lab = lab()?;
+    let scenario = scenario(&lab, id)?;
+    if scenario.topology.redis.is_none() {
+        bail!("{} has no Redis in its topology", scenario.id);
+    }
+    let port = lab
+        .live_state(&scenario)
+        .and_then(|s| s.redis_url)
+        .and_then(|url| sdlab_engine::redis_console::port_of(&url));
+    let result = match port {
+        Some(port) => sdlab_engine::redis_console::run(port, command).await,
+        None => Err(sdlab_engine::redis_console::ConsoleError::NotRunning {
+            scenario: scenario.id.clone(),
+        }),
+    };
+    match result {
+        Ok(text) => {
+            print!("{text}");
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {

@@ -31,6 +31,10 @@ enum Command {
     Start {
         /// Scenario id, e.g. t1-01.
         id: String,
+        /// Run one of the scenario's `fixes/<NAME>.toml` instead of your code, on a scratch
+        /// copy of the database (for authors and benchmarks: `bench/t1-01-feed.sh`).
+        #[arg(long, value_name = "NAME")]
+        fix: Option<String>,
     },
     /// Put load on a scenario's service (the running one, or one started for the run).
     Load {
@@ -65,6 +69,8 @@ enum Command {
     },
     /// Run SQL on the scenario's database and print the rows (EXPLAIN ANALYZE works).
     Sql { id: String, query: String },
+    /// Send one command to the running scenario's Redis, e.g. `sdlab redis t1-05 "INFO stats"`.
+    Redis { id: String, command: String },
     /// Show the next hint (gentle first, more explicit each time).
     Hint { id: String },
     /// Show the annotated solution (asks first if you have not run a check yet).
@@ -144,7 +150,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::List => commands::list().await,
-            Command::Start { id } => commands::start(&id).await,
+            Command::Start { id, fix } => commands::start(&id, fix).await,
             Command::Load {
                 id,
                 rate,
@@ -159,6 +165,7 @@ fn main() -> ExitCode {
                 no_load,
             } => commands::check(&id, solution, code, fix, no_load).await,
             Command::Sql { id, query } => commands::sql(&id, &query).await,
+            Command::Redis { id, command } => commands::redis(&id, &command).await,
             Command::Hint { id } => commands::hint(&id).await,
             Command::Solution { id, yes } => commands::solution(&id, yes).await,
             Command::Reset { id, yes } => commands::reset(&id, yes).await,

@@ -154,5 +154,58 @@ pub fn sample_text(sample: &Sample) -> String {
         }
         parts.push(p.join(" "));
     }
+    if let Some(r) = &sample.redis {
+        let mut p = vec![format!(
+            "redis hit {}",
+            r.hit_ratio
+                .map_or("-".to_string(), |h| format!("{:.0}%", h * 100.0))
+        )];
+        p.push(format!("ops/s {}", r.ops_per_second));
+        let mib = |b: u64| b as f64 / f64::from(1 << 20);
+        if r.maxmemory > 0 {
+            p.push(format!(
+                "mem {:.1}/{:.1} MiB",
+                mib(r.used_memory),
+                mib(r.maxmemory)
+            ));
+        } else {
+            p.push(format!("mem {:.1} MiB", mib(r.used_memory)));
+        }
+        p.push(format!(
+            "evicted/s {:.0}",
+            r.evicted_per_second.unwrap_or(0.0)
+        ));
+        p.push(format!("OOM {}", r.rejected_writes));
+        p.push(format!("clients {}", r.clients));
+        parts.push(p.join(" "));
+    }
     parts.join("  |  ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sdlab_engine::metrics::RedisSample;
+
+    #[test]
+    fn the_live_line_shows_redis_hits_memory_evictions_and_refused_writes() {
+        let sample = Sample {
+            redis: Some(RedisSample {
+                hits_per_second: Some(90.0),
+                misses_per_second: Some(10.0),
+                hit_ratio: Some(0.9),
+                used_memory: 3 << 19,
+                maxmemory: 2 << 20,
+                evicted_per_second: Some(4.0),
+                rejected_writes: 2,
+                ops_per_second: 150,
+                clients: 3,
+            }),
+            ..Sample::default()
+        };
+        assert_eq!(
+            sample_text(&sample),
+            "redis hit 90% ops/s 150 mem 1.5/2.0 MiB evicted/s 4 OOM 2 clients 3"
+        );
+    }
 }

@@ -15,6 +15,7 @@
 //! - `lab`: `Lab::up` brings PostgreSQL (seeded once), migrations and services up (also
 //!   reachable as `topology`, its former name).
 //! - `load`: the open-model load generator (HdrHistogram, coordinated-omission corrected).
+//! - `redis_console`: one command to the scenario's Redis, rendered like redis-cli.
 //! - `metrics`: 1 Hz samples of `/metrics`, pg_stat_activity/pg_stat_database, CPU, memory.
 //! - `check`: runs the check load and judges SLO and structural lines into a table.
 //! - `learner`: the learner's rules (hints, solution, recorded runs, reset), for every front end.
@@ -38,6 +39,7 @@ pub mod metrics;
 pub mod process;
 pub mod procfs;
 pub mod progress;
+pub mod redis_console;
 pub mod sql;
 pub mod workspace;
 

@@ -324,6 +324,9 @@ pub struct RunState {
     /// The load balancer's URL when the topology has nginx: where load goes.
     #[serde(default)]
     pub nginx_url: Option<String>,
+    /// The scenario's Redis (`redis://127.0.0.1:PORT`), for `sdlab redis` and the console.
+    #[serde(default)]
+    pub redis_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -191,10 +191,20 @@ pub fn start(home: &Path) -> Started {
 
 /// `sdlab start <id>`, up to its `ready <id> <url>` line.
 pub fn start_scenario(home: &Path, id: &str) -> Started {
+    let mut cmd = sdlab(home);
+    cmd.arg("start").arg(id);
+    start_command(cmd, id)
+}
+
+/// Every line a start printed on stderr so far.
+pub fn step_lines(stderr: &std::sync::Mutex<Vec<String>>) -> Vec<String> {
+    stderr.lock().unwrap().clone()
+}
+
+/// A prepared `sdlab start ...` command for scenario `id`, spawned, up to its ready line.
+pub fn start_command(mut cmd: Command, id: &str) -> Started {
     let started = Instant::now();
-    let mut child = sdlab(home)
-        .arg("start")
-        .arg(id)
+    let mut child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

@@ -149,6 +149,7 @@ fn the_terminal_and_the_window_follow_the_same_learner_rules() {
         postmaster_pid: None,
         services: Vec::new(),
         nginx_url: None,
+        redis_url: None,
     }
     .write(&home.join("run").join(format!("{FIXTURE}.json")))
     .unwrap();

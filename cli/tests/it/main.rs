@@ -13,6 +13,7 @@ mod golden;
 mod harness;
 mod learner_parity;
 mod lifecycle;
+mod redis;
 mod reliability;
 mod scaffold;
 mod scenario_t1_01;

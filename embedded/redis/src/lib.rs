@@ -19,5 +19,5 @@ pub use binary::{find_binary, find_binary_in};
 pub use config::POLICIES;
 pub use error::Error;
 pub use resp::{parse_info, Reply};
-pub use server::{server_alive, Redis, RedisOptions};
+pub use server::{command, info, server_alive, Redis, RedisOptions};
 pub use stale::stop_stale;

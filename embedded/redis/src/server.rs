@@ -146,7 +146,9 @@ impl Redis {
                 });
             }
             // -LOADING (a persistent Redis reading its data) means not yet.
-            let pong = tokio::time::timeout(Duration::from_secs(1), self.call(&["PING"])).await;
+            // A short wait: a port another process holds may accept and never answer.
+            let pong =
+                tokio::time::timeout(Duration::from_secs(1), command(self.port, &["PING"])).await;
             if matches!(pong, Ok(Ok(Reply::Simple(ref s))) if s == "PONG") {
                 return Ok(());
             }
@@ -224,33 +226,7 @@ impl Redis {
     /// # Errors
     /// [`Error::Command`] when Redis cannot be reached or does not answer in time.
     pub async fn command<A: AsRef<[u8]>>(&self, args: &[A]) -> Result<Reply, Error> {
-        let command = args
-            .first()
-            .map(|a| String::from_utf8_lossy(a.as_ref()).into_owned())
-            .unwrap_or_default();
-        match tokio::time::timeout(COMMAND_TIMEOUT, self.call(args)).await {
-            Ok(Ok(reply)) => Ok(reply),
-            Ok(Err(source)) => Err(Error::Command {
-                command,
-                port: self.port,
-                source,
-            }),
-            Err(_) => Err(Error::Command {
-                command,
-                port: self.port,
-                source: std::io::Error::new(
-                    std::io::ErrorKind::TimedOut,
-                    format!("no reply within {COMMAND_TIMEOUT:?}"),
-                ),
-            }),
-        }
-    }
-
-    async fn call<A: AsRef<[u8]>>(&self, args: &[A]) -> std::io::Result<Reply> {
-        let stream = tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await?;
-        let mut stream = tokio::io::BufReader::new(stream);
-        stream.get_mut().write_all(&encode(args)).await?;
-        read_reply(&mut stream).await
+        command(self.port, args).await
     }
 
     /// `INFO`'s fields (stats, memory, clients, errorstats, ...): `keyspace_hits`,
@@ -259,14 +235,7 @@ impl Redis {
     /// # Errors
     /// [`Error::Command`], or [`Error::Reply`] when the answer is not INFO's text.
     pub async fn info(&self) -> Result<BTreeMap<String, String>, Error> {
-        match self.command(&["INFO"]).await? {
-            Reply::Bulk(Some(text)) => Ok(parse_info(&String::from_utf8_lossy(&text))),
-            other => Err(Error::Reply {
-                command: "INFO".into(),
-                port: self.port,
-                reply: format!("{other:?}"),
-            }),
-        }
+        info(self.port).await
     }
 
     /// Stops Redis: SIGTERM (Redis exits without saving when persistence is off), SIGKILL
@@ -364,4 +333,54 @@ fn free_port() -> std::io::Result<u16> {
 /// True while a redis-server runs (for callers holding only a pid, such as a run-state file).
 pub fn server_alive(pid: u32) -> bool {
     is_alive(pid)
+}
+
+/// Sends one command to the Redis on 127.0.0.1:`port` on a fresh connection (the lab's
+/// console and monitoring reach a server another process started this way); an error reply
+/// (`-OOM ...`) is a [`Reply::Error`], not an `Err`.
+///
+/// # Errors
+/// [`Error::Command`] when Redis cannot be reached or does not answer in time.
+pub async fn command<A: AsRef<[u8]>>(port: u16, args: &[A]) -> Result<Reply, Error> {
+    let name = args
+        .first()
+        .map(|a| String::from_utf8_lossy(a.as_ref()).into_owned())
+        .unwrap_or_default();
+    let call = async {
+        let stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
+        let mut stream = tokio::io::BufReader::new(stream);
+        stream.get_mut().write_all(&encode(args)).await?;
+        read_reply(&mut stream).await
+    };
+    match tokio::time::timeout(COMMAND_TIMEOUT, call).await {
+        Ok(Ok(reply)) => Ok(reply),
+        Ok(Err(source)) => Err(Error::Command {
+            command: name,
+            port,
+            source,
+        }),
+        Err(_) => Err(Error::Command {
+            command: name,
+            port,
+            source: std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("no reply within {COMMAND_TIMEOUT:?}"),
+            ),
+        }),
+    }
+}
+
+/// `INFO` of the Redis on 127.0.0.1:`port`, as a map.
+///
+/// # Errors
+/// [`Error::Command`], or [`Error::Reply`] when the answer is not INFO's text.
+pub async fn info(port: u16) -> Result<BTreeMap<String, String>, Error> {
+    match command(port, &["INFO"]).await? {
+        Reply::Bulk(Some(text)) => Ok(parse_info(&String::from_utf8_lossy(&text))),
+        other => Err(Error::Reply {
+            command: "INFO".into(),
+            port,
+            reply: format!("{other:?}"),
+        }),
+    }
 }

@@ -122,6 +122,7 @@ mod tests {
             postmaster_pid: None,
             services: Vec::new(),
             nginx_url: None,
+            redis_url: None,
         };
         state.write(&path).unwrap();
         let starting = elsewhere(&lab, &scenario);

@@ -620,6 +620,7 @@ mod tests {
                 },
             ],
             postgres: None,
+            redis: None,
         };
         let json = serde_json::to_value(SampleView::from(&sample)).expect("serialises");
         let services = json["services"].as_array().expect("services");

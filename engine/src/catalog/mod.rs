@@ -168,6 +168,19 @@ pub struct Topology {
     pub cpus_per_instance: Option<f64>,
     /// nginx in front of the instances; the learner's files decide its config and the count.
     pub nginx: Option<NginxSpec>,
+    /// A Redis the instances share (`REDIS_URL`).
+    pub redis: Option<RedisSpec>,
+}
+
+/// A real redis-server for the scenario (`[topology.redis]`), started with the lab in its own
+/// folder, empty at every start unless `persistence`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedisSpec {
+    /// `maxmemory` in bytes (None: no limit).
+    pub maxmemory: Option<u64>,
+    /// `maxmemory-policy` (None: Redis's default, noeviction).
+    pub policy: Option<String>,
+    pub persistence: bool,
 }
 
 /// A load balancer the learner configures: paths are relative to the learner's service

@@ -67,6 +67,20 @@ pub(crate) struct RawTopology {
     pub cpus_per_instance: Option<f64>,
     /// nginx in front of the instances, configured by the learner (`[topology.nginx]`).
     pub nginx: Option<RawNginx>,
+    /// A Redis for the instances (`[topology.redis]`).
+    pub redis: Option<RawRedis>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRedis {
+    /// Redis's `maxmemory`, e.g. "2mb" (none: no limit).
+    pub maxmemory: Option<String>,
+    /// Redis's `maxmemory-policy`, e.g. "noeviction" or "allkeys-lru".
+    pub policy: Option<String>,
+    /// Snapshots and the append-only file (off: a cache starts empty).
+    #[serde(default)]
+    pub persistence: bool,
 }
 
 #[derive(Debug, Deserialize)]

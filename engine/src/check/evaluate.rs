@@ -151,11 +151,16 @@ fn served(min_ratio: f64, hint: &str, obs: &Observations) -> LineResult {
     let answered = obs.overall.sent.saturating_sub(obs.overall.failed);
     let counted: Option<f64> = obs.served.iter().copied().sum();
     let (measured, passed) = match counted {
+        // Above 100% when the instances also finished requests the client had given up on.
         Some(n) if answered > 0 => (
             format!(
-                "{} of {answered} answers ({:.0}%)",
+                "{} served for {answered} answers ({})",
                 n.round(),
-                100.0 * n / answered as f64
+                if n >= answered as f64 {
+                    "all".to_string()
+                } else {
+                    format!("{:.0}%", 100.0 * n / answered as f64)
+                }
             ),
             n >= min_ratio * answered as f64,
         ),

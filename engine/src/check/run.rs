@@ -216,7 +216,11 @@ pub async fn run(
             .as_ref()
             .map(|r| r.errors.clone())
             .unwrap_or_default(),
-        offered_rate: summary.as_ref().map_or(0.0, |r| r.offered_rate),
+        // Without a load, the rate the check would have offered, for the skipped line's
+        // requirement.
+        offered_rate: summary
+            .as_ref()
+            .map_or_else(|| planned_rate(profile), |r| r.offered_rate),
         achieved_rate: summary.as_ref().map_or(0.0, |r| r.achieved_rate),
         sessions_opened: match (sessions_before, sessions_after) {
             (Some(a), Some(b)) => Some(b.saturating_sub(a).max(0) as u64),
@@ -264,6 +268,22 @@ pub async fn run(
         summary,
         log_errors,
     })
+}
+
+/// The profile's average arrival rate (ramps counted at their mean).
+fn planned_rate(profile: &crate::catalog::Profile) -> f64 {
+    let mut requests = 0.0;
+    let mut secs = 0.0;
+    for stage in &profile.stages {
+        let d = stage.duration.as_secs_f64();
+        requests += d * (stage.rate_from.unwrap_or(stage.rate) + stage.rate) / 2.0;
+        secs += d;
+    }
+    if secs > 0.0 {
+        requests / secs
+    } else {
+        0.0
+    }
 }
 
 /// `http://127.0.0.1:8080` -> 8080.

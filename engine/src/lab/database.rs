@@ -208,7 +208,7 @@ impl Lab {
                 owned: true,
             },
         };
-        self.write_state(scenario, &db, &[], None)?;
+        self.write_state(scenario, &db, &[], None, None)?;
         // Before the seed: the seed gives the template's tables to the role.
         ensure_service_role(&db).await?;
         progress

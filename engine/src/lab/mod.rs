@@ -62,6 +62,8 @@ pub enum LabError {
     #[error(transparent)]
     Nginx(#[from] sdlab_embedded_nginx::Error),
     #[error(transparent)]
+    Redis(#[from] redis_server_embedded::Error),
+    #[error(transparent)]
     Cgroup(#[from] crate::cgroup::CgroupError),
     /// The learner's deploy files (instance count, nginx config) are not usable.
     #[error("{}: {message}", file.display())]
@@ -188,6 +190,7 @@ impl Lab {
         db: &Database,
         services: &[ServiceProcess],
         nginx_url: Option<String>,
+        redis_url: Option<String>,
     ) -> Result<(), LabError> {
         if !db.owned() {
             return Ok(());
@@ -209,6 +212,7 @@ impl Lab {
                 })
                 .collect(),
             nginx_url,
+            redis_url,
         };
         state.write(&db.state.path).map_err(|source| LabError::Io {
             what: format!("write {}", db.state.path.display()),

@@ -21,6 +21,8 @@ pub struct Running {
     pub dependency: Option<crate::dependency::Dependency>,
     /// The load balancer in front of the instances, when the topology has one.
     pub nginx: Option<sdlab_embedded_nginx::Nginx>,
+    /// The scenario's Redis, when the topology has one (stops when dropped).
+    pub redis: Option<redis_server_embedded::Redis>,
     /// Each instance's CPU quota (same order as `services`); removed when dropped.
     pub cgroups: Vec<crate::cgroup::InstanceCgroup>,
     /// How the instances' CPU is limited, when the topology asks for a share per instance.
@@ -64,6 +66,7 @@ impl Running {
                     d.pg.postmaster_pid(),
                 )
             }),
+            redis: self.redis.as_ref().map(|r| r.port()),
         }
     }
 
@@ -84,6 +87,9 @@ impl Running {
         self.cgroups.clear();
         if let Some(nginx) = self.nginx.take() {
             nginx.stop().await;
+        }
+        if let Some(redis) = self.redis.take() {
+            redis.stop().await;
         }
         if let Some(db) = self.database.take() {
             db.shutdown().await;

@@ -34,6 +34,9 @@ impl Lab {
             // A missing nginx is known now, not after the seed and the build.
             sdlab_embedded_nginx::find_binary()?;
         }
+        if scenario.topology.redis.is_some() {
+            redis_server_embedded::find_binary()?;
+        }
         let (database, code, built) = self.database_and_code(scenario, &opts).await?;
         if let Some(db) = &database {
             migrate(db, opts.database, &code, progress).await?;
@@ -48,11 +51,13 @@ impl Lab {
             services: Vec::new(),
             dependency: None,
             nginx: None,
+            redis: None,
             cgroups: Vec::new(),
             cpu_limiter: None,
             throttles: Vec::new(),
         };
         start_dependency(&mut running, progress).await?;
+        self.start_redis(&mut running, progress).await?;
         // With nginx in front, the learner's deploy files say how many instances run.
         let deploy = match &scenario.topology.nginx {
             Some(spec) => {
@@ -81,6 +86,7 @@ impl Lab {
                     db,
                     &running.services,
                     running.nginx.as_ref().map(|n| n.url()),
+                    running.redis.as_ref().map(|r| r.url()),
                 )?;
             }
         }
@@ -179,6 +185,7 @@ impl Lab {
             .dependency
             .as_ref()
             .map(|d| (d.spec.env.clone(), d.url()));
+        let redis_url = running.redis.as_ref().map(|r| r.url());
         // The services connect as the unprivileged role (`Database::service_url`); the lab's
         // own tools keep `running.database_url()`, the superuser's.
         let database_url = running
@@ -202,6 +209,9 @@ impl Lab {
                     }
                     if let Some(dep) = &dependency_env {
                         env.push(dep.clone());
+                    }
+                    if let Some(url) = &redis_url {
+                        env.push(("REDIS_URL".to_string(), url.clone()));
                     }
                     // How many instances share the database: a service may split its pool by it.
                     env.push(("INSTANCES".to_string(), instances.to_string()));
@@ -232,6 +242,51 @@ impl Lab {
                 Ok::<_, LabError>(((), format!("listening on 127.0.0.1:{}", ports.join(", "))))
             })
             .await
+    }
+
+    /// The scenario's Redis, empty at every start (unless the scenario keeps its data), in
+    /// `<run dir>/redis-<id>` (`-check` beside it for a check's lab); a server a crashed run
+    /// left there is stopped first (redis-server-embedded's stale clean-up).
+    async fn start_redis(
+        &self,
+        running: &mut Running,
+        progress: &Progress,
+    ) -> Result<(), LabError> {
+        let Some(spec) = &running.scenario.topology.redis else {
+            return Ok(());
+        };
+        let mut dir = self
+            .home
+            .run_dir()
+            .join(format!("redis-{}", running.scenario.id))
+            .into_os_string();
+        if let Some(name) = running.database_choice.lab_name() {
+            dir.push(format!("-{name}"));
+        }
+        let mut opts = redis_server_embedded::RedisOptions::new(std::path::PathBuf::from(dir))
+            .persistence(spec.persistence);
+        if let Some(bytes) = spec.maxmemory {
+            opts = opts.maxmemory(bytes);
+        }
+        if let Some(policy) = &spec.policy {
+            opts = opts.policy(policy.clone());
+        }
+        let redis = redis_server_embedded::Redis::start(opts).await?;
+        progress.info(format!(
+            "redis-server (pid {}) on {}{}",
+            redis.pid(),
+            redis.url(),
+            match (spec.maxmemory, &spec.policy) {
+                (Some(b), p) => format!(
+                    ", maxmemory {} MiB, {}",
+                    b >> 20,
+                    p.as_deref().unwrap_or("noeviction")
+                ),
+                (None, _) => String::new(),
+            }
+        ));
+        running.redis = Some(redis);
+        Ok(())
     }
 
     /// nginx in front of the instances, with the learner's config.

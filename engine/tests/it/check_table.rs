@@ -878,11 +878,11 @@ fn the_instances_must_serve_what_the_load_got_answered() {
     obs.served = vec![Some(400.0), Some(400.0), Some(400.0)];
     let ok = evaluate(std::slice::from_ref(&line), &obs).remove(0);
     assert!(ok.passed, "{ok:?}");
-    assert_eq!(ok.measured, "1200 of 1200 answers (100%)");
+    assert_eq!(ok.measured, "1200 served for 1200 answers (all)");
     obs.served = vec![Some(20.0), Some(17.0), Some(13.0)];
     let cached = evaluate(std::slice::from_ref(&line), &obs).remove(0);
     assert!(!cached.passed);
-    assert_eq!(cached.measured, "50 of 1200 answers (4%)");
+    assert_eq!(cached.measured, "50 served for 1200 answers (4%)");
     assert_eq!(cached.hint.as_deref(), Some("Something in front answers."));
     obs.served = vec![Some(600.0), None];
     assert!(!evaluate(std::slice::from_ref(&line), &obs)[0].passed);

@@ -202,6 +202,7 @@ fn live_lab(lab: &Lab, scenario: &str, pid: u32) {
         postmaster_pid: None,
         services: Vec::new(),
         nginx_url: None,
+        redis_url: None,
     }
     .write(&RunState::path(&lab.home.run_dir(), scenario))
     .unwrap();

@@ -14,7 +14,7 @@ use std::time::Duration;
 use super::raw::RawScenario;
 use super::{
     parse_duration, CatalogError, CheckLine, DbSeed, DependencySpec, LearningStage, NginxSpec,
-    PostgresSpec, Scenario, Topology,
+    PostgresSpec, RedisSpec, Scenario, Topology,
 };
 
 /// Collects the file being validated so each error can name it.
@@ -212,6 +212,36 @@ pub(super) fn validate(file: &Path, raw: RawScenario) -> Result<Scenario, Catalo
         }
     };
 
+    let redis = match raw.topology.redis {
+        None => None,
+        Some(r) => {
+            let maxmemory = match &r.maxmemory {
+                None => None,
+                Some(text) => Some(size(text).ok_or_else(|| {
+                    cx.invalid(
+                        "topology.redis.maxmemory",
+                        format!("a size such as \"2mb\", \"512kb\" or \"1gb\" (at least 1mb), got {text:?}"),
+                    )
+                })?),
+            };
+            if let Some(policy) = &r.policy {
+                if !redis_server_embedded::POLICIES.contains(&policy.as_str()) {
+                    return Err(cx.invalid(
+                        "topology.redis.policy",
+                        format!(
+                            "one of Redis's maxmemory policies ({}), got {policy:?}",
+                            redis_server_embedded::POLICIES.join(", ")
+                        ),
+                    ));
+                }
+            }
+            Some(RedisSpec {
+                maxmemory,
+                policy: r.policy,
+                persistence: r.persistence,
+            })
+        }
+    };
     let (requests, oracles) = load::requests(&cx, raw.requests)?;
     let mut profiles = BTreeMap::new();
     for (name, profile) in raw.profiles {
@@ -306,6 +336,7 @@ pub(super) fn validate(file: &Path, raw: RawScenario) -> Result<Scenario, Catalo
             dependency,
             cpus_per_instance,
             nginx,
+            redis,
         },
         db,
         profiles,
@@ -314,6 +345,23 @@ pub(super) fn validate(file: &Path, raw: RawScenario) -> Result<Scenario, Catalo
         panels,
         oracles,
     })
+}
+
+/// `"2mb"` -> 2 MiB in bytes, as Redis reads sizes (k/kb, m/mb, g/gb: powers of 1024); at
+/// least 1 MiB (Redis refuses less).
+fn size(text: &str) -> Option<u64> {
+    let t = text.trim().to_ascii_lowercase();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, unit) = t.split_at(split);
+    let n: u64 = digits.parse().ok()?;
+    let factor = match unit.trim() {
+        "" | "b" => 1,
+        "k" | "kb" => 1 << 10,
+        "m" | "mb" => 1 << 20,
+        "g" | "gb" => 1 << 30,
+        _ => return None,
+    };
+    n.checked_mul(factor).filter(|&b| b >= 1 << 20)
 }
 
 /// The highest instance number a panel series may name.
