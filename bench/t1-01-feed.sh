@@ -26,7 +26,7 @@ trap '"$SDLAB" stop t1-01 >/dev/null 2>&1 || true; rm -f "$LOG"' EXIT
 # Sessions ever opened on the scratch database the attempt runs on.
 sessions() {
     "$SDLAB" sql t1-01 "select sessions from pg_stat_database where datname = 'feed_scratch'" 2>/dev/null |
-        grep -Eo '^ *[0-9]+ *$' | tr -d ' ' | head -1
+        { grep -Eo "^ *[0-9]+ *$" || echo 0; } | tr -d " " | head -1
 }
 
 echo "| attempt | connections | feeds/s answered | p50 | p99 | non-2xx | timeouts | new sessions |"
@@ -47,7 +47,7 @@ for fix in $FIXES; do
         p50=$(awk '$1 == "50%" {print $2}' <<<"$out")
         p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
         non2xx=$(awk -F': ' '/Non-2xx/ {print $2}' <<<"$out")
-        timeouts=$(grep -Eo 'timeout [0-9]+' <<<"$out" | awk '{print $2}')
+        timeouts=$({ grep -Eo 'timeout [0-9]+' <<<"$out" || true; } | awk '{print $2}')
         echo "| $fix | $conns | $rps | $p50 | $p99 | ${non2xx:-0} | ${timeouts:-0} | $((after - before)) |"
     done
     "$SDLAB" stop t1-01 >/dev/null 2>&1 || true

@@ -710,3 +710,44 @@ fn every_request_kind_has_its_oracle_and_every_check_judges_answers() {
         .iter()
         .any(|l| matches!(l, CheckLine::Answers)));
 }
+
+#[test]
+fn a_redis_parses_its_size_and_policy_and_names_its_mistakes() {
+    let fx = Fixture::new();
+    let with = |body: &str| {
+        edit(
+            VALID,
+            "[topology.postgres]",
+            &format!("[topology.redis]\n{body}\n\n[topology.postgres]"),
+        )
+    };
+    let s = fx
+        .parse(&with("maxmemory = \"2mb\"\npolicy = \"allkeys-lru\""))
+        .unwrap();
+    let redis = s.topology.redis.unwrap();
+    assert_eq!(redis.maxmemory, Some(2 << 20));
+    assert_eq!(redis.policy.as_deref(), Some("allkeys-lru"));
+    assert!(!redis.persistence);
+    assert!(fx.parse(VALID).unwrap().topology.redis.is_none());
+    let err = fx.parse(&with("maxmemory = \"512kb\"")).unwrap_err();
+    assert_invalid(
+        &err,
+        &fx.file,
+        "topology.redis.maxmemory",
+        &["at least 1mb", "\"512kb\""],
+    );
+    let err = fx.parse(&with("maxmemory = \"two\"")).unwrap_err();
+    assert_invalid(
+        &err,
+        &fx.file,
+        "topology.redis.maxmemory",
+        &["a size such as"],
+    );
+    let err = fx.parse(&with("policy = \"lru\"")).unwrap_err();
+    assert_invalid(
+        &err,
+        &fx.file,
+        "topology.redis.policy",
+        &["noeviction", "allkeys-lru", "\"lru\""],
+    );
+}
