@@ -1,0 +1,135 @@
+//! The lines a check judges (`CheckLine`), as validated from `[check]` and the automatic ones
+//! (instances up, right answers), with the one rule for which of them need the check load.
+
+use std::time::Duration;
+
+/// One line of the check table.
+#[derive(Debug, Clone)]
+pub enum CheckLine {
+    Slo {
+        metric: SloMetric,
+        /// Only this request of the mix; the whole run when `None`.
+        request: Option<String>,
+        hint: String,
+    },
+    /// An SQL query's plan must read `uses_index_on` through an index, not sort (if asked),
+    /// and touch at most `max_buffers` pages per execution (if given; measured with EXPLAIN
+    /// ANALYZE in a rolled-back transaction).
+    Plan {
+        name: String,
+        query: String,
+        uses_index_on: Option<String>,
+        no_sort: bool,
+        max_buffers: Option<u64>,
+        hint: String,
+    },
+    /// New PostgreSQL sessions per request, measured from `pg_stat_database` for each request
+    /// kind of the mix sent alone after the load: every kind must stay under the line.
+    Connections { max_per_request: f64, hint: String },
+    /// The service's `/metrics` must export these names.
+    MetricsPresent { names: Vec<String>, hint: String },
+    /// The sum of the instances' `db_pool_max` must fit `max_connections - reserved`.
+    PoolBudget { reserved: u32, hint: String },
+    /// Every instance's pool gives up waiting for a connection (`db_pool_acquire_timeout_seconds`
+    /// in /metrics) before the client does (`client_timeout`, the check profile's timeout), so
+    /// a request that cannot get a connection is answered 503 instead of hanging.
+    AcquireTimeout {
+        client_timeout: Duration,
+        hint: String,
+    },
+    /// Connections PostgreSQL refused with "too many clients" during the check load (counted
+    /// in the server's log) must be at most `max`.
+    RefusedConnections { max: u64, hint: String },
+    /// Every instance must still answer `/metrics` when the check load ends. Added to every
+    /// scenario with more than one instance, so a killed instance fails the check by name.
+    InstancesUp { hint: String },
+    /// At least `min_instances` served the check load, each within `tolerance` of an even
+    /// share of the requests (counted from each instance's `http_requests_total`).
+    Balance {
+        min_instances: u32,
+        tolerance: f64,
+        hint: String,
+    },
+    /// Every answer the lab verified after the load was right by its kind's oracle. Added to
+    /// every scenario; its hint is the failing kind's oracle hint.
+    Answers,
+    /// The instances together served at least `min_ratio` of the answers the load got.
+    Served { min_ratio: f64, hint: String },
+    /// The stub dependency got at most `max_per_key` calls for any one key during the check.
+    DependencyCalls { max_per_key: u64, hint: String },
+}
+
+impl CheckLine {
+    /// Whether the line is measured from the check load (latency, errors, refusals, shares,
+    /// calls). The rest (answers, plans, pool settings, exported metrics, instances up) is
+    /// judged the same without it: what `sdlab check --no-load` still judges.
+    pub fn needs_load(&self) -> bool {
+        match self {
+            CheckLine::Slo { .. }
+            | CheckLine::Connections { .. }
+            | CheckLine::RefusedConnections { .. }
+            | CheckLine::Balance { .. }
+            | CheckLine::Served { .. }
+            | CheckLine::DependencyCalls { .. } => true,
+            CheckLine::Plan { .. }
+            | CheckLine::MetricsPresent { .. }
+            | CheckLine::PoolBudget { .. }
+            | CheckLine::AcquireTimeout { .. }
+            | CheckLine::InstancesUp { .. }
+            | CheckLine::Answers => false,
+        }
+    }
+
+    /// What the learner reads when the line fails.
+    pub fn hint(&self) -> &str {
+        match self {
+            CheckLine::Slo { hint, .. }
+            | CheckLine::Plan { hint, .. }
+            | CheckLine::Connections { hint, .. }
+            | CheckLine::MetricsPresent { hint, .. }
+            | CheckLine::PoolBudget { hint, .. }
+            | CheckLine::AcquireTimeout { hint, .. }
+            | CheckLine::RefusedConnections { hint, .. }
+            | CheckLine::Balance { hint, .. }
+            | CheckLine::Served { hint, .. }
+            | CheckLine::DependencyCalls { hint, .. }
+            | CheckLine::InstancesUp { hint } => hint,
+            CheckLine::Answers => {
+                "An answer was wrong: see the request and the right answer above."
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum SloMetric {
+    Latency {
+        percentile: Percentile,
+        max: Duration,
+    },
+    ErrorRate {
+        max: f64,
+    },
+    AchievedRate {
+        min_ratio: f64,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Percentile {
+    P50,
+    P90,
+    P95,
+    P99,
+}
+
+impl Percentile {
+    pub fn label(self) -> &'static str {
+        match self {
+            Percentile::P50 => "p50",
+            Percentile::P90 => "p90",
+            Percentile::P95 => "p95",
+            Percentile::P99 => "p99",
+        }
+    }
+}
