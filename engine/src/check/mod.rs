@@ -52,6 +52,8 @@ pub struct CheckReport {
     pub summary: Option<RunSummary>,
     /// Lines from the service's log that name errors, for the symptom.
     pub log_errors: Vec<String>,
+    /// How many answers the oracles judged after the load, and how long that took.
+    pub answers_judged: Option<(u32, std::time::Duration)>,
 }
 
 /// Latency and errors of one slice of the run (the whole run, or one request of the mix).

@@ -68,6 +68,12 @@ pub fn render(report: &CheckReport) -> String {
             out.push_str(&format!("  {l}\n"));
         }
     }
+    if let Some((n, took)) = report.answers_judged {
+        out.push_str(&format!(
+            "\nRight answers: {n} requests judged after the load in {:.1} s.\n",
+            took.as_secs_f64()
+        ));
+    }
     let passed = report.lines.len() - failed.len();
     let skipped = report.lines.iter().filter(|l| l.skipped).count();
     let verdict = if report.passed {

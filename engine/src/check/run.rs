@@ -163,6 +163,7 @@ pub async fn run(
         }
     }
     // Last, after every counter was read: its requests count in no line but its own.
+    let judging = std::time::Instant::now();
     let answers = match (
         running.database_url(),
         targets.first().and_then(|t| port_of(t)),
@@ -184,6 +185,10 @@ pub async fn run(
             targets.first()
         )),
     };
+    let answers_judged = answers
+        .as_ref()
+        .ok()
+        .map(|kinds| (kinds.values().map(|k| k.checked).sum(), judging.elapsed()));
     let obs = Observations {
         overall: summary
             .as_ref()
@@ -267,6 +272,7 @@ pub async fn run(
         lines,
         summary,
         log_errors,
+        answers_judged,
     })
 }
 

@@ -236,6 +236,7 @@ fn report(scenario: &Scenario, lines: Vec<LineResult>) -> CheckReport {
         lines,
         summary: None,
         log_errors: vec!["ERROR request failed: pool timed out".to_string()],
+        answers_judged: None,
     }
 }
 

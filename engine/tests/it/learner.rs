@@ -65,6 +65,7 @@ fn report(passed: bool, summary: Option<RunSummary>) -> CheckReport {
         passed,
         summary,
         log_errors: Vec::new(),
+        answers_judged: None,
     }
 }
 
