@@ -42,7 +42,7 @@ instances = 1
 name = "hello"
 method = "GET"
 path = "/"
-oracle = { sql = "SELECT $3 = 200", hint = "Hello." }
+oracle = { status = [200], hint = "Hello." }
 
 [profiles.explore]
 description = "A few requests."

@@ -217,8 +217,11 @@ pub struct Oracle {
     /// parameters (jsonb object; integers as numbers), `$3` the HTTP status (int4), `$4` the
     /// JSON bodies of the calls the stub dependency received while the request ran (jsonb
     /// array). One row: the first column (boolean) says whether the answer is right; an
-    /// optional second column (text) is the right answer, shown when it is not.
-    pub sql: String,
+    /// optional second column (text) is the right answer, shown when it is not. Required
+    /// when the scenario has a database.
+    pub sql: Option<String>,
+    /// The statuses a right answer may have (empty: any, the SQL decides).
+    pub statuses: Vec<u16>,
     /// Fields recorded from the reference solution, by request path (`answers = "file"`):
     /// each must be in the answer with the same value. For what SQL cannot recompute (t1-04's
     /// digest of a CPU-heavy report).

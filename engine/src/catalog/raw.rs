@@ -146,7 +146,11 @@ pub(crate) struct RawRequest {
 pub(crate) struct RawOracle {
     /// SQL on the check's database: `$1` the answer, `$2` the parameters, `$3` the status,
     /// `$4` the dependency's calls during the request; first column: right or not.
-    pub sql: String,
+    pub sql: Option<String>,
+    /// The statuses a right answer may have (without `sql`: all the oracle judges, for a
+    /// scenario without a database).
+    #[serde(default)]
+    pub status: Vec<u16>,
     /// A JSON file (in the scenario's folder) of fields recorded from the reference solution,
     /// by request path: each must be in the answer with the same value.
     pub answers: Option<String>,

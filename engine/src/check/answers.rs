@@ -42,33 +42,49 @@ pub const RECORD_ENV: &str = "SDLAB_RECORD_ANSWERS";
 const SHOWN: usize = 240;
 
 /// Sends each kind of `profile`'s mix to `target_port` and judges the answers on
-/// `database_url` (the superuser's URL of the check's database). Err: the oracle's database
-/// could not be reached or a recorded file could not be written.
+/// `database_url` (the superuser's URL of the check's database; None for a scenario without
+/// one, whose oracles judge statuses only). Err: the oracle's database could not be reached
+/// or a recorded file could not be written.
 pub async fn verify(
     profile: &Profile,
     oracles: &BTreeMap<String, Oracle>,
     target_port: u16,
-    database_url: &str,
+    database_url: Option<&str>,
     dependency: Option<&Dependency>,
     cancel: &CancellationToken,
 ) -> Result<BTreeMap<String, KindAnswers>, String> {
-    let (client, connection) = tokio_postgres::connect(database_url, tokio_postgres::NoTls)
-        .await
-        .map_err(|e| format!("connect to the check's database: {e}"))?;
-    let connection = tokio::spawn(connection);
+    let (client, connection) = match database_url {
+        Some(url) => {
+            let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+                .await
+                .map_err(|e| format!("connect to the check's database: {e}"))?;
+            (Some(client), Some(tokio::spawn(connection)))
+        }
+        None => (None, None),
+    };
     let recording = std::env::var_os(RECORD_ENV).is_some_and(|v| v == "1");
     let mut out = BTreeMap::new();
     for template in profile.mix.iter().filter(|t| t.weight > 0) {
         let Some(oracle) = oracles.get(&template.name) else {
             continue;
         };
-        let statement = client
-            .prepare_typed(
-                &oracle.sql,
-                &[Type::JSONB, Type::JSONB, Type::INT4, Type::JSONB],
-            )
-            .await
-            .map_err(|e| format!("the oracle of {:?} does not prepare: {e}", template.name))?;
+        let statement = match (&oracle.sql, &client) {
+            (Some(sql), Some(client)) => Some(
+                client
+                    .prepare_typed(sql, &[Type::JSONB, Type::JSONB, Type::INT4, Type::JSONB])
+                    .await
+                    .map_err(|e| {
+                        format!("the oracle of {:?} does not prepare: {e}", template.name)
+                    })?,
+            ),
+            (Some(_), None) => {
+                return Err(format!(
+                    "the oracle of {:?} has SQL and the scenario no database",
+                    template.name
+                ))
+            }
+            (None, _) => None,
+        };
         let record = recording && oracle.answers.is_some();
         let n = if record { RECORD_PER_KIND } else { PER_KIND };
         let mut mix = Mix::new(&[RequestTemplate {
@@ -122,8 +138,7 @@ pub async fn verify(
                 Err(None)
             } else {
                 judge(
-                    &client,
-                    &statement,
+                    client.as_ref().zip(statement.as_ref()),
                     oracle,
                     &request.path,
                     &answer,
@@ -155,15 +170,15 @@ pub async fn verify(
         out.insert(template.name.clone(), kind);
     }
     drop(client);
-    connection.abort();
+    if let Some(connection) = connection {
+        connection.abort();
+    }
     Ok(out)
 }
 
 /// Ok(()) when right; Err(the right answer, when known) when not.
-#[allow(clippy::too_many_arguments)]
 async fn judge(
-    client: &tokio_postgres::Client,
-    statement: &tokio_postgres::Statement,
+    sql: Option<(&tokio_postgres::Client, &tokio_postgres::Statement)>,
     oracle: &Oracle,
     path: &str,
     answer: &serde_json::Value,
@@ -189,6 +204,13 @@ async fn judge(
             Some(_) => {}
         }
     }
+    if !oracle.statuses.is_empty() && !oracle.statuses.contains(&status) {
+        let list: Vec<String> = oracle.statuses.iter().map(u16::to_string).collect();
+        return Ok(Err(Some(format!("status {}", list.join(" or ")))));
+    }
+    let Some((client, statement)) = sql else {
+        return Ok(Ok(()));
+    };
     let status = i32::from(status);
     let calls = serde_json::Value::Array(calls.to_vec());
     let rows = client

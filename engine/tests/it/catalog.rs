@@ -703,7 +703,11 @@ fn every_request_kind_has_its_oracle_and_every_check_judges_answers() {
         s.oracles.keys().map(String::as_str).collect::<Vec<_>>(),
         ["get_item", "list", "unused"]
     );
-    assert!(s.oracles["unused"].sql.contains("$3 = 204"));
+    assert!(s.oracles["unused"]
+        .sql
+        .as_deref()
+        .unwrap()
+        .contains("$3 = 204"));
     assert!(s
         .check
         .lines
@@ -749,5 +753,42 @@ fn a_redis_parses_its_size_and_policy_and_names_its_mistakes() {
         &fx.file,
         "topology.redis.policy",
         &["noeviction", "allkeys-lru", "\"lru\""],
+    );
+}
+
+#[test]
+fn an_oracle_judges_against_the_database_when_there_is_one_and_by_status_only_without() {
+    let fx = Fixture::new();
+    let status_only = "oracle = { status = [204], hint = \"Deleted.\" }\n";
+    let err = fx.error_with(
+        "oracle = { sql = \"SELECT $3 = 204\", hint = \"Deleted.\" }\n",
+        status_only,
+    );
+    assert_invalid(
+        &err,
+        &fx.file,
+        "requests[2].oracle.sql",
+        &["the scenario has a database to judge answers against"],
+    );
+    // Without [topology.postgres] (and its [db]), a status list is the whole oracle.
+    let no_db = edit(
+        &edit(
+            &edit(
+                VALID,
+                "[topology.postgres]\ndatabase = \"fixture\"\nsettings = { max_connections = 40, client_connection_check_interval = \"1s\" }\n",
+                "",
+            ),
+            "[db]\nschema = \"db/schema.sql\"\n",
+            "",
+        ),
+        "oracle = { sql = \"SELECT $3 = 204\", hint = \"Deleted.\" }\n",
+        status_only,
+    );
+    let err = fx.parse(&no_db).unwrap_err();
+    assert_invalid(
+        &err,
+        &fx.file,
+        "requests[0].oracle.sql",
+        &["no [topology.postgres]"],
     );
 }

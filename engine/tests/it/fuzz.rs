@@ -71,7 +71,11 @@ fn assignments(text: &str) -> Vec<(usize, String)> {
             let key = key.trim();
             // Only values complete on their line: replacing the first line of a multi-line
             // array would leave its tail dangling, a different (and unrealistic) edit.
-            let whole = !value.trim_end().ends_with(['[', '{']);
+            // The same for the first line of a multi-line string (an oracle's SQL).
+            let opens_string = ["\"\"\"", "'''"]
+                .iter()
+                .any(|q| value.trim_start().starts_with(q) && value.matches(q).count() == 1);
+            let whole = !value.trim_end().ends_with(['[', '{']) && !opens_string;
             (whole && !key.starts_with('#') && !key.is_empty() && !key.contains(' '))
                 .then(|| (i, key.to_string()))
         })

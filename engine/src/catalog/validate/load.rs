@@ -12,6 +12,7 @@ use crate::load::{Method, ParamGen, RequestTemplate, Stage};
 pub(super) fn requests(
     cx: &Ctx,
     raw: Vec<RawRequest>,
+    has_postgres: bool,
 ) -> Result<(Vec<RequestTemplate>, BTreeMap<String, Oracle>), CatalogError> {
     let mut out: Vec<RequestTemplate> = Vec::new();
     let mut oracles = BTreeMap::new();
@@ -77,7 +78,7 @@ pub(super) fn requests(
                 }
             }
         }
-        let oracle = oracle(cx, i, &r.name, r.oracle)?;
+        let oracle = oracle(cx, i, &r.name, r.oracle, has_postgres)?;
         oracles.insert(r.name.clone(), oracle);
         out.push(RequestTemplate {
             name: r.name,
@@ -92,7 +93,13 @@ pub(super) fn requests(
 }
 
 /// A request kind's `[requests.oracle]`: required, so no scenario can check speed alone.
-fn oracle(cx: &Ctx, i: usize, name: &str, raw: Option<RawOracle>) -> Result<Oracle, CatalogError> {
+fn oracle(
+    cx: &Ctx,
+    i: usize,
+    name: &str,
+    raw: Option<RawOracle>,
+    has_postgres: bool,
+) -> Result<Oracle, CatalogError> {
     let field = |f: &str| format!("requests[{i}].oracle{f}");
     let Some(raw) = raw else {
         return Err(cx.invalid(
@@ -104,10 +111,33 @@ fn oracle(cx: &Ctx, i: usize, name: &str, raw: Option<RawOracle>) -> Result<Orac
             ),
         ));
     };
-    if raw.sql.trim().is_empty() {
+    let sql = raw.sql.filter(|q| !q.trim().is_empty());
+    match (&sql, has_postgres) {
+        // With a database, the answer is judged against it: a status alone proves nothing.
+        (None, true) => {
+            return Err(cx.invalid(
+                field(".sql"),
+                "a SELECT whose first column is true for a right answer (the scenario has a database to judge answers against)",
+            ))
+        }
+        (None, false) if raw.status.is_empty() => {
+            return Err(cx.invalid(
+                field(".status"),
+                "the statuses a right answer may have, e.g. [200] (without a database, an oracle judges the status)",
+            ))
+        }
+        (Some(_), false) => {
+            return Err(cx.invalid(
+                field(".sql"),
+                "no SQL: the scenario has no [topology.postgres] to run it on (judge the status instead)",
+            ))
+        }
+        _ => {}
+    }
+    if let Some(bad) = raw.status.iter().find(|s| !(100..=599).contains(*s)) {
         return Err(cx.invalid(
-            field(".sql"),
-            "a SELECT whose first column is true for a right answer",
+            field(".status"),
+            format!("HTTP statuses (100 to 599), got {bad}"),
         ));
     }
     if raw.hint.trim().is_empty() {
@@ -131,7 +161,8 @@ fn oracle(cx: &Ctx, i: usize, name: &str, raw: Option<RawOracle>) -> Result<Orac
         }
     };
     Ok(Oracle {
-        sql: raw.sql,
+        sql,
+        statuses: raw.status,
         answers,
         answers_file,
         hint: raw.hint,

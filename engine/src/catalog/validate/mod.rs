@@ -242,7 +242,7 @@ pub(super) fn validate(file: &Path, raw: RawScenario) -> Result<Scenario, Catalo
             })
         }
     };
-    let (requests, oracles) = load::requests(&cx, raw.requests)?;
+    let (requests, oracles) = load::requests(&cx, raw.requests, postgres.is_some())?;
     let mut profiles = BTreeMap::new();
     for (name, profile) in raw.profiles {
         let profile = load::profile(&cx, &name, profile, &requests)?;
