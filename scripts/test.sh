@@ -37,8 +37,10 @@ stage "nextest (unit, servers, load, reliability)" \
     || { cat target/reliability-summary.txt 2>/dev/null; exit 1; }
 # Every scenario's golden fixes (cli/tests/it/golden.rs), two scenarios at a time
 # (.config/nextest.toml, profile ci-golden).
+# (The same package selection as the build above, so nothing is rebuilt: `-p sdlab-cli` alone
+# resolves features differently and recompiled the CLI's tests, ~50 s.)
 stage "nextest golden fixes (2 scenarios at a time)" \
-    cargo nextest run -p sdlab-cli --locked --profile ci-golden \
+    cargo nextest run --workspace --exclude sdlab-desktop --locked --profile ci-golden \
     -E 'test(golden::every_fix_of_)'
 # The reliability suite's tally: cases tried, survived, anything lost (must be 0).
 cat target/reliability-summary.txt
