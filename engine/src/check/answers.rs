@@ -30,7 +30,7 @@ use tokio_util::sync::CancellationToken;
 use super::{KindAnswers, WrongAnswer};
 use crate::catalog::{Oracle, Profile};
 use crate::dependency::Dependency;
-use crate::load::{Method, Mix, RequestTemplate};
+use crate::load::{hyper_method, Mix, RequestTemplate};
 
 /// Answers judged per request kind.
 pub const PER_KIND: u32 = 10;
@@ -103,11 +103,12 @@ pub async fn verify(
             }
             let (_, request, values) = mix.sample_with_values(&mut rng);
             let calls_before = dependency.map_or(0, Dependency::calls);
+            let verb = hyper_method(request.method);
             let sent = tokio::time::timeout(
                 profile.timeout + Duration::from_secs(1),
                 crate::metrics::http_call(
                     target_port,
-                    method(request.method),
+                    verb.as_str(),
                     &request.path,
                     request.body.as_deref(),
                     profile.timeout,
@@ -115,8 +116,8 @@ pub async fn verify(
             )
             .await;
             let shown_request = match &request.body {
-                Some(body) => format!("{} {} {}", method(request.method), request.path, body),
-                None => format!("{} {}", method(request.method), request.path),
+                Some(body) => format!("{verb} {} {body}", request.path),
+                None => format!("{verb} {}", request.path),
             };
             let (status, body) = match sent {
                 Ok(Ok(answer)) => answer,
@@ -298,15 +299,6 @@ fn params_json(values: &[(String, String)]) -> serde_json::Value {
             })
             .collect(),
     )
-}
-
-fn method(m: Method) -> &'static str {
-    match m {
-        Method::Get => "GET",
-        Method::Post => "POST",
-        Method::Put => "PUT",
-        Method::Delete => "DELETE",
-    }
 }
 
 fn shorten(text: &str) -> String {

@@ -50,6 +50,7 @@ pub(crate) use params::Mix;
 pub use params::MAX_ZIPF_N;
 pub use plan::{LoadPlan, LoadTargets, Method, Model, ParamGen, RequestTemplate, Stage};
 pub use record::{ErrorKind, Outcome, RequestRecord};
+pub(crate) use send::hyper_method;
 
 use aggregate::{Aggregator, Progress};
 use schedule::Arrivals;

@@ -377,7 +377,8 @@ async fn expired(timer: &mut Pin<Box<Sleep>>, deadline: Instant) {
     }
 }
 
-fn hyper_method(method: Method) -> hyper::Method {
+/// The plan's method as hyper's (the sender's requests, the check's answers).
+pub(crate) fn hyper_method(method: Method) -> hyper::Method {
     match method {
         Method::Get => hyper::Method::GET,
         Method::Post => hyper::Method::POST,
