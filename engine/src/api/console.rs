@@ -1,9 +1,18 @@
-//! The SQL console over HTTP. Read-only unless the request says `"write": true`: the query
+//! The SQL and Redis consoles over HTTP, both read-only unless the request says
+//! `"write": true`.
+//!
+//! SQL: the query
 //! runs inside `BEGIN READ ONLY` ... `ROLLBACK` with a statement timeout, so SELECT, SHOW and
 //! EXPLAIN (ANALYZE) of a SELECT work and nothing is changed. Statements that would end or
 //! loosen that transaction (COMMIT, BEGIN, `SET transaction_read_only`, ...) are refused
-//! before anything is sent. This guards against accidents; the API token is what keeps
-//! strangers out.
+//! before anything is sent.
+//!
+//! Redis: one command line to the scenario's running Redis; read-only refuses, before sending,
+//! what `redis_console::refuse_in_read_only` names (the server's own `write` flag, and admin
+//! commands that change the server). Redis runs only with the lab, so nothing is started for
+//! it: a 409 says to start the scenario.
+//!
+//! This guards against accidents; the API token is what keeps strangers out.
 
 use std::sync::Arc;
 
@@ -11,9 +20,10 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path as UrlPath, State};
 use axum::Json;
 
-use super::model::{SqlRequest, SqlResponse, SqlResultView};
+use super::model::{RedisRequest, RedisResponse, SqlRequest, SqlResponse, SqlResultView};
 use super::{ApiError, ApiState};
 use crate::progress::Progress;
+use crate::redis_console::{self, Access, ConsoleError};
 use crate::sql::{self, split_statements, strip_comments};
 use crate::DatabaseChoice;
 
@@ -82,6 +92,54 @@ pub(super) async fn sql(
             .then(|| sql::schema_note(&request.query))
             .flatten()
             .map(str::to_string),
+    }))
+}
+
+pub(super) async fn redis(
+    State(state): State<ApiState>,
+    UrlPath(id): UrlPath<String>,
+    body: Result<Json<RedisRequest>, JsonRejection>,
+) -> Result<Json<RedisResponse>, ApiError> {
+    let scenario = state.lab.catalog.get(&id)?.clone();
+    let Json(request) = body.map_err(|e| {
+        ApiError::BadRequest(format!(
+            "expected {{\"command\": \"...\"}}: {}",
+            e.body_text()
+        ))
+    })?;
+    if scenario.topology.redis.is_none() {
+        return Err(ApiError::BadRequest(format!(
+            "{} has no Redis in its topology",
+            scenario.id
+        )));
+    }
+    // This server's lab, else one another sdlab process runs (its run state names it).
+    let port = match state.runner.targets(&scenario.id).await {
+        Some(targets) => targets.redis,
+        None if state.runner.is_active(&scenario.id).await => {
+            return Err(ApiError::Conflict(format!(
+                "{} is starting; the console can reach its Redis once it is running",
+                scenario.id
+            )))
+        }
+        None => state
+            .lab
+            .live_state(&scenario)
+            .and_then(|s| s.redis_url)
+            .and_then(|url| redis_console::port_of(&url)),
+    };
+    let port = port.ok_or_else(|| ConsoleError::NotRunning {
+        scenario: scenario.id.clone(),
+    })?;
+    let access = if request.write {
+        Access::ReadWrite
+    } else {
+        Access::ReadOnly
+    };
+    let reply = redis_console::run_as(port, &request.command, access).await?;
+    Ok(Json(RedisResponse {
+        read_only: !request.write,
+        reply,
     }))
 }
 

@@ -7,6 +7,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
 use crate::catalog::CatalogError;
+use crate::redis_console::ConsoleError;
 use crate::topology::LabError;
 use crate::workspace::WorkspaceError;
 
@@ -32,6 +33,8 @@ pub enum ApiError {
     Workspace(#[from] WorkspaceError),
     #[error(transparent)]
     Sql(#[from] crate::sql::SqlError),
+    #[error(transparent)]
+    Redis(#[from] crate::redis_console::ConsoleError),
     #[error("{what}: {source}")]
     Io {
         what: String,
@@ -64,6 +67,13 @@ impl ApiError {
             // A query the database refused is the learner's to fix, not a server fault.
             ApiError::Sql(crate::sql::SqlError::Query { .. }) => StatusCode::BAD_REQUEST,
             ApiError::Sql(crate::sql::SqlError::Connect(_)) => StatusCode::SERVICE_UNAVAILABLE,
+            // The learner's command line or a refusal of the read-only console; Redis runs
+            // only with the lab (start it); a Redis that does not answer.
+            ApiError::Redis(ConsoleError::Syntax(_) | ConsoleError::Refused(_)) => {
+                StatusCode::BAD_REQUEST
+            }
+            ApiError::Redis(ConsoleError::NotRunning { .. }) => StatusCode::CONFLICT,
+            ApiError::Redis(ConsoleError::Redis(_)) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Config(_)
             | ApiError::Lab(_)
             | ApiError::Workspace(_)

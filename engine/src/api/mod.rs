@@ -13,7 +13,7 @@
 //! - `runner.rs`: the one scenario this server runs (`Lab::up` in a background task), its
 //!   status and progress events.
 //! - `jobs.rs`: the load run or check it runs on request, and recording it (`crate::learner`).
-//! - `console.rs`: the SQL console, read-only unless a write is asked for.
+//! - `console.rs`: the SQL and Redis consoles, read-only unless a write is asked for.
 //! - `learn.rs`: hints one at a time, the solution (confirmation before the first check) and
 //!   the run history, over `crate::learner` (the rules the CLI follows too); guide questions.
 //! - `stream.rs`: the 1 Hz metrics stream (server-sent events).
@@ -171,6 +171,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/scenarios/{id}/job/cancel", post(jobs::cancel_job))
         .route("/api/scenarios/{id}/reset", post(scenarios::reset))
         .route("/api/scenarios/{id}/sql", post(console::sql))
+        .route("/api/scenarios/{id}/redis", post(console::redis))
         .route("/api/scenarios/{id}/logs", get(scenarios::logs))
         .route(
             "/api/scenarios/{id}/logs/stream",

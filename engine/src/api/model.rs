@@ -14,7 +14,7 @@ use crate::catalog::Scenario;
 use crate::check::{CheckReport, LineResult};
 use crate::home::ScenarioProgress;
 use crate::load::{LatencySummary, RunSummary, SecondStats};
-use crate::metrics::Sample;
+use crate::metrics::{RedisSample, Sample};
 use crate::progress::Event;
 use crate::sql::QueryResult;
 
@@ -58,6 +58,9 @@ pub struct ScenarioDetail {
     pub hints: usize,
     pub instances: u32,
     pub postgres: bool,
+    /// Whether the scenario runs a Redis (`[topology.redis]`): the UI then shows the Redis
+    /// console and charts.
+    pub redis: bool,
     /// Load profile names (`explore`, `check`, ...).
     pub profiles: Vec<String>,
     /// The guide's questions (fenced `question` blocks), in order.
@@ -273,6 +276,23 @@ impl From<QueryResult> for SqlResultView {
     }
 }
 
+/// The Redis console's request: one command line (`GET "a key"`). Writes and admin commands
+/// need `"write": true` (`redis_console::refuse_in_read_only`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisRequest {
+    pub command: String,
+    #[serde(default)]
+    pub write: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RedisResponse {
+    pub read_only: bool,
+    /// The reply as redis-cli prints it (`"v"`, `(integer) 3`, `(error) ...`, numbered arrays).
+    pub reply: String,
+}
+
 /// What to reset; both by default.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -340,6 +360,8 @@ pub struct SampleView {
     pub at: f64,
     pub services: Vec<ServiceSampleView>,
     pub postgres: Option<PgSampleView>,
+    /// The scenario's Redis, when it has one and INFO answered.
+    pub redis: Option<RedisSampleView>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -364,6 +386,39 @@ pub struct PgSampleView {
     pub opened_per_second: f64,
     pub cpu: Option<f64>,
     pub rss_bytes: Option<u64>,
+}
+
+/// One second of Redis INFO; rates are null on the first sample (nothing to compare with).
+#[derive(Debug, Clone, Serialize)]
+pub struct RedisSampleView {
+    pub hits_per_second: Option<f64>,
+    pub misses_per_second: Option<f64>,
+    /// Hits over lookups in that second (null without lookups).
+    pub hit_ratio: Option<f64>,
+    pub used_memory: u64,
+    /// 0: no limit.
+    pub maxmemory: u64,
+    pub evicted_per_second: Option<f64>,
+    /// Writes refused with OOM since Redis started (a counter: the UI charts its rate).
+    pub rejected_writes: u64,
+    pub ops_per_second: u64,
+    pub clients: u64,
+}
+
+impl From<&RedisSample> for RedisSampleView {
+    fn from(r: &RedisSample) -> Self {
+        RedisSampleView {
+            hits_per_second: r.hits_per_second,
+            misses_per_second: r.misses_per_second,
+            hit_ratio: r.hit_ratio,
+            used_memory: r.used_memory,
+            maxmemory: r.maxmemory,
+            evicted_per_second: r.evicted_per_second,
+            rejected_writes: r.rejected_writes,
+            ops_per_second: r.ops_per_second,
+            clients: r.clients,
+        }
+    }
 }
 
 impl From<&Sample> for SampleView {
@@ -400,6 +455,7 @@ impl From<&Sample> for SampleView {
                 cpu: p.cpu,
                 rss_bytes: p.rss_bytes,
             }),
+            redis: s.redis.as_ref().map(RedisSampleView::from),
         }
     }
 }
@@ -628,5 +684,39 @@ mod tests {
         assert_eq!(services[1]["up"], false);
         assert_eq!(services[1]["port"], 4002);
         assert_eq!(services[1]["down_reason"], "connection refused");
+    }
+
+    #[test]
+    fn the_redis_sample_reaches_the_ui_with_null_rates_before_the_second_sample() {
+        let mut sample = Sample {
+            redis: Some(RedisSample {
+                hits_per_second: Some(90.0),
+                misses_per_second: None,
+                hit_ratio: Some(0.9),
+                used_memory: 1_500_000,
+                maxmemory: 2_097_152,
+                evicted_per_second: Some(4.0),
+                rejected_writes: 2,
+                ops_per_second: 150,
+                clients: 3,
+            }),
+            ..Default::default()
+        };
+        let json = serde_json::to_value(SampleView::from(&sample)).expect("serialises");
+        let redis = &json["redis"];
+        assert_eq!(redis["hits_per_second"], 90.0);
+        assert!(redis["misses_per_second"].is_null());
+        assert_eq!(redis["hit_ratio"], 0.9);
+        assert_eq!(redis["maxmemory"], 2_097_152);
+        assert_eq!(redis["evicted_per_second"], 4.0);
+        assert_eq!(redis["rejected_writes"], 2);
+        assert_eq!(redis["ops_per_second"], 150);
+        assert_eq!(redis["clients"], 3);
+        sample.redis = None;
+        let json = serde_json::to_value(SampleView::from(&sample)).expect("serialises");
+        assert!(
+            json["redis"].is_null(),
+            "no Redis: null, and the UI draws no Redis charts"
+        );
     }
 }

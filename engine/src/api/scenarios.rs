@@ -50,6 +50,7 @@ pub(super) async fn detail(
         hints: scenario.hints.len(),
         instances: scenario.topology.instances,
         postgres: scenario.topology.postgres.is_some(),
+        redis: scenario.topology.redis.is_some(),
         profiles: scenario.profiles.keys().cloned().collect(),
         questions,
         panels: scenario.panels.clone(),

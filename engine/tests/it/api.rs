@@ -422,6 +422,195 @@ async fn the_read_only_console_refuses_statements_that_would_end_its_transaction
     assert!(error_of(&body).contains("query"));
 }
 
+/// A scenario with `[topology.redis]` (and no PostgreSQL), alone in its own sources: the
+/// Redis console's tests need no scenario of the catalog to have Redis.
+const REDIS_TOML: &str = r#"
+id = "t2-96"
+title = "Redis console fixture"
+track = 2
+stage = "crawling"
+concepts = ["testing"]
+minutes = 1
+hints = ["h"]
+
+[topology]
+instances = 1
+
+[topology.redis]
+maxmemory = "2mb"
+policy = "allkeys-lru"
+
+[[requests]]
+name = "hello"
+method = "GET"
+path = "/"
+oracle = { status = [200], hint = "Hello." }
+
+[profiles.check]
+description = "A few requests."
+timeout = "1s"
+stages = [{ duration = "2s", rate = 10 }]
+mix = { hello = 1 }
+
+[check]
+profile = "check"
+
+[[check.slo]]
+metric = "error_rate"
+max = 0.01
+hint = "Errors."
+"#;
+
+#[tokio::test]
+async fn the_redis_console_runs_reads_and_refuses_writes_unless_asked_and_needs_the_lab() {
+    let sources = tempfile::tempdir().unwrap();
+    let dir = sources.path().join("scenarios/t2-96-redis-console");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("scenario.toml"), REDIS_TOML).unwrap();
+    std::fs::write(dir.join("SCENARIO.md"), "# Redis console fixture\n").unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let lab = Lab::new(LabHome::at(home.path()), Sources::at(sources.path())).unwrap();
+    let app = api::router(ApiState::new(lab.clone(), TOKEN, PORT).unwrap());
+    let console = "/api/scenarios/t2-96/redis";
+
+    // The UI learns from the scenario that there is a Redis to show.
+    let (status, body) = get(&app, "/api/scenarios/t2-96").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["redis"], true);
+    // Redis runs only with the lab: nothing is started for the console.
+    let (status, body) = post_json(&app, console, r#"{"command": "PING"}"#).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert!(error_of(&body).contains("sdlab start t2-96"), "{body}");
+    let (status, body) = post_json(&app, console, r#"{"cmd": "PING"}"#).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(error_of(&body).contains("command"), "{body}");
+
+    // A lab another sdlab process runs (this test stands in for it): its run state names
+    // the Redis, as `sdlab start` writes it.
+    let redis = redis_server_embedded::Redis::start(redis_server_embedded::RedisOptions::new(
+        home.path().join("redis"),
+    ))
+    .await
+    .unwrap();
+    let me = std::process::id();
+    let scenario = lab.catalog.get("t2-96").unwrap();
+    sdlab_engine::process::RunState {
+        scenario: scenario.id.clone(),
+        owner_pid: me,
+        owner_start_time: sdlab_engine::process::start_time(me),
+        postgres_url: None,
+        postmaster_pid: None,
+        services: Vec::new(),
+        nginx_url: None,
+        redis_url: Some(redis.url()),
+    }
+    .write(&sdlab_engine::process::RunState::path(
+        &lab.home.run_dir(),
+        &scenario.id,
+    ))
+    .unwrap();
+
+    assert_eq!(
+        redis
+            .command(&["SET", "a key", "v"])
+            .await
+            .unwrap()
+            .text()
+            .unwrap(),
+        "OK"
+    );
+    let (status, body) = post_json(&app, console, r#"{"command": "GET \"a key\""}"#).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["reply"], "\"v\"\n");
+    assert_eq!(body["read_only"], true);
+    let (status, body) = post_json(&app, console, r#"{"command": "CONFIG GET maxmemory"}"#).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(
+        body["reply"].as_str().unwrap().contains("maxmemory"),
+        "{body}"
+    );
+    // Redis's own error replies are replies, not API errors.
+    let (status, body) = post_json(&app, console, r#"{"command": "NOSUCH"}"#).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body["reply"]
+        .as_str()
+        .unwrap()
+        .starts_with("(error) ERR unknown command"));
+
+    // Read-only by default: writes and admin commands are refused before they are sent.
+    for command in [
+        "SET \"a key\" w",
+        "FLUSHALL",
+        "CONFIG SET maxmemory-policy noeviction",
+    ] {
+        let request = serde_json::json!({ "command": command }).to_string();
+        let (status, body) = post_json(&app, console, &request).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{command}: {body}");
+        assert!(error_of(&body).contains("\"write\": true"), "{body}");
+    }
+    let (status, body) = post_json(&app, console, r#"{"command": "MONITOR", "write": true}"#).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(error_of(&body).contains("redis-cli -p"), "{body}");
+    let (status, body) = post_json(&app, console, r#"{"command": "GET \"open"}"#).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(error_of(&body).contains("quote"), "{body}");
+    assert_eq!(
+        redis
+            .command(&["GET", "a key"])
+            .await
+            .unwrap()
+            .text()
+            .unwrap(),
+        "v",
+        "nothing refused reached Redis"
+    );
+
+    // Asked as a write, it runs.
+    let (status, body) = post_json(
+        &app,
+        console,
+        r#"{"command": "SET \"a key\" w", "write": true}"#,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["reply"], "OK\n");
+    assert_eq!(body["read_only"], false);
+    assert_eq!(
+        redis
+            .command(&["GET", "a key"])
+            .await
+            .unwrap()
+            .text()
+            .unwrap(),
+        "w"
+    );
+
+    // The token guards it as every route.
+    let request = Request::builder()
+        .method("POST")
+        .uri(console)
+        .header("host", format!("127.0.0.1:{PORT}"))
+        .header("content-type", "application/json")
+        .body(Body::from(r#"{"command": "PING"}"#))
+        .unwrap();
+    assert_eq!(send(&app, request).await.0, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn a_scenario_without_redis_has_no_redis_console() {
+    let t = test_api();
+    let (_, body) = get(&t.app, "/api/scenarios/t1-01").await;
+    assert_eq!(body["redis"], false);
+    let (status, body) = post_json(
+        &t.app,
+        "/api/scenarios/t1-01/redis",
+        r#"{"command": "PING"}"#,
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(error_of(&body).contains("no Redis"), "{body}");
+}
+
 #[tokio::test]
 async fn hints_are_revealed_one_at_a_time_and_remembered() {
     let t = test_api();
