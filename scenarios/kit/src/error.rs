@@ -28,6 +28,15 @@ pub enum KitError {
         #[source]
         source: sqlx::Error,
     },
+    /// Redis could not be reached when the [`crate::Cache`] was created.
+    #[cfg(feature = "redis")]
+    #[error("could not connect to Redis at {url}: {source}")]
+    CacheConnect {
+        /// The URL with any password removed.
+        url: String,
+        #[source]
+        source: redis::RedisError,
+    },
     /// The listening socket could not be bound.
     #[error("could not listen on {addr}: {source}")]
     Bind {
@@ -67,6 +76,11 @@ pub enum AppError {
     /// internals.
     #[error("bad request: {0}")]
     BadRequest(String),
+    /// A Redis command failed (down, timed out, or refused a write at `maxmemory`):
+    /// 503 "cache unavailable".
+    #[cfg(feature = "redis")]
+    #[error("cache error: {0}")]
+    Cache(#[from] crate::cache::CacheError),
 }
 
 /// PostgreSQL's SQLSTATE for "sorry, too many clients already" (max_connections reached).
@@ -75,9 +89,12 @@ const TOO_MANY_CONNECTIONS: &str = "53300";
 impl AppError {
     /// 503 when the database is saturated (no pooled connection within the acquire timeout,
     /// or the server refused a new connection), because that is load and a retry later may
-    /// succeed; 404 for a missing row; 500 for everything else.
+    /// succeed; 503 when the cache failed, for the same reason; 404 for a missing row; 500
+    /// for everything else.
     pub fn status(&self) -> StatusCode {
         match self {
+            #[cfg(feature = "redis")]
+            AppError::Cache(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Db(err) if is_database_busy(err) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Db(sqlx::Error::RowNotFound) | AppError::NotFound => StatusCode::NOT_FOUND,
             AppError::Db(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -101,6 +118,8 @@ impl IntoResponse for AppError {
         let body = match &self {
             AppError::BadRequest(message) => message.clone(),
             AppError::NotFound | AppError::Db(sqlx::Error::RowNotFound) => "not found".to_owned(),
+            #[cfg(feature = "redis")]
+            AppError::Cache(_) => "cache unavailable".to_owned(),
             _ if status == StatusCode::SERVICE_UNAVAILABLE => "database busy".to_owned(),
             _ => "internal server error".to_owned(),
         };

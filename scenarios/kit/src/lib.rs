@@ -29,11 +29,18 @@
 //! - [`telemetry`]: [`init_tracing`], log lines on stderr tagged with the instance id.
 //! - [`metrics`]: the Prometheus recorder, the HTTP middleware and the `/metrics` body.
 //! - [`db`]: [`Db`], a `PgPool` that measures how long handlers wait for a connection.
+//! - `cache` (feature `redis`): `Cache`, a Redis client (one multiplexed connection that
+//!   reconnects by itself) counting hits, misses, command times and errors (`oom` when
+//!   Redis refuses a write at maxmemory); its `CacheError` answers 503 "cache unavailable".
+//!   Enable it with `sdlab-kit = { path = "../../kit", features = ["redis"] }`; the
+//!   `redis` crate is re-exported as `sdlab_kit::redis` for `Cache::query`.
 //! - [`error`]: [`AppError`] for handlers (logs the cause, answers 500/503) and
 //!   [`KitError`] for startup.
 //! - [`server`]: [`serve`], which adds `/healthz` and `/metrics`, binds and shuts down
 //!   gracefully.
 
+#[cfg(feature = "redis")]
+pub mod cache;
 pub mod config;
 pub mod db;
 pub mod error;
@@ -41,8 +48,15 @@ pub mod metrics;
 pub mod server;
 pub mod telemetry;
 
+#[cfg(feature = "redis")]
+pub use cache::{Cache, CacheError, CacheOptions};
 pub use config::Config;
 pub use db::{Db, DbOptions};
 pub use error::{AppError, KitError};
 pub use server::{router, serve, serve_on};
 pub use telemetry::init_tracing;
+
+/// The Redis client crate, for commands [`Cache`] has no method for:
+/// `cache.query::<i64>(sdlab_kit::redis::cmd("INCR").arg(key))`.
+#[cfg(feature = "redis")]
+pub use redis;

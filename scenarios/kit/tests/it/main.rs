@@ -5,6 +5,9 @@
 // binary a panic is the failure report, so unwrap is right here too.
 #![allow(clippy::unwrap_used)]
 
+#[cfg(feature = "redis")]
+mod cache;
+
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use axum::routing::get;
