@@ -2,8 +2,11 @@
 // load generator measured: requests/s, latency percentiles, errors); the previous run of the
 // same kind is overlaid as dashed "before" lines. The signal charts come from the 1 Hz
 // metrics stream: PostgreSQL sessions by state, the service's pool (summed over instances),
-// and CPU of PostgreSQL and of each instance (up to four). A scenario's own panels
-// (`[[panels]]` in its scenario.toml) follow, drawn from the metrics its services export.
+// and CPU of PostgreSQL and of each instance (up to four). A scenario with Redis adds four
+// charts from Redis INFO: commands/s (ops, hits, misses), the hit ratio, memory against
+// maxmemory, and evictions/s with writes refused for memory (OOM)/s and clients. A scenario's
+// own panels (`[[panels]]` in its scenario.toml) follow, drawn from the metrics its services
+// export.
 
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
@@ -20,6 +23,8 @@ interface Spec {
   title: string;
   unit: string;
   series: { label: string; color: string; dash?: boolean }[];
+  /** A fixed y range (the hit ratio's 0-100 %); else uPlot fits the data. */
+  range?: [number, number];
 }
 
 const LOAD_SPECS: Spec[] = [
@@ -34,6 +39,16 @@ const SIGNAL_SPECS: Spec[] = [
   { id: 'cpu', title: 'CPU (cores busy)', unit: 'cores', series: [{ label: 'PostgreSQL', color: '#7c3aed' }, ...[1, 2, 3, 4].map((i) => ({ label: `instance ${i}`, color: ['#2563eb', '#16a34a', '#d97706', '#dc2626'][i - 1] }))] },
 ];
 
+const REDIS_SPECS: Spec[] = [
+  { id: 'redis-ops', title: 'Redis: commands/s', unit: 'per s', series: [{ label: 'ops', color: '#2563eb' }, { label: 'hits', color: '#16a34a' }, { label: 'misses', color: '#dc2626' }] },
+  { id: 'redis-ratio', title: 'Redis: hit ratio (hits / lookups in that second)', unit: '%', range: [0, 100], series: [{ label: 'hit ratio', color: '#16a34a' }] },
+  { id: 'redis-memory', title: 'Redis: memory', unit: 'MiB', series: [{ label: 'used', color: '#2563eb' }, { label: 'maxmemory', color: '#dc2626', dash: true }] },
+  { id: 'redis-pressure', title: 'Redis: evictions, writes refused (OOM), clients', unit: 'per s / count', series: [{ label: 'evicted/s', color: '#d97706' }, { label: 'refused (OOM)/s', color: '#dc2626' }, { label: 'clients', color: '#7c3aed' }] },
+];
+
+const MIB = 1024 * 1024;
+const NONE = null as unknown as number;
+
 const PANEL_COLORS = ['#2563eb', '#16a34a', '#d97706', '#dc2626', '#7c3aed', '#0891b2'];
 
 export class Charts {
@@ -47,14 +62,21 @@ export class Charts {
     new ResizeObserver(() => this.resize()).observe(root);
   }
 
-  /** Replaces the previous scenario's panels with this one's. */
-  setPanels(panels: Panel[]) {
-    for (const { id } of this.panels) {
+  /** Whether the open scenario has Redis (its charts are drawn). */
+  private redis = false;
+
+  /** Replaces the previous scenario's charts with this one's: its Redis charts when it has
+   *  Redis (`[topology.redis]`), then its panels. */
+  setPanels(panels: Panel[], redis = false) {
+    const old = [...(this.redis ? REDIS_SPECS.map((s) => s.id) : []), ...this.panels.map((p) => p.id)];
+    for (const id of old) {
       this.charts.get(id)?.plot.destroy();
       this.charts.delete(id);
       this.root.querySelector(`[data-chart="${id}"]`)?.remove();
     }
     this.lastValues.clear();
+    this.redis = redis;
+    if (redis) for (const spec of REDIS_SPECS) this.add(spec);
     this.panels = panels.map((panel, i) => ({ id: `panel-${i}`, panel }));
     for (const { id, panel } of this.panels) {
       this.add({
@@ -82,7 +104,7 @@ export class Charts {
         title: spec.title,
         width: this.width(),
         height: 180,
-        scales: { x: { time: false } },
+        scales: { x: { time: false }, ...(spec.range ? { y: { range: spec.range } } : {}) },
         axes: [{ label: 's' }, { label: spec.unit, size: 60 }],
         series: [
           { label: 's' },
@@ -124,6 +146,7 @@ export class Charts {
     this.append('pool', sample.at, [sum('db_pool_in_use'), sum('db_pool_waiting'), sum('http_requests_in_flight')]);
     const cpuOf = (instance: number) => sample.services.find((s) => s.instance === instance)?.cpu ?? (null as unknown as number);
     this.append('cpu', sample.at, [pg?.cpu ?? (null as unknown as number), cpuOf(1), cpuOf(2), cpuOf(3), cpuOf(4)]);
+    if (this.redis) this.addRedis(sample);
     for (const { id, panel } of this.panels) {
       const values = panel.series.map((series, j) => {
         const from = sample.services.filter((s) => s.up && (series.instance === null || s.instance === series.instance));
@@ -141,13 +164,41 @@ export class Charts {
     }
   }
 
+  /** One second of Redis INFO on the Redis charts: gaps where Redis did not answer, and
+   *  before the first rates (they need two samples). maxmemory 0 is no limit: no line. */
+  private addRedis(sample: Sample) {
+    const r = sample.redis;
+    const or = (v: number | null | undefined) => v ?? NONE;
+    // A counter since Redis started: its increase per second (a restarted Redis resets it).
+    const last = this.lastValues.get('redis/rejected');
+    let refused = NONE;
+    if (r) {
+      this.lastValues.set('redis/rejected', { at: sample.at, value: r.rejected_writes });
+      if (last && sample.at > last.at && r.rejected_writes >= last.value) refused = (r.rejected_writes - last.value) / (sample.at - last.at);
+    }
+    this.append('redis-ops', sample.at, [or(r?.ops_per_second), or(r?.hits_per_second), or(r?.misses_per_second)]);
+    this.append('redis-ratio', sample.at, [r?.hit_ratio == null ? NONE : r.hit_ratio * 100]);
+    this.append('redis-memory', sample.at, [r ? r.used_memory / MIB : NONE, r && r.maxmemory > 0 ? r.maxmemory / MIB : NONE]);
+    this.append('redis-pressure', sample.at, [or(r?.evicted_per_second), refused, or(r?.clients)]);
+  }
+
+  /** Ids of the Redis charts while the open scenario has Redis (the browser test reads them). */
+  redisIds(): string[] {
+    return this.redis ? REDIS_SPECS.map((s) => s.id) : [];
+  }
+
   /** How many points a series of the named chart holds (the browser test reads it). */
   points(id: string, series = 1): number {
     return this.charts.get(id)?.data[series]?.filter((v) => v !== null && v !== undefined).length ?? 0;
   }
 
+  /** The values of a series of the named chart, gaps as null (the browser test reads them). */
+  values(id: string, series = 1): (number | null)[] {
+    return this.charts.get(id)?.data[series] ?? [];
+  }
+
   clearSignals() {
-    for (const spec of SIGNAL_SPECS) this.set(spec.id, [[], ...spec.series.map(() => [])]);
+    for (const spec of [...SIGNAL_SPECS, ...(this.redis ? REDIS_SPECS : [])]) this.set(spec.id, [[], ...spec.series.map(() => [])]);
     for (const { id, panel } of this.panels) this.set(id, [[], ...panel.series.map(() => [])]);
     this.lastValues.clear();
   }

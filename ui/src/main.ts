@@ -1,10 +1,10 @@
 // System Design Lab's web UI: the sidebar of scenarios, the guide, and the work pane
-// (charts, code, check, SQL, logs, solution). It talks only to the engine's API on this
+// (charts, code, check, SQL, Redis when the scenario has it, logs, solution). It talks only to the engine's API on this
 // origin (see api.ts); nothing is loaded from elsewhere.
 
 import './locale';
 import './style.css';
-import { ApiError, get, hasToken, post, stream, type CheckView, type Job, type RunRecord, type Sample, type ScenarioDetail, type ScenarioSummary, type Solution, type SqlResult, type Status, type EditorFile } from './api';
+import { ApiError, get, hasToken, post, stream, type CheckView, type Job, type RedisReply, type RunRecord, type Sample, type ScenarioDetail, type ScenarioSummary, type Solution, type SqlResult, type Status, type EditorFile } from './api';
 import { Charts } from './charts';
 import { CodeEditor, SolutionDiff } from './editor';
 import { duration, historyChanged, markdown, renderGuide } from './guide';
@@ -109,7 +109,8 @@ async function openScenario(id: string) {
   renderGuide($('guide'), id, detail.guide, detail.progress.answers, () => state.history);
   $('hints').replaceChildren();
   if (detail.progress.hints_shown > 0) await showHints(await get(`/scenarios/${id}/hints`));
-  charts.setPanels(detail.panels);
+  charts.setPanels(detail.panels, detail.redis);
+  showRedisConsole(detail.redis);
   charts.clearSignals();
   showPreviousRun();
   await code.load(id);
@@ -397,6 +398,44 @@ async function runSql() {
   }
 }
 
+/** The Redis tab is there only for a scenario with Redis (`[topology.redis]`). */
+function showRedisConsole(on: boolean) {
+  const tab = document.querySelector<HTMLElement>('#tabs button[data-tab=redis]')!;
+  tab.hidden = !on;
+  if (!on && tab.classList.contains('active')) selectTab('charts');
+  $('redis-output').replaceChildren();
+}
+
+/** Sends the command line to the scenario's Redis and appends it and the reply (or why it
+ *  was refused) to the transcript, newest last, like a redis-cli session. */
+async function runRedis() {
+  const input = $<HTMLInputElement>('redis-input');
+  const command = input.value.trim();
+  if (!command) return;
+  const write = $<HTMLInputElement>('redis-write').checked;
+  const out = $('redis-output');
+  const entry = document.createElement('div');
+  const cmd = document.createElement('div');
+  cmd.className = 'cmd';
+  cmd.textContent = `${write ? 'redis (writes allowed)' : 'redis (read-only)'}> ${command}`;
+  const reply = document.createElement('div');
+  reply.textContent = '…';
+  entry.append(cmd, reply);
+  out.append(entry);
+  // The last 50 commands: INFO is long.
+  while (out.childElementCount > 50) out.firstElementChild!.remove();
+  try {
+    const r = await post<RedisReply>(`/scenarios/${state.scenario!.id}/redis`, { command, write });
+    reply.textContent = r.reply;
+    reply.className = r.reply.startsWith('(error)') ? 'reply-error' : 'reply';
+    input.select();
+  } catch (e) {
+    reply.textContent = (e as Error).message;
+    reply.className = 'refused';
+  }
+  entry.scrollIntoView({ block: 'end' });
+}
+
 function openLogs() {
   if (!state.scenario || state.logs) return;
   const pre = $('logs');
@@ -467,6 +506,15 @@ on(buttons.save, async () => {
 });
 on(buttons.discard, () => code.discard());
 $('btn-sql').addEventListener('click', () => void runSql());
+$('btn-redis').addEventListener('click', () => void runRedis());
+$('redis-input').addEventListener('keydown', (e) => {
+  if (e.key === 'Enter') void runRedis();
+});
+// The Run button says which mode it runs in, for both consoles.
+for (const kind of ['sql', 'redis']) {
+  const box = $<HTMLInputElement>(`${kind}-write`);
+  box.addEventListener('change', () => { $(`btn-${kind}`).textContent = box.checked ? 'Run (writes allowed)' : 'Run (read-only)'; });
+}
 document.querySelectorAll<HTMLElement>('#tabs button').forEach((b) => b.addEventListener('click', () => selectTab(b.dataset.tab!)));
 window.addEventListener('beforeunload', () => void code.flushDrafts());
 document.addEventListener('keydown', (e) => {

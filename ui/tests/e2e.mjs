@@ -183,6 +183,9 @@ async function main() {
     await page.waitForSelector('#guide h1');
     check((await page.textContent('#guide')).includes('Diagnosing Failures'), 'the guide is rendered');
     check(await page.locator('.question[data-qid=observed-p95] textarea').count() === 1, 'the observation question has an answer box');
+    // t1-01 has no Redis: no Redis console, no Redis charts (ui/tests/redis.mjs tests them).
+    check(await page.isHidden('#tabs button[data-tab=redis]'), 't1-01 has no Redis tab');
+    check((await page.evaluate(() => window.sdlab.charts.redisIds())).length === 0, 't1-01 has no Redis charts');
     await shot(page, 'scenario-open');
 
     // 1b. The page follows the lab: a scenario started, crashed and stopped from a terminal
