@@ -84,6 +84,58 @@ pub fn read(code_dir: &Path, spec: &NginxSpec) -> Result<Deploy, DeployError> {
     })
 }
 
+/// The Redis settings a learner may choose (`[topology.redis] config`), in redis.conf's
+/// syntax (`directive value`, `#` comments). Only the eviction policy: maxmemory is the size
+/// of the plan the scenario pays for, and the rest is the lab's (port, dir, persistence).
+/// Returns the `maxmemory-policy`, if the file sets one.
+pub fn read_redis(code_dir: &Path, file: &Path) -> Result<Option<String>, DeployError> {
+    let path = code_dir.join(file);
+    let err = |message: String| DeployError {
+        file: path.clone(),
+        message,
+    };
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        err(format!(
+            "cannot read it ({e}); it may hold a line such as `maxmemory-policy allkeys-lru`"
+        ))
+    })?;
+    let mut policy = None;
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let mut words = line.split_whitespace();
+        let directive = words.next().unwrap_or_default().to_ascii_lowercase();
+        let value: Vec<&str> = words.collect();
+        match (directive.as_str(), value.as_slice()) {
+            ("maxmemory-policy", [p]) if redis_server_embedded::POLICIES.contains(p) => {
+                policy = Some((*p).to_string());
+            }
+            ("maxmemory-policy", _) => {
+                return Err(err(format!(
+                    "line {}: `maxmemory-policy` takes one of {}",
+                    n + 1,
+                    redis_server_embedded::POLICIES.join(", ")
+                )))
+            }
+            ("maxmemory", _) => {
+                return Err(err(format!(
+                    "line {}: `maxmemory` is the size of the Redis plan this scenario runs on and stays as it is; choose what Redis does when it is full with `maxmemory-policy`",
+                    n + 1
+                )))
+            }
+            (other, _) => {
+                return Err(err(format!(
+                    "line {}: `{other}` is not a setting this lab lets you change (only `maxmemory-policy`)",
+                    n + 1
+                )))
+            }
+        }
+    }
+    Ok(policy)
+}
+
 /// The numbers N of every `{{instance_N}}` in `text`.
 fn placeholders(text: &str) -> Vec<u32> {
     let mut found = Vec::new();
@@ -130,6 +182,30 @@ mod tests {
         std::fs::write(dir.path().join("deploy/lab.toml"), lab).unwrap();
         std::fs::write(dir.path().join("deploy/nginx.conf"), nginx).unwrap();
         dir
+    }
+
+    fn redis_conf(text: &str) -> Result<Option<String>, DeployError> {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("redis.conf"), text).unwrap();
+        read_redis(dir.path(), Path::new("redis.conf"))
+    }
+
+    #[test]
+    fn the_learners_redis_file_chooses_only_the_eviction_policy() {
+        assert_eq!(
+            redis_conf("# the plan's policy\nmaxmemory-policy allkeys-lru\n").unwrap(),
+            Some("allkeys-lru".to_string())
+        );
+        assert_eq!(redis_conf("# nothing chosen yet\n").unwrap(), None);
+        let bigger = redis_conf("maxmemory 1gb\n").unwrap_err();
+        assert!(
+            bigger.message.contains("size of the Redis plan"),
+            "{bigger}"
+        );
+        let port = redis_conf("port 6380\n").unwrap_err();
+        assert!(port.message.contains("`port` is not a setting"), "{port}");
+        let typo = redis_conf("maxmemory-policy allkeys-lrú\n").unwrap_err();
+        assert!(typo.message.contains("allkeys-lru"), "{typo}");
     }
 
     #[test]

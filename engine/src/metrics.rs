@@ -52,6 +52,16 @@ struct RedisCounters {
     at: Instant,
 }
 
+/// Commands Redis refused for its maxmemory since it started, from INFO's
+/// `errorstat_OOM:count=3,...` (0 when none was, and before Redis 6.2).
+pub(crate) fn redis_rejected_writes(info: &BTreeMap<String, String>) -> u64 {
+    info.get("errorstat_OOM")
+        .and_then(|v| v.strip_prefix("count="))
+        .and_then(|v| v.split(',').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
 /// A [`RedisSample`] from one INFO (and the previous one's counters, for the rates).
 fn redis_sample(
     info: &BTreeMap<String, String>,
@@ -63,13 +73,7 @@ fn redis_sample(
             .and_then(|v| v.trim().parse::<u64>().ok())
             .unwrap_or(0)
     };
-    // errorstat_OOM:count=3
-    let rejected = info
-        .get("errorstat_OOM")
-        .and_then(|v| v.strip_prefix("count="))
-        .and_then(|v| v.split(',').next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
+    let rejected = redis_rejected_writes(info);
     let counters = RedisCounters {
         hits: n("keyspace_hits"),
         misses: n("keyspace_misses"),

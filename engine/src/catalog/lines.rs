@@ -57,12 +57,28 @@ pub enum CheckLine {
     Served { min_ratio: f64, hint: String },
     /// The stub dependency got at most `max_per_key` calls for any one key during the check.
     DependencyCalls { max_per_key: u64, hint: String },
+    /// Redis answered at least `min_ratio` of the check load's lookups from its keys
+    /// (`keyspace_hits / (hits + misses)` of INFO, before and after the load).
+    CacheHits { min_ratio: f64, hint: String },
+    /// Redis refused at most `max` writes for its maxmemory (`errorstat_OOM`) during the check.
+    RejectedWrites { max: u64, hint: String },
+    /// Every key Redis holds after the check expires within `max` (no key without a TTL).
+    CacheTtl { max: Duration, hint: String },
+    /// After the load, `pairs` times: the `write` request on one instance, then the `read`
+    /// request with the same parameters on another; every read must be right by its oracle
+    /// (no stale read after an update).
+    FreshReads {
+        write: crate::load::RequestTemplate,
+        read: crate::load::RequestTemplate,
+        pairs: u32,
+        hint: String,
+    },
 }
 
 impl CheckLine {
     /// Whether the line is measured from the check load (latency, errors, refusals, shares,
-    /// calls). The rest (answers, plans, pool settings, exported metrics, instances up) is
-    /// judged the same without it: what `sdlab check --no-load` still judges.
+    /// calls, Redis's hits and refused writes). The rest (answers, fresh reads, plans, pool
+    /// settings, exported metrics, instances up, key expiries) is judged the same without it: what `sdlab check --no-load` still judges.
     pub fn needs_load(&self) -> bool {
         match self {
             CheckLine::Slo { .. }
@@ -70,8 +86,12 @@ impl CheckLine {
             | CheckLine::RefusedConnections { .. }
             | CheckLine::Balance { .. }
             | CheckLine::Served { .. }
-            | CheckLine::DependencyCalls { .. } => true,
+            | CheckLine::DependencyCalls { .. }
+            | CheckLine::CacheHits { .. }
+            | CheckLine::RejectedWrites { .. } => true,
             CheckLine::Plan { .. }
+            | CheckLine::CacheTtl { .. }
+            | CheckLine::FreshReads { .. }
             | CheckLine::MetricsPresent { .. }
             | CheckLine::PoolBudget { .. }
             | CheckLine::AcquireTimeout { .. }
@@ -93,6 +113,10 @@ impl CheckLine {
             | CheckLine::Balance { hint, .. }
             | CheckLine::Served { hint, .. }
             | CheckLine::DependencyCalls { hint, .. }
+            | CheckLine::CacheHits { hint, .. }
+            | CheckLine::RejectedWrites { hint, .. }
+            | CheckLine::CacheTtl { hint, .. }
+            | CheckLine::FreshReads { hint, .. }
             | CheckLine::InstancesUp { hint } => hint,
             CheckLine::Answers => {
                 "An answer was wrong: see the request and the right answer above."

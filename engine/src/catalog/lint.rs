@@ -316,6 +316,10 @@ fn hints(s: &Scenario, add: &mut impl FnMut(Rule, String)) {
             CheckLine::Balance { hint, .. } => ("balance".to_string(), hint),
             CheckLine::Served { hint, .. } => ("served".to_string(), hint),
             CheckLine::DependencyCalls { hint, .. } => ("dependency_calls".to_string(), hint),
+            CheckLine::CacheHits { hint, .. } => ("cache_hits".to_string(), hint),
+            CheckLine::RejectedWrites { hint, .. } => ("rejected_writes".to_string(), hint),
+            CheckLine::CacheTtl { hint, .. } => ("cache_ttl".to_string(), hint),
+            CheckLine::FreshReads { hint, .. } => ("fresh_reads".to_string(), hint),
             // Its hints are the oracles' (required when the scenario loads).
             CheckLine::Answers => continue,
         };

@@ -184,6 +184,9 @@ pub struct RedisSpec {
     /// `maxmemory-policy` (None: Redis's default, noeviction).
     pub policy: Option<String>,
     pub persistence: bool,
+    /// The learner's settings file, relative to the code folder (`deploy/redis.conf`), read
+    /// at every start: its `maxmemory-policy` replaces `policy` (see `deploy::read_redis`).
+    pub config: Option<PathBuf>,
 }
 
 /// A load balancer the learner configures: paths are relative to the learner's service

@@ -81,6 +81,9 @@ pub(crate) struct RawRedis {
     /// Snapshots and the append-only file (off: a cache starts empty).
     #[serde(default)]
     pub persistence: bool,
+    /// The learner's Redis settings file, relative to the service folder (e.g.
+    /// "deploy/redis.conf"): what a team sets in its managed Redis's parameter group.
+    pub config: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -217,6 +220,55 @@ pub(crate) struct RawCheck {
     pub served: Option<RawServed>,
     #[serde(default)]
     pub dependency_calls: Option<RawDependencyCalls>,
+    #[serde(default)]
+    pub cache_hits: Option<RawCacheHits>,
+    #[serde(default)]
+    pub rejected_writes: Option<RawRejectedWrites>,
+    #[serde(default)]
+    pub cache_ttl: Option<RawCacheTtl>,
+    #[serde(default)]
+    pub fresh_reads: Option<RawFreshReads>,
+}
+
+/// Redis's hit ratio over the check load (keyspace hits / lookups) at least `min_ratio`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawCacheHits {
+    pub min_ratio: f64,
+    pub hint: String,
+}
+
+/// Writes Redis refused for its maxmemory (OOM) during the check, at most `max` (usually 0).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRejectedWrites {
+    #[serde(default)]
+    pub max: u64,
+    pub hint: String,
+}
+
+/// Every key in Redis after the check expires, within `max` (a duration).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawCacheTtl {
+    pub max: String,
+    pub hint: String,
+}
+
+/// Read after write: the `write` request, then the `read` request with the same parameters
+/// on another instance, `pairs` times after the load; each read judged by its oracle.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawFreshReads {
+    pub write: String,
+    pub read: String,
+    #[serde(default = "twenty")]
+    pub pairs: u32,
+    pub hint: String,
+}
+
+fn twenty() -> u32 {
+    20
 }
 
 /// The instances together served (their `http_requests_total`) at least this share of the

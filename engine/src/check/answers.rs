@@ -30,7 +30,7 @@ use tokio_util::sync::CancellationToken;
 use super::{KindAnswers, WrongAnswer};
 use crate::catalog::{Oracle, Profile};
 use crate::dependency::Dependency;
-use crate::load::{hyper_method, Mix, RequestTemplate};
+use crate::load::{hyper_method, Mix, Rendered, RequestTemplate};
 
 /// Answers judged per request kind.
 pub const PER_KIND: u32 = 10;
@@ -69,23 +69,7 @@ pub async fn verify(
         let Some(oracle) = oracles.get(&template.name) else {
             continue;
         };
-        let statement = match (&oracle.sql, &client) {
-            (Some(sql), Some(client)) => Some(
-                client
-                    .prepare_typed(sql, &[Type::JSONB, Type::JSONB, Type::INT4, Type::JSONB])
-                    .await
-                    .map_err(|e| {
-                        format!("the oracle of {:?} does not prepare: {e}", template.name)
-                    })?,
-            ),
-            (Some(_), None) => {
-                return Err(format!(
-                    "the oracle of {:?} has SQL and the scenario no database",
-                    template.name
-                ))
-            }
-            (None, _) => None,
-        };
+        let statement = prepare(client.as_ref(), oracle, &template.name).await?;
         let record = recording && oracle.answers.is_some();
         let n = if record { RECORD_PER_KIND } else { PER_KIND };
         let mut mix = Mix::new(&[RequestTemplate {
@@ -103,29 +87,12 @@ pub async fn verify(
             }
             let (_, request, values) = mix.sample_with_values(&mut rng);
             let calls_before = dependency.map_or(0, Dependency::calls);
-            let verb = hyper_method(request.method);
-            let sent = tokio::time::timeout(
-                profile.timeout + Duration::from_secs(1),
-                crate::metrics::http_call(
-                    target_port,
-                    verb.as_str(),
-                    &request.path,
-                    request.body.as_deref(),
-                    profile.timeout,
-                ),
-            )
-            .await;
-            let shown_request = match &request.body {
-                Some(body) => format!("{verb} {} {body}", request.path),
-                None => format!("{verb} {}", request.path),
-            };
-            let (status, body) = match sent {
-                Ok(Ok(answer)) => answer,
-                Ok(Err(e)) => (0, format!("(no answer: {e})")),
-                Err(_) => (0, "(no answer in time)".to_string()),
-            };
-            let answer: serde_json::Value = serde_json::from_str(&body)
-                .unwrap_or_else(|_| serde_json::Value::String(body.clone()));
+            let Asked {
+                status,
+                body,
+                answer,
+                shown_request,
+            } = ask(target_port, &request, profile.timeout).await;
             if record && (200..300).contains(&status) {
                 recorded.insert(request.path.clone(), answer.clone());
                 continue;
@@ -153,16 +120,13 @@ pub async fn verify(
             if let Err(expected) = verdict {
                 kind.wrong += 1;
                 if kind.example.is_none() {
-                    kind.example = Some(WrongAnswer {
-                        request: shorten(&shown_request),
-                        answer: shorten(&if status == 0 {
-                            body.clone()
-                        } else {
-                            format!("{status} {}", body.trim())
-                        }),
-                        expected: expected.map(|e| shorten(&e)),
-                        hint: oracle.hint.clone(),
-                    });
+                    kind.example = Some(wrong_answer(
+                        &shown_request,
+                        status,
+                        &body,
+                        expected,
+                        &oracle.hint,
+                    ));
                 }
             }
         }
@@ -178,8 +142,90 @@ pub async fn verify(
     Ok(out)
 }
 
+/// The oracle's SQL prepared on the check's database (None: the oracle has no SQL).
+pub(super) async fn prepare(
+    client: Option<&tokio_postgres::Client>,
+    oracle: &Oracle,
+    kind: &str,
+) -> Result<Option<tokio_postgres::Statement>, String> {
+    match (&oracle.sql, client) {
+        (Some(sql), Some(client)) => client
+            .prepare_typed(sql, &[Type::JSONB, Type::JSONB, Type::INT4, Type::JSONB])
+            .await
+            .map(Some)
+            .map_err(|e| format!("the oracle of {kind:?} does not prepare: {e}")),
+        (Some(_), None) => Err(format!(
+            "the oracle of {kind:?} has SQL and the scenario no database"
+        )),
+        (None, _) => Ok(None),
+    }
+}
+
+/// One request and what came back: status 0 when no answer arrived (`body` says why).
+pub(super) struct Asked {
+    pub status: u16,
+    pub body: String,
+    /// The body as JSON (a JSON string when it is not JSON).
+    pub answer: serde_json::Value,
+    /// e.g. `PUT /products/7 {"price_cents": 1999}`.
+    pub shown_request: String,
+}
+
+/// Sends `request` to the instance on 127.0.0.1:`port` and waits for its answer.
+pub(super) async fn ask(port: u16, request: &Rendered, timeout: Duration) -> Asked {
+    let verb = hyper_method(request.method);
+    let sent = tokio::time::timeout(
+        timeout + Duration::from_secs(1),
+        crate::metrics::http_call(
+            port,
+            verb.as_str(),
+            &request.path,
+            request.body.as_deref(),
+            timeout,
+        ),
+    )
+    .await;
+    let shown_request = match &request.body {
+        Some(body) => format!("{verb} {} {body}", request.path),
+        None => format!("{verb} {}", request.path),
+    };
+    let (status, body) = match sent {
+        Ok(Ok(answer)) => answer,
+        Ok(Err(e)) => (0, format!("(no answer: {e})")),
+        Err(_) => (0, "(no answer in time)".to_string()),
+    };
+    let answer: serde_json::Value =
+        serde_json::from_str(&body).unwrap_or_else(|_| serde_json::Value::String(body.clone()));
+    Asked {
+        status,
+        body,
+        answer,
+        shown_request,
+    }
+}
+
+/// A wrong answer as the table shows it.
+pub(super) fn wrong_answer(
+    request: &str,
+    status: u16,
+    body: &str,
+    expected: Option<String>,
+    hint: &str,
+) -> WrongAnswer {
+    WrongAnswer {
+        request: shorten(request),
+        answer: shorten(&if status == 0 {
+            body.to_string()
+        } else {
+            format!("{status} {}", body.trim())
+        }),
+        expected: expected.map(|e| shorten(&e)),
+        hint: hint.to_string(),
+    }
+}
+
 /// Ok(()) when right; Err(the right answer, when known) when not.
-async fn judge(
+pub(super) async fn judge(
     sql: Option<(&tokio_postgres::Client, &tokio_postgres::Statement)>,
     oracle: &Oracle,
     path: &str,
@@ -286,7 +332,7 @@ fn write_answers(
 }
 
 /// The request's parameters as a JSON object: integers as numbers, the rest as strings.
-fn params_json(values: &[(String, String)]) -> serde_json::Value {
+pub(super) fn params_json(values: &[(String, String)]) -> serde_json::Value {
     serde_json::Value::Object(
         values
             .iter()

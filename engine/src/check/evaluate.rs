@@ -71,6 +71,16 @@ fn evaluate_line(line: &CheckLine, obs: &Observations) -> LineResult {
         CheckLine::DependencyCalls { max_per_key, hint } => {
             dependency_calls(*max_per_key, hint, obs)
         }
+        CheckLine::CacheHits { min_ratio, hint } => {
+            super::cache::hits_line(obs.redis.as_ref(), *min_ratio, hint)
+        }
+        CheckLine::RejectedWrites { max, hint } => {
+            super::cache::rejected_line(obs.redis.as_ref(), *max, hint)
+        }
+        CheckLine::CacheTtl { max, hint } => {
+            super::cache::ttl_line(obs.key_expiries.as_ref(), *max, hint)
+        }
+        CheckLine::FreshReads { hint, .. } => super::fresh::line(obs.fresh_reads.as_ref(), hint),
     }
 }
 
@@ -207,7 +217,7 @@ fn dependency_calls(max_per_key: u64, hint: &str, obs: &Observations) -> LineRes
 }
 
 /// A judged line; the hint is kept only when it failed.
-fn result(
+pub(super) fn result(
     label: String,
     measured: String,
     required: String,

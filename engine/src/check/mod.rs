@@ -10,8 +10,10 @@
 //! the query passes, whatever it is called.
 
 mod answers;
+mod cache;
 mod evaluate;
 mod explain;
+mod fresh;
 mod probe;
 mod render;
 mod run;
@@ -23,8 +25,10 @@ use crate::catalog::Percentile;
 use crate::load::RunSummary;
 use crate::metrics::PromText;
 
+pub use cache::{KeyExpiries, RedisCounters};
 pub use evaluate::evaluate;
 pub use explain::{explain, plan_facts};
+pub use fresh::FreshReads;
 pub use render::render;
 pub use run::{run, Load};
 
@@ -124,6 +128,12 @@ pub struct Observations {
     /// False when the check ran without its load (`--no-load`): the lines that need it are
     /// skipped, not judged.
     pub load_ran: bool,
+    /// Redis's counters over the load (see `cache.rs`); None without Redis.
+    pub redis: Option<Result<RedisCounters, String>>,
+    /// Every Redis key's expiry after the check; None without Redis or a TTL line.
+    pub key_expiries: Option<Result<KeyExpiries, String>>,
+    /// The read-after-write probe (see `fresh.rs`); None without a fresh-reads line.
+    pub fresh_reads: Option<Result<FreshReads, String>>,
 }
 
 /// The answers of one request kind that its oracle judged.
@@ -178,6 +188,9 @@ impl Default for Observations {
             answers: Ok(BTreeMap::new()),
             dependency_calls: None,
             load_ran: true,
+            redis: None,
+            key_expiries: None,
+            fresh_reads: None,
         }
     }
 }

@@ -68,6 +68,11 @@ pub async fn run(
             .map(|m| m.ok().map(|m| m.sum(REQUESTS_TOTAL).unwrap_or(0.0)))
             .collect();
     let calls_before = running.dependency.as_ref().map(|d| d.calls_per_key());
+    let redis_port = running.redis.as_ref().map(|r| r.port());
+    let redis_before = match redis_port {
+        Some(port) => Some(super::cache::counters(port).await),
+        None => None,
+    };
     let summary = match load {
         Load::Run => {
             let plan = profile.plan(targets.clone(), None, None);
@@ -79,6 +84,14 @@ pub async fn run(
             Some(summary)
         }
         Load::Skip => None,
+    };
+    // Right after the load, before the probes and the answers add their own lookups.
+    let redis = match (redis_port, redis_before) {
+        (Some(port), Some(before)) => Some(match (before, super::cache::counters(port).await) {
+            (Ok(before), Ok(after)) => Ok(before.until(after)),
+            (Err(e), _) | (_, Err(e)) => Err(e),
+        }),
+        _ => None,
     };
     let sessions_after = match probe.as_mut() {
         Some(p) => p.sessions_total().await.ok(),
@@ -181,6 +194,37 @@ pub async fn run(
             targets.first()
         )),
     };
+    let fresh_reads = match scenario.check.lines.iter().find_map(|l| match l {
+        CheckLine::FreshReads {
+            write, read, pairs, ..
+        } => Some((write, read, *pairs)),
+        _ => None,
+    }) {
+        Some((write, read, pairs)) => Some(
+            super::fresh::probe(
+                write,
+                read,
+                pairs,
+                &scenario.oracles,
+                &ports,
+                running.database_url().as_deref(),
+                profile.timeout,
+                &cancel,
+            )
+            .await,
+        ),
+        None => None,
+    };
+    // Last: the keys every request before made, with the expiries they were given.
+    let judges_ttl = scenario
+        .check
+        .lines
+        .iter()
+        .any(|l| matches!(l, CheckLine::CacheTtl { .. }));
+    let key_expiries = match redis_port {
+        Some(port) if judges_ttl => Some(super::cache::expiries(port).await),
+        _ => None,
+    };
     let answers_judged = answers
         .as_ref()
         .ok()
@@ -254,6 +298,9 @@ pub async fn run(
         answers,
         dependency_calls,
         load_ran: load == Load::Run,
+        redis,
+        key_expiries,
+        fresh_reads,
     };
     let lines = evaluate(&scenario.check.lines, &obs);
     let log_errors = running

@@ -268,7 +268,17 @@ impl Lab {
         if let Some(bytes) = spec.maxmemory {
             opts = opts.maxmemory(bytes);
         }
-        if let Some(policy) = &spec.policy {
+        // The learner's settings file, when the scenario gives one, chooses the policy.
+        let policy = match &spec.config {
+            Some(file) => crate::deploy::read_redis(&running.code.dir, file)
+                .map_err(|e| LabError::Deploy {
+                    file: e.file,
+                    message: e.message,
+                })?
+                .or_else(|| spec.policy.clone()),
+            None => spec.policy.clone(),
+        };
+        if let Some(policy) = &policy {
             opts = opts.policy(policy.clone());
         }
         let redis = redis_server_embedded::Redis::start(opts).await?;
@@ -276,7 +286,7 @@ impl Lab {
             "redis-server (pid {}) on {}{}",
             redis.pid(),
             redis.url(),
-            match (spec.maxmemory, &spec.policy) {
+            match (spec.maxmemory, &policy) {
                 (Some(b), p) => format!(
                     ", maxmemory {} MiB, {}",
                     b >> 20,

@@ -46,8 +46,8 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 pub use aggregate::{LatencySummary, RunSummary, SecondStats, TemplateSummary, MAX_LATENCY_US};
-pub(crate) use params::Mix;
 pub use params::MAX_ZIPF_N;
+pub(crate) use params::{Mix, Rendered};
 pub use plan::{LoadPlan, LoadTargets, Method, Model, ParamGen, RequestTemplate, Stage};
 pub use record::{ErrorKind, Outcome, RequestRecord};
 pub(crate) use send::hyper_method;

@@ -190,6 +190,9 @@ fn healthy() -> Observations {
         answers: Ok(right_answers()),
         dependency_calls: None,
         load_ran: true,
+        redis: None,
+        key_expiries: None,
+        fresh_reads: None,
     }
 }
 
@@ -225,6 +228,9 @@ fn broken() -> Observations {
         answers: Ok(right_answers()),
         dependency_calls: None,
         load_ran: true,
+        redis: None,
+        key_expiries: None,
+        fresh_reads: None,
     }
 }
 

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::Ctx;
-use crate::catalog::raw::RawCheck;
+use crate::catalog::raw::{RawCacheHits, RawCacheTtl, RawCheck, RawFreshReads, RawRejectedWrites};
 use crate::catalog::{CatalogError, CheckLine, CheckSpec, Percentile, Profile, SloMetric};
 use crate::load::RequestTemplate;
 
@@ -14,7 +14,14 @@ pub(super) fn check(
     profiles: &BTreeMap<String, Profile>,
     requests: &[RequestTemplate],
     has_postgres: bool,
+    has_redis: bool,
 ) -> Result<CheckSpec, CatalogError> {
+    let raw_cache = CacheRaw {
+        hits: raw.cache_hits,
+        rejected: raw.rejected_writes,
+        ttl: raw.cache_ttl,
+        fresh: raw.fresh_reads,
+    };
     let Some(profile) = profiles.get(&raw.profile) else {
         return Err(cx.invalid(
             "check.profile",
@@ -267,6 +274,7 @@ pub(super) fn check(
             hint: d.hint,
         });
     }
+    cache_lines(cx, &raw_cache, requests, has_redis, &mut lines)?;
     if lines.is_empty() {
         return Err(cx.invalid(
             "check",
@@ -282,4 +290,109 @@ pub(super) fn check(
         min_hold,
         lines,
     })
+}
+
+/// The cache's lines, taken out of `RawCheck` before its other fields are consumed.
+struct CacheRaw {
+    hits: Option<RawCacheHits>,
+    rejected: Option<RawRejectedWrites>,
+    ttl: Option<RawCacheTtl>,
+    fresh: Option<RawFreshReads>,
+}
+
+/// `[check.cache_hits]`, `[check.rejected_writes]`, `[check.cache_ttl]` (each needs
+/// `[topology.redis]`) and `[check.fresh_reads]` (any scenario with a write and a read).
+fn cache_lines(
+    cx: &Ctx,
+    raw: &CacheRaw,
+    requests: &[RequestTemplate],
+    has_redis: bool,
+    lines: &mut Vec<CheckLine>,
+) -> Result<(), CatalogError> {
+    let needs_redis = |field: &str| {
+        if has_redis {
+            Ok(())
+        } else {
+            Err(cx.invalid(
+                field,
+                "a [topology.redis] to measure (the scenario has none)",
+            ))
+        }
+    };
+    let hint = |field: &str, hint: &str| {
+        if hint.trim().is_empty() {
+            Err(cx.invalid(field, "a hint for when the line fails"))
+        } else {
+            Ok(hint.to_string())
+        }
+    };
+    if let Some(h) = &raw.hits {
+        needs_redis("check.cache_hits")?;
+        if !(h.min_ratio > 0.0 && h.min_ratio <= 1.0) {
+            return Err(cx.invalid(
+                "check.cache_hits.min_ratio",
+                format!(
+                    "a fraction above 0, at most 1 (0.8 = 80%), got {}",
+                    h.min_ratio
+                ),
+            ));
+        }
+        lines.push(CheckLine::CacheHits {
+            min_ratio: h.min_ratio,
+            hint: hint("check.cache_hits.hint", &h.hint)?,
+        });
+    }
+    if let Some(r) = &raw.rejected {
+        needs_redis("check.rejected_writes")?;
+        lines.push(CheckLine::RejectedWrites {
+            max: r.max,
+            hint: hint("check.rejected_writes.hint", &r.hint)?,
+        });
+    }
+    if let Some(t) = &raw.ttl {
+        needs_redis("check.cache_ttl")?;
+        let max = cx.duration("check.cache_ttl.max", &t.max)?;
+        if max.is_zero() {
+            return Err(cx.invalid("check.cache_ttl.max", "a duration above 0, e.g. \"60s\""));
+        }
+        lines.push(CheckLine::CacheTtl {
+            max,
+            hint: hint("check.cache_ttl.hint", &t.hint)?,
+        });
+    }
+    if let Some(f) = &raw.fresh {
+        let find = |field: &str, name: &str| {
+            requests
+                .iter()
+                .find(|r| r.name == name)
+                .cloned()
+                .ok_or_else(|| {
+                    cx.invalid(
+                        field,
+                        format!("the name of a [[requests]] entry, got {name:?}"),
+                    )
+                })
+        };
+        let write = find("check.fresh_reads.write", &f.write)?;
+        let read = find("check.fresh_reads.read", &f.read)?;
+        if f.write == f.read {
+            return Err(cx.invalid(
+                "check.fresh_reads.read",
+                "a request other than the write (a read of what the write changed)",
+            ));
+        }
+        if !(1..=200).contains(&f.pairs) {
+            return Err(cx.invalid(
+                "check.fresh_reads.pairs",
+                format!("between 1 and 200, got {}", f.pairs),
+            ));
+        }
+        lines.push(CheckLine::FreshReads {
+            write,
+            read,
+            pairs: f.pairs,
+            hint: hint("check.fresh_reads.hint", &f.hint)?,
+        });
+    }
+    Ok(())
 }

@@ -235,10 +235,28 @@ pub(super) fn validate(file: &Path, raw: RawScenario) -> Result<Scenario, Catalo
                     ));
                 }
             }
+            let config = match &r.config {
+                None => None,
+                Some(path) => {
+                    let p = Path::new(path);
+                    if p.is_absolute()
+                        || p.components()
+                            .any(|c| matches!(c, std::path::Component::ParentDir))
+                        || !cx.dir.join("service").join(p).is_file()
+                    {
+                        return Err(cx.invalid(
+                            "topology.redis.config",
+                            format!("a file that exists in service/, such as \"deploy/redis.conf\", got {path:?}"),
+                        ));
+                    }
+                    Some(p.to_path_buf())
+                }
+            };
             Some(RedisSpec {
                 maxmemory,
                 policy: r.policy,
                 persistence: r.persistence,
+                config,
             })
         }
     };
@@ -291,7 +309,14 @@ pub(super) fn validate(file: &Path, raw: RawScenario) -> Result<Scenario, Catalo
             })
         }
     };
-    let mut check = check::check(&cx, raw.check, &profiles, &requests, postgres.is_some())?;
+    let mut check = check::check(
+        &cx,
+        raw.check,
+        &profiles,
+        &requests,
+        postgres.is_some(),
+        redis.is_some(),
+    )?;
     let counts_calls = check
         .lines
         .iter()
