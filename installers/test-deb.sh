@@ -5,11 +5,11 @@
 #   2. in a network namespace with only loopback (so crates.io is unreachable), the installed
 #      app opens its window under Xvfb: window title, a screenshot (kept in
 #      target/desktop-artifacts/), and a pixel check that the sidebar's scenario list rendered;
-#   3. through the app's own API: the solution applied to the learner's code, scenario t1-01
-#      started (its service built from the package's vendored crates, with an empty CARGO_HOME)
+#   3. through the app's own API: the solution applied to the learner's code, scenario t1-05
+#      (PostgreSQL, Redis, two instances) started (its service built from the package's vendored crates, with an empty CARGO_HOME)
 #      and the check PASSES;
 #   4. the window is closed (WM_DELETE_WINDOW, as a window manager does) and no PostgreSQL,
-#      nginx or service process of the app is left.
+#      Redis, nginx or service process of the app is left.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
@@ -32,7 +32,8 @@ grep -q postgresql "$work/depends" && grep -q nginx "$work/depends" \
 prefix=$work/prefix
 dpkg-deb -x "$deb" "$prefix"
 for f in usr/bin/sdlab-desktop usr/share/sdlab/Cargo.lock usr/share/sdlab/ui/dist/index.html \
-         usr/share/sdlab/scenarios/t1-01-diagnosing-failures/scenario.toml usr/share/sdlab/vendor; do
+         usr/share/sdlab/scenarios/t1-01-diagnosing-failures/scenario.toml \
+         usr/share/sdlab/scenarios/t1-05-caching-with-redis/scenario.toml usr/share/sdlab/vendor; do
     [ -e "$prefix/$f" ] || { echo "test-deb: the package lacks /$f" >&2; exit 1; }
 done
 ls "$prefix"/usr/share/applications/*.desktop >/dev/null

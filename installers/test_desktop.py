@@ -1,6 +1,6 @@
 """Drives the installed desktop app for installers/test-deb.sh (run inside a network namespace
 with only loopback): Xvfb, the app's window, a screenshot with a pixel check of the sidebar,
-scenario t1-01 started and checked with the solution applied through the app's own API, then
+scenario t1-05 (PostgreSQL, Redis, two instances) started and checked with the solution applied through the app's own API, then
 the window closed the way a window manager closes it, and no process of the app left behind.
 
 Uses Debian's python3 with python3-xlib (for WM_DELETE_WINDOW) and ImageMagick's `import`.
@@ -110,9 +110,15 @@ def sidebar_colors(path, geometry):
     return int(out)
 
 
+# The scenario the installed app starts and checks offline: t1-05 has the most parts
+# (PostgreSQL, Redis, two instances, the kit's Redis client built from vendored crates).
+SCENARIO = "t1-05"
+
+
 def lab_processes(home):
     """Processes whose command line names the app's data folder: PostgreSQL (-D <home>/pg/..),
-    nginx (-p <home>/..), services (<home>/run/bin/..)."""
+    nginx (-p <home>/..), services (<home>/run/bin/..); and those working in it: redis-server
+    rewrites its command line to "redis-server 127.0.0.1:PORT", but runs in <home>/run/redis-.."""
     found = []
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
@@ -120,7 +126,11 @@ def lab_processes(home):
                 cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
-        if home in cmd and int(pid) != os.getpid():
+        try:
+            cwd = os.readlink(f"/proc/{pid}/cwd")
+        except OSError:
+            cwd = ""
+        if (home in cmd or cwd.startswith(home)) and int(pid) != os.getpid():
             found.append(f"{pid}: {cmd.strip()}")
     return found
 
@@ -199,8 +209,8 @@ def main():
 
         # What the sidebar lists comes from this API; the window asked for it with its token.
         scenarios = [s["id"] for s in api.call("GET", "/api/scenarios")]
-        if "t1-01" not in scenarios:
-            fail(f"t1-01 not in the installed catalog: {scenarios}")
+        if SCENARIO not in scenarios:
+            fail(f"{SCENARIO} not in the installed catalog: {scenarios}")
         doctor = api.call("GET", "/api/doctor")
         missing = [f["what"] for f in doctor if f["required"] and not f["ok"]]
         if missing:
@@ -211,36 +221,36 @@ def main():
         log(f"doctor: {vendored['detail']}")
 
         # The learner reveals the solution and applies it to their code.
-        solution = api.call("POST", "/api/scenarios/t1-01/solution", {"confirm": True})
+        solution = api.call("POST", f"/api/scenarios/{SCENARIO}/solution", {"confirm": True})
         applied = 0
         for f in solution["files"]:
             if f["path"].endswith(".md"):
                 continue
-            api.put_text(f"/api/scenarios/t1-01/files/{f['path']}", f["content"])
+            api.put_text(f"/api/scenarios/{SCENARIO}/files/{f['path']}", f["content"])
             applied += 1
         log(f"solution applied ({applied} files)")
 
-        api.call("POST", "/api/scenarios/t1-01/start")
+        api.call("POST", f"/api/scenarios/{SCENARIO}/start")
         started = time.monotonic()
 
         def up():
-            s = api.call("GET", "/api/scenarios/t1-01/status")
+            s = api.call("GET", f"/api/scenarios/{SCENARIO}/status")
             if s["state"] == "failed":
                 fail(f"start failed: {s.get('error')}\n{s.get('diagnostics') or ''}", app_err)
             return s if s["state"] == "running" else None
 
         if not wait_for("running", 1500, up, interval=3):
-            fail("t1-01 did not come up within 25 minutes", app_err)
-        log(f"t1-01 running after {time.monotonic() - started:.0f} s (built offline from vendored crates)")
+            fail(f"{SCENARIO} did not come up within 25 minutes", app_err)
+        log(f"{SCENARIO} running after {time.monotonic() - started:.0f} s (built offline from vendored crates)")
         config = os.path.join(home, "work/.cargo/config.toml")
         with open(config) as f:
             if "share/sdlab/vendor" not in f.read():
                 fail(f"{config} does not point at the package's vendored crates")
 
-        api.call("POST", "/api/scenarios/t1-01/check")
+        api.call("POST", f"/api/scenarios/{SCENARIO}/check")
 
         def checked():
-            j = api.call("GET", "/api/scenarios/t1-01/job")
+            j = api.call("GET", f"/api/scenarios/{SCENARIO}/job")
             return j if j and j["state"] in ("done", "failed") else None
 
         job = wait_for("check", 600, checked, interval=3)
@@ -257,8 +267,8 @@ def main():
         screenshot(display_name, os.path.join(args.artifacts, "window-after-check.png"))
 
         before = lab_processes(home)
-        if not any("postgres" in p for p in before):
-            fail(f"expected the scenario's PostgreSQL to be running before the close: {before}")
+        if not any("postgres" in p for p in before) or not any("redis-server" in p for p in before):
+            fail(f"expected the scenario's PostgreSQL and Redis to be running before the close: {before}")
         log(f"{len(before)} lab processes before closing the window")
 
         close_window(disp, window)
@@ -272,7 +282,7 @@ def main():
             fail("processes left behind after the window closed:\n" + "\n".join(lab_processes(home)))
         if code != 0:
             fail(f"the app exited with {code}", app_err)
-        log("no PostgreSQL, nginx or service process left")
+        log("no PostgreSQL, Redis, nginx or service process left")
 
         # Again, ended by SIGTERM (logout, `kill`) instead of the window: the same clean exit.
         app_out2 = os.path.join(args.work, "app2.out")
@@ -281,9 +291,9 @@ def main():
         if not line:
             fail("the app did not start a second time", app_err)
         api = Api(*line)
-        api.call("POST", "/api/scenarios/t1-01/start")
+        api.call("POST", f"/api/scenarios/{SCENARIO}/start")
         if not wait_for("running", 300, up, interval=1):
-            fail("t1-01 did not come up on the second launch", app_err)
+            fail(f"{SCENARIO} did not come up on the second launch", app_err)
         if not any("postgres" in p for p in lab_processes(home)):
             fail("expected the scenario's PostgreSQL to run on the second launch")
         app.send_signal(signal.SIGTERM)
@@ -293,7 +303,7 @@ def main():
             fail("the app did not exit within 90 s of SIGTERM", app_err)
         if not wait_for("no processes", 15, lambda: not lab_processes(home), interval=0.5):
             fail("processes left behind after SIGTERM:\n" + "\n".join(lab_processes(home)))
-        log(f"second launch: t1-01 up again (warm), SIGTERM -> exit {code}, nothing left running")
+        log(f"second launch: {SCENARIO} up again (warm), SIGTERM -> exit {code}, nothing left running")
     finally:
         if app and app.poll() is None:
             app.send_signal(signal.SIGTERM)
