@@ -49,7 +49,7 @@ cat target/reliability-summary.txt
 stage "build sdlab and the web UI" bash -c 'cargo build -p sdlab-cli --locked &&
     npm --prefix ui ci --no-audit --no-fund && npm --prefix ui run build'
 stage "browser test (chromium)" node ui/tests/e2e.mjs
-# The page's Redis console and charts on a stand-in API (seconds; the API's side is in nextest).
+# The page's Redis console and charts on a real `sdlab serve` running t1-05 (same lab home).
 stage "browser test of the Redis parts (chromium)" node ui/tests/redis.mjs
 # The desktop app: build its .deb, install it, run it under Xvfb without a network, check
 # t1-01 with the solution through it, close the window, nothing left running.

@@ -1,26 +1,37 @@
-// The browser test of the page's Redis parts, on a stand-in API: Debian's chromium drives the
-// built UI (ui/dist) served by a small node server that answers the few endpoints the page
-// calls, with a scenario that has Redis (t2-96) and one without (t1-01). It checks what the
-// page does with the API's answers: the Redis tab only for a scenario with Redis, the console
-// read-only by default (a refusal shown as such, the same command sent again with "allow
-// writes" carrying "write": true), replies rendered as text, and the four Redis charts filled
-// from the metrics stream's `redis` samples (the refused-writes rate from its counter). The
-// API's side of the contract (the route, the read-only rule on a real redis-server, the
-// samples' JSON) is tested in engine/tests/it/api.rs and engine/src/redis_console.rs; no lab
-// runs here, so it takes seconds. Screenshots: target/ui-artifacts/redis-*.png.
+// The browser test of the page's Redis parts, on the real lab: a real `sdlab serve`
+// (target/debug/sdlab) with its own lab home, driven in Debian's chromium through scenario
+// t1-05 (PostgreSQL, a real redis-server with maxmemory 2mb, two instances). The solution is
+// applied through the API first (as installers/test_desktop.py does), so the service uses the
+// cache and Redis sees hits. Then, as a learner would: the Redis tab is there for t1-05 (not
+// for t1-01); Start; the console answers DBSIZE and INFO keyspace from the server, refuses
+// `SET lab-test 1` read-only and shows why, runs it with "allow writes", and `GET lab-test`
+// read-only answers "1", which the test also reads from the redis-server process itself (found
+// by its working directory under the lab home, its port from its command line, over RESP);
+// Run load (the explore profile: the UI offers no rate) fills the four Redis charts from the
+// stream's `redis` samples with real figures (hits, a hit ratio, memory against the 2 MiB
+// maxmemory, two clients, no writes refused), which INFO stats in the console confirms; Stop
+// leaves no redis-server (nor any other process) of that lab home behind.
 //
-// Run: npm --prefix ui run build && node ui/tests/redis.mjs
+// Run: npm --prefix ui run build && node ui/tests/redis.mjs (after `cargo build -p sdlab-cli`).
+// The lab home is /tmp/sdlab-tests/ui-home, shared with ui/tests/e2e.mjs (run that first, as
+// scripts/test.sh does: the kit's crates are compiled once there and in target/sdlab-services,
+// so t1-05's build is incremental); t1-05's code, database and Redis are reset at the start of
+// every run. Under a minute with a warm home (a cold one builds t1-05's service first). Screenshots: target/ui-artifacts/redis-*.png.
 
-import { createServer } from 'node:http';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { dirname, extname, join, normalize, resolve } from 'node:path';
-import { execFileSync } from 'node:child_process';
+import { spawn, execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { connect } from 'node:net';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const dist = join(repo, 'ui/dist');
-const TOKEN = 'redis-ui-test-token-0123456789';
+const home = process.env.SDLAB_E2E_HOME ?? '/tmp/sdlab-tests/ui-home';
+const artifacts = join(repo, 'target/ui-artifacts');
+const sdlabBin = join(repo, 'target/debug/sdlab');
+const SCENARIO = 't1-05';
+const MINUTE = 60_000;
+const began = Date.now();
 
 function check(condition, message) {
   if (!condition) throw new Error(`FAILED: ${message}`);
@@ -32,178 +43,247 @@ function chromiumPath() {
   try { return execFileSync('sh', ['-c', 'command -v chromium || command -v chromium-browser'], { encoding: 'utf8' }).trim(); } catch { return null; }
 }
 
-const progress = { checks_run: 0, passed: false, solution_revealed: false, hints_shown: 0, answers: {} };
-const summary = (id, title) => ({ id, title, track: 1, stage: 'walking', minutes: 30, concepts: [], progress });
-const detail = (id, title, redis) => ({ ...summary(id, title), guide: `# ${title}\n\nA stand-in scenario.\n`, hints: 1, instances: 1, postgres: true, redis, profiles: ['explore'], questions: [], panels: [] });
-const SCENARIOS = { 't2-96': detail('t2-96', 'With Redis', true), 't1-01': detail('t1-01', 'Without Redis', false) };
+const elapsed = () => `${Math.round((Date.now() - began) / 1000)} s`;
 
-/** Every /redis request the page sent, as parsed JSON. */
-const redisRequests = [];
-
-/** One second of Redis as the API streams it (engine/src/api/model.rs, RedisSampleView). */
-function redisSample(n) {
-  return {
-    hits_per_second: n === 0 ? null : 90,
-    misses_per_second: n === 0 ? null : 10,
-    hit_ratio: n === 0 ? null : 0.9,
-    used_memory: 1.5 * 1024 * 1024,
-    maxmemory: 2 * 1024 * 1024,
-    evicted_per_second: n === 0 ? null : 4,
-    rejected_writes: 3 * n, // 3 refused writes a second (`at` is n)
-    ops_per_second: 150,
-    clients: 2,
-  };
+async function shot(page, name) {
+  const file = join(artifacts, `redis-${name}.png`);
+  await page.screenshot({ path: file });
+  console.log(`[redis-ui] ${name} at ${elapsed()} (${file})`);
 }
 
-function api(req, res, body) {
-  const url = new URL(req.url, 'http://x');
-  const json = (status, value) => {
-    res.writeHead(status, { 'Content-Type': 'application/json' });
-    res.end(JSON.stringify(value));
-  };
-  const authorized = req.headers.authorization === `Bearer ${TOKEN}` || url.searchParams.get('token') === TOKEN;
-  if (!authorized) return json(401, { error: 'token' });
-  const path = url.pathname.replace(/^\/api/, '');
-  if (path === '/doctor') return json(200, []);
-  if (path === '/scenarios') return json(200, Object.values(SCENARIOS).map(({ id, title }) => summary(id, title)));
-  const m = /^\/scenarios\/([^/]+)(\/.*)?$/.exec(path);
-  const scenario = m && SCENARIOS[m[1]];
-  if (!scenario) return json(404, { error: `no ${path}` });
-  switch (m[2] ?? '') {
-    case '': return json(200, scenario);
-    case '/history': return json(200, []);
-    case '/files': return json(200, { root: '/tmp/x', entries: [] });
-    case '/job': return json(404, { error: 'no job' });
-    case '/status': return json(200, { scenario: scenario.id, state: 'running', url: 'http://127.0.0.1:1', urls: ['http://127.0.0.1:1'], entry: 'http://127.0.0.1:1', cpu_limit: null, events: [] });
-    case '/metrics/stream': {
-      res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache' });
-      let n = 0;
-      const send = () => {
-        const sample = { at: n, services: [{ instance: 1, port: 1, up: true, down_reason: null, metrics: {}, cpu: 0.1 }], postgres: null, redis: scenario.redis ? redisSample(n) : null };
-        res.write(`event: sample\ndata: ${JSON.stringify(sample)}\n\n`);
-        n += 1;
-      };
-      send();
-      // Samples come faster than the real 1 Hz (`at` still counts seconds): the test is quick.
-      const timer = setInterval(send, 150);
-      res.on('close', () => clearInterval(timer));
-      return;
-    }
-    case '/redis': {
-      const request = JSON.parse(body);
-      redisRequests.push(request);
-      if (!scenario.redis) return json(400, { error: `${scenario.id} has no Redis in its topology` });
-      if (/^set /i.test(request.command) && !request.write) {
-        return json(400, { error: '`SET` writes (so says the server\'s COMMAND INFO), and the console is read-only. Send it as a write ("write": true; in the UI, tick "allow writes") to run it.' });
-      }
-      const reply = /^set /i.test(request.command) ? 'OK\n' : /^get /i.test(request.command) ? '"v 1"\n' : '(error) ERR unknown command \'NOSUCH\'\n';
-      return json(200, { read_only: !request.write, reply });
-    }
-    default: return json(404, { error: `no ${path}` });
-  }
-}
-
-const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css', '.ttf': 'font/ttf', '.svg': 'image/svg+xml' };
-
-const server = createServer((req, res) => {
-  let body = '';
-  req.on('data', (c) => { body += c; });
-  req.on('end', () => {
-    if (req.url.startsWith('/api/')) return api(req, res, body);
-    const path = normalize(decodeURIComponent(new URL(req.url, 'http://x').pathname)).replace(/^(\.\.[/\\])+/, '');
-    const file = join(dist, path === '/' ? 'index.html' : path);
-    if (!file.startsWith(dist) || !existsSync(file)) { res.writeHead(404); return res.end(); }
-    res.writeHead(200, { 'Content-Type': TYPES[extname(file)] ?? 'application/octet-stream' });
-    res.end(readFileSync(file));
+/** Starts `sdlab serve` on the lab home; resolves with the URL it prints (token in the fragment). */
+function serve() {
+  const child = spawn(sdlabBin, ['serve'], {
+    env: { ...process.env, SDLAB_HOME: home, SDLAB_ROOT: repo, SDLAB_TARGET_DIR: join(repo, 'target/sdlab-services'), SDLAB_UI_DIR: join(repo, 'ui/dist') },
+    stdio: ['ignore', 'pipe', 'inherit'],
   });
-});
+  // Whatever ends this script ends the lab too; the lab's own children (PostgreSQL,
+  // redis-server, the instances) die with it (PR_SET_PDEATHSIG).
+  const kill = () => child.exitCode === null && child.kill('SIGTERM');
+  process.on('exit', kill);
+  for (const signal of ['SIGINT', 'SIGTERM']) process.once(signal, () => { kill(); process.exit(130); });
+  const url = new Promise((ok, fail) => {
+    let out = '';
+    child.stdout.on('data', (chunk) => {
+      out += chunk;
+      const m = /serving (http:\/\/127\.0\.0\.1:\d+\/#token=[0-9a-f]+)/.exec(out);
+      if (m) ok(m[1]);
+    });
+    child.on('exit', (code) => fail(new Error(`sdlab serve exited (${code}) before it served`)));
+    setTimeout(() => fail(new Error('sdlab serve printed no URL in 30 s')), 30_000).unref();
+  });
+  return { child, url };
+}
+
+/** SIGTERM, then wait: serve stops the scenario it started before it exits. */
+async function stopServe(child) {
+  if (child.exitCode !== null) return;
+  const exited = new Promise((ok) => child.on('exit', ok));
+  child.kill('SIGTERM');
+  await Promise.race([exited, new Promise((ok) => setTimeout(ok, 60_000).unref())]);
+  if (child.exitCode === null) child.kill('SIGKILL');
+}
+
+async function api(url, method, path, body, raw = false) {
+  const base = new URL(url);
+  const token = new URLSearchParams(base.hash.slice(1)).get('token');
+  const response = await fetch(`${base.origin}/api${path}`, {
+    method,
+    headers: { Authorization: `Bearer ${token}`, 'Content-Type': raw ? 'text/plain' : 'application/json' },
+    body: body === undefined ? undefined : raw ? body : JSON.stringify(body),
+    signal: AbortSignal.timeout(2 * MINUTE),
+  });
+  const text = await response.text();
+  if (!response.ok) throw new Error(`FAILED: ${method} ${path}: ${response.status} ${text}`);
+  return text && !raw ? JSON.parse(text) : text;
+}
+
+/** The lab home's processes: those naming it on their command line (PostgreSQL's -D, the
+ *  instances' binaries) and those working in it: redis-server rewrites its command line to
+ *  "/usr/bin/redis-server 127.0.0.1:PORT" but runs in <home>/run/redis-... (as installers/test_desktop.py). */
+function labProcesses() {
+  const found = [];
+  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    let cmd;
+    let cwd = '';
+    try { cmd = readFileSync(`/proc/${pid}/cmdline`).toString().replaceAll('\0', ' ').trim(); } catch { continue; }
+    try { cwd = readlinkSync(`/proc/${pid}/cwd`); } catch { /* another user's, or gone */ }
+    if ((cmd.includes(home) || cwd.startsWith(`${home}/`)) && Number(pid) !== process.pid) found.push({ pid: Number(pid), cmd, cwd });
+  }
+  return found;
+}
+
+/** redis-server's rewritten command line starts with its argv[0]: "/usr/bin/redis-server 127.0.0.1:PORT". */
+const redisServers = () => labProcesses().filter((p) => /^(\S*\/)?redis-server /.test(p.cmd));
+
+/** One command to a Redis over RESP, straight to the server (not through the lab). */
+function resp(port, args) {
+  return new Promise((ok, fail) => {
+    const socket = connect(port, '127.0.0.1');
+    let data = '';
+    socket.setTimeout(5000, () => { socket.destroy(); fail(new Error(`redis on :${port} did not answer in 5 s`)); });
+    socket.on('error', fail);
+    socket.on('data', (chunk) => {
+      data += chunk;
+      // Enough for the replies used here: a simple/error/integer line or one bulk string.
+      const bulk = /^\$(-?\d+)\r\n/.exec(data);
+      if ((bulk && (bulk[1] === '-1' || data.length >= bulk[0].length + Number(bulk[1]) + 2)) || (!data.startsWith('$') && data.endsWith('\r\n'))) {
+        socket.end();
+        ok(data);
+      }
+    });
+    socket.write(`*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join('')}`);
+  });
+}
+
+/** Types `command` in the Redis console and runs it; resolves with the new transcript entry's
+ *  reply element's class and text, once the API answered. */
+async function redisConsole(page, command) {
+  const before = await page.locator('#redis-output > div').count();
+  await page.fill('#redis-input', command);
+  await page.press('#redis-input', 'Enter');
+  await page.waitForFunction((n) => {
+    const entry = document.querySelectorAll('#redis-output > div')[n];
+    return entry && entry.children[1].textContent !== '…';
+  }, before, { timeout: 30_000 });
+  return page.evaluate((n) => {
+    const entry = document.querySelectorAll('#redis-output > div')[n];
+    return { cmd: entry.children[0].textContent, kind: entry.children[1].className, text: entry.children[1].textContent };
+  }, before);
+}
+
+const values = (page, id, series) => page.evaluate(([c, s]) => window.sdlab.charts.values(c, s).filter((v) => v !== null && v !== undefined), [id, series]);
 
 async function main() {
-  check(existsSync(join(dist, 'index.html')), 'ui/dist is built (npm --prefix ui run build)');
+  check(existsSync(sdlabBin), `${sdlabBin} exists (cargo build -p sdlab-cli)`);
+  check(existsSync(join(repo, 'ui/dist/index.html')), 'ui/dist is built (npm --prefix ui run build)');
   const executablePath = chromiumPath();
   check(executablePath, 'chromium is installed (bash scripts/deps.sh --test)');
-  await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
-  const url = `http://127.0.0.1:${server.address().port}/#token=${TOKEN}`;
+  mkdirSync(artifacts, { recursive: true });
+  mkdirSync(home, { recursive: true });
+  check(redisServers().length === 0, `no redis-server of ${home} runs before the test (${JSON.stringify(redisServers())})`);
+
+  const server = serve();
   const browser = await chromium.launch({ executablePath, headless: true, args: ['--no-sandbox'] });
+  let page = null;
   try {
-    const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+    const url = await server.url;
+    // The broken code, the seeded database and an empty Redis, whatever an earlier run left;
+    // then the solution, file by file, as a learner applies it: the service caches in Redis.
+    await api(url, 'POST', `/scenarios/${SCENARIO}/reset`, {});
+    const solution = await api(url, 'POST', `/scenarios/${SCENARIO}/solution`, { confirm: true });
+    const files = solution.files.filter((f) => !f.path.endsWith('.md'));
+    for (const f of files) await api(url, 'PUT', `/scenarios/${SCENARIO}/files/${f.path}`, f.content, true);
+    check(files.some((f) => f.path === 'deploy/redis.conf'), `the solution is applied (${files.map((f) => f.path).join(', ')})`);
+
+    page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
     const errors = [];
+    const foreign = [];
     page.on('pageerror', (e) => errors.push(e.message));
+    page.on('request', (r) => {
+      const u = new URL(r.url());
+      if (!['data:', 'blob:'].includes(u.protocol) && u.hostname !== '127.0.0.1') foreign.push(r.url());
+    });
     await page.goto(url);
-    await page.evaluate(() => localStorage.clear());
 
-    // Without Redis: no Redis tab, no Redis charts.
+    // Without Redis: no Redis tab (e2e.mjs checks t1-01 further).
     await page.click('#scenarios a[data-id=t1-01]');
-    await page.waitForFunction(() => window.sdlab.state.scenario?.id === 't1-01');
-    check(await page.isHidden('#tabs button[data-tab=redis]'), 'a scenario without Redis has no Redis tab');
-    check((await page.evaluate(() => window.sdlab.charts.redisIds())).length === 0, 'nor Redis charts');
+    await page.waitForFunction(() => window.sdlab.state.scenario?.id === 't1-01', null, { timeout: 30_000 });
+    check(await page.isHidden('#tabs button[data-tab=redis]'), 't1-01 has no Redis tab');
 
-    // With Redis: the tab and four charts, filled from the stream.
-    await page.click('#scenarios a[data-id=t2-96]');
-    await page.waitForFunction(() => window.sdlab.state.scenario?.id === 't2-96');
-    check(await page.isVisible('#tabs button[data-tab=redis]'), 'a scenario with Redis has the Redis tab');
+    // With Redis: the tab and its four charts.
+    await page.click(`#scenarios a[data-id=${SCENARIO}]`);
+    await page.waitForFunction((id) => window.sdlab.state.scenario?.id === id, SCENARIO, { timeout: 30_000 });
+    check(await page.isVisible('#tabs button[data-tab=redis]'), `${SCENARIO} has the Redis tab`);
     const ids = await page.evaluate(() => window.sdlab.charts.redisIds().filter((id) => document.querySelector(`[data-chart="${id}"]`)));
     check(ids.length === 4, `its four Redis charts are drawn (${ids})`);
-    await page.waitForFunction(() => window.sdlab.charts.points('redis-ops', 1) >= 3, null, { timeout: 10_000 });
-    const points = (id, series) => page.evaluate(([c, s]) => window.sdlab.charts.points(c, s), [id, series]);
-    const last = (id, series) => page.evaluate(([c, s]) => {
-      const values = window.sdlab.charts.values(c, s);
-      return values[values.length - 1];
-    }, [id, series]);
-    check(await last('redis-ops', 1) === 150 && await last('redis-ops', 2) === 90 && await last('redis-ops', 3) === 10, 'commands/s: ops, hits, misses');
-    check(await last('redis-ratio', 1) === 90, 'the hit ratio in percent');
-    check(await last('redis-memory', 1) === 1.5 && await last('redis-memory', 2) === 2, 'memory against maxmemory in MiB');
-    check(await last('redis-pressure', 2) === 3 && await last('redis-pressure', 1) === 4 && await last('redis-pressure', 3) === 2,
-      'evictions/s, refused writes/s from the counter (3 more per second of `at`), clients');
-    check(await points('redis-pressure', 2) < await points('redis-pressure', 3), 'the refused-writes rate starts at the second sample');
 
-    mkdirSync(join(repo, 'target/ui-artifacts'), { recursive: true });
-    await page.locator('[data-chart="redis-ops"]').scrollIntoViewIfNeeded();
-    await page.screenshot({ path: join(repo, 'target/ui-artifacts/redis-charts.png') });
+    // Start: PostgreSQL (seeded), redis-server, the build, two instances.
+    await page.waitForSelector('#status[data-state=stopped]', { timeout: 30_000 });
+    await page.click('#btn-start');
+    await page.waitForSelector('#status[data-state=running]', { timeout: 6 * MINUTE });
+    await shot(page, 'started');
+    const servers = redisServers();
+    check(servers.length === 1, `one redis-server runs in the lab home: ${JSON.stringify(servers)}`);
+    const port = Number(/127\.0\.0\.1:(\d+)/.exec(servers[0].cmd)?.[1]);
+    check(port > 0, `its command line names its port (${servers[0].cmd})`);
 
-    // The console: read-only by default; a refusal is shown as one; allow writes sends it as a write.
+    // The console, on the real server.
     await page.click('#tabs button[data-tab=redis]');
     check(await page.textContent('#btn-redis') === 'Run (read-only)', 'the console runs read-only by default');
-    await page.fill('#redis-input', 'GET "a key"');
-    await page.press('#redis-input', 'Enter');
-    await page.waitForFunction(() => document.querySelector('#redis-output .reply')?.textContent === '"v 1"\n');
-    await page.fill('#redis-input', 'SET "a key" v');
-    await page.click('#btn-redis');
-    await page.waitForSelector('#redis-output .refused');
-    check((await page.textContent('#redis-output .refused')).includes('allow writes'), 'a write is refused and the page says how to allow it');
+    const dbsize = await redisConsole(page, 'DBSIZE');
+    check(dbsize.kind === 'reply' && /^\(integer\) \d+\n$/.test(dbsize.text), `DBSIZE answers an integer (${JSON.stringify(dbsize.text)})`);
+    const keyspace = await redisConsole(page, 'INFO keyspace');
+    check(keyspace.kind === 'reply' && keyspace.text.includes('# Keyspace'), `INFO keyspace answers the server's section (${JSON.stringify(keyspace.text.slice(0, 80))})`);
+    const refused = await redisConsole(page, 'SET lab-test 1');
+    check(refused.kind === 'refused' && refused.text.includes('read-only') && refused.text.includes('allow writes'),
+      `SET is refused read-only, and the page says how to allow it (${refused.text})`);
+    check(await resp(port, ['EXISTS', 'lab-test']) === ':0\r\n', 'the refused SET never reached the server');
     await page.check('#redis-write');
     check(await page.textContent('#btn-redis') === 'Run (writes allowed)', 'the button says writes are allowed');
-    await page.click('#btn-redis');
-    await page.waitForFunction(() => document.querySelectorAll('#redis-output .reply').length === 2);
+    const set = await redisConsole(page, 'SET lab-test 1');
+    check(set.kind === 'reply' && set.text === 'OK\n' && set.cmd === 'redis (writes allowed)> SET lab-test 1', `with "allow writes" SET answers OK (${JSON.stringify(set)})`);
     await page.uncheck('#redis-write');
-    await page.fill('#redis-input', 'NOSUCH');
-    await page.click('#btn-redis');
-    await page.waitForSelector('#redis-output .reply-error');
-    check(JSON.stringify(redisRequests) === JSON.stringify([
-      { command: 'GET "a key"', write: false },
-      { command: 'SET "a key" v', write: false },
-      { command: 'SET "a key" v', write: true },
-      { command: 'NOSUCH', write: false },
-    ]), `the page sent each command with its mode: ${JSON.stringify(redisRequests)}`);
-    const transcript = await page.textContent('#redis-output');
-    check(transcript.includes('redis (read-only)> GET "a key"') && transcript.includes('redis (writes allowed)> SET "a key" v'), 'the transcript names each command and its mode');
-    await page.screenshot({ path: join(repo, 'target/ui-artifacts/redis-console.png') });
+    const got = await redisConsole(page, 'GET lab-test');
+    check(got.kind === 'reply' && got.text === '"1"\n' && got.cmd === 'redis (read-only)> GET lab-test', `GET lab-test read-only shows 1 (${JSON.stringify(got)})`);
+    check(await resp(port, ['GET', 'lab-test']) === '$1\r\n1\r\n', `the redis-server on :${port} holds lab-test = 1`);
+    await shot(page, 'console');
 
-    // Back to a scenario without Redis: the tab goes, and the page is on the charts.
-    await page.click('#scenarios a[data-id=t1-01]');
-    await page.waitForFunction(() => window.sdlab.state.scenario?.id === 't1-01');
-    check(await page.isHidden('#tabs button[data-tab=redis]') && await page.isVisible('#tab-charts'), 'leaving it hides the Redis tab and shows the charts');
-    check((await page.evaluate(() => document.querySelectorAll('[data-chart^="redis-"]').length)) === 0, 'and removes the Redis charts');
+    // Load from the window: the explore profile (the UI offers no rate; 400 req/s, 30 s).
+    await page.click('#tabs button[data-tab=charts]');
+    await page.click('#btn-load');
+    await page.waitForFunction(() => window.sdlab.state.job?.kind === 'load' && window.sdlab.state.job.state !== 'running', null, { timeout: 2 * MINUTE });
+    const job = await page.evaluate(() => window.sdlab.state.job);
+    check(job.state === 'done', `the load run finished (${job.state} ${job.error ?? ''})`);
+    // The last samples of the stream after the load's end.
+    await page.waitForTimeout(2000);
+    await page.locator('[data-chart="redis-ops"]').scrollIntoViewIfNeeded();
+    await shot(page, 'charts');
+    const ops = await values(page, 'redis-ops', 1);
+    const hits = await values(page, 'redis-ops', 2);
+    const misses = await values(page, 'redis-ops', 3);
+    const ratio = await values(page, 'redis-ratio', 1);
+    const used = await values(page, 'redis-memory', 1);
+    const maxmemory = await values(page, 'redis-memory', 2);
+    const refusedRate = await values(page, 'redis-pressure', 2);
+    const clients = await values(page, 'redis-pressure', 3);
+    const max = (xs) => Math.max(0, ...xs);
+    check(ops.length >= 20 && max(ops) > 100, `commands/s: ${ops.length} points, up to ${max(ops).toFixed(0)}/s`);
+    check(max(hits) > 10 && max(misses) > 0, `hits/s up to ${max(hits).toFixed(0)}, misses/s up to ${max(misses).toFixed(0)}`);
+    check(ratio.length > 0 && max(ratio) > 10 && max(ratio) <= 100, `the hit ratio has points, up to ${max(ratio).toFixed(0)} %`);
+    check(maxmemory.length > 0 && maxmemory.every((v) => v === 2), `maxmemory is drawn at 2 MiB (${[...new Set(maxmemory)]})`);
+    check(max(used) > 0 && max(used) <= 2.5, `used memory has points, up to ${max(used).toFixed(2)} MiB`);
+    check(clients.length > 0 && max(clients) >= 2, `clients: up to ${max(clients)} (at least the two instances' connections)`);
+    check(refusedRate.every((v) => v === 0), 'no writes refused for memory (the solution evicts: allkeys-lru)');
+    // The server's own counters agree: the hits the charts drew were Redis's.
+    await page.click('#tabs button[data-tab=redis]');
+    const stats = await redisConsole(page, 'INFO stats');
+    const serverHits = Number(/keyspace_hits:(\d+)/.exec(stats.text)?.[1]);
+    check(serverHits > 0, `INFO stats in the console: keyspace_hits:${serverHits}`);
+
+    // Stop from the window: the lab's redis-server goes, and nothing else of the home stays.
+    await page.click('#btn-stop');
+    await page.waitForSelector('#status[data-state=stopped]', { timeout: MINUTE });
+    const deadline = Date.now() + 15_000;
+    while (labProcesses().length > 0 && Date.now() < deadline) await new Promise((ok) => setTimeout(ok, 250));
+    check(redisServers().length === 0, `no redis-server of ${home} is left after Stop (${JSON.stringify(redisServers())})`);
+    check(labProcesses().length === 0, `no process of ${home} is left after Stop (${JSON.stringify(labProcesses())})`);
+    await shot(page, 'stopped');
+
+    check(foreign.length === 0, `no request left 127.0.0.1 (${foreign.join(', ')})`);
     check(errors.length === 0, `no page errors (${errors.join('; ')})`);
-    console.log('[redis-ui] PASS');
+    console.log(`[redis-ui] PASS in ${elapsed()}`);
+  } catch (e) {
+    if (page) await shot(page, 'FAILED').catch(() => {});
+    throw e;
   } finally {
     await browser.close();
-    server.close();
-    server.closeAllConnections?.();
+    await stopServe(server.child);
   }
 }
 
 main().catch((e) => {
   console.error(e.message ?? e);
+  console.error(`[redis-ui] FAILED after ${elapsed()}; screenshots in ${artifacts}/redis-*.png`);
   process.exit(1);
 });
