@@ -6,11 +6,13 @@
 // for t1-01); Start; the console answers DBSIZE and INFO keyspace from the server, refuses
 // `SET lab-test 1` read-only and shows why, runs it with "allow writes", and `GET lab-test`
 // read-only answers "1", which the test also reads from the redis-server process itself (found
-// by its working directory under the lab home, its port from its command line, over RESP);
+// by its working directory under the lab home, its port from its command line, over RESP), and
+// an unknown command's error reply shows as an error;
 // Run load (the explore profile: the UI offers no rate) fills the four Redis charts from the
 // stream's `redis` samples with real figures (hits, a hit ratio, memory against the 2 MiB
 // maxmemory, two clients, no writes refused), which INFO stats in the console confirms; Stop
-// leaves no redis-server (nor any other process) of that lab home behind.
+// leaves no redis-server (nor any other process) of that lab home behind; opening t1-01 then
+// hides the Redis tab and charts.
 //
 // Run: npm --prefix ui run build && node ui/tests/redis.mjs (after `cargo build -p sdlab-cli`).
 // The lab home is /tmp/sdlab-tests/ui-home, shared with ui/tests/e2e.mjs (run that first, as
@@ -227,6 +229,8 @@ async function main() {
     const got = await redisConsole(page, 'GET lab-test');
     check(got.kind === 'reply' && got.text === '"1"\n' && got.cmd === 'redis (read-only)> GET lab-test', `GET lab-test read-only shows 1 (${JSON.stringify(got)})`);
     check(await resp(port, ['GET', 'lab-test']) === '$1\r\n1\r\n', `the redis-server on :${port} holds lab-test = 1`);
+    const unknown = await redisConsole(page, 'NOSUCH');
+    check(unknown.kind === 'reply-error' && unknown.text.startsWith('(error) ERR unknown command'), `the server's error reply is shown as one (${JSON.stringify(unknown.text)})`);
     await shot(page, 'console');
 
     // Load from the window: the explore profile (the UI offers no rate; 400 req/s, 30 s).
@@ -269,6 +273,11 @@ async function main() {
     check(redisServers().length === 0, `no redis-server of ${home} is left after Stop (${JSON.stringify(redisServers())})`);
     check(labProcesses().length === 0, `no process of ${home} is left after Stop (${JSON.stringify(labProcesses())})`);
     await shot(page, 'stopped');
+    // Leaving t1-05 for a scenario without Redis hides the tab and removes the Redis charts.
+    await page.click('#scenarios a[data-id=t1-01]');
+    await page.waitForFunction(() => window.sdlab.state.scenario?.id === 't1-01', null, { timeout: 30_000 });
+    check(await page.isHidden('#tabs button[data-tab=redis]') && await page.isVisible('#tab-charts'), 'leaving t1-05 for t1-01 hides the Redis tab and shows the charts');
+    check((await page.evaluate(() => document.querySelectorAll('[data-chart^="redis-"]').length)) === 0, 'and removes the Redis charts');
 
     check(foreign.length === 0, `no request left 127.0.0.1 (${foreign.join(', ')})`);
     check(errors.length === 0, `no page errors (${errors.join('; ')})`);
