@@ -299,7 +299,14 @@ pub async fn load(
             load_urls.len()
         );
     }
-    let plan = profile.plan(load_urls, rate, duration);
+    let mut plan = profile.plan(load_urls, rate, duration);
+    // Scenarios with logins: the users log in first, through the same targets.
+    plan.sessions = sdlab_engine::load::prepare_sessions(
+        scenario.sessions.as_ref(),
+        &plan.targets,
+        plan.timeout,
+    )
+    .await?;
     let total: Duration = plan.stages.iter().map(|s| s.duration).sum();
     eprintln!(
         "Load: {} for {:.0} s, mix {}",

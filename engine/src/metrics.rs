@@ -378,6 +378,15 @@ impl PromText {
         })
     }
 
+    /// The sum of the samples of this name whose `label` is `value` (0 when none is).
+    pub fn sum_where(&self, name: &str, label: &str, value: &str) -> f64 {
+        self.samples
+            .iter()
+            .filter(|(n, labels, _)| n == name && labels.get(label).is_some_and(|v| v == value))
+            .map(|(_, _, v)| v)
+            .sum()
+    }
+
     /// The sum of every sample of this exact name (over all label sets).
     pub fn sum(&self, name: &str) -> Option<f64> {
         let mut found = None;
@@ -459,10 +468,25 @@ pub async fn http_call(
     body: Option<&str>,
     timeout: Duration,
 ) -> std::io::Result<(u16, String)> {
+    http_call_as(port, method, path, body, None, timeout).await
+}
+
+/// [`http_call`] as a logged-in user: `Authorization: Bearer <token>` when `token` is given.
+pub async fn http_call_as(
+    port: u16,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+    token: Option<&str>,
+    timeout: Duration,
+) -> std::io::Result<(u16, String)> {
     let work = async {
         let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
         let mut request =
             format!("{method} {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n");
+        if let Some(token) = token {
+            request.push_str(&format!("Authorization: Bearer {token}\r\n"));
+        }
         match body {
             Some(b) => request.push_str(&format!(
                 "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{b}",

@@ -71,6 +71,7 @@ fn main() -> anyhow::Result<()> {
         max_in_flight,
         seed: 1,
         model,
+        sessions: None,
     };
     let started_us = sdlab_bench::now_us();
     let summary = runtime.block_on(load::run(plan, None, CancellationToken::new()))?;

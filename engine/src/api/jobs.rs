@@ -228,7 +228,13 @@ pub(super) async fn start_load(
                 scenario.id
             ))
         })?;
-    let plan = profile.plan(targets, request.rate, duration);
+    let mut plan = profile.plan(targets, request.rate, duration);
+    // Scenarios with logins: the users log in first, through the same targets (a 409 with
+    // the service's answer when it cannot log them in).
+    plan.sessions =
+        crate::load::prepare_sessions(scenario.sessions.as_ref(), &plan.targets, plan.timeout)
+            .await
+            .map_err(|e| ApiError::Conflict(e.to_string()))?;
     let view = state.runner.submit_load(&scenario.id, plan).await?;
     Ok((StatusCode::ACCEPTED, Json(view)))
 }

@@ -73,6 +73,16 @@ pub enum CheckLine {
         pairs: u32,
         hint: String,
     },
+    /// At most `max` answers of the load had this HTTP status (e.g. 401 for logged-out users).
+    Responses { status: u16, max: u64, hint: String },
+    /// At least `min_ratio` of the answers to `request` were served in front of the instances
+    /// (their `http_requests_total{route}` rose by less than the answers the load got).
+    EdgeCache {
+        request: String,
+        route: String,
+        min_ratio: f64,
+        hint: String,
+    },
 }
 
 impl CheckLine {
@@ -88,7 +98,9 @@ impl CheckLine {
             | CheckLine::Served { .. }
             | CheckLine::DependencyCalls { .. }
             | CheckLine::CacheHits { .. }
-            | CheckLine::RejectedWrites { .. } => true,
+            | CheckLine::RejectedWrites { .. }
+            | CheckLine::Responses { .. }
+            | CheckLine::EdgeCache { .. } => true,
             CheckLine::Plan { .. }
             | CheckLine::CacheTtl { .. }
             | CheckLine::FreshReads { .. }
@@ -117,6 +129,8 @@ impl CheckLine {
             | CheckLine::RejectedWrites { hint, .. }
             | CheckLine::CacheTtl { hint, .. }
             | CheckLine::FreshReads { hint, .. }
+            | CheckLine::Responses { hint, .. }
+            | CheckLine::EdgeCache { hint, .. }
             | CheckLine::InstancesUp { hint } => hint,
             CheckLine::Answers => {
                 "An answer was wrong: see the request and the right answer above."

@@ -43,6 +43,8 @@ pub struct Scenario {
     pub panels: Vec<Panel>,
     /// The oracle of every request kind, by request name.
     pub oracles: BTreeMap<String, Oracle>,
+    /// Users the lab logs in before every load (`[sessions]`), for requests with `auth`.
+    pub sessions: Option<crate::load::SessionSpec>,
 }
 
 /// A chart of the services' own metrics.
@@ -328,6 +330,7 @@ impl Profile {
             max_in_flight: self.max_in_flight,
             seed: 1,
             model: Model::Open,
+            sessions: None,
         }
     }
 }
@@ -340,6 +343,10 @@ pub struct CheckSpec {
     /// The shortest steady stage that still separates the broken service from a fix
     /// (`[check] min_hold`): the test suite's shorter checks never cut below it.
     pub min_hold: Option<Duration>,
+    /// Kill the instance that has served the most requests this long into the check load
+    /// (`[check] kill_instance_at`), as a crash or a deploy would: what users lose with it
+    /// shows on the other lines (401s for lost sessions).
+    pub kill_instance_at: Option<Duration>,
     pub lines: Vec<CheckLine>,
 }
 

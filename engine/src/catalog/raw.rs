@@ -20,6 +20,8 @@ pub(crate) struct RawScenario {
     pub minutes: u32,
     pub topology: RawTopology,
     pub db: Option<RawDb>,
+    /// Users logged in before every load, for requests with `auth`.
+    pub sessions: Option<RawSessions>,
     #[serde(default)]
     pub requests: Vec<RawRequest>,
     #[serde(default)]
@@ -139,8 +141,22 @@ pub(crate) struct RawRequest {
     pub body: Option<String>,
     #[serde(default)]
     pub params: BTreeMap<String, RawParam>,
+    /// Sent as a logged-in user (`[sessions]`): the lab draws `{user}` and sends its token.
+    #[serde(default)]
+    pub auth: bool,
     /// How the lab tells a right answer (required: see `Oracle`).
     pub oracle: Option<RawOracle>,
+}
+
+/// `[sessions]`: users the lab logs in before every load.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawSessions {
+    /// The request kind that logs a user in; its `{user}` counts 1, 2, ...
+    pub login: String,
+    pub users: u32,
+    /// The login answer's JSON field holding the session token.
+    pub token: String,
 }
 
 /// `[requests.oracle]`: the truth an answer of this kind is judged against.
@@ -200,6 +216,8 @@ pub(crate) struct RawCheck {
     /// The shortest steady stage that still tells the broken service from a fix (e.g.
     /// "20s" where a queue needs that long to grow); a shortened test run keeps at least it.
     pub min_hold: Option<String>,
+    /// Kill the busiest instance this long into the check load (e.g. "6s").
+    pub kill_instance_at: Option<String>,
     #[serde(default)]
     pub slo: Vec<RawSlo>,
     #[serde(default)]
@@ -228,6 +246,32 @@ pub(crate) struct RawCheck {
     pub cache_ttl: Option<RawCacheTtl>,
     #[serde(default)]
     pub fresh_reads: Option<RawFreshReads>,
+    #[serde(default)]
+    pub responses: Vec<RawResponses>,
+    #[serde(default)]
+    pub edge_cache: Option<RawEdgeCache>,
+}
+
+/// At most `max` answers with this status during the load (e.g. 401: users logged out).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawResponses {
+    pub status: u16,
+    #[serde(default)]
+    pub max: u64,
+    pub hint: String,
+}
+
+/// At least `min_ratio` of the `request` kind's answers came from in front of the instances
+/// (their `http_requests_total{route}` did not count them).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawEdgeCache {
+    pub request: String,
+    /// The service's route pattern for it, as its /metrics labels it (e.g. "/static/{file}").
+    pub route: String,
+    pub min_ratio: f64,
+    pub hint: String,
 }
 
 /// Redis's hit ratio over the check load (keyspace hits / lookups) at least `min_ratio`.

@@ -52,6 +52,7 @@ pub async fn verify(
     target_port: u16,
     database_url: Option<&str>,
     dependency: Option<&Dependency>,
+    sessions: Option<&crate::load::Sessions>,
     cancel: &CancellationToken,
 ) -> Result<BTreeMap<String, KindAnswers>, String> {
     let (client, connection) = match database_url {
@@ -76,7 +77,8 @@ pub async fn verify(
             weight: 1,
             ..template.clone()
         }])
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| e.to_string())?
+        .with_sessions(sessions.cloned());
         // A seed of its own: other values than the probe's, the same on every check.
         let mut rng = StdRng::seed_from_u64(7);
         let mut kind = KindAnswers::default();
@@ -176,11 +178,12 @@ pub(super) async fn ask(port: u16, request: &Rendered, timeout: Duration) -> Ask
     let verb = hyper_method(request.method);
     let sent = tokio::time::timeout(
         timeout + Duration::from_secs(1),
-        crate::metrics::http_call(
+        crate::metrics::http_call_as(
             port,
             verb.as_str(),
             &request.path,
             request.body.as_deref(),
+            request.auth.as_deref(),
             timeout,
         ),
     )

@@ -81,6 +81,15 @@ fn evaluate_line(line: &CheckLine, obs: &Observations) -> LineResult {
             super::cache::ttl_line(obs.key_expiries.as_ref(), *max, hint)
         }
         CheckLine::FreshReads { hint, .. } => super::fresh::line(obs.fresh_reads.as_ref(), hint),
+        CheckLine::Responses { status, max, hint } => {
+            super::traffic::responses_line(*status, *max, hint, obs)
+        }
+        CheckLine::EdgeCache {
+            request,
+            route,
+            min_ratio,
+            hint,
+        } => super::traffic::edge_cache_line(request, route, *min_ratio, hint, obs),
     }
 }
 
@@ -546,11 +555,36 @@ fn refused_connections(max: u64, hint: &str, obs: &Observations) -> LineResult {
 
 /// Every instance answered the final scrape.
 fn instances_up(hint: &str, obs: &Observations) -> LineResult {
-    let total = obs.metrics.len();
-    let up = obs.metrics.iter().filter(|m| m.is_some()).count();
+    // The instance the check itself killed is not expected back.
+    let killed = obs.killed.as_ref().map(|k| k.instance as usize);
+    let total = obs.metrics.len() - usize::from(killed.is_some());
+    let up = obs
+        .metrics
+        .iter()
+        .enumerate()
+        .filter(|(i, m)| m.is_some() && Some(i + 1) != killed)
+        .count();
     let mut measured = format!("{up}/{total}");
-    if !obs.down.is_empty() {
-        measured.push_str(&format!(" ({})", obs.down.join(", ")));
+    let down: Vec<&String> = obs
+        .down
+        .iter()
+        .filter(|d| killed.is_none_or(|k| !d.starts_with(&format!("instance {k}:"))))
+        .collect();
+    if !down.is_empty() {
+        measured.push_str(&format!(
+            " ({})",
+            down.iter()
+                .map(|d| d.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    if let Some(k) = &obs.killed {
+        measured.push_str(&format!(
+            " + instance {} killed by the check at {:.0} s",
+            k.instance,
+            k.at.as_secs_f64()
+        ));
     }
     result(
         "instances up".to_string(),

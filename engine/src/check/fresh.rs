@@ -46,6 +46,7 @@ pub async fn probe(
     ports: &[u16],
     database_url: Option<&str>,
     timeout: Duration,
+    sessions: Option<&crate::load::Sessions>,
     cancel: &CancellationToken,
 ) -> Result<FreshReads, String> {
     let (Some(write_oracle), Some(read_oracle)) =
@@ -71,7 +72,8 @@ pub async fn probe(
         weight: 1,
         ..write.clone()
     }])
-    .map_err(|e| e.to_string())?;
+    .map_err(|e| e.to_string())?
+    .with_sessions(sessions.cloned());
     // A seed of its own: other values than the answers check's, the same on every check.
     let mut rng = StdRng::seed_from_u64(11);
     let mut seen = FreshReads::default();
@@ -81,7 +83,9 @@ pub async fn probe(
         }
         let (_, write_request, values) = writes.sample_with_values(&mut rng);
         let read_request = {
-            let mut mix = Mix::new(&[same_values(read, &values)]).map_err(|e| e.to_string())?;
+            let mut mix = Mix::new(&[same_values(read, &values)])
+                .map_err(|e| e.to_string())?
+                .with_sessions(sessions.cloned());
             mix.sample_with_values(&mut rng)
         };
         let (_, read_request, read_values) = read_request;

@@ -14,9 +14,11 @@ mod cache;
 mod evaluate;
 mod explain;
 mod fresh;
+mod kill;
 mod probe;
 mod render;
 mod run;
+mod traffic;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -134,6 +136,19 @@ pub struct Observations {
     pub key_expiries: Option<Result<KeyExpiries, String>>,
     /// The read-after-write probe (see `fresh.rs`); None without a fresh-reads line.
     pub fresh_reads: Option<Result<FreshReads, String>>,
+    /// The instance the check killed during the load (`[check] kill_instance_at`).
+    pub killed: Option<Killed>,
+    /// Requests the instances served during the load, by route pattern, for the routes the
+    /// edge-cache lines name (None when an instance could not be counted).
+    pub route_served: BTreeMap<String, Option<f64>>,
+}
+
+/// The instance a check killed, and when (into the load).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Killed {
+    /// 1-based, as in `INSTANCE_ID`.
+    pub instance: u32,
+    pub at: Duration,
 }
 
 /// The answers of one request kind that its oracle judged.
@@ -191,6 +206,8 @@ impl Default for Observations {
             redis: None,
             key_expiries: None,
             fresh_reads: None,
+            killed: None,
+            route_served: BTreeMap::new(),
         }
     }
 }

@@ -53,8 +53,10 @@ pub async fn sessions_per_kind(
     pg: &PgProbe,
     profile: &Profile,
     targets: &[String],
+    sessions: Option<&load::Sessions>,
     cancel: &CancellationToken,
 ) -> BTreeMap<String, Option<KindSessions>> {
+    let sessions = sessions.cloned();
     let mut out = BTreeMap::new();
     let mut before = read(pg).await;
     for template in profile.mix.iter().filter(|t| t.weight > 0) {
@@ -76,6 +78,7 @@ pub async fn sessions_per_kind(
             max_in_flight: IN_FLIGHT,
             seed: 1,
             model: Model::Open,
+            sessions: sessions.clone(),
         };
         let summary = load::run(plan, None, cancel.clone()).await;
         tokio::time::sleep(SETTLE).await;

@@ -14,7 +14,7 @@ use super::{
 use crate::catalog::CheckLine;
 use crate::lab::Running;
 use crate::load::{self, SecondStats};
-use crate::metrics::PgProbe;
+use crate::metrics::{PgProbe, PromText};
 
 /// Whether a check runs its load. Without it (`sdlab check --no-load`), only the lines that
 /// do not need a load are judged (answers, plans, pool settings, exported metrics, instances
@@ -60,25 +60,41 @@ pub async fn run(
     };
     // Each instance's request counter before the load, so the check sees who served it.
     let ports: Vec<u16> = running.services.iter().map(|s| s.port).collect();
-    let served_before: Vec<Option<f64>> =
+    let scrapes_before: Vec<Option<PromText>> =
         crate::metrics::scrape_all(&ports, Duration::from_secs(2))
             .await
             .into_iter()
-            // An instance that has served nothing yet exports no counter: that is 0.
-            .map(|m| m.ok().map(|m| m.sum(REQUESTS_TOTAL).unwrap_or(0.0)))
+            .map(Result::ok)
             .collect();
+    // An instance that has served nothing yet exports no counter: that is 0.
+    let served_before: Vec<Option<f64>> = scrapes_before
+        .iter()
+        .map(|m| m.as_ref().map(|m| m.sum(REQUESTS_TOTAL).unwrap_or(0.0)))
+        .collect();
     let calls_before = running.dependency.as_ref().map(|d| d.calls_per_key());
+    // Users log in before anything is measured (scenarios with `[sessions]`).
+    let sessions = load::prepare_sessions(scenario.sessions.as_ref(), &targets, profile.timeout)
+        .await
+        .map_err(|e| CheckError::Setup(e.to_string()))?;
     let redis_port = running.redis.as_ref().map(|r| r.port());
     let redis_before = match redis_port {
         Some(port) => Some(super::cache::counters(port).await),
         None => None,
     };
+    let mut killed = None;
     let summary = match load {
         Load::Run => {
-            let plan = profile.plan(targets.clone(), None, None);
-            let summary = load::run(plan, ticks, cancel.clone())
-                .await
-                .map_err(|e| CheckError::Load(e.to_string()))?;
+            let mut plan = profile.plan(targets.clone(), None, None);
+            plan.sessions = sessions.clone();
+            let killer = async {
+                match scenario.check.kill_instance_at {
+                    Some(at) => super::kill::busiest_after(at, running, &scrapes_before).await,
+                    None => None,
+                }
+            };
+            let (summary, kill) = tokio::join!(load::run(plan, ticks, cancel.clone()), killer);
+            killed = kill;
+            let summary = summary.map_err(|e| CheckError::Load(e.to_string()))?;
             // Sessions report themselves to pg_stat_database within a second; let them.
             tokio::time::sleep(Duration::from_millis(1500)).await;
             Some(summary)
@@ -135,7 +151,7 @@ pub async fn run(
         _ => None,
     };
     // All instances at once, each with a short timeout: a dead one is reported, not waited on.
-    let mut metrics = Vec::new();
+    let mut metrics: Vec<Option<PromText>> = Vec::new();
     let mut down = Vec::new();
     let scrapes = crate::metrics::scrape_all(&ports, Duration::from_secs(2)).await;
     for (service, scrape) in running.services.iter().zip(scrapes) {
@@ -155,7 +171,7 @@ pub async fn run(
         .any(|l| matches!(l, CheckLine::Connections { .. }));
     let sessions_per_kind = match probe.as_ref() {
         Some(pg) if measures_connections && load == Load::Run => {
-            super::probe::sessions_per_kind(pg, profile, &targets, &cancel).await
+            super::probe::sessions_per_kind(pg, profile, &targets, sessions.as_ref(), &cancel).await
         }
         _ => BTreeMap::new(),
     };
@@ -185,6 +201,7 @@ pub async fn run(
                 port,
                 running.database_url().as_deref(),
                 running.dependency.as_ref(),
+                sessions.as_ref(),
                 &cancel,
             )
             .await
@@ -209,6 +226,7 @@ pub async fn run(
                 &ports,
                 running.database_url().as_deref(),
                 profile.timeout,
+                sessions.as_ref(),
                 &cancel,
             )
             .await,
@@ -229,6 +247,35 @@ pub async fn run(
         .as_ref()
         .ok()
         .map(|kinds| (kinds.values().map(|k| k.checked).sum(), judging.elapsed()));
+    // What each instance served: the killed one's counters as read just before its death.
+    let counted: Vec<Option<&PromText>> = metrics
+        .iter()
+        .enumerate()
+        .map(|(i, m)| match &killed {
+            Some((k, _, last)) if *k == i => Some(last),
+            _ => m.as_ref(),
+        })
+        .collect();
+    let route_served = scenario
+        .check
+        .lines
+        .iter()
+        .filter_map(|l| match l {
+            CheckLine::EdgeCache { route, .. } => Some(route.clone()),
+            _ => None,
+        })
+        .map(|route| {
+            let total: Option<f64> = scrapes_before
+                .iter()
+                .zip(&counted)
+                .map(|(before, after)| {
+                    let of = |m: &PromText| m.sum_where(REQUESTS_TOTAL, "route", &route);
+                    Some((of(after.as_ref()?) - before.as_ref().map_or(0.0, of)).max(0.0))
+                })
+                .sum();
+            (route, total)
+        })
+        .collect();
     let obs = Observations {
         overall: summary
             .as_ref()
@@ -274,12 +321,9 @@ pub async fn run(
         sessions_per_kind,
         served: served_before
             .iter()
-            .zip(&metrics)
+            .zip(&counted)
             .map(|(before, after)| {
-                match (
-                    before,
-                    after.as_ref().map(|m| m.sum(REQUESTS_TOTAL).unwrap_or(0.0)),
-                ) {
+                match (before, after.map(|m| m.sum(REQUESTS_TOTAL).unwrap_or(0.0))) {
                     (Some(b), Some(a)) => Some((a - b).max(0.0)),
                     _ => None,
                 }
@@ -301,6 +345,8 @@ pub async fn run(
         redis,
         key_expiries,
         fresh_reads,
+        killed: killed.map(|(_, k, _)| k),
+        route_served,
     };
     let lines = evaluate(&scenario.check.lines, &obs);
     let log_errors = running
@@ -341,7 +387,7 @@ fn port_of(url: &str) -> Option<u16> {
 }
 
 /// The kit's request counter (every instance exports it), for the balance line.
-const REQUESTS_TOTAL: &str = "http_requests_total";
+pub(super) const REQUESTS_TOTAL: &str = "http_requests_total";
 
 /// What PostgreSQL logs when it refuses a connection: over `max_connections`, or (the
 /// services connect as an unprivileged role) into the slots reserved for superusers, "remaining

@@ -33,6 +33,7 @@ mod plan;
 mod record;
 mod schedule;
 mod send;
+mod sessions;
 mod users;
 
 use std::sync::Arc;
@@ -48,9 +49,10 @@ use tokio_util::sync::CancellationToken;
 pub use aggregate::{LatencySummary, RunSummary, SecondStats, TemplateSummary, MAX_LATENCY_US};
 pub use params::MAX_ZIPF_N;
 pub(crate) use params::{Mix, Rendered};
-pub use plan::{LoadPlan, LoadTargets, Method, Model, ParamGen, RequestTemplate, Stage};
+pub use plan::{LoadPlan, LoadTargets, Method, Model, ParamGen, RequestTemplate, Sessions, Stage};
 pub use record::{ErrorKind, Outcome, RequestRecord};
 pub(crate) use send::hyper_method;
+pub use sessions::{log_in, prepare as prepare_sessions, SessionSpec};
 
 use aggregate::{Aggregator, Progress};
 use schedule::Arrivals;
@@ -66,6 +68,12 @@ pub enum LoadError {
     Target { url: String, problem: String },
     #[error("load plan field `{field}`: {problem}")]
     Plan { field: String, problem: String },
+    #[error("logging in user {user} before the load ({request}): {problem}")]
+    Login {
+        user: usize,
+        request: String,
+        problem: String,
+    },
     #[error("could not create a latency histogram: {0}")]
     Histogram(#[from] hdrhistogram::CreationError),
 }
@@ -95,7 +103,7 @@ pub async fn run(
         .iter()
         .map(|url| Target::parse(url))
         .collect::<Result<Vec<_>, _>>()?;
-    let mix = Mix::new(&plan.mix)?;
+    let mix = Mix::new(&plan.mix)?.with_sessions(plan.sessions.clone());
     let empty = Histogram::new_with_max(MAX_LATENCY_US, 3)?;
     let names = plan.mix.iter().map(|t| t.name.clone()).collect();
 

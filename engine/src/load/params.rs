@@ -21,6 +21,8 @@ pub(crate) struct Rendered {
     /// Path and query, percent-encoded, starting with `/`.
     pub path: String,
     pub body: Option<String>,
+    /// The session token to send as `Authorization: Bearer <token>` (templates with `auth`).
+    pub auth: Option<String>,
 }
 
 /// The compiled mix of a plan.
@@ -28,6 +30,8 @@ pub(crate) struct Mix {
     templates: Vec<Compiled>,
     /// Running sums of the weights, for picking by weight.
     cumulative: Vec<u64>,
+    /// The logged-in users' tokens, for templates with `auth`.
+    sessions: Option<super::Sessions>,
 }
 
 struct Compiled {
@@ -38,6 +42,8 @@ struct Compiled {
     params: Vec<Generator>,
     /// The parameters' names, in the same order.
     names: Vec<String>,
+    /// Where the `user` parameter is (templates with `auth`: whose token to send).
+    user: Option<usize>,
 }
 
 #[derive(Debug, PartialEq)]
@@ -81,7 +87,14 @@ impl Mix {
         Ok(Self {
             templates,
             cumulative,
+            sessions: None,
         })
+    }
+
+    /// Sends the templates with `auth` as the logged-in users of `sessions`.
+    pub fn with_sessions(mut self, sessions: Option<super::Sessions>) -> Self {
+        self.sessions = sessions;
+        self
     }
 
     /// Picks a template by weight and renders it; returns its index and the request.
@@ -103,6 +116,11 @@ impl Mix {
             .min(self.templates.len() - 1);
         let template = &mut self.templates[index];
         let values: Vec<String> = template.params.iter_mut().map(|g| g.sample(rng)).collect();
+        // User N's token; none when N is not a logged-in user (then the service says 401).
+        let auth = template.user.and_then(|i| {
+            let n: usize = values[i].parse().ok()?;
+            self.sessions.as_ref()?.get(n.checked_sub(1)?).cloned()
+        });
         let rendered = Rendered {
             method: template.method,
             path: render(&template.path, &values, percent_encode),
@@ -110,6 +128,7 @@ impl Mix {
                 .body
                 .as_ref()
                 .map(|body| render(body, &values, str::to_owned)),
+            auth,
         };
         let named = template.names.iter().cloned().zip(values).collect();
         (index, rendered, named)
@@ -145,12 +164,26 @@ fn compile(index: usize, template: &RequestTemplate) -> Result<Compiled, LoadErr
             Generator::new(gen).map_err(|p| LoadError::plan(field(&format!("params.{name}")), p))
         })
         .collect::<Result<_, _>>()?;
+    let names: Vec<String> = template.params.keys().cloned().collect();
+    let user = if template.auth {
+        let at = names.iter().position(|n| n == "user");
+        if at.is_none() {
+            return Err(LoadError::plan(
+                field("params.user"),
+                "a request sent as a logged-in user needs a `user` parameter (which user's session)",
+            ));
+        }
+        at
+    } else {
+        None
+    };
     Ok(Compiled {
         method: template.method,
         path,
         body,
         params,
-        names: template.params.keys().cloned().collect(),
+        names,
+        user,
     })
 }
 

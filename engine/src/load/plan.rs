@@ -30,7 +30,13 @@ pub struct LoadPlan {
     /// Seeds template choice and parameter generation: same seed, same requests.
     pub seed: u64,
     pub model: Model,
+    /// The session tokens of the users logged in before the run (user N's at N - 1), for the
+    /// templates with `auth`; None when the scenario has no logins.
+    pub sessions: Option<Sessions>,
 }
+
+/// Session tokens by user (user N's at index N - 1), shared by every request of a run.
+pub type Sessions = std::sync::Arc<Vec<String>>;
 
 /// What a load plan is pointed at: one base URL or several (see [`LoadPlan::targets`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,6 +115,9 @@ pub struct RequestTemplate {
     pub body: Option<String>,
     /// Generators for the placeholders, by name.
     pub params: BTreeMap<String, ParamGen>,
+    /// Sent as a logged-in user: with `Authorization: Bearer <token>` of the user its `user`
+    /// parameter names (user N's token is `LoadPlan::sessions[N - 1]`; see `sessions.rs`).
+    pub auth: bool,
 }
 
 impl RequestTemplate {
@@ -121,6 +130,7 @@ impl RequestTemplate {
             path: path.to_owned(),
             body: None,
             params: BTreeMap::new(),
+            auth: false,
         }
     }
 }
@@ -213,6 +223,7 @@ mod tests {
             max_in_flight: 10,
             seed: 1,
             model: Model::Open,
+            sessions: None,
         }
     }
 

@@ -78,6 +78,16 @@ impl Target {
         })
     }
 
+    /// The port on the loopback host (80 when the URL names none).
+    pub fn port(&self) -> u16 {
+        self.authority.port_u16().unwrap_or(80)
+    }
+
+    /// `path` under the target's prefix.
+    pub fn path(&self, path: &str) -> String {
+        format!("{}{path}", self.prefix)
+    }
+
     fn uri(&self, path: &str) -> Result<Uri, hyper::http::Error> {
         let path_and_query = PathAndQuery::try_from(format!("{}{path}", self.prefix))?;
         Uri::builder()
@@ -158,9 +168,12 @@ impl Sender {
     }
 
     fn build(&self, request: Rendered) -> Result<Request<Full<Bytes>>, hyper::http::Error> {
-        let builder = Request::builder()
+        let mut builder = Request::builder()
             .method(hyper_method(request.method))
             .uri(self.target.uri(&request.path)?);
+        if let Some(token) = &request.auth {
+            builder = builder.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        }
         match request.body {
             Some(body) => builder
                 .header(header::CONTENT_TYPE, "application/json")
@@ -258,6 +271,10 @@ impl Connection {
         } else {
             format!("{}{}", self.target.prefix, request.path)
         };
+        let auth = match &request.auth {
+            Some(token) => Some(HeaderValue::from_str(&format!("Bearer {token}"))?),
+            None => None,
+        };
         let (body, content_type) = match request.body {
             Some(body) => (
                 Bytes::from(body),
@@ -269,10 +286,13 @@ impl Connection {
         *built.method_mut() = hyper_method(request.method);
         *built.uri_mut() = Uri::try_from(path)?;
         let headers = built.headers_mut();
-        headers.reserve(2);
+        headers.reserve(3);
         headers.insert(header::HOST, self.host.clone());
         if let Some(content_type) = content_type {
             headers.insert(header::CONTENT_TYPE, content_type);
+        }
+        if let Some(auth) = auth {
+            headers.insert(header::AUTHORIZATION, auth);
         }
         Ok(built)
     }
@@ -443,6 +463,7 @@ mod tests {
             method: Method::Get,
             path: path.to_owned(),
             body: None,
+            auth: None,
         }
     }
 

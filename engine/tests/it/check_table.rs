@@ -193,6 +193,8 @@ fn healthy() -> Observations {
         redis: None,
         key_expiries: None,
         fresh_reads: None,
+        killed: None,
+        route_served: Default::default(),
     }
 }
 
@@ -231,6 +233,8 @@ fn broken() -> Observations {
         redis: None,
         key_expiries: None,
         fresh_reads: None,
+        killed: None,
+        route_served: Default::default(),
     }
 }
 

@@ -62,6 +62,7 @@ fn plan(base_url: &str, stages: Vec<Stage>) -> LoadPlan {
         max_in_flight: 1000,
         seed: 42,
         model: Model::Open,
+        sessions: None,
     }
 }
 

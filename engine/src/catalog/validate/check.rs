@@ -22,6 +22,62 @@ pub(super) fn check(
         ttl: raw.cache_ttl,
         fresh: raw.fresh_reads,
     };
+    let mut lines = Vec::new();
+    for (i, r) in raw.responses.into_iter().enumerate() {
+        if !(100..=599).contains(&r.status) {
+            return Err(cx.invalid(
+                format!("check.responses[{i}].status"),
+                format!("an HTTP status from 100 to 599, got {}", r.status),
+            ));
+        }
+        if r.hint.trim().is_empty() {
+            return Err(cx.invalid(
+                format!("check.responses[{i}].hint"),
+                "a hint for when the line fails",
+            ));
+        }
+        lines.push(CheckLine::Responses {
+            status: r.status,
+            max: r.max,
+            hint: r.hint,
+        });
+    }
+    if let Some(e) = raw.edge_cache {
+        if !requests.iter().any(|r| r.name == e.request) {
+            return Err(cx.invalid(
+                "check.edge_cache.request",
+                format!("the name of a [[requests]] entry, got {:?}", e.request),
+            ));
+        }
+        if !e.route.starts_with('/') {
+            return Err(cx.invalid(
+                "check.edge_cache.route",
+                format!(
+                    "the service's route pattern, e.g. \"/static/{{file}}\", got {:?}",
+                    e.route
+                ),
+            ));
+        }
+        if !(e.min_ratio > 0.0 && e.min_ratio <= 1.0) {
+            return Err(cx.invalid(
+                "check.edge_cache.min_ratio",
+                format!("a fraction above 0, at most 1, got {}", e.min_ratio),
+            ));
+        }
+        if e.hint.trim().is_empty() {
+            return Err(cx.invalid("check.edge_cache.hint", "a hint for when the line fails"));
+        }
+        lines.push(CheckLine::EdgeCache {
+            request: e.request,
+            route: e.route,
+            min_ratio: e.min_ratio,
+            hint: e.hint,
+        });
+    }
+    let kill_instance_at = match &raw.kill_instance_at {
+        Some(text) => Some(cx.duration("check.kill_instance_at", text)?),
+        None => None,
+    };
     let Some(profile) = profiles.get(&raw.profile) else {
         return Err(cx.invalid(
             "check.profile",
@@ -32,7 +88,6 @@ pub(super) fn check(
             ),
         ));
     };
-    let mut lines = Vec::new();
     for (i, slo) in raw.slo.into_iter().enumerate() {
         let field = |f: &str| format!("check.slo[{i}].{f}");
         if slo.hint.trim().is_empty() {
@@ -288,6 +343,7 @@ pub(super) fn check(
     Ok(CheckSpec {
         profile: profile.clone(),
         min_hold,
+        kill_instance_at,
         lines,
     })
 }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::{placeholders, Ctx};
-use crate::catalog::raw::{RawOracle, RawParam, RawProfile, RawRequest};
+use crate::catalog::raw::{RawOracle, RawParam, RawProfile, RawRequest, RawSessions};
 use crate::catalog::{CatalogError, Oracle, Profile};
 use crate::load::{Method, ParamGen, RequestTemplate, Stage};
 
@@ -13,6 +13,7 @@ pub(super) fn requests(
     cx: &Ctx,
     raw: Vec<RawRequest>,
     has_postgres: bool,
+    sessions: Option<&RawSessions>,
 ) -> Result<(Vec<RequestTemplate>, BTreeMap<String, Oracle>), CatalogError> {
     let mut out: Vec<RequestTemplate> = Vec::new();
     let mut oracles = BTreeMap::new();
@@ -67,6 +68,34 @@ pub(super) fn requests(
             };
             params.insert(name, gen);
         }
+        // The lab says who sends a logged-in request, and counts the users who log in.
+        let login = sessions.is_some_and(|s| s.login == r.name);
+        if r.auth || login {
+            let Some(s) = sessions else {
+                return Err(cx.invalid(
+                    field("auth"),
+                    "a [sessions] section saying how users log in",
+                ));
+            };
+            if r.auth && login {
+                return Err(cx.invalid(field("auth"), "false for the login request itself"));
+            }
+            if params.contains_key("user") {
+                return Err(cx.invalid(
+                    field("params.user"),
+                    "no generator: the lab draws {user} (a logged-in user, or 1, 2, ... for the login)",
+                ));
+            }
+            let gen = if login {
+                ParamGen::Sequence { start: 1 }
+            } else {
+                ParamGen::Uniform {
+                    min: 1,
+                    max: i64::from(s.users),
+                }
+            };
+            params.insert("user".to_string(), gen);
+        }
         // Every {placeholder} in the path and body must have a generator.
         for text in std::iter::once(r.path.as_str()).chain(r.body.as_deref()) {
             for placeholder in placeholders(text) {
@@ -87,7 +116,28 @@ pub(super) fn requests(
             path: r.path,
             body: r.body,
             params,
+            auth: r.auth,
         });
+    }
+    if let Some(s) = sessions {
+        if !out.iter().any(|r| r.name == s.login) {
+            return Err(cx.invalid(
+                "sessions.login",
+                format!("the name of a [[requests]] entry, got {:?}", s.login),
+            ));
+        }
+        if !(1..=10_000).contains(&s.users) {
+            return Err(cx.invalid(
+                "sessions.users",
+                format!("between 1 and 10000, got {}", s.users),
+            ));
+        }
+        if s.token.trim().is_empty() {
+            return Err(cx.invalid(
+                "sessions.token",
+                "the login answer's field holding the token",
+            ));
+        }
     }
     Ok((out, oracles))
 }

@@ -260,7 +260,15 @@ pub(super) fn validate(file: &Path, raw: RawScenario) -> Result<Scenario, Catalo
             })
         }
     };
-    let (requests, oracles) = load::requests(&cx, raw.requests, postgres.is_some())?;
+    let (requests, oracles) =
+        load::requests(&cx, raw.requests, postgres.is_some(), raw.sessions.as_ref())?;
+    let sessions = raw.sessions.as_ref().and_then(|s| {
+        Some(crate::load::SessionSpec {
+            login: requests.iter().find(|r| r.name == s.login)?.clone(),
+            users: s.users,
+            token: s.token.clone(),
+        })
+    });
     let mut profiles = BTreeMap::new();
     for (name, profile) in raw.profiles {
         let profile = load::profile(&cx, &name, profile, &requests)?;
@@ -369,6 +377,7 @@ pub(super) fn validate(file: &Path, raw: RawScenario) -> Result<Scenario, Catalo
         hints: raw.hints,
         panels,
         oracles,
+        sessions,
     })
 }
 
