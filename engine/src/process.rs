@@ -376,6 +376,14 @@ impl RunState {
     }
 }
 
+/// The port of a lab server's URL, `<scheme>://127.0.0.1:PORT[/...]` (`http` for services
+/// and nginx, `redis` for Redis): the one parser of the lab's own URLs.
+pub fn local_port(url: &str, scheme: &str) -> Option<u16> {
+    let rest = url.strip_prefix(scheme)?.strip_prefix("://")?;
+    let authority = rest.split('/').next()?;
+    authority.rsplit(':').next()?.parse().ok()
+}
+
 /// A free TCP port on 127.0.0.1, chosen by the kernel.
 pub fn free_port() -> std::io::Result<u16> {
     Ok(std::net::TcpListener::bind(("127.0.0.1", 0))?
@@ -386,6 +394,18 @@ pub fn free_port() -> std::io::Result<u16> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_lab_url_gives_its_port_for_its_scheme_only() {
+        assert_eq!(local_port("http://127.0.0.1:8080", "http"), Some(8080));
+        assert_eq!(
+            local_port("http://127.0.0.1:8080/prefix", "http"),
+            Some(8080)
+        );
+        assert_eq!(local_port("redis://127.0.0.1:6390", "redis"), Some(6390));
+        assert_eq!(local_port("http://127.0.0.1:6390", "redis"), None);
+        assert_eq!(local_port("http://127.0.0.1", "http"), None);
+    }
 
     #[test]
     fn this_process_is_alive_and_has_a_start_time() {

@@ -114,14 +114,9 @@ const STREAMS: &[(&str, &str)] = &[
     ("psync", "the replication stream"),
 ];
 
-/// `127.0.0.1:PORT` of a `redis://127.0.0.1:PORT` URL.
+/// The port of a `redis://127.0.0.1:PORT` URL.
 pub fn port_of(url: &str) -> Option<u16> {
-    url.strip_prefix("redis://")?
-        .rsplit(':')
-        .next()?
-        .trim_end_matches('/')
-        .parse()
-        .ok()
+    crate::process::local_port(url, "redis")
 }
 
 /// Sends `line` (e.g. `INFO stats`, `SET "a key" 1`) to the Redis on 127.0.0.1:`port` and

@@ -302,7 +302,10 @@ pub fn processes_mentioning(needle: &str) -> Vec<(u32, String)> {
         };
         if let Ok(cmd) = std::fs::read(format!("/proc/{pid}/cmdline")) {
             let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
-            if cmd.contains(needle) && alive(pid) {
+            // redis-server rewrites its command line ("redis-server 127.0.0.1:PORT"): it is
+            // found by its working directory, its folder under the lab home.
+            let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).unwrap_or_default();
+            if (cmd.contains(needle) || cwd.to_string_lossy().starts_with(needle)) && alive(pid) {
                 found.push((pid, cmd));
             }
         }

@@ -10,7 +10,8 @@
 //!
 //! Most cases use a fixture scenario (`t2-99`, written to /tmp/sdlab-tests/reliability-src):
 //! a std-only HTTP service that builds in a second and misbehaves as a `mode` file in its
-//! folder says, without PostgreSQL. The cases about PostgreSQL use t1-01 in a lab home of their own.
+//! folder says, without PostgreSQL. The cases about PostgreSQL use t1-01 in a lab home of their
+//! own; the no-orphans case uses t1-06 there (PostgreSQL, Redis, nginx and three instances).
 //! Each case adds a line to `target/reliability-summary.txt` (see `summary.rs`).
 //! A run's random choices come from one seed, printed; `SDLAB_RELIABILITY_SEED` replays it.
 
@@ -741,13 +742,13 @@ fn a_hundred_cycles_of_edit_save_rebuild_kill_and_reset_lose_no_saved_version() 
 #[test]
 fn quitting_or_killing_sdlab_at_random_points_of_start_load_and_check_leaves_no_process_behind() {
     let mut case = Case::new(
-        "no orphans: Ctrl-C/SIGTERM/SIGKILL during start, load and check (t1-01, PostgreSQL)",
+        "no orphans: Ctrl-C/SIGTERM/SIGKILL during start, load and check (t1-06: PostgreSQL, Redis, nginx, three instances)",
     );
     let mut rng = Rng::new("no orphans");
     let home = pg_home();
-    let start: &[&str] = &["start", "t1-01"];
-    let load: &[&str] = &["load", "t1-01", "--rate", "10", "--duration", "20s"];
-    let check: &[&str] = &["check", "t1-01"];
+    let start: &[&str] = &["start", "t1-06"];
+    let load: &[&str] = &["load", "t1-06", "--rate", "10", "--duration", "20s"];
+    let check: &[&str] = &["check", "t1-06"];
     // (command, signal, killed within, whether it must stop everything itself). Ctrl-C and
     // SIGTERM must stop everything at any point; after SIGKILL the next `sdlab stop` must find
     // and stop what is left.
@@ -790,7 +791,7 @@ fn quitting_or_killing_sdlab_at_random_points_of_start_load_and_check_leaves_no_
             );
         } else {
             let mut stop = sdlab(&home);
-            stop.args(["stop", "t1-01"]);
+            stop.args(["stop", "t1-06"]);
             let (code, out) = sdlab_output(stop, Duration::from_secs(60));
             assert_eq!(code, 0, "{out}");
             let left = left_running(&home, Duration::from_secs(15));
@@ -802,7 +803,7 @@ fn quitting_or_killing_sdlab_at_random_points_of_start_load_and_check_leaves_no_
         case.survived();
     }
     // After SIGKILL, the next start cleans up and works; its stop leaves nothing.
-    let (mut child, _, url) = start_watched(sdlab(&home), "t1-01");
+    let (mut child, _, url) = start_watched(sdlab(&home), "t1-06");
     let (code, _) = http(
         url.trim_start_matches("http://"),
         "GET",

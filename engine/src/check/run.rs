@@ -193,7 +193,10 @@ pub async fn run(
     }
     // Last, after every counter was read: its requests count in no line but its own.
     let judging = std::time::Instant::now();
-    let answers = match targets.first().and_then(|t| port_of(t)) {
+    let answers = match targets
+        .first()
+        .and_then(|t| crate::process::local_port(t, "http"))
+    {
         Some(port) => {
             super::answers::verify(
                 profile,
@@ -379,11 +382,6 @@ fn planned_rate(profile: &crate::catalog::Profile) -> f64 {
     } else {
         0.0
     }
-}
-
-/// `http://127.0.0.1:8080` -> 8080.
-fn port_of(url: &str) -> Option<u16> {
-    url.rsplit(':').next()?.trim_end_matches('/').parse().ok()
 }
 
 /// The kit's request counter (every instance exports it), for the balance line.
