@@ -305,7 +305,7 @@ pub fn processes_mentioning(needle: &str) -> Vec<(u32, String)> {
             // redis-server rewrites its command line ("redis-server 127.0.0.1:PORT"): it is
             // found by its working directory, its folder under the lab home.
             let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).unwrap_or_default();
-            if (cmd.contains(needle) || cwd.to_string_lossy().starts_with(needle)) && alive(pid) {
+            if (cmd.contains(needle) || cwd.starts_with(needle)) && alive(pid) {
                 found.push((pid, cmd));
             }
         }

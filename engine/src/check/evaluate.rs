@@ -586,6 +586,16 @@ fn instances_up(hint: &str, obs: &Observations) -> LineResult {
             k.at.as_secs_f64()
         ));
     }
+    if let Some(why) = &obs.kill_missed {
+        // The scenario's lesson needs the kill: without it, the line cannot pass.
+        return result(
+            "instances up".to_string(),
+            format!("{measured}; no instance was killed: {why}"),
+            format!("{total}/{total} after the check kills one"),
+            false,
+            "The check kills the busiest instance during its load and could not: rerun it; if it persists, the load is shorter than [check] kill_instance_at.",
+        );
+    }
     result(
         "instances up".to_string(),
         measured,

@@ -138,6 +138,9 @@ pub struct Observations {
     pub fresh_reads: Option<Result<FreshReads, String>>,
     /// The instance the check killed during the load (`[check] kill_instance_at`).
     pub killed: Option<Killed>,
+    /// Why the check killed nothing although the scenario asks it to (the load ended or was
+    /// cancelled first): the instances-up line fails with it.
+    pub kill_missed: Option<String>,
     /// Requests the instances served during the load, by route pattern, for the routes the
     /// edge-cache lines name (None when an instance could not be counted).
     pub route_served: BTreeMap<String, Option<f64>>,
@@ -207,6 +210,7 @@ impl Default for Observations {
             key_expiries: None,
             fresh_reads: None,
             killed: None,
+            kill_missed: None,
             route_served: BTreeMap::new(),
         }
     }

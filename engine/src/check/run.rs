@@ -58,6 +58,10 @@ pub async fn run(
         Some(p) => p.server_log_size().await.ok(),
         None => None,
     };
+    // Users log in before anything is measured (scenarios with `[sessions]`).
+    let sessions = load::prepare_sessions(scenario.sessions.as_ref(), &targets, profile.timeout)
+        .await
+        .map_err(|e| CheckError::Setup(e.to_string()))?;
     // Each instance's request counter before the load, so the check sees who served it.
     let ports: Vec<u16> = running.services.iter().map(|s| s.port).collect();
     let scrapes_before: Vec<Option<PromText>> =
@@ -72,28 +76,38 @@ pub async fn run(
         .map(|m| m.as_ref().map(|m| m.sum(REQUESTS_TOTAL).unwrap_or(0.0)))
         .collect();
     let calls_before = running.dependency.as_ref().map(|d| d.calls_per_key());
-    // Users log in before anything is measured (scenarios with `[sessions]`).
-    let sessions = load::prepare_sessions(scenario.sessions.as_ref(), &targets, profile.timeout)
-        .await
-        .map_err(|e| CheckError::Setup(e.to_string()))?;
     let redis_port = running.redis.as_ref().map(|r| r.port());
     let redis_before = match redis_port {
         Some(port) => Some(super::cache::counters(port).await),
         None => None,
     };
-    let mut killed = None;
+    let mut kill = None;
     let summary = match load {
         Load::Run => {
             let mut plan = profile.plan(targets.clone(), None, None);
             plan.sessions = sessions.clone();
-            let killer = async {
-                match scenario.check.kill_instance_at {
-                    Some(at) => super::kill::busiest_after(at, running, &scrapes_before).await,
-                    None => None,
+            let run = load::run(plan, ticks, cancel.clone());
+            let summary = match scenario.check.kill_instance_at {
+                None => run.await,
+                // The kill races the load: it happens only while the load still runs.
+                Some(at) => {
+                    tokio::pin!(run);
+                    let killer = super::kill::busiest_after(at, running, &scrapes_before);
+                    tokio::select! {
+                        summary = &mut run => {
+                            kill = Some(super::kill::KillOutcome::Missed(format!(
+                                "the load ended before {:.0} s",
+                                at.as_secs_f64()
+                            )));
+                            summary
+                        }
+                        outcome = killer => {
+                            kill = Some(outcome);
+                            run.await
+                        }
+                    }
                 }
             };
-            let (summary, kill) = tokio::join!(load::run(plan, ticks, cancel.clone()), killer);
-            killed = kill;
             let summary = summary.map_err(|e| CheckError::Load(e.to_string()))?;
             // Sessions report themselves to pg_stat_database within a second; let them.
             tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -254,8 +268,8 @@ pub async fn run(
     let counted: Vec<Option<&PromText>> = metrics
         .iter()
         .enumerate()
-        .map(|(i, m)| match &killed {
-            Some((k, _, last)) if *k == i => Some(last),
+        .map(|(i, m)| match &kill {
+            Some(super::kill::KillOutcome::Killed(k, _, last)) if *k == i => last.as_ref(),
             _ => m.as_ref(),
         })
         .collect();
@@ -268,6 +282,16 @@ pub async fn run(
             _ => None,
         })
         .map(|route| {
+            // A route no instance labels (renamed, or served outside the kit's middleware)
+            // would count as never reached: not counted at all instead.
+            let labelled = counted.iter().flatten().any(|m| {
+                m.samples.iter().any(|(n, labels, _)| {
+                    n == REQUESTS_TOTAL && labels.get("route").is_some_and(|r| *r == route)
+                })
+            });
+            if !labelled {
+                return (route, None);
+            }
             let total: Option<f64> = scrapes_before
                 .iter()
                 .zip(&counted)
@@ -348,7 +372,14 @@ pub async fn run(
         redis,
         key_expiries,
         fresh_reads,
-        killed: killed.map(|(_, k, _)| k),
+        killed: match &kill {
+            Some(super::kill::KillOutcome::Killed(_, k, _)) => Some(k.clone()),
+            _ => None,
+        },
+        kill_missed: match kill {
+            Some(super::kill::KillOutcome::Missed(why)) => Some(why),
+            _ => None,
+        },
         route_served,
     };
     let lines = evaluate(&scenario.check.lines, &obs);

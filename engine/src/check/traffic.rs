@@ -48,7 +48,7 @@ pub fn edge_cache_line(
     let (measured, passed) = match reached {
         _ if answered == 0 => (format!("no answer to {request}"), false),
         None => (
-            "not counted (an instance did not answer)".to_string(),
+            format!("not counted: no instance's http_requests_total has route=\"{route}\" (or an instance did not answer)"),
             false,
         ),
         Some(reached) => {

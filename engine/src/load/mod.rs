@@ -98,6 +98,15 @@ pub async fn run(
     cancel: CancellationToken,
 ) -> Result<RunSummary, LoadError> {
     plan.validate()?;
+    if plan.sessions.is_none() {
+        if let Some(t) = plan.mix.iter().find(|t| t.auth && t.weight > 0) {
+            return Err(LoadError::plan(
+                format!("mix ({})", t.name),
+                "a request sent as a logged-in user, and no users logged in: call \
+                 load::prepare_sessions first",
+            ));
+        }
+    }
     let targets = plan
         .targets
         .iter()

@@ -88,6 +88,13 @@ pub async fn log_in(
                     short(&body)
                 ))
             })?;
+        // It goes into a header as it is: no line breaks or other control characters.
+        if hyper::header::HeaderValue::from_str(&format!("Bearer {token}")).is_err() {
+            return Err(failed(format!(
+                "the token {:?} cannot be sent in an Authorization header",
+                short(&token)
+            )));
+        }
         tokens.push(token);
     }
     Ok(Arc::new(tokens))

@@ -194,6 +194,7 @@ fn healthy() -> Observations {
         key_expiries: None,
         fresh_reads: None,
         killed: None,
+        kill_missed: None,
         route_served: Default::default(),
     }
 }
@@ -234,6 +235,7 @@ fn broken() -> Observations {
         key_expiries: None,
         fresh_reads: None,
         killed: None,
+        kill_missed: None,
         route_served: Default::default(),
     }
 }

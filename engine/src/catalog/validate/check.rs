@@ -2,6 +2,7 @@
 //! refused connections, balance; each against the profiles and requests it names.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use super::Ctx;
 use crate::catalog::raw::{RawCacheHits, RawCacheTtl, RawCheck, RawFreshReads, RawRejectedWrites};
@@ -24,10 +25,11 @@ pub(super) fn check(
     };
     let mut lines = Vec::new();
     for (i, r) in raw.responses.into_iter().enumerate() {
-        if !(100..=599).contains(&r.status) {
+        // The load records the status of failed answers only (4xx, 5xx).
+        if !(400..=599).contains(&r.status) {
             return Err(cx.invalid(
                 format!("check.responses[{i}].status"),
-                format!("an HTTP status from 100 to 599, got {}", r.status),
+                format!("an error status from 400 to 599, got {}", r.status),
             ));
         }
         if r.hint.trim().is_empty() {
@@ -75,7 +77,29 @@ pub(super) fn check(
         });
     }
     let kill_instance_at = match &raw.kill_instance_at {
-        Some(text) => Some(cx.duration("check.kill_instance_at", text)?),
+        Some(text) => {
+            let at = cx.duration("check.kill_instance_at", text)?;
+            let total: Duration = profiles
+                .get(&raw.profile)
+                .map(|p| p.stages.iter().map(|s| s.duration).sum())
+                .unwrap_or_default();
+            if at.is_zero() || at >= total {
+                return Err(cx.invalid(
+                    "check.kill_instance_at",
+                    format!(
+                        "a moment inside the check load (above 0 s, below its {:.0} s), got {text:?}",
+                        total.as_secs_f64()
+                    ),
+                ));
+            }
+            if raw_cache.fresh.is_some() {
+                return Err(cx.invalid(
+                    "check.kill_instance_at",
+                    "no [check.fresh_reads] with it: the probe reads every instance, the killed one too",
+                ));
+            }
+            Some(at)
+        }
         None => None,
     };
     let Some(profile) = profiles.get(&raw.profile) else {

@@ -335,6 +335,13 @@ pub(super) fn validate(file: &Path, raw: RawScenario) -> Result<Scenario, Catalo
             "a [topology.dependency] with a key (the JSON field the stub counts calls by)",
         ));
     }
+    if check.kill_instance_at.is_some() && nginx.is_none() {
+        return Err(cx.invalid(
+            "check.kill_instance_at",
+            "a [topology.nginx] in front of the instances: without a balancer the load (and the \
+             answers check) would keep going to the killed instance",
+        ));
+    }
     // Every check judges the answers, whatever else it measures.
     check.lines.insert(0, CheckLine::Answers);
     if raw.topology.instances > 1 || nginx.is_some() {

@@ -41,7 +41,8 @@ pub async fn update_price(
     .fetch_optional(&mut *conn)
     .await?;
     // After the write is committed, not before: a page read in between would be cached
-    // again with the old price.
+    // again with the old price. (A miss that read the old row just before the update can
+    // still store it after this delete; the TTL bounds how long that page lives.)
     page_cache::forget(&state.cache, id).await;
     product.map(Json).ok_or(AppError::NotFound)
 }

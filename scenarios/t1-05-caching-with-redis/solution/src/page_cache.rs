@@ -21,7 +21,14 @@ fn key(id: i64) -> String {
 /// The cached page, or None on a miss (or when Redis could not answer).
 pub async fn get(cache: &Cache, id: i64) -> Option<ProductPage> {
     match cache.get(&key(id)).await {
-        Ok(Some(json)) => serde_json::from_str(&json).ok(),
+        Ok(Some(json)) => match serde_json::from_str(&json) {
+            Ok(page) => Some(page),
+            // An old shape from a previous version of the code: rebuild it.
+            Err(e) => {
+                tracing::warn!(error = %e, id, "cached page unreadable; reading PostgreSQL");
+                None
+            }
+        },
         Ok(None) => None,
         Err(e) => {
             tracing::warn!(error = %e, id, "page cache lookup failed; reading PostgreSQL");

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-/// How long a login lasts without being used again... or at all: a shop session.
+/// How long a login lasts, from the moment it is made: a shop session.
 const SESSION_TTL: Duration = Duration::from_secs(30 * 60);
 
 /// The sessions, kept in memory: a lookup costs nothing.

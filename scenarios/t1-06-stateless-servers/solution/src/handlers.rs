@@ -26,13 +26,13 @@ pub async fn login(
     Json(login): Json<Login>,
 ) -> Result<Json<LoggedIn>, (StatusCode, &'static str)> {
     let refused = (StatusCode::UNAUTHORIZED, "wrong user or password");
-    let mut conn = state.db.conn().await.map_err(|_| busy())?;
+    let mut conn = state.db.conn().await.map_err(|e| busy("database", &e))?;
     let row: Option<(i64, String, String)> =
         sqlx::query_as("SELECT id, salt, password_hash FROM users WHERE username = $1")
             .bind(&login.user)
             .fetch_optional(&mut *conn)
             .await
-            .map_err(|_| busy())?;
+            .map_err(|e| busy("database", &e))?;
     let Some((user_id, salt, hash)) = row else {
         return Err(refused);
     };
@@ -41,11 +41,17 @@ pub async fn login(
     if given != hash {
         return Err(refused);
     }
-    let token = state.sessions.create(user_id).await.map_err(|_| busy())?;
+    let token = state
+        .sessions
+        .create(user_id)
+        .await
+        .map_err(|e| busy("session store", &e))?;
     Ok(Json(LoggedIn { token }))
 }
 
-fn busy() -> (StatusCode, &'static str) {
+/// A 503 the client may retry; the cause goes to the log, not to the client.
+fn busy(what: &str, cause: &dyn std::fmt::Debug) -> (StatusCode, &'static str) {
+    tracing::error!(?cause, "login failed: {what} unavailable");
     (StatusCode::SERVICE_UNAVAILABLE, "busy, try again")
 }
 
