@@ -276,8 +276,16 @@ async function main() {
     // Leaving t1-05 for a scenario without Redis hides the tab and removes the Redis charts.
     await page.click('#scenarios a[data-id=t1-01]');
     await page.waitForFunction(() => window.sdlab.state.scenario?.id === 't1-01', null, { timeout: 30_000 });
-    check(await page.isHidden('#tabs button[data-tab=redis]') && await page.isVisible('#tab-charts'), 'leaving t1-05 for t1-01 hides the Redis tab and shows the charts');
-    check((await page.evaluate(() => document.querySelectorAll('[data-chart^="redis-"]').length)) === 0, 'and removes the Redis charts');
+    // The page redraws after the switch: wait for it (bounded) rather than sample one instant.
+    const switched = await Promise.all([
+      page.locator('#tabs button[data-tab=redis]').waitFor({ state: 'hidden', timeout: 10_000 }),
+      page.locator('#tab-charts').waitFor({ state: 'visible', timeout: 10_000 }),
+    ]).then(() => true, () => false);
+    check(switched, 'leaving t1-05 for t1-01 hides the Redis tab and shows the charts');
+    const removed = await page
+      .waitForFunction(() => document.querySelectorAll('[data-chart^="redis-"]').length === 0, null, { timeout: 10_000 })
+      .then(() => true, () => false);
+    check(removed, 'and removes the Redis charts');
 
     check(foreign.length === 0, `no request left 127.0.0.1 (${foreign.join(', ')})`);
     check(errors.length === 0, `no page errors (${errors.join('; ')})`);
