@@ -514,7 +514,7 @@ impl From<&SecondStats> for SecondView {
         let mut errors: BTreeMap<String, u64> = t
             .http_errors
             .iter()
-            .map(|(code, n)| (format!("http {code}"), *n))
+            .map(|(code, n)| (crate::load::status_label(*code), *n))
             .collect();
         for (kind, n) in &t.errors {
             *errors.entry(kind.label().to_string()).or_insert(0) += n;

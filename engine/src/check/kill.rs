@@ -24,6 +24,27 @@ pub enum KillOutcome {
     Missed(String),
 }
 
+/// Runs the check `load`, and kills the busiest instance `at` into it (when the scenario
+/// asks): the kill races the load, so it happens only while the load still runs.
+pub async fn load_racing_the_kill<T>(
+    load: impl std::future::Future<Output = T>,
+    at: Option<Duration>,
+    running: &Running,
+    before: &[Option<PromText>],
+) -> (T, Option<KillOutcome>) {
+    let Some(at) = at else {
+        return (load.await, None);
+    };
+    tokio::pin!(load);
+    tokio::select! {
+        summary = &mut load => {
+            let missed = format!("the load ended before {:.0} s", at.as_secs_f64());
+            (summary, Some(KillOutcome::Missed(missed)))
+        }
+        outcome = busiest_after(at, running, before) => (load.await, Some(outcome)),
+    }
+}
+
 /// Waits `at`, then kills the busiest instance of `running`.
 pub async fn busiest_after(
     at: Duration,

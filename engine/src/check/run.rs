@@ -86,28 +86,14 @@ pub async fn run(
         Load::Run => {
             let mut plan = profile.plan(targets.clone(), None, None);
             plan.sessions = sessions.clone();
-            let run = load::run(plan, ticks, cancel.clone());
-            let summary = match scenario.check.kill_instance_at {
-                None => run.await,
-                // The kill races the load: it happens only while the load still runs.
-                Some(at) => {
-                    tokio::pin!(run);
-                    let killer = super::kill::busiest_after(at, running, &scrapes_before);
-                    tokio::select! {
-                        summary = &mut run => {
-                            kill = Some(super::kill::KillOutcome::Missed(format!(
-                                "the load ended before {:.0} s",
-                                at.as_secs_f64()
-                            )));
-                            summary
-                        }
-                        outcome = killer => {
-                            kill = Some(outcome);
-                            run.await
-                        }
-                    }
-                }
-            };
+            let (summary, outcome) = super::kill::load_racing_the_kill(
+                load::run(plan, ticks, cancel.clone()),
+                scenario.check.kill_instance_at,
+                running,
+                &scrapes_before,
+            )
+            .await;
+            kill = outcome;
             let summary = summary.map_err(|e| CheckError::Load(e.to_string()))?;
             // Sessions report themselves to pg_stat_database within a second; let them.
             tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -273,36 +259,8 @@ pub async fn run(
             _ => m.as_ref(),
         })
         .collect();
-    let route_served = scenario
-        .check
-        .lines
-        .iter()
-        .filter_map(|l| match l {
-            CheckLine::EdgeCache { route, .. } => Some(route.clone()),
-            _ => None,
-        })
-        .map(|route| {
-            // A route no instance labels (renamed, or served outside the kit's middleware)
-            // would count as never reached: not counted at all instead.
-            let labelled = counted.iter().flatten().any(|m| {
-                m.samples.iter().any(|(n, labels, _)| {
-                    n == REQUESTS_TOTAL && labels.get("route").is_some_and(|r| *r == route)
-                })
-            });
-            if !labelled {
-                return (route, None);
-            }
-            let total: Option<f64> = scrapes_before
-                .iter()
-                .zip(&counted)
-                .map(|(before, after)| {
-                    let of = |m: &PromText| m.sum_where(REQUESTS_TOTAL, "route", &route);
-                    Some((of(after.as_ref()?) - before.as_ref().map_or(0.0, of)).max(0.0))
-                })
-                .sum();
-            (route, total)
-        })
-        .collect();
+    let route_served =
+        super::traffic::route_served(&scenario.check.lines, &scrapes_before, &counted);
     let obs = Observations {
         overall: summary
             .as_ref()

@@ -3,14 +3,56 @@
 //! request kind were answered in front of the instances (`[check.edge_cache]`: nginx's cache
 //! serving static files). Pure: judged from `Observations`.
 
+use std::collections::BTreeMap;
+
 use super::evaluate::result;
+use super::run::REQUESTS_TOTAL;
 use super::{LineResult, Observations};
+use crate::catalog::CheckLine;
+use crate::metrics::PromText;
+
+/// Requests the instances served during the load for each route an edge-cache line names:
+/// the rise of their `http_requests_total{route}` from `before` to `after` (the killed
+/// instance's last scrape stands for its end). None for a route no instance labels (renamed,
+/// or served outside the kit's middleware: it would count as never reached) or when an
+/// instance could not be counted.
+pub fn route_served(
+    lines: &[CheckLine],
+    before: &[Option<PromText>],
+    after: &[Option<&PromText>],
+) -> BTreeMap<String, Option<f64>> {
+    lines
+        .iter()
+        .filter_map(|l| match l {
+            CheckLine::EdgeCache { route, .. } => Some(route.clone()),
+            _ => None,
+        })
+        .map(|route| {
+            let of = |m: &PromText| m.sum_where(REQUESTS_TOTAL, "route", &route);
+            let labelled = after.iter().flatten().any(|m| {
+                m.samples.iter().any(|(n, labels, _)| {
+                    n == REQUESTS_TOTAL && labels.get("route").is_some_and(|r| *r == route)
+                })
+            });
+            let total: Option<f64> = labelled
+                .then(|| {
+                    before
+                        .iter()
+                        .zip(after)
+                        .map(|(b, a)| Some((of((*a)?) - b.as_ref().map_or(0.0, of)).max(0.0)))
+                        .sum()
+                })
+                .flatten();
+            (route, total)
+        })
+        .collect()
+}
 
 /// `[[check.responses]]`: answers with `status` during the load, at most `max`.
 pub fn responses_line(status: u16, max: u64, hint: &str, obs: &Observations) -> LineResult {
     let count = obs
         .errors
-        .get(&format!("http {status}"))
+        .get(&crate::load::status_label(status))
         .copied()
         .unwrap_or(0);
     let mut measured = format!("{count} of {}", obs.overall.sent);

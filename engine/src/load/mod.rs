@@ -50,7 +50,7 @@ pub use aggregate::{LatencySummary, RunSummary, SecondStats, TemplateSummary, MA
 pub use params::MAX_ZIPF_N;
 pub(crate) use params::{Mix, Rendered};
 pub use plan::{LoadPlan, LoadTargets, Method, Model, ParamGen, RequestTemplate, Sessions, Stage};
-pub use record::{ErrorKind, Outcome, RequestRecord};
+pub use record::{status_label, ErrorKind, Outcome, RequestRecord};
 pub(crate) use send::hyper_method;
 pub use sessions::{log_in, prepare as prepare_sessions, SessionSpec};
 

@@ -95,10 +95,15 @@ impl RequestRecord {
     pub fn error_label(&self) -> Option<String> {
         match self.outcome {
             _ if self.is_ok() => None,
-            Outcome::Status(code) => Some(format!("http {code}")),
+            Outcome::Status(code) => Some(status_label(code)),
             Outcome::Error(kind) => Some(kind.label().to_owned()),
         }
     }
+}
+
+/// How an answer with an error status is named among the errors by kind: `http 503`.
+pub fn status_label(code: u16) -> String {
+    format!("http {code}")
 }
 
 #[cfg(test)]
