@@ -13,23 +13,13 @@
 // target/sdlab-services, and a test building another version of t1-01's service there at
 // the same moment can replace the binary this lab is about to start.
 
-import { spawn, execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { chromium } from 'playwright-core';
+import { api, artifacts, chromiumPath, home, labEnv, MINUTE, repo, sdlabBin, serve, stopServe } from './lab.mjs';
 
-const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const home = process.env.SDLAB_E2E_HOME ?? '/tmp/sdlab-tests/ui-home';
-const artifacts = join(repo, 'target/ui-artifacts');
 const solution = join(repo, 'scenarios/t1-01-diagnosing-failures/solution');
-const sdlabBin = join(repo, 'target/debug/sdlab');
-const MINUTE = 60_000;
-
-function chromiumPath() {
-  for (const p of [process.env.CHROMIUM, '/usr/bin/chromium', '/usr/bin/chromium-browser']) if (p && existsSync(p)) return p;
-  try { return execFileSync('sh', ['-c', 'command -v chromium || command -v chromium-browser'], { encoding: 'utf8' }).trim(); } catch { return null; }
-}
 
 function check(condition, message) {
   if (!condition) throw new Error(`FAILED: ${message}`);
@@ -44,34 +34,6 @@ async function shot(page, name) {
   const file = join(artifacts, `${String(step).padStart(2, '0')}-${name}.png`);
   await page.screenshot({ path: file, fullPage: false });
   console.log(`[e2e] ${name} (${file})`);
-}
-
-/** The lab's environment, shared by `sdlab serve` and the terminal's `sdlab start`. */
-const labEnv = { ...process.env, SDLAB_HOME: home, SDLAB_ROOT: repo, SDLAB_TARGET_DIR: join(repo, 'target/sdlab-services'), SDLAB_UI_DIR: join(repo, 'ui/dist') };
-
-/** Starts `sdlab serve`; resolves with the URL it prints (token in the fragment). */
-function serve() {
-  const child = spawn(sdlabBin, ['serve'], {
-    env: labEnv,
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  // Whatever ends this script (an exception, Ctrl-C) ends the lab too; the lab's own
-  // children (PostgreSQL, the service) die with it (PR_SET_PDEATHSIG).
-  const kill = () => child.exitCode === null && child.kill('SIGTERM');
-  process.on('exit', kill);
-  for (const signal of ['SIGINT', 'SIGTERM']) process.once(signal, () => { kill(); process.exit(130); });
-  const url = new Promise((ok, fail) => {
-    let out = '';
-    child.stdout.on('data', (chunk) => {
-      out += chunk;
-      const m = /serving (http:\/\/127\.0\.0\.1:\d+\/#token=[0-9a-f]+)/.exec(out);
-      if (m) ok(m[1]);
-    });
-    child.on('exit', (code) => fail(new Error(`sdlab serve exited (${code}) before it served`)));
-    // unref: a deadline must not keep the test's process alive after it passed.
-    setTimeout(() => fail(new Error('sdlab serve printed no URL in 30 s')), 30_000).unref();
-  });
-  return { child, url };
 }
 
 /** `sdlab start <id>` as a terminal runs it, beside the server: `ready` resolves with the
@@ -109,27 +71,6 @@ async function within2s(page, since, what, predicate) {
 }
 
 /** SIGTERM, then wait: serve stops the scenario it started before it exits. */
-async function stopServe(child) {
-  if (child.exitCode !== null) return;
-  const exited = new Promise((ok) => child.on('exit', ok));
-  child.kill('SIGTERM');
-  await Promise.race([exited, new Promise((ok) => setTimeout(ok, 60_000).unref())]);
-  if (child.exitCode === null) child.kill('SIGKILL');
-}
-
-async function api(url, method, path, body) {
-  const base = new URL(url);
-  const token = new URLSearchParams(base.hash.slice(1)).get('token');
-  const response = await fetch(`${base.origin}/api${path}`, {
-    method,
-    headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await response.text();
-  check(response.ok, `${method} ${path}: ${response.status} ${text}`);
-  return text ? JSON.parse(text) : null;
-}
-
 const points = (page, chart) => page.evaluate((c) => window.sdlab.charts.points(c), chart);
 const editorText = (page) => page.evaluate(() => window.sdlab.editor.getValue());
 

@@ -20,29 +20,18 @@
 // so t1-05's build is incremental); t1-05's code, database and Redis are reset at the start of
 // every run. Under a minute with a warm home (a cold one builds t1-05's service first). Screenshots: target/ui-artifacts/redis-*.png.
 
-import { spawn, execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { connect } from 'node:net';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { chromium } from 'playwright-core';
+import { api, artifacts, chromiumPath, home, MINUTE, repo, sdlabBin, serve, stopServe } from './lab.mjs';
 
-const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const home = process.env.SDLAB_E2E_HOME ?? '/tmp/sdlab-tests/ui-home';
-const artifacts = join(repo, 'target/ui-artifacts');
-const sdlabBin = join(repo, 'target/debug/sdlab');
 const SCENARIO = 't1-05';
-const MINUTE = 60_000;
 const began = Date.now();
 
 function check(condition, message) {
   if (!condition) throw new Error(`FAILED: ${message}`);
   console.log(`[redis-ui] ok: ${message}`);
-}
-
-function chromiumPath() {
-  for (const p of [process.env.CHROMIUM, '/usr/bin/chromium', '/usr/bin/chromium-browser']) if (p && existsSync(p)) return p;
-  try { return execFileSync('sh', ['-c', 'command -v chromium || command -v chromium-browser'], { encoding: 'utf8' }).trim(); } catch { return null; }
 }
 
 const elapsed = () => `${Math.round((Date.now() - began) / 1000)} s`;
@@ -51,53 +40,6 @@ async function shot(page, name) {
   const file = join(artifacts, `redis-${name}.png`);
   await page.screenshot({ path: file });
   console.log(`[redis-ui] ${name} at ${elapsed()} (${file})`);
-}
-
-/** Starts `sdlab serve` on the lab home; resolves with the URL it prints (token in the fragment). */
-function serve() {
-  const child = spawn(sdlabBin, ['serve'], {
-    env: { ...process.env, SDLAB_HOME: home, SDLAB_ROOT: repo, SDLAB_TARGET_DIR: join(repo, 'target/sdlab-services'), SDLAB_UI_DIR: join(repo, 'ui/dist') },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  // Whatever ends this script ends the lab too; the lab's own children (PostgreSQL,
-  // redis-server, the instances) die with it (PR_SET_PDEATHSIG).
-  const kill = () => child.exitCode === null && child.kill('SIGTERM');
-  process.on('exit', kill);
-  for (const signal of ['SIGINT', 'SIGTERM']) process.once(signal, () => { kill(); process.exit(130); });
-  const url = new Promise((ok, fail) => {
-    let out = '';
-    child.stdout.on('data', (chunk) => {
-      out += chunk;
-      const m = /serving (http:\/\/127\.0\.0\.1:\d+\/#token=[0-9a-f]+)/.exec(out);
-      if (m) ok(m[1]);
-    });
-    child.on('exit', (code) => fail(new Error(`sdlab serve exited (${code}) before it served`)));
-    setTimeout(() => fail(new Error('sdlab serve printed no URL in 30 s')), 30_000).unref();
-  });
-  return { child, url };
-}
-
-/** SIGTERM, then wait: serve stops the scenario it started before it exits. */
-async function stopServe(child) {
-  if (child.exitCode !== null) return;
-  const exited = new Promise((ok) => child.on('exit', ok));
-  child.kill('SIGTERM');
-  await Promise.race([exited, new Promise((ok) => setTimeout(ok, 60_000).unref())]);
-  if (child.exitCode === null) child.kill('SIGKILL');
-}
-
-async function api(url, method, path, body, raw = false) {
-  const base = new URL(url);
-  const token = new URLSearchParams(base.hash.slice(1)).get('token');
-  const response = await fetch(`${base.origin}/api${path}`, {
-    method,
-    headers: { Authorization: `Bearer ${token}`, 'Content-Type': raw ? 'text/plain' : 'application/json' },
-    body: body === undefined ? undefined : raw ? body : JSON.stringify(body),
-    signal: AbortSignal.timeout(2 * MINUTE),
-  });
-  const text = await response.text();
-  if (!response.ok) throw new Error(`FAILED: ${method} ${path}: ${response.status} ${text}`);
-  return text && !raw ? JSON.parse(text) : text;
 }
 
 /** The lab home's processes: those naming it on their command line (PostgreSQL's -D, the

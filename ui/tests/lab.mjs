@@ -1,0 +1,69 @@
+// What the browser tests share: where the lab and its artifacts are, Debian's chromium, a real
+// `sdlab serve` on the tests' lab home, and the lab's HTTP API with its token. Used by e2e.mjs
+// (t1-01) and redis.mjs (t1-05).
+
+import { spawn, execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+export const home = process.env.SDLAB_E2E_HOME ?? '/tmp/sdlab-tests/ui-home';
+export const artifacts = join(repo, 'target/ui-artifacts');
+export const sdlabBin = join(repo, 'target/debug/sdlab');
+export const MINUTE = 60_000;
+
+/** The lab's environment, shared by `sdlab serve` and a terminal's `sdlab start`. */
+export const labEnv = { ...process.env, SDLAB_HOME: home, SDLAB_ROOT: repo, SDLAB_TARGET_DIR: join(repo, 'target/sdlab-services'), SDLAB_UI_DIR: join(repo, 'ui/dist') };
+
+export function chromiumPath() {
+  for (const p of [process.env.CHROMIUM, '/usr/bin/chromium', '/usr/bin/chromium-browser']) if (p && existsSync(p)) return p;
+  try { return execFileSync('sh', ['-c', 'command -v chromium || command -v chromium-browser'], { encoding: 'utf8' }).trim(); } catch { return null; }
+}
+
+/** Starts `sdlab serve`; `url` resolves with the URL it prints (token in the fragment). */
+export function serve() {
+  const child = spawn(sdlabBin, ['serve'], { env: labEnv, stdio: ['ignore', 'pipe', 'inherit'] });
+  // Whatever ends the test (an exception, Ctrl-C) ends the lab too; the lab's own children
+  // (PostgreSQL, redis-server, the instances) die with it (PR_SET_PDEATHSIG).
+  const kill = () => child.exitCode === null && child.kill('SIGTERM');
+  process.on('exit', kill);
+  for (const signal of ['SIGINT', 'SIGTERM']) process.once(signal, () => { kill(); process.exit(130); });
+  const url = new Promise((ok, fail) => {
+    let out = '';
+    child.stdout.on('data', (chunk) => {
+      out += chunk;
+      const m = /serving (http:\/\/127\.0\.0\.1:\d+\/#token=[0-9a-f]+)/.exec(out);
+      if (m) ok(m[1]);
+    });
+    child.on('exit', (code) => fail(new Error(`sdlab serve exited (${code}) before it served`)));
+    // unref: a deadline must not keep the test's process alive after it passed.
+    setTimeout(() => fail(new Error('sdlab serve printed no URL in 30 s')), 30_000).unref();
+  });
+  return { child, url };
+}
+
+/** SIGTERM, then wait: serve stops the scenario it started before it exits. */
+export async function stopServe(child) {
+  if (child.exitCode !== null) return;
+  const exited = new Promise((ok) => child.on('exit', ok));
+  child.kill('SIGTERM');
+  await Promise.race([exited, new Promise((ok) => setTimeout(ok, MINUTE).unref())]);
+  if (child.exitCode === null) child.kill('SIGKILL');
+}
+
+/** One call to the lab's API with the token from `url`: JSON in and out, or text with `raw`
+ *  (a file's content). A status that is not 2xx fails the test with the answer. */
+export async function api(url, method, path, body, raw = false) {
+  const base = new URL(url);
+  const token = new URLSearchParams(base.hash.slice(1)).get('token');
+  const response = await fetch(`${base.origin}/api${path}`, {
+    method,
+    headers: { Authorization: `Bearer ${token}`, 'Content-Type': raw ? 'text/plain' : 'application/json' },
+    body: body === undefined ? undefined : raw ? body : JSON.stringify(body),
+    signal: AbortSignal.timeout(2 * MINUTE),
+  });
+  const text = await response.text();
+  if (!response.ok) throw new Error(`FAILED: ${method} ${path}: ${response.status} ${text}`);
+  return text && !raw ? JSON.parse(text) : text;
+}
