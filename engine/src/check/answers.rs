@@ -55,22 +55,15 @@ pub async fn verify(
     sessions: Option<&crate::load::Sessions>,
     cancel: &CancellationToken,
 ) -> Result<BTreeMap<String, KindAnswers>, String> {
-    let (client, connection) = match database_url {
-        Some(url) => {
-            let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-                .await
-                .map_err(|e| format!("connect to the check's database: {e}"))?;
-            (Some(client), Some(tokio::spawn(connection)))
-        }
-        None => (None, None),
-    };
+    let db = OracleDb::connect(database_url).await?;
+    let client = db.client();
     let recording = std::env::var_os(RECORD_ENV).is_some_and(|v| v == "1");
     let mut out = BTreeMap::new();
     for template in profile.mix.iter().filter(|t| t.weight > 0) {
         let Some(oracle) = oracles.get(&template.name) else {
             continue;
         };
-        let statement = prepare(client.as_ref(), oracle, &template.name).await?;
+        let statement = prepare(client, oracle, &template.name).await?;
         let record = recording && oracle.answers.is_some();
         let n = if record { RECORD_PER_KIND } else { PER_KIND };
         let mut mix = Mix::new(&[RequestTemplate {
@@ -89,43 +82,31 @@ pub async fn verify(
             }
             let (_, request, values) = mix.sample_with_values(&mut rng);
             let calls_before = dependency.map_or(0, Dependency::calls);
-            let Asked {
-                status,
-                body,
-                answer,
-                shown_request,
-            } = ask(target_port, &request, profile.timeout).await;
-            if record && (200..300).contains(&status) {
-                recorded.insert(request.path.clone(), answer.clone());
+            let asked = ask(target_port, &request, profile.timeout).await;
+            if record && (200..300).contains(&asked.status) {
+                recorded.insert(request.path.clone(), asked.answer.clone());
                 continue;
             }
             kind.checked += 1;
             let params = params_json(&values);
             // Calls the service made while answering (none may arrive after its answer).
             let calls = dependency.map_or_else(Vec::new, |d| d.calls_since(calls_before));
-            // Every answer that arrived goes to the oracle, whose SQL says which statuses are
-            // right (a 404 for a missing user may be); no answer at all is always wrong.
-            let verdict = if status == 0 {
-                Err(None)
-            } else {
-                judge(
-                    client.as_ref().zip(statement.as_ref()),
-                    oracle,
-                    &request.path,
-                    &answer,
-                    &params,
-                    status,
-                    &calls,
-                )
-                .await?
-            };
+            let verdict = judge(
+                client.zip(statement.as_ref()),
+                oracle,
+                &request.path,
+                &asked,
+                &params,
+                &calls,
+            )
+            .await?;
             if let Err(expected) = verdict {
                 kind.wrong += 1;
                 if kind.example.is_none() {
                     kind.example = Some(wrong_answer(
-                        &shown_request,
-                        status,
-                        &body,
+                        &asked.shown_request,
+                        asked.status,
+                        &asked.body,
                         expected,
                         &oracle.hint,
                     ));
@@ -137,11 +118,44 @@ pub async fn verify(
         }
         out.insert(template.name.clone(), kind);
     }
-    drop(client);
-    if let Some(connection) = connection {
-        connection.abort();
-    }
     Ok(out)
+}
+
+/// The check's database, for the oracles: one connection, closed when dropped. No client for
+/// a scenario without a database (its oracles judge statuses only).
+pub(super) struct OracleDb {
+    client: Option<tokio_postgres::Client>,
+    connection: Option<tokio::task::JoinHandle<Result<(), tokio_postgres::Error>>>,
+}
+
+impl OracleDb {
+    pub(super) async fn connect(database_url: Option<&str>) -> Result<OracleDb, String> {
+        let Some(url) = database_url else {
+            return Ok(OracleDb {
+                client: None,
+                connection: None,
+            });
+        };
+        let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+            .await
+            .map_err(|e| format!("connect to the check's database: {e}"))?;
+        Ok(OracleDb {
+            client: Some(client),
+            connection: Some(tokio::spawn(connection)),
+        })
+    }
+
+    pub(super) fn client(&self) -> Option<&tokio_postgres::Client> {
+        self.client.as_ref()
+    }
+}
+
+impl Drop for OracleDb {
+    fn drop(&mut self) {
+        if let Some(connection) = self.connection.take() {
+            connection.abort();
+        }
+    }
 }
 
 /// The oracle's SQL prepared on the check's database (None: the oracle has no SQL).
@@ -227,16 +241,21 @@ pub(super) fn wrong_answer(
     }
 }
 
-/// Ok(()) when right; Err(the right answer, when known) when not.
+/// Ok(()) when right; Err(the right answer, when known) when not. Every answer that arrived
+/// goes to the oracle, whose SQL says which statuses are right (a 404 for a missing user may
+/// be); no answer at all is always wrong.
 pub(super) async fn judge(
     sql: Option<(&tokio_postgres::Client, &tokio_postgres::Statement)>,
     oracle: &Oracle,
     path: &str,
-    answer: &serde_json::Value,
+    asked: &Asked,
     params: &serde_json::Value,
-    status: u16,
     calls: &[serde_json::Value],
 ) -> Result<Result<(), Option<String>>, String> {
+    if asked.status == 0 {
+        return Ok(Err(None));
+    }
+    let (answer, status) = (&asked.answer, asked.status);
     if let Some(recorded) = oracle.answers.as_ref() {
         match recorded.get(path) {
             None => {

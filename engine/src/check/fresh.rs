@@ -15,7 +15,7 @@ use rand::rngs::StdRng;
 use rand::SeedableRng;
 use tokio_util::sync::CancellationToken;
 
-use super::answers::{ask, judge, params_json, prepare, wrong_answer};
+use super::answers::{ask, judge, params_json, prepare, wrong_answer, OracleDb};
 use super::{LineResult, WrongAnswer};
 use crate::catalog::Oracle;
 use crate::load::{Mix, ParamGen, RequestTemplate};
@@ -57,17 +57,10 @@ pub async fn probe(
     if ports.is_empty() {
         return Err("no instance is running".to_string());
     }
-    let (client, connection) = match database_url {
-        Some(url) => {
-            let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-                .await
-                .map_err(|e| format!("connect to the check's database: {e}"))?;
-            (Some(client), Some(tokio::spawn(connection)))
-        }
-        None => (None, None),
-    };
-    let write_sql = prepare(client.as_ref(), write_oracle, &write.name).await?;
-    let read_sql = prepare(client.as_ref(), read_oracle, &read.name).await?;
+    let db = OracleDb::connect(database_url).await?;
+    let client = db.client();
+    let write_sql = prepare(client, write_oracle, &write.name).await?;
+    let read_sql = prepare(client, read_oracle, &read.name).await?;
     let mut writes = Mix::new(&[RequestTemplate {
         weight: 1,
         ..write.clone()
@@ -97,20 +90,15 @@ pub async fn probe(
         let asked = ask(writer, &write_request, timeout).await;
         let write_shown = asked.shown_request.clone();
         seen.writes += 1;
-        let verdict = if asked.status == 0 {
-            Err(None)
-        } else {
-            judge(
-                client.as_ref().zip(write_sql.as_ref()),
-                write_oracle,
-                &write_request.path,
-                &asked.answer,
-                &params_json(&values),
-                asked.status,
-                &[],
-            )
-            .await?
-        };
+        let verdict = judge(
+            client.zip(write_sql.as_ref()),
+            write_oracle,
+            &write_request.path,
+            &asked,
+            &params_json(&values),
+            &[],
+        )
+        .await?;
         if let Err(expected) = verdict {
             seen.failed_writes += 1;
             seen.example.get_or_insert_with(|| {
@@ -132,20 +120,15 @@ pub async fn probe(
             }
             let asked = ask(port, &read_request, timeout).await;
             seen.reads += 1;
-            let verdict = if asked.status == 0 {
-                Err(None)
-            } else {
-                judge(
-                    client.as_ref().zip(read_sql.as_ref()),
-                    read_oracle,
-                    &read_request.path,
-                    &asked.answer,
-                    &params_json(&read_values),
-                    asked.status,
-                    &[],
-                )
-                .await?
-            };
+            let verdict = judge(
+                client.zip(read_sql.as_ref()),
+                read_oracle,
+                &read_request.path,
+                &asked,
+                &params_json(&read_values),
+                &[],
+            )
+            .await?;
             if let Err(expected) = verdict {
                 seen.stale += 1;
                 let which = if port == writer {
@@ -164,10 +147,6 @@ pub async fn probe(
                 });
             }
         }
-    }
-    drop(client);
-    if let Some(connection) = connection {
-        connection.abort();
     }
     Ok(seen)
 }
