@@ -26,7 +26,8 @@
 //! # Layout
 //!
 //! - [`config`]: [`Config`], read from the environment the lab sets (PORT, DATABASE_URL, ...).
-//! - [`telemetry`]: [`init_tracing`], log lines on stderr tagged with the instance id.
+//! - [`telemetry`]: [`init_tracing`], log lines on stderr tagged with the instance id, or
+//!   [`init_tracing_json`], one JSON object per line carrying the fields of the spans open.
 //! - [`metrics`]: the Prometheus recorder, the HTTP middleware and the `/metrics` body.
 //! - [`db`]: [`Db`], a `PgPool` that measures how long handlers wait for a connection.
 //! - `cache` (feature `redis`): `Cache`, a Redis client (one multiplexed connection that
@@ -37,7 +38,8 @@
 //! - [`error`]: [`AppError`] for handlers (logs the cause, answers 500/503) and
 //!   [`KitError`] for startup.
 //! - [`server`]: [`serve`], which adds `/healthz` and `/metrics`, binds and shuts down
-//!   gracefully.
+//!   gracefully; [`serve_with`] chooses how the latency histogram is labelled
+//!   ([`HttpMetrics`]).
 
 #[cfg(feature = "redis")]
 pub mod cache;
@@ -53,8 +55,9 @@ pub use cache::{Cache, CacheError, CacheOptions};
 pub use config::Config;
 pub use db::{Db, DbOptions};
 pub use error::{AppError, KitError};
-pub use server::{router, serve, serve_on};
-pub use telemetry::init_tracing;
+pub use metrics::HttpMetrics;
+pub use server::{router, router_with, serve, serve_on, serve_with, ServeOptions};
+pub use telemetry::{init_tracing, init_tracing_json};
 
 /// The Redis client crate, for commands [`Cache`] has no method for:
 /// `cache.query::<i64>(sdlab_kit::redis::cmd("INCR").arg(key))`.

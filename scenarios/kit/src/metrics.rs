@@ -5,7 +5,9 @@
 //! so scrapes and probes do not blur the picture):
 //! - `http_requests_total{route,status}`: counter; status 499 counts requests whose client
 //!   gave up before the answer.
-//! - `http_request_duration_seconds{route}`: histogram.
+//! - `http_request_duration_seconds{route}`: histogram ([`HttpMetrics::PerRoute`], the
+//!   default), or one histogram for the whole service without the label
+//!   ([`HttpMetrics::Unlabelled`], chosen with [`crate::serve_with`]).
 //! - `http_requests_in_flight`: gauge.
 //! - `service_info{instance}`: always 1; tells instances apart.
 //!
@@ -13,7 +15,7 @@
 //! of series stays bounded however many ids the load uses; unmatched paths share
 //! `route="unmatched"`. Pool metrics are in [`crate::db`].
 
-use axum::extract::{MatchedPath, Request};
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -92,15 +94,32 @@ pub fn set_service_info(instance: &str) {
     }
 }
 
-/// Middleware (for `axum::middleware::from_fn`) recording the HTTP metrics. It must be
-/// added with `Router::layer` so it runs after routing and sees [`MatchedPath`].
-pub async fn track_http(request: Request, next: Next) -> Response {
+/// How the latency histogram is labelled.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum HttpMetrics {
+    /// `http_request_duration_seconds{route}`: one histogram per route pattern.
+    #[default]
+    PerRoute,
+    /// One `http_request_duration_seconds` for every route together, as a service that keeps
+    /// its metrics small might export: the total is right, which route is slow is lost.
+    /// `http_requests_total` keeps its `route` label either way.
+    Unlabelled,
+}
+
+/// Middleware (for `axum::middleware::from_fn_with_state`, with the [`HttpMetrics`] to
+/// record) recording the HTTP metrics. It must be added with `Router::layer` so it runs after
+/// routing and sees [`MatchedPath`].
+pub async fn track_http(
+    State(labels): State<HttpMetrics>,
+    request: Request,
+    next: Next,
+) -> Response {
     let route = request
         .extensions()
         .get::<MatchedPath>()
         .map(|path| path.as_str().to_owned())
         .unwrap_or_else(|| "unmatched".to_owned());
-    let mut tracked = Tracked::start(route);
+    let mut tracked = Tracked::start(route, labels);
     let response = next.run(request).await;
     tracked.status = Some(response.status().as_u16());
     response
@@ -115,15 +134,17 @@ pub const STATUS_CLIENT_CLOSED: u16 = 499;
 /// (its future dropped mid-handler) still leaves the in-flight gauge and is counted.
 struct Tracked {
     route: String,
+    labels: HttpMetrics,
     started: Instant,
     status: Option<u16>,
 }
 
 impl Tracked {
-    fn start(route: String) -> Tracked {
+    fn start(route: String, labels: HttpMetrics) -> Tracked {
         metrics::gauge!(HTTP_REQUESTS_IN_FLIGHT).increment(1.0);
         Tracked {
             route,
+            labels,
             started: Instant::now(),
             status: None,
         }
@@ -135,8 +156,16 @@ impl Drop for Tracked {
         metrics::gauge!(HTTP_REQUESTS_IN_FLIGHT).decrement(1.0);
         let route = std::mem::take(&mut self.route);
         let status = self.status.unwrap_or(STATUS_CLIENT_CLOSED).to_string();
-        metrics::histogram!(HTTP_REQUEST_DURATION_SECONDS, "route" => route.clone())
-            .record(self.started.elapsed().as_secs_f64());
+        let seconds = self.started.elapsed().as_secs_f64();
+        match self.labels {
+            HttpMetrics::PerRoute => {
+                metrics::histogram!(HTTP_REQUEST_DURATION_SECONDS, "route" => route.clone())
+                    .record(seconds)
+            }
+            HttpMetrics::Unlabelled => {
+                metrics::histogram!(HTTP_REQUEST_DURATION_SECONDS).record(seconds)
+            }
+        }
         metrics::counter!(HTTP_REQUESTS_TOTAL, "route" => route, "status" => status).increment(1);
     }
 }

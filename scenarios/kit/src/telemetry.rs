@@ -1,4 +1,5 @@
-//! Logging: plain `tracing` lines on stderr, each tagged with the instance id.
+//! Logging: plain `tracing` lines on stderr, each tagged with the instance id, or JSON lines
+//! that a log view can parse and filter by a span's fields (a request id).
 
 use std::fmt;
 use tracing::{Event, Subscriber};
@@ -13,10 +14,7 @@ use tracing_subscriber::EnvFilter;
 /// a configuration error is still logged. Calling it twice is harmless (the second call
 /// does nothing), which tests rely on.
 pub fn init_tracing() {
-    let instance = std::env::var("INSTANCE_ID")
-        .ok()
-        .filter(|id| !id.trim().is_empty())
-        .unwrap_or_else(|| "1".to_owned());
+    let instance = instance_id();
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let _already_installed = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -28,6 +26,35 @@ pub fn init_tracing() {
             inner: Format::default(),
         })
         .try_init();
+}
+
+/// Installs a global subscriber writing one JSON object per line on stderr, with the event's
+/// fields at the top level (`"message"`, and any `order_id = 7`) and the
+/// fields of the spans open at the time: `"span"` (the innermost, e.g. `{"name":"request",
+/// "request_id":"..."}`) and `"spans"` (all of them, outermost first). A field recorded on a
+/// request's span thus appears on every line logged while serving it. RUST_LOG filters as in
+/// [`init_tracing`]; calling it twice is harmless.
+pub fn init_tracing_json() {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let _already_installed = tracing_subscriber::fmt()
+        .json()
+        .flatten_event(true)
+        .with_current_span(true)
+        .with_span_list(true)
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+    // The instance labels the whole process; one event at start says which it is (the lab
+    // keeps each instance's log in its own file, so lines need not repeat it).
+    tracing::info!(instance = %instance_id(), "logging JSON lines");
+}
+
+/// INSTANCE_ID, default "1".
+fn instance_id() -> String {
+    std::env::var("INSTANCE_ID")
+        .ok()
+        .filter(|id| !id.trim().is_empty())
+        .unwrap_or_else(|| "1".to_owned())
 }
 
 /// Writes `[instance N] ` and then the default line format.

@@ -85,6 +85,35 @@ async fn metrics_show_http_and_pool_series_after_a_request() {
 }
 
 #[tokio::test]
+async fn unlabelled_http_metrics_export_one_histogram_and_still_count_by_route() {
+    let app = Router::new()
+        .route("/reports/{day}", get(|| async { "{}" }))
+        .with_state(());
+    let options = sdlab_kit::ServeOptions {
+        http_metrics: sdlab_kit::HttpMetrics::Unlabelled,
+    };
+    let router = sdlab_kit::router_with(app, &config(), options);
+
+    assert_eq!(get_text(&router, "/reports/7").await.0, StatusCode::OK);
+    let (_, body) = get_text(&router, "/metrics").await;
+
+    // Other tests share the process's recorder, so the unlabelled count is at least ours.
+    assert!(
+        body.lines()
+            .any(|line| line.starts_with("http_request_duration_seconds_count ")),
+        "no unlabelled histogram in:\n{body}"
+    );
+    assert!(
+        !body.contains(r#"http_request_duration_seconds_count{route="/reports/{day}"}"#),
+        "{body}"
+    );
+    assert!(
+        body.contains(r#"http_requests_total{route="/reports/{day}",status="200"} 1"#),
+        "{body}"
+    );
+}
+
+#[tokio::test]
 async fn healthz_answers_ok_without_a_database() {
     let router = sdlab_kit::router(Router::new(), &config());
     assert_eq!(
