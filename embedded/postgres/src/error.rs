@@ -107,6 +107,18 @@ pub enum Error {
         log_tail: String,
     },
 
+    /// `pg_basebackup` could not copy the primary for a standby.
+    #[error(
+        "copying the primary into {data_dir} for its standby (pg_basebackup) failed: {message}\n\
+         pg_basebackup ships with the PostgreSQL server packages (`sudo apt-get install -y postgresql`)"
+    )]
+    Basebackup {
+        /// The standby's data directory.
+        data_dir: PathBuf,
+        /// What pg_basebackup said.
+        message: String,
+    },
+
     /// The server did not stop.
     #[error("stopping PostgreSQL (pid {pid}, data dir {data_dir}) failed: {message}")]
     Stop {

@@ -8,6 +8,8 @@
 //! - `server`: [`PgOptions`] and [`PgServer`]: the start sequence, settings, URL, stop.
 //! - `binaries`: [`find_binaries`] and [`BinarySource`]: where the server binaries come from.
 //! - `install`: the installation dir of links (or, as root, privilege-dropping wrappers).
+//! - `standby`: [`PgServer::start_standby`]: a streaming hot standby (pg_basebackup, a slot), kept
+//!   between starts.
 //! - `process`: postmaster pids: identify, stop, reap; [`stop_stale`] for crashed runs.
 //! - `error`: [`Error`].
 
@@ -16,8 +18,10 @@ mod error;
 mod install;
 mod process;
 mod server;
+mod standby;
 
 pub use binaries::{find_binaries, find_binaries_in, BinarySearch, BinarySource};
 pub use error::Error;
 pub use process::stop_stale;
 pub use server::{PgOptions, PgServer, SUPERUSER};
+pub use standby::{StandbyOptions, StandbyStart};

@@ -515,7 +515,7 @@ fn random_password() -> Result<String, Error> {
 }
 
 /// Creates `dir` with mode 0700, owned by the server's user.
-fn create_private_dir(dir: &Path, run_as: RunAs) -> Result<(), Error> {
+pub(crate) fn create_private_dir(dir: &Path, run_as: RunAs) -> Result<(), Error> {
     std::fs::create_dir_all(dir).map_err(Error::io("create directory", dir))?;
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
         .map_err(Error::io("chmod", dir))?;
@@ -523,7 +523,7 @@ fn create_private_dir(dir: &Path, run_as: RunAs) -> Result<(), Error> {
 }
 
 /// Writes `contents` to `path` with mode 0600, owned by the server's user (initdb reads it).
-fn write_private_file(path: &Path, contents: &str, run_as: RunAs) -> Result<(), Error> {
+pub(crate) fn write_private_file(path: &Path, contents: &str, run_as: RunAs) -> Result<(), Error> {
     std::fs::write(path, contents).map_err(Error::io("write", path))?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
         .map_err(Error::io("chmod", path))?;

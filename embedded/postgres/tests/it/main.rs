@@ -1,5 +1,7 @@
 //! Integration tests: real PostgreSQL servers, each in its own temp dir on a free port.
 
+mod standby;
+
 use sdlab_embedded_postgres::{
     find_binaries_in, stop_stale, BinarySearch, Error, PgOptions, PgServer,
 };
