@@ -68,7 +68,21 @@ enum Command {
         no_load: bool,
     },
     /// Run SQL on the scenario's database and print the rows (EXPLAIN ANALYZE works).
-    Sql { id: String, query: String },
+    Sql {
+        id: String,
+        query: String,
+        /// On the streaming replica (read-only: it refuses writes, and says so).
+        #[arg(long)]
+        replica: bool,
+    },
+    /// The running scenario's streaming replica: its state, lag and apply delay; `--delay`
+    /// changes the delay while it runs (e.g. `sdlab replica t1-08 --delay 2s`).
+    Replica {
+        id: String,
+        /// The new `recovery_min_apply_delay`, e.g. `2s`, `500ms`, `0`.
+        #[arg(long, value_name = "DURATION")]
+        delay: Option<String>,
+    },
     /// Send one command to the running scenario's Redis, e.g. `sdlab redis t1-05 "INFO stats"`.
     Redis { id: String, command: String },
     /// Show the next hint (gentle first, more explicit each time).
@@ -164,7 +178,8 @@ fn main() -> ExitCode {
                 fix,
                 no_load,
             } => commands::check(&id, solution, code, fix, no_load).await,
-            Command::Sql { id, query } => commands::sql(&id, &query).await,
+            Command::Sql { id, query, replica } => commands::sql(&id, &query, replica).await,
+            Command::Replica { id, delay } => commands::replica(&id, delay.as_deref()).await,
             Command::Redis { id, command } => commands::redis(&id, &command).await,
             Command::Hint { id } => commands::hint(&id).await,
             Command::Solution { id, yes } => commands::solution(&id, yes).await,

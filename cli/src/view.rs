@@ -179,13 +179,49 @@ pub fn sample_text(sample: &Sample) -> String {
         p.push(format!("clients {}", r.clients));
         parts.push(p.join(" "));
     }
+    if let Some(r) = &sample.replica {
+        let mut p = vec![format!("replica {}", r.state)];
+        p.push(match r.replay_lag_seconds {
+            Some(s) => format!("lag {s:.2} s"),
+            None => "lag -".to_string(),
+        });
+        if let Some(bytes) = r.lag_bytes {
+            p.push(format!("{} kB behind", bytes / 1000));
+        }
+        if let Some(ms) = r.apply_delay_ms {
+            p.push(format!("delay {ms} ms"));
+        }
+        if let Some(cpu) = r.cpu {
+            p.push(format!("cpu {cpu:.2}"));
+        }
+        parts.push(p.join(" "));
+    }
     parts.join("  |  ")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sdlab_engine::metrics::RedisSample;
+    use sdlab_engine::metrics::{RedisSample, ReplicaSample};
+
+    #[test]
+    fn the_live_line_shows_the_replicas_state_lag_and_delay() {
+        let sample = Sample {
+            replica: Some(ReplicaSample {
+                state: "streaming".to_string(),
+                replay_lag_seconds: Some(0.52),
+                lag_bytes: Some(12_345),
+                apply_delay_ms: Some(500),
+                cpu: Some(0.31),
+                rss_bytes: None,
+            }),
+            ..Default::default()
+        };
+        assert_eq!(
+            sample_text(&sample),
+            "replica streaming lag 0.52 s 12 kB behind delay 500 ms cpu 0.31"
+        );
+    }
 
     #[test]
     fn the_live_line_shows_redis_hits_memory_evictions_and_refused_writes() {

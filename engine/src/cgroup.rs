@@ -264,6 +264,20 @@ impl InstanceCgroup {
         instance: u32,
         cores: f64,
     ) -> Result<InstanceCgroup, CgroupError> {
+        Self::create_named(limiter, scenario, &format!("instance-{instance}"), cores)
+    }
+
+    /// Creates `sdlab/<scenario>/<lab pid>-<name>` with a quota of `cores` CPUs: an instance's
+    /// (`instance-N`) or a PostgreSQL server's (`postgres-primary`, `postgres-replica`).
+    ///
+    /// # Errors
+    /// [`CgroupError::Io`] naming the file that could not be created or written.
+    pub fn create_named(
+        limiter: &CpuLimiter,
+        scenario: &str,
+        name: &str,
+        cores: f64,
+    ) -> Result<InstanceCgroup, CgroupError> {
         let Some(scenario_dir) = limiter.scenario_dir(scenario) else {
             return Err(CgroupError::Io {
                 what: "create",
@@ -273,7 +287,7 @@ impl InstanceCgroup {
         };
         // Named after the lab process too: `sdlab check` beside a running `sdlab start` runs
         // its own instances, each with its own quota.
-        let dir = scenario_dir.join(format!("{}-instance-{instance}", std::process::id()));
+        let dir = scenario_dir.join(format!("{}-{name}", std::process::id()));
         if dir.exists() {
             // Left by a run that died: its processes are gone, so it can be removed.
             let _ = std::fs::remove_dir(&dir);

@@ -320,6 +320,12 @@ pub struct RunState {
     pub owner_start_time: Option<u64>,
     pub postgres_url: Option<String>,
     pub postmaster_pid: Option<u32>,
+    /// The streaming replica's superuser URL (its `postgres` database) and postmaster, when
+    /// the scenario has one: a second lab process uses it, `sdlab replica` changes its delay.
+    #[serde(default)]
+    pub replica_url: Option<String>,
+    #[serde(default)]
+    pub replica_pid: Option<u32>,
     pub services: Vec<ServiceState>,
     /// The load balancer's URL when the topology has nginx: where load goes.
     #[serde(default)]

@@ -147,6 +147,8 @@ fn the_terminal_and_the_window_follow_the_same_learner_rules() {
         owner_start_time: process::start_time(holder.id()),
         postgres_url: None,
         postmaster_pid: None,
+        replica_url: None,
+        replica_pid: None,
         services: Vec::new(),
         nginx_url: None,
         redis_url: None,

@@ -20,7 +20,10 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path as UrlPath, State};
 use axum::Json;
 
-use super::model::{RedisRequest, RedisResponse, SqlRequest, SqlResponse, SqlResultView};
+use super::model::{
+    RedisRequest, RedisResponse, ReplicaRequest, ReplicaSampleView, SqlRequest, SqlResponse,
+    SqlResultView,
+};
 use super::{ApiError, ApiState};
 use crate::progress::Progress;
 use crate::redis_console::{self, Access, ConsoleError};
@@ -54,7 +57,27 @@ pub(super) async fn sql(
         }
         wrap_read_only(&statements)
     };
-    let url = state.runner.database_url(&scenario.id).await;
+    if request.replica
+        && scenario
+            .topology
+            .postgres
+            .as_ref()
+            .map_or(0, |p| p.replicas)
+            == 0
+    {
+        return Err(ApiError::BadRequest(format!(
+            "{} has no replica ([topology.postgres] replicas = 1)",
+            scenario.id
+        )));
+    }
+    let url = match request.replica {
+        // The learner's database on the replica: same name as on the primary.
+        true => state.runner.targets(&scenario.id).await.and_then(|t| {
+            let (_, database, _) = t.postgres?;
+            Some(crate::lab::database_url_on(&t.replica?.0, &database))
+        }),
+        false => state.runner.database_url(&scenario.id).await,
+    };
     if url.is_none() && state.runner.is_active(&scenario.id).await {
         return Err(ApiError::Conflict(format!(
             "{} is starting; the console can use its database once it is running",
@@ -67,9 +90,23 @@ pub(super) async fn sql(
             // Not running here: attach to the lab running it elsewhere, or start PostgreSQL
             // for this query, as `sdlab sql` does.
             let (lab, text) = (Arc::clone(&state.lab), text.clone());
+            let on_replica = request.replica;
             super::on_own_runtime("run the query", move || async move {
                 let db = lab.database(&scenario, &Progress::none()).await?;
-                let results = sql::run(&db.url(DatabaseChoice::Learner), &text).await;
+                let url = match on_replica {
+                    true => db.replica_url(DatabaseChoice::Learner),
+                    false => Some(db.url(DatabaseChoice::Learner)),
+                };
+                let results = match url {
+                    Some(url) => sql::run(&url, &text).await,
+                    None => {
+                        db.shutdown().await;
+                        return Err(ApiError::Conflict(format!(
+                            "the running lab of {} has no replica: stop it and start again",
+                            scenario.id
+                        )));
+                    }
+                };
                 db.shutdown().await;
                 Ok::<_, ApiError>(results?)
             })
@@ -141,6 +178,68 @@ pub(super) async fn redis(
         read_only: !request.write,
         reply,
     }))
+}
+
+/// `POST .../replica` `{"apply_delay_ms": N}`: changes the running replica's apply delay (a lab
+/// this server runs, else one another sdlab process runs) and answers with the replica's state.
+pub(super) async fn replica(
+    State(state): State<ApiState>,
+    UrlPath(id): UrlPath<String>,
+    body: Result<Json<ReplicaRequest>, JsonRejection>,
+) -> Result<Json<ReplicaSampleView>, ApiError> {
+    let scenario = state.lab.catalog.get(&id)?.clone();
+    let Json(request) = body.map_err(|e| {
+        ApiError::BadRequest(format!(
+            "expected {{\"apply_delay_ms\": N}}: {}",
+            e.body_text()
+        ))
+    })?;
+    if scenario
+        .topology
+        .postgres
+        .as_ref()
+        .map_or(0, |p| p.replicas)
+        == 0
+    {
+        return Err(ApiError::BadRequest(format!(
+            "{} has no replica ([topology.postgres] replicas = 1)",
+            scenario.id
+        )));
+    }
+    if request.apply_delay_ms > 60_000 {
+        return Err(ApiError::BadRequest(format!(
+            "apply_delay_ms: at most 60000 (a minute), got {}",
+            request.apply_delay_ms
+        )));
+    }
+    let urls = match state.runner.targets(&scenario.id).await {
+        Some(t) => t.postgres.map(|p| p.0).zip(t.replica.map(|r| r.0)),
+        None if state.runner.is_active(&scenario.id).await => {
+            return Err(ApiError::Conflict(format!(
+                "{} is starting; its replica can be changed once it is running",
+                scenario.id
+            )))
+        }
+        None => state
+            .lab
+            .live_state(&scenario)
+            .and_then(|s| s.postgres_url.zip(s.replica_url)),
+    };
+    let Some((primary, replica)) = urls else {
+        return Err(ApiError::Conflict(format!(
+            "{} is not running: start it, then change its replica",
+            scenario.id
+        )));
+    };
+    crate::lab::set_replica_delay(
+        &replica,
+        std::time::Duration::from_millis(request.apply_delay_ms),
+    )
+    .await?;
+    let status = crate::metrics::replica_status(&primary, &replica)
+        .await
+        .map_err(|e| ApiError::Conflict(format!("the replica does not answer: {e}")))?;
+    Ok(Json(ReplicaSampleView::from(&status)))
 }
 
 /// The query's statements wrapped in a read-only transaction that is always rolled back.

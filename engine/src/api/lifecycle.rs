@@ -120,6 +120,8 @@ mod tests {
             owner_start_time: start_time(owner.id()),
             postgres_url: None,
             postmaster_pid: None,
+            replica_url: None,
+            replica_pid: None,
             services: Vec::new(),
             nginx_url: None,
             redis_url: None,

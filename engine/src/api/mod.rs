@@ -172,6 +172,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/scenarios/{id}/reset", post(scenarios::reset))
         .route("/api/scenarios/{id}/sql", post(console::sql))
         .route("/api/scenarios/{id}/redis", post(console::redis))
+        .route("/api/scenarios/{id}/replica", post(console::replica))
         .route("/api/scenarios/{id}/logs", get(scenarios::logs))
         .route(
             "/api/scenarios/{id}/logs/stream",

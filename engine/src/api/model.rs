@@ -14,7 +14,7 @@ use crate::catalog::Scenario;
 use crate::check::{CheckReport, LineResult};
 use crate::home::ScenarioProgress;
 use crate::load::{LatencySummary, RunSummary, SecondStats};
-use crate::metrics::{RedisSample, Sample};
+use crate::metrics::{RedisSample, ReplicaSample, Sample};
 use crate::progress::Event;
 use crate::sql::QueryResult;
 
@@ -247,6 +247,16 @@ pub struct SqlRequest {
     pub query: String,
     #[serde(default)]
     pub write: bool,
+    /// Run on the streaming replica (it refuses writes, even with `write`: its error is shown).
+    #[serde(default)]
+    pub replica: bool,
+}
+
+/// `POST .../replica`: the running replica's new apply delay.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplicaRequest {
+    pub apply_delay_ms: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -362,6 +372,36 @@ pub struct SampleView {
     pub postgres: Option<PgSampleView>,
     /// The scenario's Redis, when it has one and INFO answered.
     pub redis: Option<RedisSampleView>,
+    /// The streaming replica, when the scenario has one and it answered.
+    pub replica: Option<ReplicaSampleView>,
+}
+
+/// One second of the streaming replica (see `metrics::ReplicaSample`): the lag charts.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReplicaSampleView {
+    /// `streaming`, `catchup`, ... from the primary's pg_stat_replication, or `down`.
+    pub state: String,
+    /// How old the replica's data is (0 when it has replayed everything; null: unknown).
+    pub replay_lag_seconds: Option<f64>,
+    /// WAL written on the primary and not yet replayed on the replica.
+    pub lag_bytes: Option<i64>,
+    /// The replica's current `recovery_min_apply_delay`.
+    pub apply_delay_ms: Option<i64>,
+    pub cpu: Option<f64>,
+    pub rss_bytes: Option<u64>,
+}
+
+impl From<&ReplicaSample> for ReplicaSampleView {
+    fn from(r: &ReplicaSample) -> Self {
+        ReplicaSampleView {
+            state: r.state.clone(),
+            replay_lag_seconds: r.replay_lag_seconds,
+            lag_bytes: r.lag_bytes,
+            apply_delay_ms: r.apply_delay_ms,
+            cpu: r.cpu,
+            rss_bytes: r.rss_bytes,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -456,6 +496,7 @@ impl From<&Sample> for SampleView {
                 rss_bytes: p.rss_bytes,
             }),
             redis: s.redis.as_ref().map(RedisSampleView::from),
+            replica: s.replica.as_ref().map(ReplicaSampleView::from),
         }
     }
 }
@@ -677,6 +718,7 @@ mod tests {
             ],
             postgres: None,
             redis: None,
+            replica: None,
         };
         let json = serde_json::to_value(SampleView::from(&sample)).expect("serialises");
         let services = json["services"].as_array().expect("services");
@@ -684,6 +726,31 @@ mod tests {
         assert_eq!(services[1]["up"], false);
         assert_eq!(services[1]["port"], 4002);
         assert_eq!(services[1]["down_reason"], "connection refused");
+    }
+
+    #[test]
+    fn the_replica_sample_reaches_the_ui_with_its_lag_and_delay() {
+        let sample = Sample {
+            replica: Some(ReplicaSample {
+                state: "streaming".to_string(),
+                replay_lag_seconds: Some(0.5),
+                lag_bytes: Some(4096),
+                apply_delay_ms: Some(500),
+                cpu: Some(0.25),
+                rss_bytes: None,
+            }),
+            ..Default::default()
+        };
+        let json = serde_json::to_value(SampleView::from(&sample)).expect("serialises");
+        let replica = &json["replica"];
+        assert_eq!(replica["state"], "streaming");
+        assert_eq!(replica["replay_lag_seconds"], 0.5);
+        assert_eq!(replica["lag_bytes"], 4096);
+        assert_eq!(replica["apply_delay_ms"], 500);
+        assert_eq!(replica["cpu"], 0.25);
+        assert!(replica["rss_bytes"].is_null());
+        let json = serde_json::to_value(SampleView::from(&Sample::default())).expect("serialises");
+        assert!(json["replica"].is_null(), "no replica: null");
     }
 
     #[test]

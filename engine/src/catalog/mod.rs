@@ -242,6 +242,14 @@ pub struct PostgresSpec {
     pub database: String,
     /// postgresql.conf settings, e.g. `max_connections = 50`.
     pub settings: BTreeMap<String, String>,
+    /// Streaming standbys of the primary (0 or 1): a hot standby the services reach through
+    /// `DATABASE_REPLICA_URL` (see `lab::replica`).
+    pub replicas: u32,
+    /// The standby's `recovery_min_apply_delay` at every start (changeable while it runs).
+    pub replica_apply_delay: Duration,
+    /// A CPU share in cores for the primary and, separately, for each replica: each server's
+    /// postmaster (and so its backends) in its own cgroup under the lab's group.
+    pub cpus: Option<f64>,
 }
 
 impl PostgresSpec {

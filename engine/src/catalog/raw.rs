@@ -123,6 +123,13 @@ pub(crate) struct RawPostgres {
     pub database: String,
     #[serde(default)]
     pub settings: BTreeMap<String, toml::Value>,
+    /// Streaming standbys of the primary (0 or 1).
+    #[serde(default)]
+    pub replicas: u32,
+    /// The standby's `recovery_min_apply_delay`, e.g. "500ms".
+    pub replica_apply_delay: Option<String>,
+    /// A CPU share in cores for the primary and, separately, for each replica.
+    pub cpus: Option<f64>,
 }
 
 #[derive(Debug, Deserialize)]

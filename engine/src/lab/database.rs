@@ -59,9 +59,14 @@ const SERVICE_PASSWORD_FILE: &str = "service-password";
 /// A scenario's database server, seeded and ready.
 #[derive(Debug)]
 pub struct Database {
-    // Declared before `state` so that, dropped on an error path, the server stops first and
-    // the run-state file naming it goes after.
+    // Declared first: dropped on an error path, the standby stops before its primary, both
+    // before their CPU groups (the kernel keeps a group with members) and the run-state file
+    // naming them.
+    /// The streaming standby (`replicas = 1`, see `replica.rs`).
+    pub replica: Option<PgLink>,
     pub pg: PgLink,
+    /// Each owned server's CPU group (`[topology.postgres] cpus`); removed when dropped.
+    pub(super) cgroups: Vec<crate::cgroup::InstanceCgroup>,
     pub spec: PostgresSpec,
     /// [`SERVICE_ROLE`]'s password (the server asks every TCP client for one).
     pub(super) service_password: String,
@@ -105,12 +110,42 @@ impl Database {
         matches!(self.pg, PgLink::Owned(_))
     }
 
-    /// Stops the server if this process owns it.
+    /// The superuser's URL for the chosen database on the standby (same name as on the
+    /// primary: it is a physical copy), when there is one.
+    pub fn replica_url(&self, choice: DatabaseChoice) -> Option<String> {
+        self.replica
+            .as_ref()
+            .map(|r| r.url(&choice.name(&self.spec)))
+    }
+
+    /// The standby's `postgres` database as the superuser (its settings, its lag).
+    pub fn replica_admin_url(&self) -> Option<String> {
+        self.replica.as_ref().map(|r| r.url("postgres"))
+    }
+
+    /// What the services get as `DATABASE_REPLICA_URL`: the chosen database on the standby as
+    /// [`SERVICE_ROLE`] (the role and its password are the primary's: a physical copy).
+    pub fn replica_service_url(&self, choice: DatabaseChoice) -> Option<String> {
+        self.replica_url(choice)
+            .map(|url| replace_user(&url, SERVICE_ROLE, &self.service_password))
+    }
+
+    /// Stops the servers if this process owns them (the standby first).
     pub async fn shutdown(self) {
-        let Database { pg, state, .. } = self;
+        let Database {
+            replica,
+            pg,
+            cgroups,
+            state,
+            ..
+        } = self;
+        if let Some(PgLink::Owned(server)) = replica {
+            let _ = server.stop().await;
+        }
         if let PgLink::Owned(server) = pg {
             let _ = server.stop().await;
         }
+        drop(cgroups);
         drop(state);
     }
 }
@@ -148,10 +183,15 @@ impl Lab {
                     ))
                 })?;
                 return Ok(Database {
+                    replica: state.replica_url.map(|admin_url| PgLink::Attached {
+                        admin_url,
+                        postmaster_pid: state.replica_pid,
+                    }),
                     pg: PgLink::Attached {
                         admin_url: url,
                         postmaster_pid: state.postmaster_pid,
                     },
+                    cgroups: Vec::new(),
                     spec,
                     service_password,
                     state: StateFile {
@@ -199,8 +239,10 @@ impl Lab {
                 password
             }
         };
-        let db = Database {
+        let mut db = Database {
+            replica: None,
             pg: PgLink::Owned(Box::new(server)),
+            cgroups: Vec::new(),
             spec,
             service_password,
             state: StateFile {
@@ -218,12 +260,20 @@ impl Lab {
             })
             .await?;
         ensure_database(&db, DatabaseChoice::Learner).await?;
+        // After the seed: the standby is a copy of the seeded cluster (seeded once, on the
+        // primary; the copy is kept between starts).
+        self.start_replica(scenario, &mut db, progress).await?;
+        self.limit_postgres_cpu(scenario, &mut db, progress)?;
+        self.write_state(scenario, &db, &[], None, None)?;
         Ok(db)
     }
 
     /// Restores the learner's database from the seed (the learner's code is `workspace::reset_code`).
+    /// The standby is a physical copy: the drop and the copy stream to it, and this returns
+    /// once it has replayed them.
     pub async fn reset_database(&self, db: &Database) -> Result<(), LabError> {
-        recreate_from_template(db, DatabaseChoice::Learner).await
+        recreate_from_template(db, DatabaseChoice::Learner).await?;
+        super::replica::wait_replayed(db).await
     }
 }
 
@@ -393,7 +443,7 @@ pub(super) async fn database_exists(
 }
 
 /// `postgres://u:p@h:port/old?x` with the database replaced.
-fn replace_database(url: &str, database: &str) -> String {
+pub(super) fn replace_database(url: &str, database: &str) -> String {
     let (base, query) = match url.split_once('?') {
         Some((b, q)) => (b, Some(q)),
         None => (url, None),

@@ -12,6 +12,7 @@
 
 mod database;
 mod migrations;
+mod replica;
 mod running;
 mod seed;
 mod stale;
@@ -27,6 +28,7 @@ use crate::workspace::{self, CodeSource};
 
 pub use database::{Database, PgLink};
 pub use migrations::apply_migrations;
+pub use replica::{database_url_on, set_replica_delay, wait_replayed, REPLICA_SLOT};
 pub use running::Running;
 
 #[derive(Debug, thiserror::Error)]
@@ -202,6 +204,8 @@ impl Lab {
             owner_start_time: process::start_time(me),
             postgres_url: Some(db.admin_url()),
             postmaster_pid: db.pg.postmaster_pid(),
+            replica_url: db.replica_admin_url(),
+            replica_pid: db.replica.as_ref().and_then(PgLink::postmaster_pid),
             services: services
                 .iter()
                 .map(|s| ServiceState {

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::database::Database;
-use super::DatabaseChoice;
+use super::{DatabaseChoice, LabError};
 use crate::catalog::Scenario;
 use crate::process::ServiceProcess;
 use crate::workspace::PreparedCode;
@@ -67,7 +67,32 @@ impl Running {
                 )
             }),
             redis: self.redis.as_ref().map(|r| r.port()),
+            replica: self.database.as_ref().and_then(|d| {
+                d.replica_admin_url()
+                    .map(|url| (url, d.replica.as_ref().and_then(|r| r.postmaster_pid())))
+            }),
         }
+    }
+
+    /// The superuser's URL of the services' database on the streaming replica (same name as
+    /// on the primary), when the scenario has one: a check reads what the replica serves.
+    pub fn replica_url(&self) -> Option<String> {
+        self.database
+            .as_ref()
+            .and_then(|d| d.replica_url(self.database_choice))
+    }
+
+    /// Changes the replica's apply delay while it runs (see `lab::set_replica_delay`).
+    ///
+    /// # Errors
+    /// [`LabError::NotRunning`] when the scenario has no replica; SQL errors.
+    pub async fn set_replica_delay(&self, delay: Duration) -> Result<(), LabError> {
+        let url = self
+            .database
+            .as_ref()
+            .and_then(Database::replica_admin_url)
+            .ok_or_else(|| LabError::NotRunning(format!("{} has no replica", self.scenario.id)))?;
+        super::set_replica_delay(&url, delay).await
     }
 
     /// The superuser's URL of the database the services use (the lab's EXPLAIN, probes and

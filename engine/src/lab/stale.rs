@@ -1,4 +1,5 @@
-//! Cleaning up after a lab process that is gone (its services, nginx, cgroups, PostgreSQL),
+//! Cleaning up after a lab process that is gone (its services, nginx, PostgreSQL and its
+//! replica, cgroups),
 //! and `stop`: asking the live one to stop.
 
 use std::time::{Duration, Instant};
@@ -54,14 +55,25 @@ impl Lab {
         if scenario.topology.nginx.is_some() {
             stopped.extend(self.clean_stale_nginx(scenario)?);
         }
-        if scenario.topology.cpus_per_instance.is_some() {
-            let removed = crate::cgroup::detect().clean_stale(&scenario.id);
-            if removed > 0 {
-                stopped.push(format!("{removed} instance cgroup(s)"));
-            }
+        // The replica before its primary; both before the CPU groups they may be in.
+        if let Some(pid) =
+            sdlab_embedded_postgres::stop_stale(&super::replica::replica_dir(self, scenario))?
+        {
+            stopped.push(format!("PostgreSQL replica (pid {pid})"));
         }
         if let Some(pid) = sdlab_embedded_postgres::stop_stale(&self.home.cluster_dir(scenario))? {
             stopped.push(format!("PostgreSQL (pid {pid})"));
+        }
+        let postgres_cpus = scenario
+            .topology
+            .postgres
+            .as_ref()
+            .is_some_and(|p| p.cpus.is_some());
+        if scenario.topology.cpus_per_instance.is_some() || postgres_cpus {
+            let removed = crate::cgroup::detect().clean_stale(&scenario.id);
+            if removed > 0 {
+                stopped.push(format!("{removed} cgroup(s)"));
+            }
         }
         Ok(stopped)
     }

@@ -119,6 +119,9 @@ impl Lab {
                     started.elapsed().as_secs_f64()
                 ));
             }
+            // The services may read from the replica as soon as they start: it must hold the
+            // database (a fresh copy is seconds old) and the role's password by then.
+            super::wait_replayed(&db).await?;
             Ok::<_, LabError>(Some(db))
         };
         let code = self.prepare_and_build(scenario, opts);
@@ -192,6 +195,10 @@ impl Lab {
             .database
             .as_ref()
             .map(|d| d.service_url(running.database_choice));
+        let replica_url = running
+            .database
+            .as_ref()
+            .and_then(|d| d.replica_service_url(running.database_choice));
         progress
             .step(Step::StartService, async {
                 for instance in 1..=instances {
@@ -206,6 +213,9 @@ impl Lab {
                     ];
                     if let Some(url) = &database_url {
                         env.push(("DATABASE_URL".to_string(), url.clone()));
+                    }
+                    if let Some(url) = &replica_url {
+                        env.push(("DATABASE_REPLICA_URL".to_string(), url.clone()));
                     }
                     if let Some(dep) = &dependency_env {
                         env.push(dep.clone());

@@ -500,6 +500,8 @@ async fn the_redis_console_runs_reads_and_refuses_writes_unless_asked_and_needs_
         owner_start_time: sdlab_engine::process::start_time(me),
         postgres_url: None,
         postmaster_pid: None,
+        replica_url: None,
+        replica_pid: None,
         services: Vec::new(),
         nginx_url: None,
         redis_url: Some(redis.url()),

@@ -792,3 +792,61 @@ fn an_oracle_judges_against_the_database_when_there_is_one_and_by_status_only_wi
         &["no [topology.postgres]"],
     );
 }
+
+#[test]
+fn a_streaming_replica_parses_its_delay_and_cpu_share_and_names_its_mistakes() {
+    let fx = Fixture::new();
+    let with = |body: &str| {
+        edit(
+            VALID,
+            "database = \"fixture\"",
+            &format!("database = \"fixture\"\n{body}"),
+        )
+    };
+    let pg = fx.parse(VALID).unwrap().topology.postgres.unwrap();
+    assert_eq!(
+        (pg.replicas, pg.replica_apply_delay, pg.cpus),
+        (0, Duration::ZERO, None)
+    );
+    let pg = fx
+        .parse(&with(
+            "replicas = 1\nreplica_apply_delay = \"500ms\"\ncpus = 0.5",
+        ))
+        .unwrap()
+        .topology
+        .postgres
+        .unwrap();
+    assert_eq!(pg.replicas, 1);
+    assert_eq!(pg.replica_apply_delay, Duration::from_millis(500));
+    assert_eq!(pg.cpus, Some(0.5));
+    let err = fx.parse(&with("replicas = 2")).unwrap_err();
+    assert_invalid(
+        &err,
+        &fx.file,
+        "topology.postgres.replicas",
+        &["0 or 1", "got 2"],
+    );
+    let err = fx.parse(&with("replica_apply_delay = \"1s\"")).unwrap_err();
+    assert_invalid(
+        &err,
+        &fx.file,
+        "topology.postgres.replica_apply_delay",
+        &["only with replicas = 1"],
+    );
+    let err = fx
+        .parse(&with("replicas = 1\nreplica_apply_delay = \"2m\""))
+        .unwrap_err();
+    assert_invalid(
+        &err,
+        &fx.file,
+        "topology.postgres.replica_apply_delay",
+        &["at most 60s"],
+    );
+    let err = fx.parse(&with("cpus = 9.0")).unwrap_err();
+    assert_invalid(
+        &err,
+        &fx.file,
+        "topology.postgres.cpus",
+        &["between 0.05 and 4"],
+    );
+}

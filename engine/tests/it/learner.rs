@@ -201,6 +201,8 @@ fn live_lab(lab: &Lab, scenario: &str, pid: u32) {
         owner_start_time: process::start_time(pid),
         postgres_url: None,
         postmaster_pid: None,
+        replica_url: None,
+        replica_pid: None,
         services: Vec::new(),
         nginx_url: None,
         redis_url: None,

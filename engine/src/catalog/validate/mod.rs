@@ -141,9 +141,45 @@ pub(super) fn validate(file: &Path, raw: RawScenario) -> Result<Scenario, Catalo
                 }
                 settings.insert(key, text);
             }
+            if pg.replicas > 1 {
+                return Err(cx.invalid(
+                    "topology.postgres.replicas",
+                    format!("0 or 1 streaming replicas, got {}", pg.replicas),
+                ));
+            }
+            let replica_apply_delay = match &pg.replica_apply_delay {
+                Some(text) => {
+                    let delay = cx.duration("topology.postgres.replica_apply_delay", text)?;
+                    if delay > Duration::from_secs(60) {
+                        return Err(cx.invalid(
+                            "topology.postgres.replica_apply_delay",
+                            format!("at most 60s, got {text:?}"),
+                        ));
+                    }
+                    delay
+                }
+                None => Duration::ZERO,
+            };
+            if pg.replica_apply_delay.is_some() && pg.replicas == 0 {
+                return Err(cx.invalid(
+                    "topology.postgres.replica_apply_delay",
+                    "only with replicas = 1",
+                ));
+            }
+            if let Some(c) = pg.cpus {
+                if !(0.05..=4.0).contains(&c) {
+                    return Err(cx.invalid(
+                        "topology.postgres.cpus",
+                        format!("between 0.05 and 4 cores, got {c}"),
+                    ));
+                }
+            }
             Some(PostgresSpec {
                 database: pg.database,
                 settings,
+                replicas: pg.replicas,
+                replica_apply_delay,
+                cpus: pg.cpus,
             })
         }
     };
