@@ -52,7 +52,7 @@ export function stream(path: string, event: string, onEvent: (data: any) => void
 export interface Progress { checks_run: number; passed: boolean; solution_revealed: boolean; hints_shown: number; answers: Record<string, string> }
 export interface ScenarioSummary { id: string; title: string; track: number; stage: string; minutes: number; concepts: string[]; progress: Progress }
 export interface Question { id: string; figure: string | null }
-export interface ScenarioDetail extends ScenarioSummary { guide: string; hints: number; instances: number; postgres: boolean; redis: boolean; profiles: string[]; questions: Question[]; panels: Panel[] }
+export interface ScenarioDetail extends ScenarioSummary { guide: string; hints: number; instances: number; postgres: boolean; redis: boolean; replica: boolean; profiles: string[]; questions: Question[]; panels: Panel[] }
 /** A scenario's own chart (`[[panels]]` in scenario.toml) over the services' /metrics. */
 export interface Panel { title: string; unit: string; series: { label: string; metric: string; rate: boolean; instance: number | null }[] }
 export interface EventView { kind: string; step?: string; text?: string; took_ms?: number }
@@ -71,6 +71,8 @@ export interface Solution { notes: string; files: { path: string; content: strin
 export interface SqlResult { columns: string[]; rows: (string | null)[][]; affected: number | null }
 /** One second of the scenario's Redis (INFO); rates are null on the first sample. */
 export interface RedisSample { hits_per_second: number | null; misses_per_second: number | null; hit_ratio: number | null; used_memory: number; maxmemory: number; evicted_per_second: number | null; rejected_writes: number; ops_per_second: number; clients: number }
-export interface Sample { at: number; services: { instance: number; port: number; up: boolean; down_reason: string | null; metrics: Record<string, number>; cpu: number | null }[]; postgres: { by_state: Record<string, number>; sessions_total: number; opened_per_second: number; cpu: number | null } | null; redis: RedisSample | null }
+/** One second of the streaming replica: how far behind it is, and its apply delay. */
+export interface ReplicaSample { state: string; replay_lag_seconds: number | null; lag_bytes: number | null; apply_delay_ms: number | null; cpu: number | null; rss_bytes: number | null }
+export interface Sample { at: number; services: { instance: number; port: number; up: boolean; down_reason: string | null; metrics: Record<string, number>; cpu: number | null }[]; postgres: { by_state: Record<string, number>; sessions_total: number; opened_per_second: number; cpu: number | null } | null; redis: RedisSample | null; replica: ReplicaSample | null }
 /** The Redis console's answer: the reply as redis-cli prints it. */
 export interface RedisReply { read_only: boolean; reply: string }

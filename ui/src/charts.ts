@@ -4,7 +4,10 @@
 // metrics stream: PostgreSQL sessions by state, the service's pool (summed over instances),
 // and CPU of PostgreSQL and of each instance (up to four). A scenario with Redis adds four
 // charts from Redis INFO: commands/s (ops, hits, misses), the hit ratio, memory against
-// maxmemory, and evictions/s with writes refused for memory (OOM)/s and clients. A scenario's
+// maxmemory, and evictions/s with writes refused for memory (OOM)/s and clients. A scenario
+// with a streaming replica adds two: how old the replica's data is against its apply delay,
+// with the WAL it has not replayed yet, and the CPU of the primary beside the replica's (reads
+// moved to the replica show there). A scenario's
 // own panels (`[[panels]]` in its scenario.toml) follow, drawn from the metrics its services
 // export.
 
@@ -46,6 +49,12 @@ const REDIS_SPECS: Spec[] = [
   { id: 'redis-pressure', title: 'Redis: evictions, writes refused (OOM), clients', unit: 'per s / count', series: [{ label: 'evicted/s', color: '#d97706' }, { label: 'refused (OOM)/s', color: '#dc2626' }, { label: 'clients', color: '#7c3aed' }] },
 ];
 
+const REPLICA_SPECS: Spec[] = [
+  { id: 'replica-lag', title: 'Replica: lag (how old its data is) and apply delay', unit: 's', series: [{ label: 'replay lag', color: '#dc2626' }, { label: 'apply delay', color: '#7c3aed', dash: true }] },
+  { id: 'replica-wal', title: 'Replica: WAL written on the primary, not yet replayed', unit: 'KiB', series: [{ label: 'behind', color: '#d97706' }] },
+  { id: 'replica-cpu', title: 'PostgreSQL CPU: primary and replica', unit: 'cores', series: [{ label: 'primary', color: '#7c3aed' }, { label: 'replica', color: '#0891b2' }] },
+];
+
 const MIB = 1024 * 1024;
 const NONE = null as unknown as number;
 
@@ -62,13 +71,15 @@ export class Charts {
     new ResizeObserver(() => this.resize()).observe(root);
   }
 
-  /** Whether the open scenario has Redis (its charts are drawn). */
+  /** Whether the open scenario has Redis, and a replica (their charts are drawn). */
   private redis = false;
+  private replica = false;
 
   /** Replaces the previous scenario's charts with this one's: its Redis charts when it has
-   *  Redis (`[topology.redis]`), then its panels. */
-  setPanels(panels: Panel[], redis = false) {
-    const old = [...(this.redis ? REDIS_SPECS.map((s) => s.id) : []), ...this.panels.map((p) => p.id)];
+   *  Redis (`[topology.redis]`), its replication charts when it has a replica, then its
+   *  panels. */
+  setPanels(panels: Panel[], redis = false, replica = false) {
+    const old = [...this.topologySpecs().map((s) => s.id), ...this.panels.map((p) => p.id)];
     for (const id of old) {
       this.charts.get(id)?.plot.destroy();
       this.charts.delete(id);
@@ -76,7 +87,8 @@ export class Charts {
     }
     this.lastValues.clear();
     this.redis = redis;
-    if (redis) for (const spec of REDIS_SPECS) this.add(spec);
+    this.replica = replica;
+    for (const spec of this.topologySpecs()) this.add(spec);
     this.panels = panels.map((panel, i) => ({ id: `panel-${i}`, panel }));
     for (const { id, panel } of this.panels) {
       this.add({
@@ -86,6 +98,11 @@ export class Charts {
         series: panel.series.map((s, j) => ({ label: s.label, color: PANEL_COLORS[j % PANEL_COLORS.length] })),
       });
     }
+  }
+
+  /** The charts the open scenario's topology adds (Redis, replica). */
+  private topologySpecs(): Spec[] {
+    return [...(this.redis ? REDIS_SPECS : []), ...(this.replica ? REPLICA_SPECS : [])];
   }
 
   /** Ids of the open scenario's panel charts (the browser test reads them). */
@@ -147,6 +164,13 @@ export class Charts {
     const cpuOf = (instance: number) => sample.services.find((s) => s.instance === instance)?.cpu ?? (null as unknown as number);
     this.append('cpu', sample.at, [pg?.cpu ?? (null as unknown as number), cpuOf(1), cpuOf(2), cpuOf(3), cpuOf(4)]);
     if (this.redis) this.addRedis(sample);
+    if (this.replica) {
+      const r = sample.replica;
+      const or = (v: number | null | undefined) => v ?? NONE;
+      this.append('replica-lag', sample.at, [or(r?.replay_lag_seconds), r?.apply_delay_ms == null ? NONE : r.apply_delay_ms / 1000]);
+      this.append('replica-wal', sample.at, [r?.lag_bytes == null ? NONE : r.lag_bytes / 1024]);
+      this.append('replica-cpu', sample.at, [or(pg?.cpu), or(r?.cpu)]);
+    }
     for (const { id, panel } of this.panels) {
       const values = panel.series.map((series, j) => {
         const from = sample.services.filter((s) => s.up && (series.instance === null || s.instance === series.instance));
@@ -187,6 +211,11 @@ export class Charts {
     return this.redis ? REDIS_SPECS.map((s) => s.id) : [];
   }
 
+  /** Ids of the replication charts while the open scenario has a replica. */
+  replicaIds(): string[] {
+    return this.replica ? REPLICA_SPECS.map((s) => s.id) : [];
+  }
+
   /** How many points a series of the named chart holds (the browser test reads it). */
   points(id: string, series = 1): number {
     return this.charts.get(id)?.data[series]?.filter((v) => v !== null && v !== undefined).length ?? 0;
@@ -198,7 +227,7 @@ export class Charts {
   }
 
   clearSignals() {
-    for (const spec of [...SIGNAL_SPECS, ...(this.redis ? REDIS_SPECS : [])]) this.set(spec.id, [[], ...spec.series.map(() => [])]);
+    for (const spec of [...SIGNAL_SPECS, ...this.topologySpecs()]) this.set(spec.id, [[], ...spec.series.map(() => [])]);
     for (const { id, panel } of this.panels) this.set(id, [[], ...panel.series.map(() => [])]);
     this.lastValues.clear();
   }

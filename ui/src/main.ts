@@ -4,7 +4,7 @@
 
 import './locale';
 import './style.css';
-import { ApiError, get, hasToken, post, stream, type CheckView, type Job, type RedisReply, type RunRecord, type Sample, type ScenarioDetail, type ScenarioSummary, type Solution, type SqlResult, type Status, type EditorFile } from './api';
+import { ApiError, get, hasToken, post, stream, type CheckView, type Job, type RedisReply, type ReplicaSample, type RunRecord, type Sample, type ScenarioDetail, type ScenarioSummary, type Solution, type SqlResult, type Status, type EditorFile } from './api';
 import { Charts } from './charts';
 import { CodeEditor, SolutionDiff } from './editor';
 import { duration, historyChanged, markdown, renderGuide } from './guide';
@@ -109,8 +109,9 @@ async function openScenario(id: string) {
   renderGuide($('guide'), id, detail.guide, detail.progress.answers, () => state.history);
   $('hints').replaceChildren();
   if (detail.progress.hints_shown > 0) await showHints(await get(`/scenarios/${id}/hints`));
-  charts.setPanels(detail.panels, detail.redis);
+  charts.setPanels(detail.panels, detail.redis, detail.replica);
   showRedisConsole(detail.redis);
+  showReplicaControls(detail.replica);
   charts.clearSignals();
   showPreviousRun();
   await code.load(id);
@@ -217,7 +218,7 @@ async function pollStatus() {
         code.showDiagnostics(null);
         $('diagnostics').hidden = true;
       }
-      if (!state.metrics) state.metrics = stream(`/scenarios/${id}/metrics/stream`, 'sample', (s: Sample) => { charts.addSample(s); showInstances(s); });
+      if (!state.metrics) state.metrics = stream(`/scenarios/${id}/metrics/stream`, 'sample', (s: Sample) => { charts.addSample(s); showInstances(s); showReplica(s); });
       break;
     case 'failed':
       state.metrics?.close();
@@ -372,8 +373,9 @@ async function runSql() {
   out.textContent = 'running…';
   const query = $<HTMLTextAreaElement>('sql-input').value;
   const write = $<HTMLInputElement>('sql-write').checked;
+  const replica = !!state.scenario?.replica && $<HTMLInputElement>('sql-replica').checked;
   try {
-    const r = await post<{ read_only: boolean; results: SqlResult[]; note: string | null }>(`/scenarios/${state.scenario!.id}/sql`, { query, write });
+    const r = await post<{ read_only: boolean; results: SqlResult[]; note: string | null }>(`/scenarios/${state.scenario!.id}/sql`, { query, write, replica });
     out.replaceChildren(...r.results.map((res): HTMLElement => {
       if (!res.columns.length) {
         const p = document.createElement('p');
@@ -393,6 +395,43 @@ async function runSql() {
       note.textContent = `Note: ${r.note}`;
       out.append(note);
     }
+  } catch (e) {
+    out.textContent = (e as Error).message;
+  }
+}
+
+/** The apply-delay control and the SQL console's replica choice are there only for a
+ *  scenario with a streaming replica (`[topology.postgres] replicas`). */
+function showReplicaControls(on: boolean) {
+  $('replica-control').hidden = !on;
+  $('sql-replica-choice').hidden = !on;
+  if (!on) $<HTMLInputElement>('sql-replica').checked = false;
+  $('replica-state').textContent = '';
+}
+
+/** The replica's state and delay beside its control, once a second; the delay box takes the
+ *  running value until the learner edits it. */
+function showReplica(sample: Sample) {
+  const r = sample.replica;
+  if (!state.scenario?.replica || !r) return;
+  const lag = r.replay_lag_seconds == null ? 'lag unknown' : `lag ${r.replay_lag_seconds.toFixed(2)} s`;
+  $('replica-state').textContent = `${r.state}, ${lag}, apply delay ${r.apply_delay_ms ?? '?'} ms`;
+  const input = $<HTMLInputElement>('replica-delay');
+  if (document.activeElement !== input && r.apply_delay_ms != null) input.value = String(r.apply_delay_ms);
+}
+
+/** Sets the running replica's apply delay (`recovery_min_apply_delay`); the lag chart shows
+ *  the new delay from the next second on. */
+async function setReplicaDelay() {
+  const ms = Number($<HTMLInputElement>('replica-delay').value);
+  const out = $('replica-state');
+  if (!Number.isInteger(ms) || ms < 0 || ms > 60000) {
+    out.textContent = 'A delay is a whole number of milliseconds from 0 to 60000.';
+    return;
+  }
+  try {
+    const r = await post<ReplicaSample>(`/scenarios/${state.scenario!.id}/replica`, { apply_delay_ms: ms });
+    out.textContent = `apply delay now ${r.apply_delay_ms ?? ms} ms (${r.state})`;
   } catch (e) {
     out.textContent = (e as Error).message;
   }
@@ -507,6 +546,7 @@ on(buttons.save, async () => {
 on(buttons.discard, () => code.discard());
 $('btn-sql').addEventListener('click', () => void runSql());
 $('btn-redis').addEventListener('click', () => void runRedis());
+$('btn-replica-delay').addEventListener('click', () => void setReplicaDelay());
 $('redis-input').addEventListener('keydown', (e) => {
   if (e.key === 'Enter') void runRedis();
 });

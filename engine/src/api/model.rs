@@ -61,6 +61,10 @@ pub struct ScenarioDetail {
     /// Whether the scenario runs a Redis (`[topology.redis]`): the UI then shows the Redis
     /// console and charts.
     pub redis: bool,
+    /// Whether the scenario runs a streaming replica (`[topology.postgres] replicas`): the UI
+    /// then shows the replication charts, the apply-delay control and the SQL console's
+    /// replica choice.
+    pub replica: bool,
     /// Load profile names (`explore`, `check`, ...).
     pub profiles: Vec<String>,
     /// The guide's questions (fenced `question` blocks), in order.

@@ -51,6 +51,11 @@ pub(super) async fn detail(
         instances: scenario.topology.instances,
         postgres: scenario.topology.postgres.is_some(),
         redis: scenario.topology.redis.is_some(),
+        replica: scenario
+            .topology
+            .postgres
+            .as_ref()
+            .is_some_and(|pg| pg.replicas > 0),
         profiles: scenario.profiles.keys().cloned().collect(),
         questions,
         panels: scenario.panels.clone(),
