@@ -10,6 +10,7 @@ mod fixes;
 mod fuzz;
 mod learner;
 mod load;
+mod replica;
 mod roles;
 mod scenarios_lint;
 mod tidy;

@@ -1,0 +1,296 @@
+//! The streaming replica on real servers, through the lab: a fixture scenario with
+//! `replicas = 1` (one table, ten rows). The replica serves the seeded rows to the service's
+//! role and refuses writes; a row written on the primary arrives after the apply delay and not
+//! before; the delay changes while it runs; the lag is sampled; a reset of the primary's
+//! database reaches the replica; a second lab process attaches to it; a second start reuses
+//! the copy; the stale clean-up after a crash stops it.
+
+#![allow(clippy::unwrap_used)]
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use sdlab_engine::home::{LabHome, Sources};
+use sdlab_engine::lab::{set_replica_delay, DatabaseChoice, Lab};
+use sdlab_engine::progress::{Event, Progress};
+use sqlx::{Connection, Executor, PgConnection};
+
+fn write(path: &Path, text: &str) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+}
+
+/// A sources root holding only the fixture scenario `t2-97` (database `reads`).
+fn fixture_sources(root: &Path) {
+    let dir = root.join("scenarios/t2-97-replica-fixture");
+    write(
+        &dir.join("scenario.toml"),
+        r#"
+id = "t2-97"
+title = "Replica fixture"
+track = 2
+stage = "crawling"
+concepts = ["testing"]
+minutes = 1
+hints = ["h"]
+
+[topology]
+instances = 1
+
+[topology.postgres]
+database = "reads"
+replicas = 1
+replica_apply_delay = "1s"
+settings = { max_connections = 20 }
+
+[db]
+schema = "db/schema.sql"
+seed = "db/seed.sql"
+
+[[requests]]
+name = "hello"
+method = "GET"
+path = "/"
+oracle = { sql = "SELECT $3 = 200", hint = "Hello." }
+
+[profiles.check]
+description = "A few requests."
+timeout = "1s"
+stages = [{ duration = "3s", rate = 30 }]
+mix = { hello = 1 }
+
+[check]
+profile = "check"
+
+[[check.slo]]
+metric = "error_rate"
+max = 0.01
+hint = "Errors."
+"#,
+    );
+    write(
+        &dir.join("db/schema.sql"),
+        "CREATE TABLE items (id bigserial PRIMARY KEY, name text NOT NULL);\n",
+    );
+    write(
+        &dir.join("db/seed.sql"),
+        "INSERT INTO items (name) SELECT 'item ' || g FROM generate_series(1, 10) g;\n",
+    );
+}
+
+async fn count(conn: &mut PgConnection, name: &str) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM items WHERE name = $1")
+        .bind(name)
+        .fetch_one(conn)
+        .await
+        .unwrap()
+}
+
+/// How long until the row named `name` shows on the replica (polled every 20 ms, at most 20 s).
+async fn arrives_after(replica: &mut PgConnection, name: &str) -> Duration {
+    let started = Instant::now();
+    while count(replica, name).await == 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{name} never arrived"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    started.elapsed()
+}
+
+/// What the lab said along the way (`Progress` info lines).
+fn recording() -> (Progress, Arc<Mutex<Vec<String>>>) {
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&lines);
+    let progress = Progress::new(move |event| {
+        if let Event::Info(text) = event {
+            sink.lock().unwrap().push(text);
+        }
+    });
+    (progress, lines)
+}
+
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .is_ok_and(|s| !s.rsplit_once(')').unwrap().1.trim_start().starts_with('Z'))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_replica_streams_after_its_delay_changes_it_at_runtime_follows_a_reset_and_is_cleaned_after_a_crash(
+) {
+    // Under /tmp and enterable by `nobody`, who runs PostgreSQL when the tests run as root.
+    let home = tempfile::Builder::new()
+        .prefix("sdlab-replica-")
+        .tempdir_in("/tmp")
+        .unwrap();
+    std::fs::set_permissions(home.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let root = home.path().join("src");
+    fixture_sources(&root);
+    let lab = Lab::new(LabHome::at(home.path().join("home")), Sources::at(&root)).unwrap();
+    let scenario = lab.scenario("t2-97").unwrap().clone();
+    let (progress, said) = recording();
+    let db = lab.database(&scenario, &progress).await.unwrap();
+    assert!(
+        said.lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.contains("copied with pg_basebackup")),
+        "{:?}",
+        said.lock().unwrap()
+    );
+
+    // What a service gets as DATABASE_REPLICA_URL: its own role, the same database, the
+    // replica's port; the seeded rows are there and writes are refused.
+    let primary_url = db.service_url(DatabaseChoice::Learner);
+    let replica_url = db.replica_service_url(DatabaseChoice::Learner).unwrap();
+    assert!(
+        replica_url.starts_with("postgresql://app:"),
+        "{replica_url}"
+    );
+    assert!(replica_url.ends_with("/reads"), "{replica_url}");
+    assert_ne!(replica_url, primary_url);
+    let mut primary = PgConnection::connect(&primary_url).await.unwrap();
+    let mut replica = PgConnection::connect(&replica_url).await.unwrap();
+    let seeded: i64 = sqlx::query_scalar("SELECT count(*) FROM items")
+        .fetch_one(&mut replica)
+        .await
+        .unwrap();
+    assert_eq!(seeded, 10);
+    let refused = replica
+        .execute("INSERT INTO items (name) VALUES ('nope')")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(refused.contains("read-only transaction"), "{refused}");
+
+    // Written on the primary: not on the replica before the 1 s delay, there after it.
+    primary
+        .execute("INSERT INTO items (name) VALUES ('late')")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        count(&mut replica, "late").await,
+        0,
+        "applied before the delay"
+    );
+    let took = arrives_after(&mut replica, "late").await;
+    assert!(
+        took >= Duration::from_millis(500),
+        "arrived {took:?} after the check at 300 ms"
+    );
+
+    // The lag while a write waits out a 2 s delay, sampled the way the collector does.
+    let admin = db.admin_url();
+    let replica_admin = db.replica_admin_url().unwrap();
+    set_replica_delay(&replica_admin, Duration::from_secs(2))
+        .await
+        .unwrap();
+    primary
+        .execute("INSERT INTO items (name) VALUES ('waiting')")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let lagging = sdlab_engine::metrics::replica_status(&admin, &replica_admin)
+        .await
+        .unwrap();
+    assert_eq!(lagging.state, "streaming");
+    assert_eq!(lagging.apply_delay_ms, Some(2000));
+    assert!(lagging.lag_bytes.unwrap() > 0, "{lagging:?}");
+    assert!(lagging.replay_lag_seconds.unwrap() > 0.0, "{lagging:?}");
+    arrives_after(&mut replica, "waiting").await;
+
+    // The delay changed while it runs: no delay, the next row arrives at once.
+    set_replica_delay(&replica_admin, Duration::ZERO)
+        .await
+        .unwrap();
+    primary
+        .execute("INSERT INTO items (name) VALUES ('quick')")
+        .await
+        .unwrap();
+    let took = arrives_after(&mut replica, "quick").await;
+    assert!(
+        took < Duration::from_millis(700),
+        "arrived after {took:?} with no delay"
+    );
+    let caught_up = sdlab_engine::metrics::replica_status(&admin, &replica_admin)
+        .await
+        .unwrap();
+    assert_eq!(caught_up.apply_delay_ms, Some(0));
+    primary.close().await.unwrap();
+    replica.close().await.unwrap();
+
+    // A reset of the learner's database reaches the replica: the physical copy replays it.
+    set_replica_delay(&replica_admin, Duration::from_secs(1))
+        .await
+        .unwrap();
+    lab.reset_database(&db).await.unwrap();
+    let mut replica = PgConnection::connect(&replica_url).await.unwrap();
+    let after_reset: i64 = sqlx::query_scalar("SELECT count(*) FROM items")
+        .fetch_one(&mut replica)
+        .await
+        .unwrap();
+    assert_eq!(after_reset, 10, "the replica shows the reset database");
+    replica.close().await.unwrap();
+
+    // A second lab process on the scenario attaches to this replica (the run state names it).
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(home.path().join("home/run/t2-97.json")).unwrap())
+            .unwrap();
+    let replica_pid = state["replica_pid"].as_u64().unwrap() as u32;
+    assert_eq!(state["replica_url"].as_str(), Some(replica_admin.as_str()));
+    let attached = lab.database(&scenario, &Progress::none()).await.unwrap();
+    assert!(!attached.owned());
+    assert_eq!(
+        attached.replica_service_url(DatabaseChoice::Learner),
+        Some(replica_url.clone())
+    );
+    attached.shutdown().await;
+    assert!(
+        alive(replica_pid),
+        "an attached lab does not stop the replica"
+    );
+
+    db.shutdown().await;
+    assert!(!alive(replica_pid), "the replica stops with the lab");
+
+    // A second start restarts the kept copy instead of copying again, with the scenario's delay.
+    let (progress, said) = recording();
+    let db = lab.database(&scenario, &progress).await.unwrap();
+    assert!(
+        said.lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.contains("kept copy restarted")),
+        "{:?}",
+        said.lock().unwrap()
+    );
+    let status =
+        sdlab_engine::metrics::replica_status(&db.admin_url(), &db.replica_admin_url().unwrap())
+            .await
+            .unwrap();
+    assert_eq!(
+        status.apply_delay_ms,
+        Some(1000),
+        "back to the scenario's delay"
+    );
+
+    // A crash: the lab process is gone (its run state names a dead owner) and its servers run
+    // on; the next clean-up stops the replica and the primary.
+    let state_path = home.path().join("home/run/t2-97.json");
+    let mut state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&state_path).unwrap()).unwrap();
+    let replica_pid = state["replica_pid"].as_u64().unwrap() as u32;
+    let mut gone = std::process::Command::new("true").spawn().unwrap();
+    let dead = gone.id();
+    gone.wait().unwrap();
+    state["owner_pid"] = dead.into();
+    std::mem::forget(db);
+    std::fs::write(&state_path, serde_json::to_vec(&state).unwrap()).unwrap();
+    let stopped = lab.clean_stale(&scenario).unwrap();
+    assert!(stopped.iter().any(|s| s.contains("replica")), "{stopped:?}");
+    assert!(!alive(replica_pid), "the crashed run's replica is stopped");
+}
