@@ -8,11 +8,11 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, HeaderName, StatusCode};
 use axum::response::IntoResponse;
 use tokio_util::sync::CancellationToken;
 
@@ -38,6 +38,16 @@ struct Ledger {
     per_key: HashMap<String, u64>,
     /// The last [`RECENT`] calls' bodies with their number (1-based).
     recent: VecDeque<(u64, serde_json::Value)>,
+    /// Set by [`Dependency::trace_header`]: every call's value of that header, from then on.
+    traced: Option<(HeaderName, Vec<TracedCall>)>,
+}
+
+/// A call the stub received while a header was traced: when, and the header's value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TracedCall {
+    pub at: Instant,
+    /// None when the call did not carry the header.
+    pub value: Option<String>,
 }
 
 impl Dependency {
@@ -90,6 +100,23 @@ impl Dependency {
             .collect()
     }
 
+    /// From now on, records every call's value of `header` with its arrival time (for
+    /// `[check.request_ids] propagated`); replaces what an earlier trace recorded. Nothing
+    /// is recorded per call until this is called.
+    pub fn trace_header(&self, header: HeaderName) {
+        self.lock().traced = Some((header, Vec::new()));
+    }
+
+    /// The calls recorded since [`Dependency::trace_header`], oldest first, and stops
+    /// recording.
+    pub fn take_traced(&self) -> Vec<TracedCall> {
+        self.lock()
+            .traced
+            .take()
+            .map(|(_, calls)| calls)
+            .unwrap_or_default()
+    }
+
     /// Calls so far per value of the spec's key (empty without a key).
     pub fn calls_per_key(&self) -> HashMap<String, u64> {
         self.lock().per_key.clone()
@@ -117,7 +144,8 @@ struct Stub {
 
 /// Every path and method: note the call, wait the latency, then answer 200 with a small JSON
 /// body. The wait is a timer, not work: the point is a slow partner, not a busy one.
-async fn answer(State(stub): State<Stub>, body: Bytes) -> impl IntoResponse {
+async fn answer(State(stub): State<Stub>, headers: HeaderMap, body: Bytes) -> impl IntoResponse {
+    let at = Instant::now();
     let json = serde_json::from_slice(&body)
         .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(&body).into()));
     let n = {
@@ -139,6 +167,12 @@ async fn answer(State(stub): State<Stub>, body: Bytes) -> impl IntoResponse {
             ledger.recent.pop_front();
         }
         ledger.recent.push_back((n, json));
+        if let Some((header, calls)) = &mut ledger.traced {
+            let value = headers
+                .get(&*header)
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+            calls.push(TracedCall { at, value });
+        }
         n
     };
     tokio::time::sleep(stub.latency).await;
@@ -188,6 +222,29 @@ mod tests {
             dep.calls_since(2),
             vec![serde_json::json!({"job_id": 7, "amount_cents": 100})]
         );
+        // A traced header: each call's value from then on, and none before.
+        dep.trace_header(HeaderName::from_static("x-request-id"));
+        crate::metrics::http_get(dep.port, "/charge", Duration::from_secs(5))
+            .await
+            .unwrap();
+        {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let mut tcp = tokio::net::TcpStream::connect(("127.0.0.1", dep.port))
+                .await
+                .unwrap();
+            tcp.write_all(b"GET /charge HTTP/1.0\r\nX-Request-Id: sdlab-1-9\r\n\r\n")
+                .await
+                .unwrap();
+            let mut answer = String::new();
+            tcp.read_to_string(&mut answer).await.unwrap();
+            assert!(answer.starts_with("HTTP/1.0 200"), "{answer}");
+        }
+        let traced = dep.take_traced();
+        assert_eq!(traced.len(), 2);
+        assert_eq!(traced[0].value, None, "sent without the header");
+        assert_eq!(traced[1].value.as_deref(), Some("sdlab-1-9"));
+        assert!(traced[0].at <= traced[1].at);
+        assert!(dep.take_traced().is_empty(), "recording stopped");
         let port = dep.port;
         drop(dep);
         tokio::time::sleep(Duration::from_millis(100)).await;

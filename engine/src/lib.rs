@@ -15,6 +15,7 @@
 //! - `lab`: `Lab::up` brings PostgreSQL (seeded once), migrations and services up (also
 //!   reachable as `topology`, its former name).
 //! - `load`: the open-model load generator (HdrHistogram, coordinated-omission corrected).
+//! - `logview`: a service's log line parsed (JSON or text: time, level, message, request ID).
 //! - `redis_console`: one command to the scenario's Redis, rendered like redis-cli.
 //! - `metrics`: 1 Hz samples of `/metrics`, pg_stat_activity/pg_stat_database, CPU, memory.
 //! - `check`: runs the check load and judges SLO and structural lines into a table.
@@ -35,6 +36,7 @@ pub mod home;
 pub mod lab;
 pub mod learner;
 pub mod load;
+pub mod logview;
 pub mod metrics;
 pub mod process;
 pub mod procfs;

@@ -83,6 +83,25 @@ pub enum CheckLine {
         min_ratio: f64,
         hint: String,
     },
+    /// `[check.request_ids]`: every answered request of the load got its ID back in `header`.
+    RequestIdsEchoed { header: String, hint: String },
+    /// `[check.request_ids]`: every answered request has at least one JSON log line with its
+    /// ID as `request_id`, and no non-JSON line carries an ID of the load.
+    RequestIdsLogged { header: String, hint: String },
+    /// `[check.request_ids] propagated`: every call the stub dependency received during the
+    /// load carried, in `header`, the ID of a request in flight at that moment.
+    RequestIdsPropagated { header: String, hint: String },
+    /// `[check.route_metrics]`: the instances' `<histogram>_count` rose, during the load, for a
+    /// `label` value matching each of `routes` (the check mix's path templates), by at least
+    /// `min_ratio` of the answers in all.
+    RouteMetrics {
+        histogram: String,
+        label: String,
+        min_ratio: f64,
+        /// The distinct paths of the check's mix, e.g. `/orders/{order_id}`.
+        routes: Vec<String>,
+        hint: String,
+    },
 }
 
 impl CheckLine {
@@ -100,7 +119,11 @@ impl CheckLine {
             | CheckLine::CacheHits { .. }
             | CheckLine::RejectedWrites { .. }
             | CheckLine::Responses { .. }
-            | CheckLine::EdgeCache { .. } => true,
+            | CheckLine::EdgeCache { .. }
+            | CheckLine::RequestIdsEchoed { .. }
+            | CheckLine::RequestIdsLogged { .. }
+            | CheckLine::RequestIdsPropagated { .. }
+            | CheckLine::RouteMetrics { .. } => true,
             CheckLine::Plan { .. }
             | CheckLine::CacheTtl { .. }
             | CheckLine::FreshReads { .. }
@@ -131,6 +154,10 @@ impl CheckLine {
             | CheckLine::FreshReads { hint, .. }
             | CheckLine::Responses { hint, .. }
             | CheckLine::EdgeCache { hint, .. }
+            | CheckLine::RequestIdsEchoed { hint, .. }
+            | CheckLine::RequestIdsLogged { hint, .. }
+            | CheckLine::RequestIdsPropagated { hint, .. }
+            | CheckLine::RouteMetrics { hint, .. }
             | CheckLine::InstancesUp { hint } => hint,
             CheckLine::Answers => {
                 "An answer was wrong: see the request and the right answer above."

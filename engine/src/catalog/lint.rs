@@ -322,6 +322,12 @@ fn hints(s: &Scenario, add: &mut impl FnMut(Rule, String)) {
             CheckLine::FreshReads { hint, .. } => ("fresh_reads".to_string(), hint),
             CheckLine::Responses { hint, .. } => ("responses".to_string(), hint),
             CheckLine::EdgeCache { hint, .. } => ("edge_cache".to_string(), hint),
+            CheckLine::RequestIdsEchoed { hint, .. } => ("request_ids".to_string(), hint),
+            CheckLine::RequestIdsLogged { hint, .. } => ("request_ids logs".to_string(), hint),
+            CheckLine::RequestIdsPropagated { hint, .. } => {
+                ("request_ids propagated".to_string(), hint)
+            }
+            CheckLine::RouteMetrics { hint, .. } => ("route_metrics".to_string(), hint),
             // Its hints are the oracles' (required when the scenario loads).
             CheckLine::Answers => continue,
         };

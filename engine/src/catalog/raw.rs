@@ -257,6 +257,56 @@ pub(crate) struct RawCheck {
     pub responses: Vec<RawResponses>,
     #[serde(default)]
     pub edge_cache: Option<RawEdgeCache>,
+    #[serde(default)]
+    pub request_ids: Option<RawRequestIds>,
+    #[serde(default)]
+    pub route_metrics: Option<RawRouteMetrics>,
+}
+
+/// Every request of the check load carries a unique ID in `header`; every answer must carry
+/// it back, the logs must hold JSON lines with it, and (with `propagated`) the stub
+/// dependency's calls must carry it too.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRequestIds {
+    #[serde(default = "request_id_header")]
+    pub header: String,
+    #[serde(default)]
+    pub propagated: bool,
+    pub hint: String,
+    /// The logs line's own hint (default: `hint`).
+    pub logs_hint: Option<String>,
+    /// The dependency line's own hint (default: `hint`).
+    pub propagated_hint: Option<String>,
+}
+
+fn request_id_header() -> String {
+    "X-Request-Id".to_string()
+}
+
+/// Every instance exports `histogram` with a `label` per route the check's mix hits.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRouteMetrics {
+    #[serde(default = "route_histogram")]
+    pub histogram: String,
+    #[serde(default = "route_label")]
+    pub label: String,
+    #[serde(default = "route_min_ratio")]
+    pub min_ratio: f64,
+    pub hint: String,
+}
+
+fn route_histogram() -> String {
+    "http_request_duration_seconds".to_string()
+}
+
+fn route_label() -> String {
+    "route".to_string()
+}
+
+fn route_min_ratio() -> f64 {
+    0.95
 }
 
 /// At most `max` answers with this status during the load (e.g. 401: users logged out).

@@ -90,6 +90,30 @@ fn evaluate_line(line: &CheckLine, obs: &Observations) -> LineResult {
             min_ratio,
             hint,
         } => super::traffic::edge_cache_line(request, route, *min_ratio, hint, obs),
+        CheckLine::RequestIdsEchoed { header, hint } => {
+            super::request_ids::echoed_line(header, hint, obs.request_ids.as_ref())
+        }
+        CheckLine::RequestIdsLogged { hint, .. } => {
+            super::request_ids::logged_line(hint, obs.request_ids.as_ref())
+        }
+        CheckLine::RequestIdsPropagated { header, hint } => {
+            super::request_ids::propagated_line(header, hint, obs.request_ids.as_ref())
+        }
+        CheckLine::RouteMetrics {
+            histogram,
+            label,
+            min_ratio,
+            routes,
+            hint,
+        } => super::routes::route_metrics_line(
+            histogram,
+            label,
+            *min_ratio,
+            routes,
+            hint,
+            obs.route_counts.as_ref(),
+            obs.overall.sent.saturating_sub(obs.overall.failed),
+        ),
     }
 }
 

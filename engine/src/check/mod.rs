@@ -17,6 +17,8 @@ mod fresh;
 mod kill;
 mod probe;
 mod render;
+mod request_ids;
+mod routes;
 mod run;
 mod traffic;
 
@@ -32,6 +34,8 @@ pub use evaluate::evaluate;
 pub use explain::{explain, plan_facts};
 pub use fresh::FreshReads;
 pub use render::render;
+pub use request_ids::IdObservations;
+pub use routes::RouteCounts;
 pub use run::{run, Load};
 
 /// One judged line of the check table.
@@ -144,6 +148,11 @@ pub struct Observations {
     /// Requests the instances served during the load, by route pattern, for the routes the
     /// edge-cache lines name (None when an instance could not be counted).
     pub route_served: BTreeMap<String, Option<f64>>,
+    /// What the load's request IDs showed (answers, logs, dependency calls); None without a
+    /// `[check.request_ids]` or a load.
+    pub request_ids: Option<IdObservations>,
+    /// The route histogram's rise per label value; None without `[check.route_metrics]`.
+    pub route_counts: Option<RouteCounts>,
 }
 
 /// The instance a check killed, and when (into the load).
@@ -212,6 +221,8 @@ impl Default for Observations {
             killed: None,
             kill_missed: None,
             route_served: BTreeMap::new(),
+            request_ids: None,
+            route_counts: None,
         }
     }
 }

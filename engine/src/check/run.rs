@@ -81,13 +81,41 @@ pub async fn run(
         Some(port) => Some(super::cache::counters(port).await),
         None => None,
     };
+    // `[check.request_ids]`: an ID on every request of the load, the log files' lengths so
+    // only what the load made the instances write is read, the dependency's calls traced.
+    let tracing_ids = match (load, request_id_header(&scenario.check.lines)) {
+        (Load::Run, Some((header, propagated))) => {
+            let ids = load::RequestIds::new(header, &load::RequestIds::run_prefix())
+                .map_err(CheckError::Setup)?;
+            if propagated {
+                if let Some(dep) = running.dependency.as_ref() {
+                    dep.trace_header(ids.header().clone());
+                }
+            }
+            let offsets: Vec<u64> = running
+                .services
+                .iter()
+                .map(|s| std::fs::metadata(&s.log_path).map_or(0, |m| m.len()))
+                .collect();
+            Some((ids, offsets, propagated))
+        }
+        _ => None,
+    };
     let mut kill = None;
     let summary = match load {
         Load::Run => {
             let mut plan = profile.plan(targets.clone(), None, None);
             plan.sessions = sessions.clone();
+            let ids = tracing_ids.as_ref().map(|(ids, _, _)| ids.clone());
+            let cancel_load = cancel.clone();
+            let run_load = async move {
+                match ids {
+                    Some(ids) => load::run_with_request_ids(plan, ids, ticks, cancel_load).await,
+                    None => load::run(plan, ticks, cancel_load).await,
+                }
+            };
             let (summary, outcome) = super::kill::load_racing_the_kill(
-                load::run(plan, ticks, cancel.clone()),
+                run_load,
                 scenario.check.kill_instance_at,
                 running,
                 &scrapes_before,
@@ -101,6 +129,34 @@ pub async fn run(
         }
         Load::Skip => None,
     };
+    // After the 1.5 s above, so the log pumps have written what the load made the services
+    // print; before the probes and the answers, whose requests carry no ID.
+    let request_ids = tracing_ids.map(|(ids, offsets, propagated)| {
+        let calls = match running.dependency.as_ref() {
+            Some(dep) if propagated => Some((dep.spec.name.clone(), dep.take_traced())),
+            _ => None,
+        };
+        let mut lines = Vec::new();
+        let mut unreadable = None;
+        for (service, from) in running.services.iter().zip(offsets) {
+            match read_appended(&service.log_path, from) {
+                Ok(text) => lines.extend(text.lines().map(str::to_string)),
+                Err(e) => {
+                    unreadable = Some(format!("{}: {e}", service.log_path.display()));
+                }
+            }
+        }
+        let mut obs = super::request_ids::summarize(
+            &format!("{}-", ids.prefix()),
+            &ids.sent(),
+            &lines,
+            calls
+                .as_ref()
+                .map(|(name, c)| (name.as_str(), c.as_slice())),
+        );
+        obs.logs_unreadable = unreadable;
+        obs
+    });
     // Right after the load, before the probes and the answers add their own lookups.
     let redis = match (redis_port, redis_before) {
         (Some(port), Some(before)) => Some(match (before, super::cache::counters(port).await) {
@@ -261,6 +317,17 @@ pub async fn run(
         .collect();
     let route_served =
         super::traffic::route_served(&scenario.check.lines, &scrapes_before, &counted);
+    let route_counts = scenario.check.lines.iter().find_map(|l| match l {
+        CheckLine::RouteMetrics {
+            histogram, label, ..
+        } => Some(super::routes::route_counts(
+            histogram,
+            label,
+            &scrapes_before,
+            &counted,
+        )),
+        _ => None,
+    });
     let obs = Observations {
         overall: summary
             .as_ref()
@@ -339,6 +406,8 @@ pub async fn run(
             _ => None,
         },
         route_served,
+        request_ids,
+        route_counts,
     };
     let lines = evaluate(&scenario.check.lines, &obs);
     let log_errors = running
@@ -355,6 +424,31 @@ pub async fn run(
         log_errors,
         answers_judged,
     })
+}
+
+/// The header of `[check.request_ids]` and whether the dependency's calls are judged too.
+fn request_id_header(lines: &[CheckLine]) -> Option<(&str, bool)> {
+    let header = lines.iter().find_map(|l| match l {
+        CheckLine::RequestIdsEchoed { header, .. } => Some(header.as_str()),
+        _ => None,
+    })?;
+    let propagated = lines
+        .iter()
+        .any(|l| matches!(l, CheckLine::RequestIdsPropagated { .. }));
+    Some((header, propagated))
+}
+
+/// What was appended to a log file from byte `from` on (all of it when the file was started
+/// afresh, i.e. is now shorter), at most 64 MiB.
+fn read_appended(path: &std::path::Path, from: u64) -> std::io::Result<String> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = std::fs::File::open(path)?;
+    let len = file.metadata()?.len();
+    let start = if len < from { 0 } else { from };
+    file.seek(SeekFrom::Start(start))?;
+    let mut bytes = Vec::new();
+    file.take(64 << 20).read_to_end(&mut bytes)?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
 /// The profile's average arrival rate (ramps counted at their mean).

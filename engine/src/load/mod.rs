@@ -16,6 +16,8 @@
 //! - `params.rs`: the weighted mix and deterministic parameter generation from the seed.
 //! - `send.rs`: the target check (loopback only) and the HTTP/1.1 keep-alive clients.
 //! - `record.rs`: [`RequestRecord`], one per request, and the latency it is charged.
+//! - `request_ids.rs`: [`RequestIds`], a unique ID header on every request of a run and what
+//!   the answers carried back ([`run_with_request_ids`]; `[check.request_ids]`).
 //! - `aggregate.rs`: per-second [`SecondStats`] and the [`RunSummary`].
 //!
 //! In the open model the scheduler below spawns one task per request (requests overlap
@@ -31,6 +33,7 @@ mod aggregate;
 mod params;
 mod plan;
 mod record;
+mod request_ids;
 mod schedule;
 mod send;
 mod sessions;
@@ -51,6 +54,7 @@ pub use params::MAX_ZIPF_N;
 pub(crate) use params::{Mix, Rendered};
 pub use plan::{LoadPlan, LoadTargets, Method, Model, ParamGen, RequestTemplate, Sessions, Stage};
 pub use record::{status_label, ErrorKind, Outcome, RequestRecord};
+pub use request_ids::{Echo, RequestIds, Tagged};
 pub(crate) use send::hyper_method;
 pub use sessions::{log_in, prepare as prepare_sessions, SessionSpec};
 
@@ -97,6 +101,26 @@ pub async fn run(
     ticks: Option<UnboundedSender<SecondStats>>,
     cancel: CancellationToken,
 ) -> Result<RunSummary, LoadError> {
+    run_tagged(plan, None, ticks, cancel).await
+}
+
+/// As [`run`], with every request carrying the next ID of `ids` in its header; `ids` then
+/// holds what each request's answer carried back ([`RequestIds::sent`]).
+pub async fn run_with_request_ids(
+    plan: LoadPlan,
+    ids: RequestIds,
+    ticks: Option<UnboundedSender<SecondStats>>,
+    cancel: CancellationToken,
+) -> Result<RunSummary, LoadError> {
+    run_tagged(plan, Some(ids), ticks, cancel).await
+}
+
+async fn run_tagged(
+    plan: LoadPlan,
+    ids: Option<RequestIds>,
+    ticks: Option<UnboundedSender<SecondStats>>,
+    cancel: CancellationToken,
+) -> Result<RunSummary, LoadError> {
     plan.validate()?;
     if plan.sessions.is_none() {
         if let Some(t) = plan.mix.iter().find(|t| t.auth && t.weight > 0) {
@@ -112,7 +136,9 @@ pub async fn run(
         .iter()
         .map(|url| Target::parse(url))
         .collect::<Result<Vec<_>, _>>()?;
-    let mix = Mix::new(&plan.mix)?.with_sessions(plan.sessions.clone());
+    let mix = Mix::new(&plan.mix)?
+        .with_sessions(plan.sessions.clone())
+        .with_request_ids(ids);
     let empty = Histogram::new_with_max(MAX_LATENCY_US, 3)?;
     let names = plan.mix.iter().map(|t| t.name.clone()).collect();
 

@@ -23,6 +23,8 @@ pub(crate) struct Rendered {
     pub body: Option<String>,
     /// The session token to send as `Authorization: Bearer <token>` (templates with `auth`).
     pub auth: Option<String>,
+    /// The request ID to send, when the run sends them (`[check.request_ids]`).
+    pub request_id: Option<super::request_ids::IdTag>,
 }
 
 /// The compiled mix of a plan.
@@ -32,6 +34,8 @@ pub(crate) struct Mix {
     cumulative: Vec<u64>,
     /// The logged-in users' tokens, for templates with `auth`.
     sessions: Option<super::Sessions>,
+    /// Every request gets the next ID from here (None: no IDs, nothing to do per request).
+    request_ids: Option<super::RequestIds>,
 }
 
 struct Compiled {
@@ -88,12 +92,19 @@ impl Mix {
             templates,
             cumulative,
             sessions: None,
+            request_ids: None,
         })
     }
 
     /// Sends the templates with `auth` as the logged-in users of `sessions`.
     pub fn with_sessions(mut self, sessions: Option<super::Sessions>) -> Self {
         self.sessions = sessions;
+        self
+    }
+
+    /// Sends every request with the next ID of `ids` (see `request_ids.rs`).
+    pub fn with_request_ids(mut self, ids: Option<super::RequestIds>) -> Self {
+        self.request_ids = ids;
         self
     }
 
@@ -129,6 +140,7 @@ impl Mix {
                 .as_ref()
                 .map(|body| render(body, &values, str::to_owned)),
             auth,
+            request_id: self.request_ids.as_ref().map(super::RequestIds::next_tag),
         };
         let named = template.names.iter().cloned().zip(values).collect();
         (index, rendered, named)

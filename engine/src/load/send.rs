@@ -29,6 +29,7 @@ use tokio::time::Sleep;
 use super::params::Rendered;
 use super::plan::Method;
 use super::record::{ErrorKind, Outcome, RequestRecord};
+use super::request_ids::{Echo, IdTag};
 use super::LoadError;
 
 /// A load target: an `http` base URL on a loopback address.
@@ -126,15 +127,20 @@ impl Sender {
         &self,
         template: usize,
         intended_at: Instant,
-        request: Rendered,
+        mut request: Rendered,
     ) -> RequestRecord {
+        let tag = request.request_id.take();
         let sent_at = Instant::now();
         let deadline = sent_at + self.timeout;
-        let outcome = match tokio::time::timeout_at(deadline.into(), self.exchange(request)).await {
-            Ok(outcome) => outcome,
-            Err(_elapsed) => Outcome::Error(ErrorKind::Timeout),
+        let exchange = self.exchange(request, tag.as_ref());
+        let (outcome, echo) = match tokio::time::timeout_at(deadline.into(), exchange).await {
+            Ok(answer) => answer,
+            Err(_elapsed) => (Outcome::Error(ErrorKind::Timeout), Echo::NoAnswer),
         };
         let done_at = Instant::now();
+        if let Some(tag) = &tag {
+            tag.record(sent_at, done_at, &outcome, echo);
+        }
         RequestRecord {
             template,
             intended_at,
@@ -145,34 +151,44 @@ impl Sender {
         }
     }
 
-    async fn exchange(&self, request: Rendered) -> Outcome {
-        let request = match self.build(request) {
+    /// The outcome, and (for a request with an ID) what the answer's ID header said.
+    async fn exchange(&self, request: Rendered, tag: Option<&IdTag>) -> (Outcome, Echo) {
+        let failed = |kind| (Outcome::Error(kind), Echo::NoAnswer);
+        let request = match self.build(request, tag) {
             Ok(request) => request,
             Err(error) => {
                 // Unreachable in practice: templates are validated when the mix is compiled.
                 tracing::warn!(%error, "could not build a load request");
-                return Outcome::Error(ErrorKind::Io);
+                return failed(ErrorKind::Io);
             }
         };
         let response = match self.client.request(request).await {
             Ok(response) => response,
-            Err(error) if error.is_connect() => return Outcome::Error(ErrorKind::Connect),
-            Err(_) => return Outcome::Error(ErrorKind::Io),
+            Err(error) if error.is_connect() => return failed(ErrorKind::Connect),
+            Err(_) => return failed(ErrorKind::Io),
         };
         let status = response.status().as_u16();
+        let echo = tag.map_or(Echo::NoAnswer, |t| t.echo(response.headers()));
         // Read the whole body: the user waits for it, and the connection is reused only then.
         match response.into_body().collect().await {
-            Ok(_) => Outcome::Status(status),
-            Err(_) => Outcome::Error(ErrorKind::Io),
+            Ok(_) => (Outcome::Status(status), echo),
+            Err(_) => failed(ErrorKind::Io),
         }
     }
 
-    fn build(&self, request: Rendered) -> Result<Request<Full<Bytes>>, hyper::http::Error> {
+    fn build(
+        &self,
+        request: Rendered,
+        tag: Option<&IdTag>,
+    ) -> Result<Request<Full<Bytes>>, hyper::http::Error> {
         let mut builder = Request::builder()
             .method(hyper_method(request.method))
             .uri(self.target.uri(&request.path)?);
         if let Some(token) = &request.auth {
             builder = builder.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        if let Some(tag) = tag {
+            builder = builder.header(tag.header(), tag.value.clone());
         }
         match request.body {
             Some(body) => builder
@@ -224,11 +240,12 @@ impl Connection {
         &mut self,
         template: usize,
         intended_at: Instant,
-        request: Rendered,
+        mut request: Rendered,
     ) -> RequestRecord {
+        let tag = request.request_id.take();
         let sent_at = Instant::now();
         let deadline = sent_at + self.timeout;
-        let outcome = match self.build(request) {
+        let (outcome, echo) = match self.build(request, tag.as_ref()) {
             Ok(request) => {
                 let Self {
                     target,
@@ -238,16 +255,19 @@ impl Connection {
                 } = self;
                 tokio::select! {
                     biased;
-                    outcome = exchange(target, link, request) => outcome,
-                    () = expired(timer, deadline) => Outcome::Error(ErrorKind::Timeout),
+                    answer = exchange(target, link, request, tag.as_ref()) => answer,
+                    () = expired(timer, deadline) => (Outcome::Error(ErrorKind::Timeout), Echo::NoAnswer),
                 }
             }
             Err(error) => {
                 // Unreachable in practice: templates are validated when the mix is compiled.
                 tracing::warn!(%error, "could not build a load request");
-                Outcome::Error(ErrorKind::Io)
+                (Outcome::Error(ErrorKind::Io), Echo::NoAnswer)
             }
         };
+        if let Some(tag) = &tag {
+            tag.record(sent_at, Instant::now(), &outcome, echo);
+        }
         if matches!(outcome, Outcome::Error(_)) {
             // Whatever was left half-sent or half-read on it, start the next request afresh.
             self.link = None;
@@ -265,7 +285,11 @@ impl Connection {
     /// An origin-form request (`GET /path`) with the `Host` header: the form a client sends
     /// on a connection it opened itself. Built field by field: this runs for every request of
     /// a full-speed run, and the builder's checks would repeat what `Mix` already validated.
-    fn build(&self, request: Rendered) -> Result<Request<Full<Bytes>>, hyper::http::Error> {
+    fn build(
+        &self,
+        request: Rendered,
+        tag: Option<&IdTag>,
+    ) -> Result<Request<Full<Bytes>>, hyper::http::Error> {
         let path = if self.target.prefix.is_empty() {
             request.path
         } else {
@@ -294,32 +318,38 @@ impl Connection {
         if let Some(auth) = auth {
             headers.insert(header::AUTHORIZATION, auth);
         }
+        if let Some(tag) = tag {
+            headers.insert(tag.header().clone(), tag.value.clone());
+        }
         Ok(built)
     }
 }
 
 /// Connects if there is no usable connection, then sends the request and reads the whole
-/// response while driving the connection.
+/// response while driving the connection. Returns the outcome and, for a request with an
+/// ID, what the answer's ID header said.
 async fn exchange(
     target: &Target,
     link: &mut Option<Link>,
     request: Request<Full<Bytes>>,
-) -> Outcome {
+    tag: Option<&IdTag>,
+) -> (Outcome, Echo) {
     if let Err(kind) = make_ready(target, link).await {
-        return Outcome::Error(kind);
+        return (Outcome::Error(kind), Echo::NoAnswer);
     }
     let Some(Link { sender, conn }) = link else {
-        return Outcome::Error(ErrorKind::Connect);
+        return (Outcome::Error(ErrorKind::Connect), Echo::NoAnswer);
     };
     let response = async {
         let response = sender.send_request(request).await?;
         let status = response.status().as_u16();
+        let echo = tag.map_or(Echo::NoAnswer, |t| t.echo(response.headers()));
         // Read the whole body: the user waits for it, and the connection is reused only then.
         let mut body = response.into_body();
         while let Some(frame) = body.frame().await {
             frame?;
         }
-        Ok::<_, hyper::Error>(status)
+        Ok::<_, hyper::Error>((status, echo))
     };
     let mut response = std::pin::pin!(response);
     let status = tokio::select! {
@@ -330,8 +360,8 @@ async fn exchange(
         _ = conn => response.await,
     };
     match status {
-        Ok(status) => Outcome::Status(status),
-        Err(_) => Outcome::Error(ErrorKind::Io),
+        Ok((status, echo)) => (Outcome::Status(status), echo),
+        Err(_) => (Outcome::Error(ErrorKind::Io), Echo::NoAnswer),
     }
 }
 
@@ -464,6 +494,7 @@ mod tests {
             path: path.to_owned(),
             body: None,
             auth: None,
+            request_id: None,
         }
     }
 

@@ -196,6 +196,8 @@ fn healthy() -> Observations {
         killed: None,
         kill_missed: None,
         route_served: Default::default(),
+        request_ids: None,
+        route_counts: None,
     }
 }
 
@@ -237,6 +239,8 @@ fn broken() -> Observations {
         killed: None,
         kill_missed: None,
         route_served: Default::default(),
+        request_ids: None,
+        route_counts: None,
     }
 }
 

@@ -5,7 +5,10 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::Ctx;
-use crate::catalog::raw::{RawCacheHits, RawCacheTtl, RawCheck, RawFreshReads, RawRejectedWrites};
+use crate::catalog::raw::{
+    RawCacheHits, RawCacheTtl, RawCheck, RawFreshReads, RawRejectedWrites, RawRequestIds,
+    RawRouteMetrics,
+};
 use crate::catalog::{CatalogError, CheckLine, CheckSpec, Percentile, Profile, SloMetric};
 use crate::load::RequestTemplate;
 
@@ -354,6 +357,7 @@ pub(super) fn check(
         });
     }
     cache_lines(cx, &raw_cache, requests, has_redis, &mut lines)?;
+    observability_lines(cx, raw.request_ids, raw.route_metrics, profile, &mut lines)?;
     if lines.is_empty() {
         return Err(cx.invalid(
             "check",
@@ -370,6 +374,89 @@ pub(super) fn check(
         kill_instance_at,
         lines,
     })
+}
+
+/// `[check.request_ids]` (two lines, three with `propagated`) and `[check.route_metrics]`.
+/// That `propagated` has a dependency to judge is checked with the topology (`mod.rs`).
+fn observability_lines(
+    cx: &Ctx,
+    ids: Option<RawRequestIds>,
+    routes: Option<RawRouteMetrics>,
+    profile: &Profile,
+    lines: &mut Vec<CheckLine>,
+) -> Result<(), CatalogError> {
+    let hint = |field: &str, hint: String| {
+        if hint.trim().is_empty() {
+            Err(cx.invalid(field, "a hint for when the line fails"))
+        } else {
+            Ok(hint)
+        }
+    };
+    if let Some(r) = ids {
+        if axum::http::HeaderName::from_bytes(r.header.as_bytes()).is_err() {
+            return Err(cx.invalid(
+                "check.request_ids.header",
+                format!(
+                    "an HTTP header name, e.g. \"X-Request-Id\", got {:?}",
+                    r.header
+                ),
+            ));
+        }
+        let base = hint("check.request_ids.hint", r.hint)?;
+        let logs = match r.logs_hint {
+            Some(h) => hint("check.request_ids.logs_hint", h)?,
+            None => base.clone(),
+        };
+        let propagated = match r.propagated_hint {
+            Some(h) if r.propagated => hint("check.request_ids.propagated_hint", h)?,
+            Some(_) => {
+                return Err(cx.invalid(
+                    "check.request_ids.propagated_hint",
+                    "only with propagated = true",
+                ))
+            }
+            None => base.clone(),
+        };
+        lines.push(CheckLine::RequestIdsEchoed {
+            header: r.header.clone(),
+            hint: base,
+        });
+        lines.push(CheckLine::RequestIdsLogged {
+            header: r.header.clone(),
+            hint: logs,
+        });
+        if r.propagated {
+            lines.push(CheckLine::RequestIdsPropagated {
+                header: r.header,
+                hint: propagated,
+            });
+        }
+    }
+    if let Some(r) = routes {
+        if r.histogram.trim().is_empty() || r.label.trim().is_empty() {
+            return Err(cx.invalid(
+                "check.route_metrics",
+                "a histogram name and a label name, e.g. \"http_request_duration_seconds\" and \"route\"",
+            ));
+        }
+        if !(r.min_ratio > 0.0 && r.min_ratio <= 1.0) {
+            return Err(cx.invalid(
+                "check.route_metrics.min_ratio",
+                format!("a fraction above 0, at most 1, got {}", r.min_ratio),
+            ));
+        }
+        let mut routes: Vec<String> = profile.mix.iter().map(|t| t.path.clone()).collect();
+        routes.sort();
+        routes.dedup();
+        lines.push(CheckLine::RouteMetrics {
+            histogram: r.histogram,
+            label: r.label,
+            min_ratio: r.min_ratio,
+            routes,
+            hint: hint("check.route_metrics.hint", r.hint)?,
+        });
+    }
+    Ok(())
 }
 
 /// The cache's lines, taken out of `RawCheck` before its other fields are consumed.

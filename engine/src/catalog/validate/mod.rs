@@ -365,6 +365,16 @@ pub(super) fn validate(file: &Path, raw: RawScenario) -> Result<Scenario, Catalo
         .lines
         .iter()
         .any(|l| matches!(l, CheckLine::DependencyCalls { .. }));
+    let propagates = check
+        .lines
+        .iter()
+        .any(|l| matches!(l, CheckLine::RequestIdsPropagated { .. }));
+    if propagates && dependency.is_none() {
+        return Err(cx.invalid(
+            "check.request_ids.propagated",
+            "a [topology.dependency] whose calls carry the IDs (the scenario has none)",
+        ));
+    }
     if counts_calls && dependency.as_ref().and_then(|d| d.key.as_ref()).is_none() {
         return Err(cx.invalid(
             "check.dependency_calls",
