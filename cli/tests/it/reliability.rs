@@ -11,7 +11,9 @@
 //! Most cases use a fixture scenario (`t2-99`, written to /tmp/sdlab-tests/reliability-src):
 //! a std-only HTTP service that builds in a second and misbehaves as a `mode` file in its
 //! folder says, without PostgreSQL. The cases about PostgreSQL use t1-01 in a lab home of their
-//! own; the no-orphans case uses t1-06 there (PostgreSQL, Redis, nginx and three instances).
+//! own; the no-orphans case uses t1-06 there (PostgreSQL, Redis, nginx and three instances),
+//! and its replica case the fixture `t2-96` (the same service, with PostgreSQL and a
+//! streaming replica, `replicas = 1`) in a home of its own.
 //! Each case adds a line to `target/reliability-summary.txt` (see `summary.rs`).
 //! A run's random choices come from one seed, printed; `SDLAB_RELIABILITY_SEED` replays it.
 
@@ -107,6 +109,7 @@ fn main() {
             "/healthz" if mode == "never-healthy" => (503, "waiting for a dependency that never comes".to_string()),
             "/healthz" => (200, "ok".to_string()),
             "/version" => (200, VERSION.to_string()),
+            "/replica-url" => (200, std::env::var("DATABASE_REPLICA_URL").unwrap_or_default()),
             "/metrics" => (200, format!("http_requests_total {served}\n")),
             _ => (200, "hello".to_string()),
         };
@@ -813,6 +816,174 @@ fn quitting_or_killing_sdlab_at_random_points_of_start_load_and_check_leaves_no_
     )
     .unwrap();
     assert_eq!(code, 200);
+    kill(child.id(), libc::SIGTERM);
+    assert!(child.wait().unwrap().success());
+    let left = left_running(&home, Duration::from_secs(15));
+    assert!(left.is_empty(), "left running: {left:?}");
+    case.survived();
+}
+
+/// The fixture `t2-96`: t2-99's service with a PostgreSQL and a streaming replica (the service
+/// answers `/replica-url` with the `DATABASE_REPLICA_URL` it was given).
+fn replica_fixture_sources() -> PathBuf {
+    const DIR: &str = "t2-96-replica-fixture";
+    let toml = FIXTURE_TOML
+        .replace("id = \"t2-99\"", "id = \"t2-96\"")
+        .replace("HINTS", "\"A hint.\"")
+        .replace(
+            "[topology]\ninstances = 1\n",
+            "[topology]\ninstances = 1\n\n[topology.postgres]\ndatabase = \"reads\"\nreplicas = 1\nreplica_apply_delay = \"500ms\"\n\n[db]\nschema = \"db/schema.sql\"\n",
+        )
+        .replace(
+            "oracle = { status = [200], hint = \"Hello.\" }",
+            "oracle = { sql = \"SELECT $3 = 200\", hint = \"Hello.\" }",
+        );
+    let root = fixture_sources("reliability-replica-src", &[(DIR, &toml)]);
+    let dir = root.join("scenarios").join(DIR);
+    write_if_changed(
+        &dir.join("db/schema.sql"),
+        b"CREATE TABLE items (id bigserial PRIMARY KEY, name text NOT NULL);\n",
+    );
+    write_if_changed(
+        &dir.join("SCENARIO.md"),
+        b"# Replica fixture\n\nA service with a replica.\n",
+    );
+    for code in ["service", "solution"] {
+        let manifest = format!(
+            "[package]\nname = \"scenario-t2-96-{code}\"\nversion = \"0.0.0\"\nedition = \"2021\"\npublish = false\n"
+        );
+        write_if_changed(&dir.join(code).join("Cargo.toml"), manifest.as_bytes());
+        write_if_changed(&dir.join(code).join("src/main.rs"), FIXTURE_MAIN.as_bytes());
+    }
+    root
+}
+
+#[test]
+fn quitting_or_killing_sdlab_with_a_streaming_replica_leaves_no_process_behind() {
+    let mut case = Case::new(
+        "no orphans, replica: SIGTERM/SIGINT/SIGKILL during start of a scenario with a streaming replica (t2-96), then a start whose service gets DATABASE_REPLICA_URL",
+    );
+    let mut rng = Rng::new("no orphans (replica)");
+    let home = PathBuf::from("/tmp/sdlab-tests/reliability-replica-home");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::create_dir_all(&home).unwrap();
+        std::fs::set_permissions(&home, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let sources = replica_fixture_sources();
+    let lab = |home: &Path| {
+        let mut cmd = sdlab(home);
+        cmd.env("SDLAB_ROOT", &sources);
+        cmd
+    };
+    // The first start seeds, copies the replica and builds: do it once, untimed.
+    let (mut child, _, _) = start_watched(lab(&home), "t2-96");
+    kill(child.id(), libc::SIGTERM);
+    assert!(child.wait().unwrap().success());
+    assert!(left_running(&home, Duration::from_secs(15)).is_empty());
+    let steps: &[(i32, u64, bool)] = &[
+        (libc::SIGTERM, 2500, true),
+        (libc::SIGINT, 2500, true),
+        (libc::SIGKILL, 2500, false),
+        (libc::SIGKILL, 1200, false),
+    ];
+    for &(sig, within, by_itself) in steps {
+        let mut child = lab(&home)
+            .args(["start", "t2-96"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let after = rng.millis(within);
+        std::thread::sleep(after);
+        kill(child.id(), sig);
+        let waited = Instant::now();
+        while child.try_wait().unwrap().is_none() {
+            assert!(
+                waited.elapsed() < Duration::from_secs(60),
+                "start did not exit after signal {sig}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        eprintln!("start: signal {sig} after {after:?}");
+        if !by_itself {
+            let mut stop = lab(&home);
+            stop.args(["stop", "t2-96"]);
+            let (code, out) = sdlab_output(stop, Duration::from_secs(60));
+            assert_eq!(code, 0, "{out}");
+        }
+        let left = left_running(&home, Duration::from_secs(15));
+        assert!(
+            left.is_empty(),
+            "start stopped by signal {sig} after {after:?} left running: {left:?}"
+        );
+        case.survived();
+    }
+    // SIGKILL once everything runs (the replica streaming): `sdlab stop` finds the replica
+    // in the run state's cluster and stops it with the rest.
+    let (mut child, _, _) = start_watched(lab(&home), "t2-96");
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(home.join("run/t2-96.json")).unwrap()).unwrap();
+    let replica_pid = state["replica_pid"].as_u64().unwrap() as u32;
+    kill(child.id(), libc::SIGKILL);
+    let _ = child.wait();
+    assert!(
+        alive(replica_pid),
+        "pg_ctl daemonizes the replica: it outlives a SIGKILL"
+    );
+    let mut stop = lab(&home);
+    stop.args(["stop", "t2-96"]);
+    let (code, out) = sdlab_output(stop, Duration::from_secs(60));
+    assert_eq!(code, 0, "{out}");
+    assert!(gone_within(replica_pid, Duration::from_secs(10)));
+    let left = left_running(&home, Duration::from_secs(15));
+    assert!(
+        left.is_empty(),
+        "after SIGKILL and `sdlab stop`, left running: {left:?}"
+    );
+    case.survived();
+    // The next start works: the service has the replica's URL (its role, its database, the
+    // replica's port from the run state); a SIGTERM then leaves nothing.
+    let (mut child, _, url) = start_watched(lab(&home), "t2-96");
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(home.join("run/t2-96.json")).unwrap()).unwrap();
+    let replica_admin = state["replica_url"].as_str().unwrap().to_string();
+    let replica_port = replica_admin
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap();
+    let (code, body) = http(
+        url.trim_start_matches("http://"),
+        "GET",
+        "/replica-url",
+        None,
+        b"",
+    )
+    .unwrap();
+    assert_eq!(code, 200);
+    assert!(
+        body.starts_with("postgresql://app:")
+            && body.ends_with(&format!("127.0.0.1:{replica_port}/reads")),
+        "DATABASE_REPLICA_URL {body:?}, replica {replica_admin}"
+    );
+    let mut sql = lab(&home);
+    sql.args([
+        "sql",
+        "t2-96",
+        "--replica",
+        "insert into items (name) values ('x')",
+    ]);
+    let (code, out) = sdlab_output(sql, Duration::from_secs(60));
+    assert_ne!(code, 0);
+    assert!(out.contains("read-only transaction"), "{out}");
+    let mut delay = lab(&home);
+    delay.args(["replica", "t2-96", "--delay", "2s"]);
+    let (code, out) = sdlab_output(delay, Duration::from_secs(60));
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("apply delay 2000 ms"), "{out}");
     kill(child.id(), libc::SIGTERM);
     assert!(child.wait().unwrap().success());
     let left = left_running(&home, Duration::from_secs(15));
