@@ -4,6 +4,7 @@
 //! otherwise).
 
 mod commands;
+mod logs;
 mod scaffold;
 mod view;
 
@@ -82,6 +83,25 @@ enum Command {
         /// The new `recovery_min_apply_delay`, e.g. `2s`, `500ms`, `0`.
         #[arg(long, value_name = "DURATION")]
         delay: Option<String>,
+    },
+    /// Show the services' logs, JSON lines readably; `--request ID` only that request's lines.
+    Logs {
+        id: String,
+        /// Only this instance's log (default: every instance's, merged by time).
+        #[arg(long, value_name = "N")]
+        instance: Option<u32>,
+        /// How many lines (the last ones).
+        #[arg(long, default_value_t = 100)]
+        lines: usize,
+        /// Only the lines whose `request_id` is ID (JSON lines; see docs/AUTHORING.md).
+        #[arg(long, value_name = "ID")]
+        request: Option<String>,
+        /// Keep printing new lines until Ctrl-C.
+        #[arg(long, short)]
+        follow: bool,
+        /// The lines as written, not reformatted.
+        #[arg(long)]
+        raw: bool,
     },
     /// Send one command to the running scenario's Redis, e.g. `sdlab redis t1-05 "INFO stats"`.
     Redis { id: String, command: String },
@@ -180,6 +200,24 @@ fn main() -> ExitCode {
             } => commands::check(&id, solution, code, fix, no_load).await,
             Command::Sql { id, query, replica } => commands::sql(&id, &query, replica).await,
             Command::Replica { id, delay } => commands::replica(&id, delay.as_deref()).await,
+            Command::Logs {
+                id,
+                instance,
+                lines,
+                request,
+                follow,
+                raw,
+            } => {
+                logs::logs(logs::LogsArgs {
+                    id,
+                    instance,
+                    lines,
+                    request,
+                    follow,
+                    raw,
+                })
+                .await
+            }
             Command::Redis { id, command } => commands::redis(&id, &command).await,
             Command::Hint { id } => commands::hint(&id).await,
             Command::Solution { id, yes } => commands::solution(&id, yes).await,

@@ -225,6 +225,56 @@ impl LogEntry {
     }
 }
 
+/// How much of the end of a log file a plain tail reads.
+pub const TAIL_BYTES: u64 = 512 * 1024;
+/// How much of the end of a log file a tail filtered by request ID reads: a request's lines
+/// may be far back in a busy log.
+pub const FILTERED_TAIL_BYTES: u64 = 32 * 1024 * 1024;
+
+/// The last `n` lines of the log file at `path` (those of request `request` only, when
+/// given), oldest first; none when the file does not exist yet.
+pub fn tail(
+    path: &std::path::Path,
+    n: usize,
+    request: Option<&str>,
+) -> std::io::Result<Vec<LogEntry>> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let len = file.metadata()?.len();
+    let window = if request.is_some() {
+        FILTERED_TAIL_BYTES
+    } else {
+        TAIL_BYTES
+    };
+    let start = len.saturating_sub(window);
+    file.seek(SeekFrom::Start(start))?;
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes)?;
+    let text = String::from_utf8_lossy(&bytes);
+    let mut lines: Vec<&str> = text.lines().collect();
+    if start > 0 && !lines.is_empty() {
+        // The first line was cut in the middle.
+        lines.remove(0);
+    }
+    let mut entries = select(lines.into_iter(), request);
+    let skip = entries.len().saturating_sub(n);
+    Ok(entries.split_off(skip))
+}
+
+/// The lines of `lines` that belong to `request` (all when None), parsed. A cheap substring
+/// test first: most lines of a busy log are not the request's and need no JSON parse.
+pub fn select<'a>(lines: impl Iterator<Item = &'a str>, request: Option<&str>) -> Vec<LogEntry> {
+    lines
+        .filter(|l| request.is_none_or(|id| l.contains(id)))
+        .map(parse)
+        .filter(|e| request.is_none_or(|id| e.is_request(id)))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -313,6 +363,31 @@ mod tests {
         assert_eq!(entry.request_id, None);
         let array = parse(r#"["not", "an", "object"]"#);
         assert!(!array.json);
+    }
+
+    #[test]
+    fn a_tail_filtered_by_request_keeps_only_that_requests_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("service-1.log");
+        assert!(tail(&path, 10, None).unwrap().is_empty(), "no file yet");
+        let text = format!(
+            "{}\n{}\n{}\nplain text sdlab-1\n",
+            FLAT[0], FLAT[1], NESTED[0]
+        );
+        std::fs::write(&path, text).unwrap();
+        let all = tail(&path, 10, None).unwrap();
+        assert_eq!(all.len(), 4);
+        assert_eq!(tail(&path, 2, None).unwrap()[0].raw, NESTED[0]);
+        let top: Vec<String> = tail(&path, 10, Some("top-1"))
+            .unwrap()
+            .into_iter()
+            .map(|e| e.raw)
+            .collect();
+        assert_eq!(top, vec![FLAT[0].to_string(), NESTED[0].to_string()]);
+        assert_eq!(tail(&path, 1, Some("top-1")).unwrap()[0].raw, NESTED[0]);
+        assert_eq!(tail(&path, 10, Some("span-7")).unwrap().len(), 1);
+        // Mentioning the ID is not carrying it.
+        assert!(tail(&path, 10, Some("sdlab-1")).unwrap().is_empty());
     }
 
     #[test]

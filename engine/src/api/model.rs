@@ -364,7 +364,11 @@ pub struct SolutionView {
 #[derive(Debug, Clone, Serialize)]
 pub struct LogsView {
     pub instance: u32,
+    /// The lines as written (only request `?request=`'s when given).
     pub lines: Vec<String>,
+    /// The same lines parsed (`logview`): JSON lines with their time, level, message,
+    /// request ID and fields.
+    pub entries: Vec<crate::logview::LogEntry>,
 }
 
 /// One second of metrics as the charts read it.

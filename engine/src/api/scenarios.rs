@@ -6,6 +6,7 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use axum::extract::{Path as UrlPath, Query, State};
 use axum::Json;
+use futures_util::StreamExt;
 use serde::Deserialize;
 
 use super::model::{LogsView, ResetRequest, ResetView, ScenarioDetail, ScenarioSummary};
@@ -16,8 +17,8 @@ use crate::progress::Progress;
 
 /// The most log lines one call returns.
 const MAX_LOG_LINES: usize = 2000;
-/// How much of the end of a log file is read for a tail.
-const TAIL_BYTES: u64 = 512 * 1024;
+/// How much of a log file the stream reads at once.
+const TAIL_BYTES: u64 = crate::logview::TAIL_BYTES;
 
 pub(super) async fn list(State(state): State<ApiState>) -> Json<Vec<ScenarioSummary>> {
     let progress = LearnerProgress::load(&state.lab.home);
@@ -106,10 +107,13 @@ pub(super) async fn reset(
 pub(super) struct LogsQuery {
     instance: Option<u32>,
     lines: Option<usize>,
+    /// Only the lines of the request with this ID (`request_id` of a JSON line).
+    request: Option<String>,
 }
 
-/// The last lines of an instance's log (`?instance=1&lines=200`), from its log file, so it
-/// works while the service runs and after it stopped or crashed.
+/// The last lines of an instance's log (`?instance=1&lines=200`, `&request=ID` for one
+/// request's lines), raw and parsed, from its log file, so it works while the service runs
+/// and after it stopped or crashed.
 pub(super) async fn logs(
     State(state): State<ApiState>,
     UrlPath(id): UrlPath<String>,
@@ -129,45 +133,26 @@ pub(super) async fn logs(
         .home
         .logs_dir(scenario)
         .join(format!("service-{instance}.log"));
-    let lines = match std::fs::File::open(&path) {
-        Ok(file) => tail(file, n).map_err(|source| ApiError::Io {
-            what: format!("read {}", path.display()),
-            source,
-        })?,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-        Err(source) => {
-            return Err(ApiError::Io {
-                what: format!("open {}", path.display()),
-                source,
-            })
-        }
-    };
-    Ok(Json(LogsView { instance, lines }))
-}
-
-/// The last `n` lines of `file`, reading at most `TAIL_BYTES` from its end.
-fn tail(mut file: std::fs::File, n: usize) -> std::io::Result<Vec<String>> {
-    let len = file.metadata()?.len();
-    let start = len.saturating_sub(TAIL_BYTES);
-    file.seek(SeekFrom::Start(start))?;
-    let mut bytes = Vec::new();
-    file.read_to_end(&mut bytes)?;
-    let text = String::from_utf8_lossy(&bytes);
-    let mut lines: Vec<&str> = text.lines().collect();
-    if start > 0 && !lines.is_empty() {
-        // The first line was cut in the middle.
-        lines.remove(0);
-    }
-    let skip = lines.len().saturating_sub(n);
-    Ok(lines[skip..].iter().map(|l| l.to_string()).collect())
+    let request = query.request.as_deref().filter(|r| !r.trim().is_empty());
+    let entries = crate::logview::tail(&path, n, request).map_err(|source| ApiError::Io {
+        what: format!("read {}", path.display()),
+        source,
+    })?;
+    Ok(Json(LogsView {
+        instance,
+        lines: entries.iter().map(|e| e.raw.clone()).collect(),
+        entries,
+    }))
 }
 
 /// How often the log stream looks for new lines.
 const LOG_POLL: std::time::Duration = std::time::Duration::from_millis(500);
 
-/// `GET .../logs/stream?instance=1&lines=200`: server-sent events, a `lines` event (JSON
-/// array of strings) with the tail, then one whenever the log grows. A log that shrinks was
-/// started afresh (a restart) and is read again from its start.
+/// `GET .../logs/stream?instance=1&lines=200[&request=ID]`: server-sent events, a `lines`
+/// event (JSON array of strings) and an `entries` event (the same lines parsed, see
+/// `logview::LogEntry`) with the tail, then both whenever the log grows (by lines of that
+/// request only, with `request`). A log that shrinks was started afresh (a restart) and is
+/// read again from its start.
 pub(super) async fn logs_stream(
     State(state): State<ApiState>,
     UrlPath(id): UrlPath<String>,
@@ -178,6 +163,7 @@ pub(super) async fn logs_stream(
     >,
     ApiError,
 > {
+    let request = query.request.clone().filter(|r| !r.trim().is_empty());
     let Json(first) = logs(State(state.clone()), UrlPath(id.clone()), Query(query)).await?;
     let scenario = state.lab.catalog.get(&id)?;
     let path = state
@@ -187,58 +173,80 @@ pub(super) async fn logs_stream(
         .join(format!("service-{}.log", first.instance));
     let offset = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
     let shutdown = state.shutdown.clone();
-    let initial = Some(first.lines);
+    let initial = Some(first.entries);
     let stream = futures_util::stream::unfold(
         (path, offset, String::new(), initial, shutdown),
-        |(path, mut offset, mut partial, initial, shutdown)| async move {
-            if let Some(lines) = initial {
-                let event = lines_event(&lines);
-                return Some((Ok(event), (path, offset, partial, None, shutdown)));
-            }
-            loop {
-                tokio::select! {
-                    _ = shutdown.cancelled() => return None,
-                    _ = tokio::time::sleep(LOG_POLL) => {}
+        move |(path, mut offset, mut partial, initial, shutdown)| {
+            let request = request.clone();
+            async move {
+                if let Some(entries) = initial {
+                    let events = entries_events(&entries);
+                    return Some((events, (path, offset, partial, None, shutdown)));
                 }
-                let len = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-                if len < offset {
-                    offset = 0;
-                    partial.clear();
-                }
-                if len == offset {
-                    continue;
-                }
-                let Ok(chunk) = read_from(&path, offset) else {
-                    continue;
-                };
-                offset += chunk.len() as u64;
-                partial.push_str(&String::from_utf8_lossy(&chunk));
-                let Some(end) = partial.rfind('\n') else {
-                    continue;
-                };
-                let complete: Vec<String> = partial[..end].lines().map(str::to_string).collect();
-                partial.drain(..=end);
-                if !complete.is_empty() {
-                    return Some((
-                        Ok(lines_event(&complete)),
-                        (path, offset, partial, None, shutdown),
-                    ));
+                loop {
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return None,
+                        _ = tokio::time::sleep(LOG_POLL) => {}
+                    }
+                    let len = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+                    if len < offset {
+                        offset = 0;
+                        partial.clear();
+                    }
+                    if len == offset {
+                        continue;
+                    }
+                    let Ok(chunk) = read_from(&path, offset) else {
+                        continue;
+                    };
+                    offset += chunk.len() as u64;
+                    partial.push_str(&String::from_utf8_lossy(&chunk));
+                    let Some(end) = partial.rfind('\n') else {
+                        continue;
+                    };
+                    let complete =
+                        crate::logview::select(partial[..end].lines(), request.as_deref());
+                    partial.drain(..=end);
+                    if !complete.is_empty() {
+                        return Some((
+                            entries_events(&complete),
+                            (path, offset, partial, None, shutdown),
+                        ));
+                    }
                 }
             }
         },
-    );
+    )
+    .flat_map(futures_util::stream::iter);
     Ok(axum::response::sse::Sse::new(stream).keep_alive(axum::response::sse::KeepAlive::default()))
 }
 
-fn lines_event(lines: &[String]) -> axum::response::sse::Event {
-    axum::response::sse::Event::default()
-        .event("lines")
-        .json_data(lines)
-        .unwrap_or_else(|_| {
+/// The `lines` event (the raw lines) and the `entries` event (the same lines parsed).
+fn entries_events(
+    entries: &[crate::logview::LogEntry],
+) -> Vec<Result<axum::response::sse::Event, std::convert::Infallible>> {
+    let raw: Vec<&str> = entries.iter().map(|e| e.raw.as_str()).collect();
+    let event = |name: &str, data: Result<axum::response::sse::Event, axum::Error>| {
+        Ok(data.unwrap_or_else(|_| {
             axum::response::sse::Event::default()
                 .event("error")
-                .data("cannot encode the log lines")
-        })
+                .data(format!("cannot encode the log {name}"))
+        }))
+    };
+    vec![
+        event(
+            "lines",
+            axum::response::sse::Event::default()
+                .event("lines")
+                .json_data(&raw),
+        ),
+        event(
+            "entries",
+            axum::response::sse::Event::default()
+                .event("entries")
+                .json_data(entries),
+        ),
+    ]
 }
 
 /// The bytes of `path` from `offset` on (at most `TAIL_BYTES`).

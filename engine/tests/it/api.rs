@@ -358,6 +358,36 @@ async fn logs_of_a_scenario_never_run_are_empty_and_instances_are_checked() {
 }
 
 #[tokio::test]
+async fn logs_filtered_by_request_id_give_that_requests_json_lines_parsed() {
+    let t = test_api();
+    let dir = t.home.path().join("logs/t1-01");
+    std::fs::create_dir_all(&dir).unwrap();
+    // tracing-subscriber's json lines (flattened, and with the ID on a span) and a text line.
+    let log = [
+        r#"{"timestamp":"2026-11-30T23:38:51.1Z","level":"INFO","message":"order saved","request_id":"r-1","status":200}"#,
+        r#"{"timestamp":"2026-11-30T23:38:51.2Z","level":"INFO","message":"other","request_id":"r-2"}"#,
+        r#"{"timestamp":"2026-11-30T23:38:51.3Z","level":"WARN","fields":{"message":"slow query"},"spans":[{"request_id":"r-1","name":"request"}]}"#,
+        "2026-11-30T23:38:51.4Z  INFO svc: mentions r-1 in text",
+    ]
+    .join("\n");
+    std::fs::write(dir.join("service-1.log"), log + "\n").unwrap();
+    let (status, body) = get(&t.app, "/api/scenarios/t1-01/logs?request=r-1").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["lines"].as_array().unwrap().len(), 2, "{body}");
+    let entries = body["entries"].as_array().unwrap();
+    assert_eq!(entries[0]["json"], true);
+    assert_eq!(entries[0]["level"], "INFO");
+    assert_eq!(entries[0]["message"], "order saved");
+    assert_eq!(entries[0]["request_id"], "r-1");
+    assert_eq!(entries[0]["fields"]["status"], "200");
+    assert_eq!(entries[1]["message"], "slow query");
+    assert_eq!(entries[1]["request_id"], "r-1");
+    let (_, all) = get(&t.app, "/api/scenarios/t1-01/logs").await;
+    assert_eq!(all["entries"].as_array().unwrap().len(), 4);
+    assert_eq!(all["entries"][3]["json"], false);
+}
+
+#[tokio::test]
 async fn the_log_stream_sends_the_tail_then_new_lines() {
     let t = test_api();
     let dir = t.home.path().join("logs/t1-01");
@@ -385,6 +415,12 @@ async fn the_log_stream_sends_the_tail_then_new_lines() {
     assert!(
         first.contains("event: lines") && first.contains("old 2") && !first.contains("old 1"),
         "{first}"
+    );
+    // The same lines parsed follow each `lines` event.
+    let parsed = next().await;
+    assert!(
+        parsed.contains("event: entries") && parsed.contains(r#""raw":"old 2""#),
+        "{parsed}"
     );
     let mut file = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
     std::io::Write::write_all(&mut file, b"new 3\nhalf").unwrap();
