@@ -43,7 +43,7 @@ export const del = <T>(path: string) => call<T>('DELETE', path);
 
 /** An EventSource on an API stream; `onEvent` gets each named event's JSON. */
 export function stream(path: string, event: string, onEvent: (data: any) => void): EventSource {
-  const source = new EventSource(`/api${path}?token=${encodeURIComponent(token)}`);
+  const source = new EventSource(`/api${path}${path.includes('?') ? '&' : '?'}token=${encodeURIComponent(token)}`);
   source.addEventListener(event, (e) => onEvent(JSON.parse((e as MessageEvent).data)));
   return source;
 }
@@ -60,6 +60,8 @@ export interface Status { scenario: string; state: 'stopped' | 'starting' | 'run
 export interface Second { second: number; sent: number; ok: number; failed: number; errors: Record<string, number>; p50_ms: number; p95_ms: number; p99_ms: number; max_ms: number; in_flight: number }
 export interface Latency { p50_ms: number; p90_ms: number; p95_ms: number; p99_ms: number; p999_ms: number; max_ms: number; mean_ms: number }
 export interface Summary { duration_s: number; sent: number; ok: number; failed: number; error_rate: number; achieved_rate: number; offered_rate: number; latency: Latency; errors: Record<string, number> }
+/** A service log line as the engine parsed it (engine/src/logview.rs). */
+export interface LogEntry { raw: string; json: boolean; time?: string; level?: string; message?: string; target?: string; request_id?: string; fields?: Record<string, string> }
 export interface CheckLine { label: string; measured: string; required: string; passed: boolean; hint: string | null }
 export interface CheckView { passed: boolean; lines: CheckLine[]; log_errors: string[] }
 export interface Job { kind: 'load' | 'check'; state: 'running' | 'done' | 'failed'; seconds: Second[]; summary: Summary | null; check: CheckView | null; error: string | null; step: string | null }

@@ -4,7 +4,7 @@
 
 import './locale';
 import './style.css';
-import { ApiError, get, hasToken, post, stream, type CheckView, type Job, type RedisReply, type ReplicaSample, type RunRecord, type Sample, type ScenarioDetail, type ScenarioSummary, type Solution, type SqlResult, type Status, type EditorFile } from './api';
+import { ApiError, get, hasToken, post, stream, type CheckView, type Job, type RedisReply, type ReplicaSample, type RunRecord, type Sample, type ScenarioDetail, type ScenarioSummary, type Solution, type SqlResult, type Status, type EditorFile, type LogEntry } from './api';
 import { Charts } from './charts';
 import { CodeEditor, SolutionDiff } from './editor';
 import { duration, historyChanged, markdown, renderGuide } from './guide';
@@ -475,16 +475,55 @@ async function runRedis() {
   entry.scrollIntoView({ block: 'end' });
 }
 
+/** One log line: a JSON line as time, level, request ID (click: show only its lines),
+ * message and its other fields; a text line as written. */
+function logLine(entry: LogEntry): HTMLElement {
+  const line = document.createElement('div');
+  if (!entry.json) {
+    line.textContent = entry.raw;
+    return line;
+  }
+  const part = (text: string, cls: string) => {
+    const span = document.createElement('span');
+    span.className = cls;
+    span.textContent = text;
+    line.append(span, ' ');
+    return span;
+  };
+  if (entry.time) part(entry.time, 'log-time');
+  if (entry.level) part(entry.level.padStart(5), `log-level ${entry.level.toLowerCase()}`);
+  if (entry.request_id) {
+    const id = part(`[${entry.request_id}]`, 'log-request');
+    id.title = 'Show only this request';
+    id.addEventListener('click', () => filterLogs(entry.request_id ?? ''));
+  }
+  if (entry.message) part(entry.message, 'log-message');
+  for (const [key, value] of Object.entries(entry.fields ?? {})) part(`${key}=${value}`, 'log-field');
+  line.title = entry.raw;
+  return line;
+}
+
 function openLogs() {
   if (!state.scenario || state.logs) return;
   const pre = $('logs');
   pre.textContent = '';
-  let lines: string[] = [];
-  state.logs = stream(`/scenarios/${state.scenario.id}/logs/stream`, 'lines', (more: string[]) => {
-    lines = [...lines, ...more].slice(-1000);
-    pre.textContent = lines.join('\n');
+  const request = ($('log-request') as HTMLInputElement).value.trim();
+  const query = request ? `?request=${encodeURIComponent(request)}&lines=1000` : '';
+  let shown = 0;
+  state.logs = stream(`/scenarios/${state.scenario.id}/logs/stream${query}`, 'entries', (more: LogEntry[]) => {
+    pre.append(...more.map(logLine));
+    shown += more.length;
+    for (; shown > 1000; shown--) pre.firstElementChild?.remove();
     pre.scrollTop = pre.scrollHeight;
   });
+}
+
+/** Shows only the lines of one request ID (all lines when empty). */
+function filterLogs(request: string) {
+  ($('log-request') as HTMLInputElement).value = request;
+  state.logs?.close();
+  state.logs = null;
+  openLogs();
 }
 
 function selectTab(name: string) {
@@ -550,6 +589,10 @@ $('btn-replica-delay').addEventListener('click', () => void setReplicaDelay());
 $('redis-input').addEventListener('keydown', (e) => {
   if (e.key === 'Enter') void runRedis();
 });
+$('log-request').addEventListener('keydown', (e) => {
+  if (e.key === 'Enter') filterLogs($<HTMLInputElement>('log-request').value.trim());
+});
+$('btn-log-all').addEventListener('click', () => filterLogs(''));
 // The Run button says which mode it runs in, for both consoles.
 for (const kind of ['sql', 'redis']) {
   const box = $<HTMLInputElement>(`${kind}-write`);

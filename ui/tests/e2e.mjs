@@ -229,6 +229,15 @@ async function main() {
     await page.waitForFunction(() => /read-only/.test(document.querySelector('#sql-output').textContent), null, { timeout: 30_000 });
     await page.click('#tabs button[data-tab=logs]');
     await page.waitForFunction(() => document.querySelector('#logs').textContent.trim().length > 0, null, { timeout: 30_000 });
+    // The request-ID filter: t1-01 logs text lines without request IDs, so an ID shows
+    // nothing, and "All lines" brings the log back.
+    await page.fill('#log-request', 'no-such-request');
+    await page.press('#log-request', 'Enter');
+    await page.waitForFunction(() => document.querySelector('#logs').textContent.trim() === '', null, { timeout: 10_000 });
+    await page.waitForTimeout(1500);
+    check((await page.textContent('#logs')).trim() === '', 'no line of another request shows');
+    await page.click('#btn-log-all');
+    await page.waitForFunction(() => document.querySelector('#logs').textContent.trim().length > 0, null, { timeout: 30_000 });
     await page.click('#btn-hint');
     await page.waitForSelector('#hints .hint-box');
     await shot(page, 'logs-and-hint');
