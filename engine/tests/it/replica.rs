@@ -2,8 +2,8 @@
 //! `replicas = 1` (one table, ten rows). The replica serves the seeded rows to the service's
 //! role and refuses writes; a row written on the primary arrives after the apply delay and not
 //! before; the delay changes while it runs; the lag is sampled; a reset of the primary's
-//! database reaches the replica; a second lab process attaches to it; a second start reuses
-//! the copy; the stale clean-up after a crash stops it.
+//! database (and the learner's Reset) reaches the replica; the collector samples its lag; a
+//! second lab process attaches to it; a second start reuses the copy; the stale clean-up after a crash stops it.
 
 #![allow(clippy::unwrap_used)]
 
@@ -254,8 +254,59 @@ async fn the_replica_streams_after_its_delay_changes_it_at_runtime_follows_a_res
         "an attached lab does not stop the replica"
     );
 
+    // The collector samples the lag once a second, with the replica's own CPU.
+    let postmaster = db.pg.postmaster_pid();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let collector = tokio::spawn(sdlab_engine::metrics::collect(
+        sdlab_engine::metrics::Targets {
+            services: Vec::new(),
+            postgres: Some((admin.clone(), "reads".to_string(), postmaster)),
+            redis: None,
+            replica: Some((replica_admin.clone(), Some(replica_pid))),
+        },
+        tx,
+        cancel.clone(),
+    ));
+    let mut replica_samples = Vec::new();
+    while replica_samples.len() < 2 {
+        let sample = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        replica_samples.push(sample.replica.expect("a replica sample every second"));
+    }
+    cancel.cancel();
+    collector.await.unwrap();
+    let last = replica_samples.last().unwrap();
+    assert_eq!(last.state, "streaming");
+    assert_eq!(last.apply_delay_ms, Some(1000));
+    assert!(last.lag_bytes.is_some() && last.cpu.is_some(), "{last:?}");
+
+    // A row the learner's reset must take away, on both servers.
+    let mut primary = PgConnection::connect(&primary_url).await.unwrap();
+    primary
+        .execute("INSERT INTO items (name) VALUES ('learner row')")
+        .await
+        .unwrap();
+    primary.close().await.unwrap();
+    sdlab_engine::lab::wait_replayed(&db).await.unwrap();
     db.shutdown().await;
     assert!(!alive(replica_pid), "the replica stops with the lab");
+
+    // The learner's Reset (database), with the lab stopped: it starts both servers, resets,
+    // and the replica replays the reset before they stop.
+    sdlab_engine::learner::reset(
+        &lab,
+        &scenario,
+        sdlab_engine::learner::ResetParts {
+            code: false,
+            database: true,
+        },
+        &Progress::none(),
+    )
+    .await
+    .unwrap();
 
     // A second start restarts the kept copy instead of copying again, with the scenario's delay.
     let (progress, said) = recording();
@@ -277,6 +328,15 @@ async fn the_replica_streams_after_its_delay_changes_it_at_runtime_follows_a_res
         Some(1000),
         "back to the scenario's delay"
     );
+    // A new start, a new port.
+    let replica_url = db.replica_service_url(DatabaseChoice::Learner).unwrap();
+    let mut replica = PgConnection::connect(&replica_url).await.unwrap();
+    assert_eq!(
+        count(&mut replica, "learner row").await,
+        0,
+        "Reset reached the replica"
+    );
+    replica.close().await.unwrap();
 
     // A crash: the lab process is gone (its run state names a dead owner) and its servers run
     // on; the next clean-up stops the replica and the primary.
