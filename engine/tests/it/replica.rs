@@ -2,7 +2,8 @@
 //! `replicas = 1` (one table, ten rows). The replica serves the seeded rows to the service's
 //! role and refuses writes; a row written on the primary arrives after the apply delay and not
 //! before; the delay changes while it runs; the lag is sampled; a reset of the primary's
-//! database (and the learner's Reset) reaches the replica; the collector samples its lag; a
+//! database (and the learner's Reset) reaches the replica; the API changes the delay and runs
+//! SQL there; the collector samples its lag; a
 //! second lab process attaches to it; a second start reuses the copy; the stale clean-up after a crash stops it.
 
 #![allow(clippy::unwrap_used)]
@@ -111,6 +112,27 @@ fn recording() -> (Progress, Arc<Mutex<Vec<String>>>) {
         }
     });
     (progress, lines)
+}
+
+const API_TOKEN: &str = "0123456789abcdef0123456789abcdef";
+const API_PORT: u16 = 45124;
+
+/// A JSON POST through the API's router as the lab's page sends it (Host, token).
+async fn api_post(app: &axum::Router, uri: &str, body: &str) -> (u16, serde_json::Value) {
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+    let request = axum::http::Request::builder()
+        .method("POST")
+        .uri(uri)
+        .header("host", format!("127.0.0.1:{API_PORT}"))
+        .header("authorization", format!("Bearer {API_TOKEN}"))
+        .header("content-type", "application/json")
+        .body(axum::body::Body::from(body.to_string()))
+        .unwrap();
+    let response = app.clone().oneshot(request).await.unwrap();
+    let status = response.status().as_u16();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    (status, serde_json::from_slice(&bytes).unwrap_or_default())
 }
 
 fn alive(pid: u32) -> bool {
@@ -223,10 +245,38 @@ async fn the_replica_streams_after_its_delay_changes_it_at_runtime_follows_a_res
     primary.close().await.unwrap();
     replica.close().await.unwrap();
 
+    // The API, for a lab another process runs (here: this test's, named by the run state):
+    // the delay changes, SQL runs on the replica, and a write there shows the standby's refusal.
+    let app = sdlab_engine::api::router(
+        sdlab_engine::api::ApiState::new(lab.clone(), API_TOKEN, API_PORT).unwrap(),
+    );
+    let (status, body) = api_post(
+        &app,
+        "/api/scenarios/t2-97/replica",
+        r#"{"apply_delay_ms": 1000}"#,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["apply_delay_ms"], 1000);
+    assert_eq!(body["state"], "streaming");
+    let (status, body) = api_post(
+        &app,
+        "/api/scenarios/t2-97/sql",
+        r#"{"query": "select count(*) as n from items where name = 'quick'", "replica": true}"#,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.to_string().contains("\"1\""), "{body}");
+    let (status, body) = api_post(
+        &app,
+        "/api/scenarios/t2-97/sql",
+        r#"{"query": "insert into items (name) values ('x')", "write": true, "replica": true}"#,
+    )
+    .await;
+    assert_ne!(status, 200);
+    assert!(body.to_string().contains("read-only transaction"), "{body}");
+
     // A reset of the learner's database reaches the replica: the physical copy replays it.
-    set_replica_delay(&replica_admin, Duration::from_secs(1))
-        .await
-        .unwrap();
     lab.reset_database(&db).await.unwrap();
     let mut replica = PgConnection::connect(&replica_url).await.unwrap();
     let after_reset: i64 = sqlx::query_scalar("SELECT count(*) FROM items")
