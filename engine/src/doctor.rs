@@ -48,6 +48,7 @@ pub fn check(home: &LabHome, sources: &Sources) -> Vec<Finding> {
     vec![
         cargo(),
         postgres(),
+        replica_tools(),
         nginx(),
         redis(),
         data_dir(home),
@@ -108,6 +109,38 @@ pub fn postgres() -> Finding {
             true,
         ),
     }
+}
+
+/// pg_basebackup and pg_receivewal beside the server binaries: what a scenario with a
+/// streaming replica (`[topology.postgres] replicas = 1`) copies the primary with.
+pub fn replica_tools() -> Finding {
+    let mut search = sdlab_embedded_postgres::BinarySearch::from_env();
+    search.download = false;
+    match sdlab_embedded_postgres::find_binaries_in(&search) {
+        Ok(source) => replica_tools_in(&source.bin_dir()),
+        Err(_) => replica_tools_in(Path::new("(no PostgreSQL server binaries)")),
+    }
+}
+
+/// [`replica_tools`] in one folder of PostgreSQL binaries.
+pub fn replica_tools_in(bin_dir: &Path) -> Finding {
+    const WHAT: &str = "pg_basebackup (scenarios with a streaming replica, e.g. t1-08)";
+    let missing: Vec<&str> = ["pg_basebackup", "pg_receivewal"]
+        .into_iter()
+        .filter(|tool| !bin_dir.join(tool).is_file())
+        .collect();
+    if missing.is_empty() {
+        let version = version_of(&bin_dir.join("pg_basebackup"), "--version").unwrap_or_else(|e| e);
+        return Finding::found(WHAT, format!("{version} ({})", bin_dir.display()), false);
+    }
+    Finding::missing(
+        WHAT,
+        format!("{} not in {}", missing.join(" and "), bin_dir.display()),
+        "they ship with the PostgreSQL server package: `sudo apt-get install -y postgresql` \
+         (Debian/Ubuntu: postgresql-15 has them), or point SDLAB_PG_BIN at a folder holding \
+         initdb, pg_ctl, postgres, pg_basebackup and pg_receivewal",
+        false,
+    )
 }
 
 /// nginx, which scenarios with a load balancer start (t1-04).

@@ -159,3 +159,21 @@ async fn the_api_reports_findings_to_the_lab_page_only() {
         .unwrap();
     assert_eq!(data["ok"], true, "{data}");
 }
+
+#[test]
+fn the_replica_tools_are_found_beside_postgres_or_missing_with_how_to_install_them() {
+    let found = doctor::replica_tools();
+    assert!(found.ok && !found.required, "{found:?}");
+    assert!(found.detail.contains("pg_basebackup"), "{found:?}");
+    let empty = tempfile::tempdir().unwrap();
+    let missing = doctor::replica_tools_in(empty.path());
+    assert!(!missing.ok && !missing.required, "{missing:?}");
+    assert!(
+        missing.detail.contains("pg_basebackup and pg_receivewal"),
+        "{missing:?}"
+    );
+    assert!(
+        missing.fix.contains("apt-get install -y postgresql"),
+        "{missing:?}"
+    );
+}
