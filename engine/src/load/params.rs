@@ -23,8 +23,9 @@ pub(crate) struct Rendered {
     pub body: Option<String>,
     /// The session token to send as `Authorization: Bearer <token>` (templates with `auth`).
     pub auth: Option<String>,
-    /// The request ID to send, when the run sends them (`[check.request_ids]`).
-    pub request_id: Option<super::request_ids::IdTag>,
+    /// The request ID to send, when the run sends them (`[check.request_ids]`). Boxed, so a
+    /// run without IDs moves one more pointer per request, not the whole tag.
+    pub request_id: Option<Box<super::request_ids::IdTag>>,
 }
 
 /// The compiled mix of a plan.
@@ -140,7 +141,10 @@ impl Mix {
                 .as_ref()
                 .map(|body| render(body, &values, str::to_owned)),
             auth,
-            request_id: self.request_ids.as_ref().map(super::RequestIds::next_tag),
+            request_id: self
+                .request_ids
+                .as_ref()
+                .map(|ids| Box::new(ids.next_tag())),
         };
         let named = template.names.iter().cloned().zip(values).collect();
         (index, rendered, named)

@@ -132,7 +132,7 @@ impl Sender {
         let tag = request.request_id.take();
         let sent_at = Instant::now();
         let deadline = sent_at + self.timeout;
-        let exchange = self.exchange(request, tag.as_ref());
+        let exchange = self.exchange(request, tag.as_deref());
         let (outcome, echo) = match tokio::time::timeout_at(deadline.into(), exchange).await {
             Ok(answer) => answer,
             Err(_elapsed) => (Outcome::Error(ErrorKind::Timeout), Echo::NoAnswer),
@@ -245,7 +245,7 @@ impl Connection {
         let tag = request.request_id.take();
         let sent_at = Instant::now();
         let deadline = sent_at + self.timeout;
-        let (outcome, echo) = match self.build(request, tag.as_ref()) {
+        let (outcome, echo) = match self.build(request, tag.as_deref()) {
             Ok(request) => {
                 let Self {
                     target,
@@ -255,7 +255,7 @@ impl Connection {
                 } = self;
                 tokio::select! {
                     biased;
-                    answer = exchange(target, link, request, tag.as_ref()) => answer,
+                    answer = exchange(target, link, request, tag.as_deref()) => answer,
                     () = expired(timer, deadline) => (Outcome::Error(ErrorKind::Timeout), Echo::NoAnswer),
                 }
             }

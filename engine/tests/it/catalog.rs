@@ -850,3 +850,79 @@ fn a_streaming_replica_parses_its_delay_and_cpu_share_and_names_its_mistakes() {
         &["between 0.05 and 4"],
     );
 }
+
+#[test]
+fn request_id_and_route_metric_lines_parse_with_their_defaults_and_mistakes_are_named() {
+    let fx = Fixture::new();
+    let ids = "\n[check.request_ids]\nhint = \"Echo it.\"\n";
+    let routes = "\n[check.route_metrics]\nhint = \"Per route.\"\n";
+    let s = fx.parse(&format!("{VALID}{ids}{routes}")).unwrap();
+    let echoed = s.check.lines.iter().find_map(|l| match l {
+        CheckLine::RequestIdsEchoed { header, hint } => Some((header.as_str(), hint.as_str())),
+        _ => None,
+    });
+    assert_eq!(echoed, Some(("X-Request-Id", "Echo it.")));
+    assert!(s
+        .check
+        .lines
+        .iter()
+        .any(|l| matches!(l, CheckLine::RequestIdsLogged { hint, .. } if hint == "Echo it.")));
+    assert!(!s
+        .check
+        .lines
+        .iter()
+        .any(|l| matches!(l, CheckLine::RequestIdsPropagated { .. })));
+    let route = s.check.lines.iter().find_map(|l| match l {
+        CheckLine::RouteMetrics {
+            histogram,
+            label,
+            min_ratio,
+            routes,
+            ..
+        } => Some((histogram.clone(), label.clone(), *min_ratio, routes.clone())),
+        _ => None,
+    });
+    // The check mix's paths (weight 0 dropped), each once.
+    assert_eq!(
+        route,
+        Some((
+            "http_request_duration_seconds".to_string(),
+            "route".to_string(),
+            0.95,
+            vec!["/items".to_string(), "/items/{item_id}".to_string()]
+        ))
+    );
+
+    let err = fx
+        .parse(&format!(
+            "{VALID}\n[check.request_ids]\npropagated = true\nhint = \"h\"\n"
+        ))
+        .unwrap_err();
+    assert_invalid(
+        &err,
+        &fx.file,
+        "check.request_ids.propagated",
+        &["[topology.dependency]"],
+    );
+    let err = fx
+        .parse(&format!(
+            "{VALID}\n[check.request_ids]\nheader = \"X Request\"\nhint = \"h\"\n"
+        ))
+        .unwrap_err();
+    assert_invalid(
+        &err,
+        &fx.file,
+        "check.request_ids.header",
+        &["\"X Request\""],
+    );
+    let err = fx
+        .parse(&format!(
+            "{VALID}\n[check.route_metrics]\nmin_ratio = 1.5\nhint = \"h\"\n"
+        ))
+        .unwrap_err();
+    assert_invalid(&err, &fx.file, "check.route_metrics.min_ratio", &["1.5"]);
+    let err = fx
+        .parse(&format!("{VALID}\n[check.route_metrics]\nhint = \" \"\n"))
+        .unwrap_err();
+    assert_invalid(&err, &fx.file, "check.route_metrics.hint", &["hint"]);
+}
