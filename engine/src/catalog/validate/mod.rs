@@ -200,6 +200,7 @@ pub(super) fn validate(file: &Path, raw: RawScenario) -> Result<Scenario, Catalo
             let reserved = [
                 "PORT",
                 "DATABASE_URL",
+                "DATABASE_REPLICA_URL",
                 "INSTANCE_ID",
                 "REDIS_URL",
                 "RUST_LOG",
