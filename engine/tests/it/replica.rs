@@ -44,6 +44,7 @@ instances = 1
 database = "reads"
 replicas = 1
 replica_apply_delay = "1s"
+cpus = 1.5
 settings = { max_connections = 20 }
 
 [db]
@@ -163,6 +164,47 @@ async fn the_replica_streams_after_its_delay_changes_it_at_runtime_follows_a_res
         "{:?}",
         said.lock().unwrap()
     );
+
+    // Each server in its own CPU group (when this machine has cgroups), backends included.
+    let cgroup_of = |pid: u32| std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    let primary_pid = db.pg.postmaster_pid().unwrap();
+    let standby_pid = db.replica.as_ref().unwrap().postmaster_pid().unwrap();
+    let limited = !matches!(
+        sdlab_engine::cgroup::detect(),
+        sdlab_engine::cgroup::CpuLimiter::Unavailable { .. }
+    );
+    eprintln!("PostgreSQL CPU groups enforced: {limited}");
+    if limited {
+        assert!(
+            cgroup_of(primary_pid).contains("-postgres-primary"),
+            "{}",
+            cgroup_of(primary_pid)
+        );
+        assert!(
+            cgroup_of(standby_pid).contains("-postgres-replica"),
+            "{}",
+            cgroup_of(standby_pid)
+        );
+        let mut conn = PgConnection::connect(&db.admin_url()).await.unwrap();
+        let backend: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+        assert!(
+            cgroup_of(backend as u32).contains("-postgres-primary"),
+            "a backend forked later is in its server's group"
+        );
+        conn.close().await.unwrap();
+    } else {
+        assert!(
+            said.lock()
+                .unwrap()
+                .iter()
+                .any(|l| l.contains("is not enforced")),
+            "{:?}",
+            said.lock().unwrap()
+        );
+    }
 
     // What a service gets as DATABASE_REPLICA_URL: its own role, the same database, the
     // replica's port; the seeded rows are there and writes are refused.
