@@ -480,33 +480,78 @@ const REFUSED: [&str; 2] = [
 ];
 
 /// Log lines that report errors (the kit logs causes at ERROR, sqlx slow queries at WARN),
-/// errors first, each once, cut to a readable length.
+/// errors first, each once, cut to a readable length. A JSON line (`logview`) is judged by its
+/// level and shown readably (time, level, request ID, message, fields).
 fn error_lines(logs: &str) -> Vec<String> {
     let mut seen = BTreeSet::new();
     let mut picked: Vec<(u8, String)> = logs
         .lines()
         .filter_map(|l| {
-            let rank = if l.contains("ERROR") || REFUSED.iter().any(|r| l.contains(r)) {
-                0
-            } else if l.contains("WARN") {
-                1
+            let refused = REFUSED.iter().any(|r| l.contains(r));
+            let entry = crate::logview::parse(l);
+            let (rank, key, shown) = if entry.json {
+                let rank = match entry.level.as_deref() {
+                    _ if refused => 0,
+                    Some("ERROR") => 0,
+                    Some("WARN") => 1,
+                    _ => return None,
+                };
+                // Deduplicate on what happened, not on which request or when.
+                let key = format!(
+                    "{} {} {}",
+                    entry.level.as_deref().unwrap_or_default(),
+                    entry.target.as_deref().unwrap_or_default(),
+                    entry.message.as_deref().unwrap_or_default()
+                );
+                (rank, key, entry.readable())
             } else {
-                return None;
+                let rank = if l.contains("ERROR") || refused {
+                    0
+                } else if l.contains("WARN") {
+                    1
+                } else {
+                    return None;
+                };
+                // The message without its timestamp.
+                let key = l
+                    .split_whitespace()
+                    .skip(3)
+                    .take(8)
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                (rank, key, l.to_string())
             };
-            // Deduplicate on the message without its timestamp and numbers.
-            let key: String = l
-                .split_whitespace()
-                .skip(3)
-                .take(8)
-                .collect::<Vec<_>>()
-                .join(" ")
-                .chars()
-                .filter(|c| !c.is_ascii_digit())
-                .collect();
-            let short: String = l.chars().take(220).collect();
+            // ... and without its numbers.
+            let key: String = key.chars().filter(|c| !c.is_ascii_digit()).collect();
+            let short: String = shown.chars().take(220).collect();
             seen.insert(key).then_some((rank, short))
         })
         .collect();
     picked.sort_by_key(|(rank, _)| *rank);
     picked.into_iter().map(|(_, l)| l).take(5).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::error_lines;
+
+    #[test]
+    fn json_error_lines_are_picked_by_level_shown_readably_and_kept_once() {
+        let logs = [
+            r#"{"timestamp":"2026-12-01T00:00:01Z","level":"INFO","message":"order placed","request_id":"r-1"}"#,
+            r#"{"timestamp":"2026-12-01T00:00:02Z","level":"WARN","target":"sqlx::query","message":"slow statement","request_id":"r-2"}"#,
+            r#"{"timestamp":"2026-12-01T00:00:03Z","level":"ERROR","target":"svc","message":"lock timeout","request_id":"r-3"}"#,
+            r#"{"timestamp":"2026-12-01T00:00:04Z","level":"ERROR","target":"svc","message":"lock timeout","request_id":"r-4"}"#,
+            "[instance 1] 2026-12-01T00:00:05Z ERROR svc: text error 17",
+        ]
+        .join("\n");
+        assert_eq!(
+            error_lines(&logs),
+            vec![
+                "2026-12-01T00:00:03Z ERROR [r-3] lock timeout".to_string(),
+                "[instance 1] 2026-12-01T00:00:05Z ERROR svc: text error 17".to_string(),
+                "2026-12-01T00:00:02Z  WARN [r-2] slow statement".to_string(),
+            ]
+        );
+    }
 }
