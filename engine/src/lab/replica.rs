@@ -64,6 +64,11 @@ impl Lab {
         // primary shows is current.
         opts.settings
             .insert("wal_receiver_status_interval".to_string(), "1s".to_string());
+        // The primary keeps the rows the replica's queries still read: without it, vacuum on
+        // a busy primary cancels long reads on the replica ("conflict with recovery"), errors
+        // a read-replica lesson is not about.
+        opts.settings
+            .insert("hot_standby_feedback".to_string(), "on".to_string());
         let started = Instant::now();
         let (mut standby, mut how) = primary.start_standby(opts.clone()).await?;
         if let Err(e) = wait_streaming(&db.admin_url(), STREAMING_DEADLINE).await {
