@@ -85,8 +85,8 @@ impl Lab {
             }
         }
         progress.info(format!(
-            "replica (pid {}) on port {}, streaming from slot {REPLICA_SLOT}, apply delay {} ms: \
-             {} in {:.1} s",
+            "replica (pid {}) on port {}, streaming from slot {REPLICA_SLOT}, apply delay {} ms \
+             ({}, up in {:.1} s)",
             standby.postmaster_pid().unwrap_or_default(),
             standby.port(),
             db.spec.replica_apply_delay.as_millis(),
