@@ -12,6 +12,7 @@ use crate::catalog::{Catalog, CatalogError, Scenario};
 ///
 /// ```text
 /// <root>/pg/<id>/            PostgreSQL cluster of a scenario (seeded once, then cached)
+/// <root>/pg/<id>/replica/    its streaming replica's cluster (`replicas = 1`; kept, re-copied if stale)
 /// <root>/work/               the learner's Cargo workspace: kit/ and <scenario-dir>/service/
 /// <root>/scratch/<dir>/      throw-away workspace per scenario for `check --solution`/`--code`
 /// <root>/target/             one shared Cargo target dir, so dependencies compile once
