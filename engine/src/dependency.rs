@@ -46,6 +46,8 @@ struct Ledger {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TracedCall {
     pub at: Instant,
+    /// The request's path, e.g. `/authorize`.
+    pub path: String,
     /// None when the call did not carry the header.
     pub value: Option<String>,
 }
@@ -144,7 +146,12 @@ struct Stub {
 
 /// Every path and method: note the call, wait the latency, then answer 200 with a small JSON
 /// body. The wait is a timer, not work: the point is a slow partner, not a busy one.
-async fn answer(State(stub): State<Stub>, headers: HeaderMap, body: Bytes) -> impl IntoResponse {
+async fn answer(
+    State(stub): State<Stub>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> impl IntoResponse {
     let at = Instant::now();
     let json = serde_json::from_slice(&body)
         .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(&body).into()));
@@ -171,7 +178,11 @@ async fn answer(State(stub): State<Stub>, headers: HeaderMap, body: Bytes) -> im
             let value = headers
                 .get(&*header)
                 .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
-            calls.push(TracedCall { at, value });
+            calls.push(TracedCall {
+                at,
+                path: uri.path().to_string(),
+                value,
+            });
         }
         n
     };
@@ -243,6 +254,7 @@ mod tests {
         assert_eq!(traced.len(), 2);
         assert_eq!(traced[0].value, None, "sent without the header");
         assert_eq!(traced[1].value.as_deref(), Some("sdlab-1-9"));
+        assert_eq!(traced[1].path, "/charge");
         assert!(traced[0].at <= traced[1].at);
         assert!(dep.take_traced().is_empty(), "recording stopped");
         let port = dep.port;

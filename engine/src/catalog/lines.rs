@@ -90,7 +90,12 @@ pub enum CheckLine {
     RequestIdsLogged { header: String, hint: String },
     /// `[check.request_ids] propagated`: every call the stub dependency received during the
     /// load carried, in `header`, the ID of a request in flight at that moment.
-    RequestIdsPropagated { header: String, hint: String },
+    /// Only the calls whose path starts with `path` when given (others serve no request).
+    RequestIdsPropagated {
+        header: String,
+        path: Option<String>,
+        hint: String,
+    },
     /// `[check.route_metrics]`: the instances' `<histogram>_count` rose, during the load, for a
     /// `label` value matching each of `routes` (the check mix's path templates), by at least
     /// `min_ratio` of the answers in all.

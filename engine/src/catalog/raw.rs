@@ -278,6 +278,9 @@ pub(crate) struct RawRequestIds {
     pub logs_hint: Option<String>,
     /// The dependency line's own hint (default: `hint`).
     pub propagated_hint: Option<String>,
+    /// Only the dependency's calls whose path starts with this are judged (e.g. "/authorize":
+    /// a background task's calls serve no request); default: every call.
+    pub propagated_path: Option<String>,
 }
 
 fn request_id_header() -> String {

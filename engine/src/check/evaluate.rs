@@ -96,8 +96,13 @@ fn evaluate_line(line: &CheckLine, obs: &Observations) -> LineResult {
         CheckLine::RequestIdsLogged { hint, .. } => {
             super::request_ids::logged_line(hint, obs.request_ids.as_ref())
         }
-        CheckLine::RequestIdsPropagated { header, hint } => {
-            super::request_ids::propagated_line(header, hint, obs.request_ids.as_ref())
+        CheckLine::RequestIdsPropagated { header, path, hint } => {
+            super::request_ids::propagated_line(
+                header,
+                path.as_deref(),
+                hint,
+                obs.request_ids.as_ref(),
+            )
         }
         CheckLine::RouteMetrics {
             histogram,

@@ -46,13 +46,23 @@ pub struct IdObservations {
     pub logs_unreadable: Option<String>,
 }
 
+/// The stub dependency's calls during the load, for `propagated`.
+#[derive(Debug, Clone, Copy)]
+pub struct DependencyTrace<'a> {
+    /// The dependency's name, for the label.
+    pub name: &'a str,
+    /// Only calls whose path starts with this are judged (`propagated_path`).
+    pub path: Option<&'a str>,
+    pub calls: &'a [TracedCall],
+}
+
 /// Reduces the evidence: `sent` (the load's requests with IDs), `log_lines` (what the
-/// instances wrote during the load), `calls` (the stub's traced calls, with its name).
+/// instances wrote during the load), `trace` (the stub's traced calls).
 pub fn summarize(
     prefix: &str,
     sent: &[Tagged],
     log_lines: &[String],
-    calls: Option<(&str, &[TracedCall])>,
+    trace: Option<DependencyTrace<'_>>,
 ) -> IdObservations {
     let mut obs = IdObservations::default();
     let mut logged_ids: HashSet<String> = HashSet::new();
@@ -91,10 +101,14 @@ pub fn summarize(
             obs.first_unlogged = Some(t.id.clone());
         }
     }
-    if let Some((name, calls)) = calls {
-        obs.dependency = Some(name.to_string());
+    if let Some(trace) = trace {
+        obs.dependency = Some(trace.name.to_string());
         let windows: HashMap<&str, &Tagged> = sent.iter().map(|t| (t.id.as_str(), t)).collect();
-        for call in calls {
+        let judged = trace
+            .calls
+            .iter()
+            .filter(|c| trace.path.is_none_or(|p| c.path.starts_with(p)));
+        for call in judged {
             obs.calls += 1;
             let problem = match &call.value {
                 None => Some("a call without the header".to_string()),
@@ -191,12 +205,21 @@ pub fn logged_line(hint: &str, obs: Option<&IdObservations>) -> LineResult {
 }
 
 /// "calls to <dependency> carry the request ID".
-pub fn propagated_line(header: &str, hint: &str, obs: Option<&IdObservations>) -> LineResult {
+pub fn propagated_line(
+    header: &str,
+    path: Option<&str>,
+    hint: &str,
+    obs: Option<&IdObservations>,
+) -> LineResult {
     let name = obs
         .and_then(|o| o.dependency.clone())
         .unwrap_or_else(|| "the dependency".to_string());
     let label = format!("calls to {name} carry the request ID");
-    let required = format!("every call, in {header}, of a request in flight");
+    let calls = match path {
+        Some(p) => format!("call to {p}"),
+        None => "call".to_string(),
+    };
+    let required = format!("every {calls}, in {header}, of a request in flight");
     let Some(o) = obs.filter(|o| o.dependency.is_some()) else {
         return not_measured(label, required, hint);
     };
@@ -205,7 +228,10 @@ pub fn propagated_line(header: &str, hint: &str, obs: Option<&IdObservations>) -
         measured.push_str(&format!(" (first: {first})"));
     }
     if o.calls == 0 {
-        measured = format!("no call to {name} during the load");
+        measured = match path {
+            Some(p) => format!("no call to {name} {p} during the load"),
+            None => format!("no call to {name} during the load"),
+        };
     }
     result(
         label,
@@ -228,6 +254,14 @@ mod tests {
             sent_at,
             answered_at: answered.then_some(sent_at + Duration::from_millis(5)),
             echo: if answered { echo } else { Echo::NoAnswer },
+        }
+    }
+
+    fn trace(calls: &[TracedCall]) -> DependencyTrace<'_> {
+        DependencyTrace {
+            name: "payments",
+            path: None,
+            calls,
         }
     }
 
@@ -325,12 +359,13 @@ mod tests {
         let sent: Vec<Tagged> = (1..=2).map(|n| tagged(t0, n, Echo::Same, true)).collect();
         let call = |ms: u64, value: Option<&str>| TracedCall {
             at: t0 + Duration::from_millis(ms),
+            path: "/authorize".to_string(),
             value: value.map(str::to_string),
         };
         // Request 1 is in flight from 10 to 15 ms, request 2 from 20 to 25 ms.
         let good = [call(12, Some("sdlab-ab-1")), call(21, Some("sdlab-ab-2"))];
-        let obs = summarize("sdlab-ab-", &sent, &[], Some(("payments", &good)));
-        let line = propagated_line("X-Request-Id", "h", Some(&obs));
+        let obs = summarize("sdlab-ab-", &sent, &[], Some(trace(&good)));
+        let line = propagated_line("X-Request-Id", None, "h", Some(&obs));
         assert!(line.passed, "{line:?}");
         assert_eq!(line.label, "calls to payments carry the request ID");
         for (bad, why) in [
@@ -345,13 +380,31 @@ mod tests {
             ),
         ] {
             let calls = [good[0].clone(), bad];
-            let obs = summarize("sdlab-ab-", &sent, &[], Some(("payments", &calls)));
-            let line = propagated_line("X-Request-Id", "h", Some(&obs));
+            let obs = summarize("sdlab-ab-", &sent, &[], Some(trace(&calls)));
+            let line = propagated_line("X-Request-Id", None, "h", Some(&obs));
             assert!(!line.passed);
             assert_eq!(line.measured, format!("1 of 2 calls (first: {why})"));
         }
-        let none = summarize("sdlab-ab-", &sent, &[], Some(("payments", &[])));
-        let line = propagated_line("X-Request-Id", "h", Some(&none));
+        // A background task's calls (another path) are not judged with `propagated_path`.
+        let mut task = call(30, None);
+        task.path = "/capture".to_string();
+        let calls = [good[0].clone(), good[1].clone(), task];
+        let all = summarize("sdlab-ab-", &sent, &[], Some(trace(&calls)));
+        assert!(!propagated_line("X-Request-Id", None, "h", Some(&all)).passed);
+        let only = DependencyTrace {
+            path: Some("/authorize"),
+            ..trace(&calls)
+        };
+        let requests = summarize("sdlab-ab-", &sent, &[], Some(only));
+        let line = propagated_line("X-Request-Id", Some("/authorize"), "h", Some(&requests));
+        assert!(line.passed, "{line:?}");
+        assert_eq!(line.measured, "2 of 2 calls");
+        assert_eq!(
+            line.required,
+            "every call to /authorize, in X-Request-Id, of a request in flight"
+        );
+        let none = summarize("sdlab-ab-", &sent, &[], Some(trace(&[])));
+        let line = propagated_line("X-Request-Id", None, "h", Some(&none));
         assert!(!line.passed);
         assert_eq!(line.measured, "no call to payments during the load");
     }

@@ -84,7 +84,7 @@ pub async fn run(
     // `[check.request_ids]`: an ID on every request of the load, the log files' lengths so
     // only what the load made the instances write is read, the dependency's calls traced.
     let tracing_ids = match (load, request_id_header(&scenario.check.lines)) {
-        (Load::Run, Some((header, propagated))) => {
+        (Load::Run, Some((header, propagated, path))) => {
             let ids = load::RequestIds::new(header, &load::RequestIds::run_prefix())
                 .map_err(CheckError::Setup)?;
             if propagated {
@@ -97,7 +97,7 @@ pub async fn run(
                 .iter()
                 .map(|s| std::fs::metadata(&s.log_path).map_or(0, |m| m.len()))
                 .collect();
-            Some((ids, offsets, propagated))
+            Some((ids, offsets, propagated, path))
         }
         _ => None,
     };
@@ -106,7 +106,7 @@ pub async fn run(
         Load::Run => {
             let mut plan = profile.plan(targets.clone(), None, None);
             plan.sessions = sessions.clone();
-            let ids = tracing_ids.as_ref().map(|(ids, _, _)| ids.clone());
+            let ids = tracing_ids.as_ref().map(|(ids, _, _, _)| ids.clone());
             let cancel_load = cancel.clone();
             let run_load = async move {
                 match ids {
@@ -131,7 +131,7 @@ pub async fn run(
     };
     // After the 1.5 s above, so the log pumps have written what the load made the services
     // print; before the probes and the answers, whose requests carry no ID.
-    let request_ids = tracing_ids.map(|(ids, offsets, propagated)| {
+    let request_ids = tracing_ids.map(|(ids, offsets, propagated, path)| {
         let calls = match running.dependency.as_ref() {
             Some(dep) if propagated => Some((dep.spec.name.clone(), dep.take_traced())),
             _ => None,
@@ -152,7 +152,11 @@ pub async fn run(
             &lines,
             calls
                 .as_ref()
-                .map(|(name, c)| (name.as_str(), c.as_slice())),
+                .map(|(name, c)| super::request_ids::DependencyTrace {
+                    name,
+                    path,
+                    calls: c,
+                }),
         );
         obs.logs_unreadable = unreadable;
         obs
@@ -426,16 +430,18 @@ pub async fn run(
     })
 }
 
-/// The header of `[check.request_ids]` and whether the dependency's calls are judged too.
-fn request_id_header(lines: &[CheckLine]) -> Option<(&str, bool)> {
+/// The header of `[check.request_ids]`, whether the dependency's calls are judged too, and
+/// which of them (`propagated_path`).
+fn request_id_header(lines: &[CheckLine]) -> Option<(&str, bool, Option<&str>)> {
     let header = lines.iter().find_map(|l| match l {
         CheckLine::RequestIdsEchoed { header, .. } => Some(header.as_str()),
         _ => None,
     })?;
-    let propagated = lines
-        .iter()
-        .any(|l| matches!(l, CheckLine::RequestIdsPropagated { .. }));
-    Some((header, propagated))
+    let propagated = lines.iter().find_map(|l| match l {
+        CheckLine::RequestIdsPropagated { path, .. } => Some(path.as_deref()),
+        _ => None,
+    });
+    Some((header, propagated.is_some(), propagated.flatten()))
 }
 
 /// What was appended to a log file from byte `from` on (all of it when the file was started

@@ -906,6 +906,17 @@ fn request_id_and_route_metric_lines_parse_with_their_defaults_and_mistakes_are_
     );
     let err = fx
         .parse(&format!(
+            "{VALID}\n[check.request_ids]\npropagated_path = \"/authorize\"\nhint = \"h\"\n"
+        ))
+        .unwrap_err();
+    assert_invalid(
+        &err,
+        &fx.file,
+        "check.request_ids.propagated_path",
+        &["propagated = true"],
+    );
+    let err = fx
+        .parse(&format!(
             "{VALID}\n[check.request_ids]\nheader = \"X Request\"\nhint = \"h\"\n"
         ))
         .unwrap_err();

@@ -417,6 +417,23 @@ fn observability_lines(
             }
             None => base.clone(),
         };
+        match &r.propagated_path {
+            Some(p) if !r.propagated => {
+                return Err(cx.invalid(
+                    "check.request_ids.propagated_path",
+                    format!("only with propagated = true, got {p:?}"),
+                ))
+            }
+            Some(p) if !p.starts_with('/') => {
+                return Err(cx.invalid(
+                    "check.request_ids.propagated_path",
+                    format!(
+                        "a path of the dependency starting with /, e.g. \"/authorize\", got {p:?}"
+                    ),
+                ))
+            }
+            _ => {}
+        }
         lines.push(CheckLine::RequestIdsEchoed {
             header: r.header.clone(),
             hint: base,
@@ -428,6 +445,7 @@ fn observability_lines(
         if r.propagated {
             lines.push(CheckLine::RequestIdsPropagated {
                 header: r.header,
+                path: r.propagated_path,
                 hint: propagated,
             });
         }
