@@ -73,6 +73,13 @@ pub enum CheckLine {
         pairs: u32,
         hint: String,
     },
+    /// The streaming replica read at least `min_share` of the 8 kB pages the primary and the
+    /// replica read during the check load (each server's `pg_stat_database` for the check's
+    /// database, before and after).
+    ReplicaReads { min_share: f64, hint: String },
+    /// The primary read at most `max_per_request` pages per request of the check load that
+    /// got an answer.
+    PrimaryReads { max_per_request: f64, hint: String },
     /// At most `max` answers of the load had this HTTP status (e.g. 401 for logged-out users).
     Responses { status: u16, max: u64, hint: String },
     /// At least `min_ratio` of the answers to `request` were served in front of the instances
@@ -122,6 +129,8 @@ impl CheckLine {
             | CheckLine::Served { .. }
             | CheckLine::DependencyCalls { .. }
             | CheckLine::CacheHits { .. }
+            | CheckLine::ReplicaReads { .. }
+            | CheckLine::PrimaryReads { .. }
             | CheckLine::RejectedWrites { .. }
             | CheckLine::Responses { .. }
             | CheckLine::EdgeCache { .. }
@@ -157,6 +166,8 @@ impl CheckLine {
             | CheckLine::RejectedWrites { hint, .. }
             | CheckLine::CacheTtl { hint, .. }
             | CheckLine::FreshReads { hint, .. }
+            | CheckLine::ReplicaReads { hint, .. }
+            | CheckLine::PrimaryReads { hint, .. }
             | CheckLine::Responses { hint, .. }
             | CheckLine::EdgeCache { hint, .. }
             | CheckLine::RequestIdsEchoed { hint, .. }

@@ -320,6 +320,8 @@ fn hints(s: &Scenario, add: &mut impl FnMut(Rule, String)) {
             CheckLine::RejectedWrites { hint, .. } => ("rejected_writes".to_string(), hint),
             CheckLine::CacheTtl { hint, .. } => ("cache_ttl".to_string(), hint),
             CheckLine::FreshReads { hint, .. } => ("fresh_reads".to_string(), hint),
+            CheckLine::ReplicaReads { hint, .. } => ("replica_reads".to_string(), hint),
+            CheckLine::PrimaryReads { hint, .. } => ("primary_reads".to_string(), hint),
             CheckLine::Responses { hint, .. } => ("responses".to_string(), hint),
             CheckLine::EdgeCache { hint, .. } => ("edge_cache".to_string(), hint),
             CheckLine::RequestIdsEchoed { hint, .. } => ("request_ids".to_string(), hint),

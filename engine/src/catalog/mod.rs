@@ -250,6 +250,9 @@ pub struct PostgresSpec {
     /// A CPU share in cores for the primary and, separately, for each replica: each server's
     /// postmaster (and so its backends) in its own cgroup under the lab's group.
     pub cpus: Option<f64>,
+    /// The replica's share when it differs from `cpus` (t1-08: a replica with twice the
+    /// primary's CPU stands for a tier of two).
+    pub replica_cpus: Option<f64>,
 }
 
 impl PostgresSpec {

@@ -130,6 +130,8 @@ pub(crate) struct RawPostgres {
     pub replica_apply_delay: Option<String>,
     /// A CPU share in cores for the primary and, separately, for each replica.
     pub cpus: Option<f64>,
+    /// The replica's own CPU share in cores, when it differs from `cpus`.
+    pub replica_cpus: Option<f64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -254,6 +256,10 @@ pub(crate) struct RawCheck {
     #[serde(default)]
     pub fresh_reads: Option<RawFreshReads>,
     #[serde(default)]
+    pub replica_reads: Option<RawReplicaReads>,
+    #[serde(default)]
+    pub primary_reads: Option<RawPrimaryReads>,
+    #[serde(default)]
     pub responses: Vec<RawResponses>,
     #[serde(default)]
     pub edge_cache: Option<RawEdgeCache>,
@@ -373,6 +379,23 @@ pub(crate) struct RawFreshReads {
 
 fn twenty() -> u32 {
     20
+}
+
+/// The streaming replica read at least `min_share` of the pages both servers read during the
+/// check load (each server's own `pg_stat_database`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawReplicaReads {
+    pub min_share: f64,
+    pub hint: String,
+}
+
+/// The primary read at most `max_per_request` pages per request of the check load.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawPrimaryReads {
+    pub max_per_request: f64,
+    pub hint: String,
 }
 
 /// The instances together served (their `http_requests_total`) at least this share of the

@@ -81,6 +81,18 @@ fn evaluate_line(line: &CheckLine, obs: &Observations) -> LineResult {
             super::cache::ttl_line(obs.key_expiries.as_ref(), *max, hint)
         }
         CheckLine::FreshReads { hint, .. } => super::fresh::line(obs.fresh_reads.as_ref(), hint),
+        CheckLine::ReplicaReads { min_share, hint } => {
+            super::replica::share_line(obs.replica_reads.as_ref(), *min_share, hint)
+        }
+        CheckLine::PrimaryReads {
+            max_per_request,
+            hint,
+        } => super::replica::primary_line(
+            obs.replica_reads.as_ref(),
+            obs.overall.sent.saturating_sub(obs.overall.failed),
+            *max_per_request,
+            hint,
+        ),
         CheckLine::Responses { status, max, hint } => {
             super::traffic::responses_line(*status, *max, hint, obs)
         }

@@ -17,6 +17,7 @@ mod fresh;
 mod kill;
 mod probe;
 mod render;
+mod replica;
 mod request_ids;
 mod routes;
 mod run;
@@ -34,6 +35,7 @@ pub use evaluate::evaluate;
 pub use explain::{explain, plan_facts};
 pub use fresh::FreshReads;
 pub use render::render;
+pub use replica::ReplicaReads;
 pub use request_ids::IdObservations;
 pub use routes::RouteCounts;
 pub use run::{run, Load};
@@ -140,6 +142,9 @@ pub struct Observations {
     pub key_expiries: Option<Result<KeyExpiries, String>>,
     /// The read-after-write probe (see `fresh.rs`); None without a fresh-reads line.
     pub fresh_reads: Option<Result<FreshReads, String>>,
+    /// The primary's and the replica's reads over the load (see `replica.rs`); None without
+    /// a replica line.
+    pub replica_reads: Option<Result<ReplicaReads, String>>,
     /// The instance the check killed during the load (`[check] kill_instance_at`).
     pub killed: Option<Killed>,
     /// Why the check killed nothing although the scenario asks it to (the load ended or was
@@ -218,6 +223,7 @@ impl Default for Observations {
             redis: None,
             key_expiries: None,
             fresh_reads: None,
+            replica_reads: None,
             killed: None,
             kill_missed: None,
             route_served: BTreeMap::new(),

@@ -101,6 +101,20 @@ pub async fn run(
         }
         _ => None,
     };
+    // The primary's and the replica's own read counters, around the load only.
+    let measures_replica = scenario.check.lines.iter().any(|l| {
+        matches!(
+            l,
+            CheckLine::ReplicaReads { .. } | CheckLine::PrimaryReads { .. }
+        )
+    });
+    let replica_probe = match (running.database_url(), running.replica_url()) {
+        (Some(primary), Some(replica)) if measures_replica && load == Load::Run => {
+            Some(super::replica::ReadProbe::start(&primary, &replica).await)
+        }
+        (_, None) if measures_replica => Some(Err("the lab runs no replica".to_string())),
+        _ => None,
+    };
     let mut kill = None;
     let summary = match load {
         Load::Run => {
@@ -169,6 +183,12 @@ pub async fn run(
         }),
         _ => None,
     };
+    let replica_reads = match &replica_probe {
+        Some(Ok(p)) => Some(p.finish().await),
+        Some(Err(e)) => Some(Err(e.clone())),
+        None => None,
+    };
+    drop(replica_probe);
     let sessions_after = match probe.as_mut() {
         Some(p) => p.sessions_total().await.ok(),
         None => None,
@@ -401,6 +421,7 @@ pub async fn run(
         redis,
         key_expiries,
         fresh_reads,
+        replica_reads,
         killed: match &kill {
             Some(super::kill::KillOutcome::Killed(_, k, _)) => Some(k.clone()),
             _ => None,

@@ -114,22 +114,29 @@ impl Lab {
         db: &mut Database,
         progress: &Progress,
     ) -> Result<(), LabError> {
-        let Some(cores) = db.spec.cpus else {
+        let primary_cores = db.spec.cpus;
+        // The replica's own share, else the primary's.
+        let replica_cores = db.spec.replica_cpus.or(primary_cores);
+        let Some(cores) = primary_cores.or(replica_cores) else {
             return Ok(());
+        };
+        let shares = match (primary_cores, db.replica.as_ref().and(replica_cores)) {
+            (Some(p), Some(r)) if p != r => format!("{p} CPU for the primary, {r} for the replica"),
+            _ => format!("{cores} CPU per server"),
         };
         let limiter = crate::cgroup::detect();
         if let CpuLimiter::Unavailable { reason } = &limiter {
             progress.info(format!(
-                "PostgreSQL's CPU share ({cores} CPU per server) is not enforced: {reason}"
+                "PostgreSQL's CPU share ({shares}) is not enforced: {reason}"
             ));
             return Ok(());
         }
         let servers = [
-            ("postgres-primary", Some(&db.pg)),
-            ("postgres-replica", db.replica.as_ref()),
+            ("postgres-primary", Some(&db.pg), primary_cores),
+            ("postgres-replica", db.replica.as_ref(), replica_cores),
         ];
-        for (name, link) in servers {
-            let Some(PgLink::Owned(server)) = link else {
+        for (name, link, cores) in servers {
+            let (Some(PgLink::Owned(server)), Some(cores)) = (link, cores) else {
                 continue;
             };
             let Some(pid) = server.postmaster_pid() else {
@@ -143,10 +150,7 @@ impl Lab {
             }
             db.cgroups.push(group);
         }
-        progress.info(format!(
-            "PostgreSQL gets {cores} CPU per server ({})",
-            limiter.describe()
-        ));
+        progress.info(format!("PostgreSQL gets {shares} ({})", limiter.describe()));
         Ok(())
     }
 }

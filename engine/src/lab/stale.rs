@@ -68,7 +68,7 @@ impl Lab {
             .topology
             .postgres
             .as_ref()
-            .is_some_and(|p| p.cpus.is_some());
+            .is_some_and(|p| p.cpus.is_some() || p.replica_cpus.is_some());
         if scenario.topology.cpus_per_instance.is_some() || postgres_cpus {
             let removed = crate::cgroup::detect().clean_stale(&scenario.id);
             if removed > 0 {

@@ -357,6 +357,7 @@ pub(super) fn check(
         });
     }
     cache_lines(cx, &raw_cache, requests, has_redis, &mut lines)?;
+    replica_lines(cx, raw.replica_reads, raw.primary_reads, &mut lines)?;
     observability_lines(cx, raw.request_ids, raw.route_metrics, profile, &mut lines)?;
     if lines.is_empty() {
         return Err(cx.invalid(
@@ -472,6 +473,51 @@ fn observability_lines(
             min_ratio: r.min_ratio,
             routes,
             hint: hint("check.route_metrics.hint", r.hint)?,
+        });
+    }
+    Ok(())
+}
+
+/// `[check.replica_reads]` and `[check.primary_reads]`; that the topology has a replica to
+/// measure is checked with it (`mod.rs`).
+fn replica_lines(
+    cx: &Ctx,
+    share: Option<crate::catalog::raw::RawReplicaReads>,
+    primary: Option<crate::catalog::raw::RawPrimaryReads>,
+    lines: &mut Vec<CheckLine>,
+) -> Result<(), CatalogError> {
+    let hint = |field: &str, hint: String| {
+        if hint.trim().is_empty() {
+            Err(cx.invalid(field, "a hint for when the line fails"))
+        } else {
+            Ok(hint)
+        }
+    };
+    if let Some(s) = share {
+        if !(s.min_share > 0.0 && s.min_share <= 1.0) {
+            return Err(cx.invalid(
+                "check.replica_reads.min_share",
+                format!(
+                    "a fraction above 0, at most 1 (0.7 = 70%), got {}",
+                    s.min_share
+                ),
+            ));
+        }
+        lines.push(CheckLine::ReplicaReads {
+            min_share: s.min_share,
+            hint: hint("check.replica_reads.hint", s.hint)?,
+        });
+    }
+    if let Some(p) = primary {
+        if !(p.max_per_request.is_finite() && p.max_per_request > 0.0) {
+            return Err(cx.invalid(
+                "check.primary_reads.max_per_request",
+                format!("a number of pages above 0, got {}", p.max_per_request),
+            ));
+        }
+        lines.push(CheckLine::PrimaryReads {
+            max_per_request: p.max_per_request,
+            hint: hint("check.primary_reads.hint", p.hint)?,
         });
     }
     Ok(())

@@ -166,13 +166,18 @@ pub(super) fn validate(file: &Path, raw: RawScenario) -> Result<Scenario, Catalo
                     "only with replicas = 1",
                 ));
             }
-            if let Some(c) = pg.cpus {
-                if !(0.05..=4.0).contains(&c) {
-                    return Err(cx.invalid(
-                        "topology.postgres.cpus",
-                        format!("between 0.05 and 4 cores, got {c}"),
-                    ));
+            for (field, cpus) in [
+                ("topology.postgres.cpus", pg.cpus),
+                ("topology.postgres.replica_cpus", pg.replica_cpus),
+            ] {
+                if let Some(c) = cpus {
+                    if !(0.05..=4.0).contains(&c) {
+                        return Err(cx.invalid(field, format!("between 0.05 and 4 cores, got {c}")));
+                    }
                 }
+            }
+            if pg.replica_cpus.is_some() && pg.replicas == 0 {
+                return Err(cx.invalid("topology.postgres.replica_cpus", "only with replicas = 1"));
             }
             Some(PostgresSpec {
                 database: pg.database,
@@ -180,6 +185,7 @@ pub(super) fn validate(file: &Path, raw: RawScenario) -> Result<Scenario, Catalo
                 replicas: pg.replicas,
                 replica_apply_delay,
                 cpus: pg.cpus,
+                replica_cpus: pg.replica_cpus,
             })
         }
     };
@@ -374,6 +380,18 @@ pub(super) fn validate(file: &Path, raw: RawScenario) -> Result<Scenario, Catalo
         return Err(cx.invalid(
             "check.request_ids.propagated",
             "a [topology.dependency] whose calls carry the IDs (the scenario has none)",
+        ));
+    }
+    let reads_replica = check.lines.iter().any(|l| {
+        matches!(
+            l,
+            CheckLine::ReplicaReads { .. } | CheckLine::PrimaryReads { .. }
+        )
+    });
+    if reads_replica && postgres.as_ref().is_none_or(|p| p.replicas == 0) {
+        return Err(cx.invalid(
+            "check.replica_reads",
+            "a [topology.postgres] with replicas = 1 (a replica to measure)",
         ));
     }
     if counts_calls && dependency.as_ref().and_then(|d| d.key.as_ref()).is_none() {
