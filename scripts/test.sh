@@ -51,6 +51,8 @@ stage "build sdlab and the web UI" bash -c 'cargo build -p sdlab-cli --locked &&
 stage "browser test (chromium)" node ui/tests/e2e.mjs
 # The page's Redis console and charts on a real `sdlab serve` running t1-05 (same lab home).
 stage "browser test of the Redis parts (chromium)" node ui/tests/redis.mjs
+# The page's replica parts (charts, apply-delay box, SQL on the replica) running t1-08.
+stage "browser test of the replica parts (chromium)" node ui/tests/replica.mjs
 # The desktop app: build its .deb, install it, run it under Xvfb without a network, check
 # t1-01 with the solution through it, close the window, nothing left running.
 stage "build the .deb" bash installers/deb.sh --debug
