@@ -852,6 +852,52 @@ fn a_streaming_replica_parses_its_delay_and_cpu_share_and_names_its_mistakes() {
 }
 
 #[test]
+fn replica_read_lines_and_the_replicas_own_cpu_share_need_a_replica() {
+    let fx = Fixture::new();
+    let with = |body: &str| {
+        edit(
+            VALID,
+            "database = \"fixture\"",
+            &format!("database = \"fixture\"\n{body}"),
+        )
+    };
+    let lines = "\n[check.replica_reads]\nmin_share = 0.7\nhint = \"Read there.\"\n\
+                 \n[check.primary_reads]\nmax_per_request = 300\nhint = \"Less here.\"\n";
+    let replica = with("replicas = 1\ncpus = 0.2\nreplica_cpus = 0.6");
+    let s = fx.parse(&format!("{replica}{lines}")).unwrap();
+    let pg = s.topology.postgres.as_ref().unwrap();
+    assert_eq!((pg.cpus, pg.replica_cpus), (Some(0.2), Some(0.6)));
+    assert!(s
+        .check
+        .lines
+        .iter()
+        .any(|l| matches!(l, CheckLine::ReplicaReads { min_share, .. } if *min_share == 0.7)));
+    assert!(s.check.lines.iter().any(|l| matches!(
+        l,
+        CheckLine::PrimaryReads { max_per_request, .. } if *max_per_request == 300.0
+    )));
+    let err = fx.parse(&format!("{VALID}{lines}")).unwrap_err();
+    assert_invalid(&err, &fx.file, "check.replica_reads", &["replicas = 1"]);
+    let err = fx.parse(&with("replica_cpus = 0.6")).unwrap_err();
+    assert_invalid(
+        &err,
+        &fx.file,
+        "topology.postgres.replica_cpus",
+        &["only with replicas = 1"],
+    );
+    let share = "\n[check.replica_reads]\nmin_share = 1.5\nhint = \"x\"\n";
+    let err = fx
+        .parse(&format!("{}{share}", with("replicas = 1")))
+        .unwrap_err();
+    assert_invalid(
+        &err,
+        &fx.file,
+        "check.replica_reads.min_share",
+        &["at most 1", "got 1.5"],
+    );
+}
+
+#[test]
 fn request_id_and_route_metric_lines_parse_with_their_defaults_and_mistakes_are_named() {
     let fx = Fixture::new();
     let ids = "\n[check.request_ids]\nhint = \"Echo it.\"\n";
