@@ -7,6 +7,10 @@
 //! A cache that is never invalidated answers the old value on both; one kept in each
 //! process's memory and invalidated only where the write landed answers it on the other
 //! instance; a shared cache invalidated (or rewritten) on the write is right on both.
+//!
+//! For logged-in requests the shared parameters include `user`, so the read goes out at once
+//! as the member who wrote: read-your-writes. A read served by a replica that has not applied
+//! the write yet is stale (t1-08).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -225,5 +229,27 @@ mod tests {
             .unwrap()
             .sample_with_values(&mut StdRng::seed_from_u64(1));
         assert_eq!(rendered.path, "/products/7?lang=en");
+    }
+
+    #[test]
+    fn a_logged_in_read_after_a_write_is_sent_as_the_user_who_wrote() {
+        // Read-your-writes (t1-08): the read must carry the writer's token, every time.
+        let mut read = RequestTemplate::get("recent", "/me/expenses");
+        read.auth = true;
+        read.params
+            .insert("user".into(), ParamGen::Uniform { min: 1, max: 3 });
+        let fixed = same_values(
+            &read,
+            &[("user".into(), "2".into()), ("amount".into(), "150".into())],
+        );
+        let tokens = vec!["token-1".to_string(), "token-2".into(), "token-3".into()];
+        let mut mix = Mix::new(&[fixed])
+            .unwrap()
+            .with_sessions(Some(std::sync::Arc::new(tokens)));
+        let mut rng = StdRng::seed_from_u64(3);
+        for _ in 0..20 {
+            let (_, rendered, _) = mix.sample_with_values(&mut rng);
+            assert_eq!(rendered.auth.as_deref(), Some("token-2"));
+        }
     }
 }
