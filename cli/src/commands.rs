@@ -1,7 +1,8 @@
-//! One function per `sdlab` subcommand. Each returns the process exit code; errors carry
+//! One function per `sdlab` lab subcommand (the consoles are in `consoles.rs`, the learner's
+//! commands in `learn.rs`). Each returns the process exit code; errors carry
 //! context saying what was attempted.
 
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -13,14 +14,13 @@ use sdlab_engine::home::LearnerProgress;
 use sdlab_engine::learner::{self, SecondView};
 use sdlab_engine::load::{self, LoadPlan, RunSummary};
 use sdlab_engine::metrics::{self, Sample, Targets};
-use sdlab_engine::progress::Progress;
-use sdlab_engine::{sql as console, CodeSource, DatabaseChoice, Lab, Scenario, UpOptions};
+use sdlab_engine::{CodeSource, DatabaseChoice, Lab, Scenario, UpOptions};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::view;
 
-fn lab() -> Result<Lab> {
+pub(crate) fn lab() -> Result<Lab> {
     Lab::from_env().context("load the scenario catalog")
 }
 
@@ -66,7 +66,7 @@ async fn up_unless_interrupted(
     }
 }
 
-fn scenario(lab: &Lab, id: &str) -> Result<Scenario> {
+pub(crate) fn scenario(lab: &Lab, id: &str) -> Result<Scenario> {
     Ok(lab.scenario(id)?.clone())
 }
 
@@ -509,228 +509,6 @@ pub async fn check(
     })
 }
 
-pub async fn sql(id: &str, query: &str, on_replica: bool) -> Result<ExitCode> {
-    let lab = lab()?;
-    let scenario = scenario(&lab, id)?;
-    let quiet = Progress::new(|event| {
-        if let sdlab_engine::progress::Event::Finished { step, took, note } = event {
-            if took > Duration::from_secs(2) {
-                eprintln!("[ok] {} ({:.1} s) {note}", step.label(), took.as_secs_f64());
-            }
-        }
-    });
-    if on_replica
-        && scenario
-            .topology
-            .postgres
-            .as_ref()
-            .map_or(0, |p| p.replicas)
-            == 0
-    {
-        bail!(
-            "{} has no replica ([topology.postgres] replicas = 1)",
-            scenario.id
-        );
-    }
-    let db = lab.database(&scenario, &quiet).await?;
-    let url = match on_replica {
-        true => db.replica_url(DatabaseChoice::Learner),
-        false => Some(db.url(DatabaseChoice::Learner)),
-    };
-    let result = match url {
-        Some(url) => console::run(&url, query).await,
-        None => {
-            db.shutdown().await;
-            bail!(
-                "the running lab of {} has no replica: restart it (`sdlab stop {}`)",
-                scenario.id,
-                scenario.id
-            );
-        }
-    };
-    db.shutdown().await;
-    match result {
-        Ok(results) => {
-            for r in &results {
-                print!("{}", console::render(r));
-            }
-            if let Some(note) = console::schema_note(query) {
-                eprintln!("note: {note}");
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        Err(e) => {
-            eprintln!("{e}");
-            Ok(ExitCode::FAILURE)
-        }
-    }
-}
-
-/// `sdlab replica <id> [--delay D]`: the running lab's replica, its delay changed first when
-/// asked (a lab this or another terminal runs: the run state names the replica).
-pub async fn replica(id: &str, delay: Option<&str>) -> Result<ExitCode> {
-    let lab = lab()?;
-    let scenario = scenario(&lab, id)?;
-    if scenario
-        .topology
-        .postgres
-        .as_ref()
-        .map_or(0, |p| p.replicas)
-        == 0
-    {
-        bail!(
-            "{} has no replica ([topology.postgres] replicas = 1)",
-            scenario.id
-        );
-    }
-    let state = lab.live_state(&scenario);
-    let (Some(primary), Some(replica)) = (
-        state.as_ref().and_then(|s| s.postgres_url.clone()),
-        state.as_ref().and_then(|s| s.replica_url.clone()),
-    ) else {
-        bail!(
-            "{} is not running: start it (`sdlab start {}`), then change its replica",
-            scenario.id,
-            scenario.id
-        );
-    };
-    if let Some(text) = delay {
-        let delay = match text.trim() {
-            "0" => Duration::ZERO,
-            t => sdlab_engine::catalog::parse_duration(t)
-                .with_context(|| format!("--delay {text:?}: a duration such as 2s or 500ms"))?,
-        };
-        sdlab_engine::lab::set_replica_delay(&replica, delay).await?;
-        println!(
-            "apply delay set to {} ms (until the lab restarts)",
-            delay.as_millis()
-        );
-    }
-    let s = sdlab_engine::metrics::replica_status(&primary, &replica)
-        .await
-        .context("read the replica's state")?;
-    println!(
-        "replica {}: lag {}, {} bytes behind, apply delay {} ms",
-        s.state,
-        s.replay_lag_seconds
-            .map_or("-".to_string(), |l| format!("{l:.2} s")),
-        s.lag_bytes.map_or("-".to_string(), |b| b.to_string()),
-        s.apply_delay_ms.map_or("-".to_string(), |d| d.to_string()),
-    );
-    Ok(ExitCode::SUCCESS)
-}
-
-pub async fn redis(id: &str, command: &str) -> Result<ExitCode> {
-    let lab = lab()?;
-    let scenario = scenario(&lab, id)?;
-    if scenario.topology.redis.is_none() {
-        bail!("{} has no Redis in its topology", scenario.id);
-    }
-    let port = lab
-        .live_state(&scenario)
-        .and_then(|s| s.redis_url)
-        .and_then(|url| sdlab_engine::redis_console::port_of(&url));
-    let result = match port {
-        Some(port) => sdlab_engine::redis_console::run(port, command).await,
-        None => Err(sdlab_engine::redis_console::ConsoleError::NotRunning {
-            scenario: scenario.id.clone(),
-        }),
-    };
-    match result {
-        Ok(text) => {
-            print!("{text}");
-            Ok(ExitCode::SUCCESS)
-        }
-        Err(e) => {
-            eprintln!("{e}");
-            Ok(ExitCode::FAILURE)
-        }
-    }
-}
-
-pub async fn hint(id: &str) -> Result<ExitCode> {
-    let lab = lab()?;
-    let scenario = scenario(&lab, id)?;
-    if scenario.hints.is_empty() {
-        println!("{} has no hints.", scenario.id);
-        return Ok(ExitCode::SUCCESS);
-    }
-    let hints = learner::next_hint(&lab.home, &scenario)?;
-    let total = hints.total;
-    // Earlier hints first, as a reminder, then the new one.
-    for (i, hint) in hints.shown.iter().enumerate() {
-        if hints.revealed_now && i + 1 == hints.shown.len() {
-            println!("Hint {} of {total}: {hint}", i + 1);
-        } else {
-            println!("Hint {} of {total} (seen): {hint}", i + 1);
-        }
-    }
-    if hints.all_seen() {
-        println!(
-            "That is the last hint. Still stuck? `sdlab solution {}` shows the annotated solution.",
-            scenario.id
-        );
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-pub async fn solution(id: &str, yes: bool) -> Result<ExitCode> {
-    let lab = lab()?;
-    let scenario = scenario(&lab, id)?;
-    // Asked only before the first check and before it was ever revealed (here or in the window).
-    if !yes && learner::solution_needs_confirmation(&lab.home, &scenario) {
-        let question = format!(
-            "You have not run `sdlab check {}` yet. Trying first is where the learning is. Reveal the solution anyway?",
-            scenario.id
-        );
-        if !confirm(&question)? {
-            eprintln!(
-                "Not revealed. Run `sdlab check {}` first, or pass --yes.",
-                scenario.id
-            );
-            return Ok(ExitCode::FAILURE);
-        }
-    }
-    let text = learner::reveal_solution(&lab.home, &scenario, true)?;
-    println!("{text}");
-    println!(
-        "\nThe solution's code: {}\nYour code:           {}",
-        scenario.dir.join("solution").display(),
-        lab.home.learner_service_dir(&scenario).display()
-    );
-    Ok(ExitCode::SUCCESS)
-}
-
-pub async fn reset(id: &str, yes: bool) -> Result<ExitCode> {
-    let lab = lab()?;
-    let scenario = scenario(&lab, id)?;
-    // Refused before asking: a running lab's service holds the code and the database.
-    learner::may_reset(&lab, &scenario)?;
-    if !yes
-        && !confirm(&format!(
-        "Reset {}: restore the broken code and the seeded database? Your code is backed up first.",
-        scenario.id
-    ))? {
-        eprintln!("Nothing changed.");
-        return Ok(ExitCode::FAILURE);
-    }
-    let parts = learner::ResetParts {
-        code: true,
-        database: true,
-    };
-    let outcome = learner::reset(&lab, &scenario, parts, &view::progress())
-        .await
-        .context("reset the scenario")?;
-    match outcome.backup {
-        Some(backup) => println!("Your code was backed up to {}", backup.display()),
-        None => println!("There was no code of yours to back up."),
-    }
-    if outcome.database_reset {
-        println!("The database is back to its seeded state.");
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
 pub async fn stop(id: Option<&str>) -> Result<ExitCode> {
     let lab = lab()?;
     let targets: Vec<Scenario> = match id {
@@ -807,23 +585,6 @@ pub async fn serve(port: Option<u16>, allow_hosts: &[String]) -> Result<ExitCode
         .context("serve the lab's API")?;
     eprintln!("Stopped.");
     Ok(ExitCode::SUCCESS)
-}
-
-/// Asks a yes/no question on the terminal. Without a terminal the answer is no: scripts
-/// must say --yes.
-fn confirm(question: &str) -> Result<bool> {
-    if !view::interactive() {
-        eprintln!("{question}\n(no terminal to ask on: pass --yes to proceed)");
-        return Ok(false);
-    }
-    eprint!("{question} [y/N] ");
-    std::io::stderr().flush().ok();
-    let mut answer = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut answer)
-        .context("read the answer")?;
-    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
 }
 
 /// `sdlab doctor`: what the lab needs, found or missing with the way to get it.

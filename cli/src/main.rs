@@ -4,6 +4,8 @@
 //! otherwise).
 
 mod commands;
+mod consoles;
+mod learn;
 mod logs;
 mod scaffold;
 mod view;
@@ -198,8 +200,8 @@ fn main() -> ExitCode {
                 fix,
                 no_load,
             } => commands::check(&id, solution, code, fix, no_load).await,
-            Command::Sql { id, query, replica } => commands::sql(&id, &query, replica).await,
-            Command::Replica { id, delay } => commands::replica(&id, delay.as_deref()).await,
+            Command::Sql { id, query, replica } => consoles::sql(&id, &query, replica).await,
+            Command::Replica { id, delay } => consoles::replica(&id, delay.as_deref()).await,
             Command::Logs {
                 id,
                 instance,
@@ -218,10 +220,10 @@ fn main() -> ExitCode {
                 })
                 .await
             }
-            Command::Redis { id, command } => commands::redis(&id, &command).await,
-            Command::Hint { id } => commands::hint(&id).await,
-            Command::Solution { id, yes } => commands::solution(&id, yes).await,
-            Command::Reset { id, yes } => commands::reset(&id, yes).await,
+            Command::Redis { id, command } => consoles::redis(&id, &command).await,
+            Command::Hint { id } => learn::hint(&id).await,
+            Command::Solution { id, yes } => learn::solution(&id, yes).await,
+            Command::Reset { id, yes } => learn::reset(&id, yes).await,
             Command::Stop { id } => commands::stop(id.as_deref()).await,
             Command::Serve { port, allow_hosts } => commands::serve(port, &allow_hosts).await,
             Command::Doctor => commands::doctor(),

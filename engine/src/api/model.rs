@@ -2,7 +2,7 @@
 //! of the lab that derive `Serialize` for the UI (serialization only at the boundary): engine
 //! types stay free to change, and this file is the contract with `ui/`.
 //!
-//! Why one file of ~600 lines: it is the whole JSON contract, mirrored by `ui/src/api.ts`;
+//! Why one file of ~700 lines: it is the whole JSON contract, mirrored by `ui/src/api.ts`;
 //! reading (and reviewing a change to) the contract in one place beats splitting it by
 //! endpoint. Each type is small and has no logic beyond its conversion.
 
