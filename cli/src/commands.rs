@@ -529,6 +529,24 @@ pub async fn stop(id: Option<&str>) -> Result<ExitCode> {
 }
 
 pub async fn serve(port: Option<u16>, allow_hosts: &[String]) -> Result<ExitCode> {
+    serve_then(port, allow_hosts, None, |_, _| {
+        eprintln!(
+            "Open that address in a browser. Ctrl-C stops the lab (and any scenario it started)."
+        );
+    })
+    .await
+}
+
+/// `sdlab serve`'s server, with `ready` run once it listens (given the page's address, with
+/// the token in its fragment, and the port): `sdlab serve` says to open the address, `sdlab open`
+/// opens it in the browser or says how to reach it. With `scenario`, the address opens the
+/// page on that scenario (`&scenario=ID` in the fragment).
+pub async fn serve_then(
+    port: Option<u16>,
+    allow_hosts: &[String],
+    scenario: Option<&str>,
+    ready: impl FnOnce(&str, u16),
+) -> Result<ExitCode> {
     let lab = lab()?;
     // Loopback only: the API edits files and runs SQL, so it must not be reachable from
     // the network (Codespaces forwards the port itself).
@@ -557,11 +575,7 @@ pub async fn serve(port: Option<u16>, allow_hosts: &[String]) -> Result<ExitCode
         .context("read the bound address")?
         .port();
     let token = sdlab_engine::api::new_token();
-    println!("serving http://127.0.0.1:{port}/#token={token}");
-    eprintln!(
-        "Open that address in a browser. Ctrl-C stops the lab (and any scenario it started)."
-    );
-    let _ = std::io::stdout().flush();
+    let url = crate::open::page_url(port, &token, scenario);
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .context("listen for SIGTERM")?;
     let shutdown = async move {
@@ -580,6 +594,10 @@ pub async fn serve(port: Option<u16>, allow_hosts: &[String]) -> Result<ExitCode
             .allow_origin(format!("http://{host}"));
         eprintln!("Also accepting requests for Host {host} (a proxy in front of this port).");
     }
+    // Announced once the API is ready to answer (the port already queues connections).
+    println!("serving {url}");
+    let _ = std::io::stdout().flush();
+    ready(&url, port);
     sdlab_engine::api::serve_with(listener, state, shutdown)
         .await
         .context("serve the lab's API")?;

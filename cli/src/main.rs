@@ -1,12 +1,13 @@
 //! `sdlab`: System Design Lab on the command line. Each subcommand is a thin layer over
 //! `sdlab_engine`; this file parses arguments and dispatches, `commands` holds one function
-//! per subcommand, `view` draws progress and live numbers (bars on a terminal, plain lines
-//! otherwise).
+//! per subcommand, `open` what `sdlab` alone does, `view` draws progress and live numbers
+//! (bars on a terminal, plain lines otherwise).
 
 mod commands;
 mod consoles;
 mod learn;
 mod logs;
+mod open;
 mod scaffold;
 mod view;
 
@@ -22,12 +23,19 @@ use clap::{Parser, Subcommand};
     about = "System Design Lab: fix real broken services under real load."
 )]
 struct Cli {
+    /// None: open the lab (as `sdlab open`).
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
 }
 
 #[derive(Subcommand)]
 enum Command {
+    /// Open the lab (also `sdlab` alone): the desktop window when installed, else the web UI
+    /// in your browser, else (no display, e.g. SSH) its address and how to reach it.
+    Open {
+        /// Open on this scenario, e.g. t1-05.
+        id: Option<String>,
+    },
     /// List the scenarios.
     List,
     /// Start a scenario (database, your service) and watch it live until Ctrl-C.
@@ -184,7 +192,8 @@ fn main() -> ExitCode {
         }
     };
     let result = runtime.block_on(async {
-        match cli.command {
+        match cli.command.unwrap_or(Command::Open { id: None }) {
+            Command::Open { id } => open::open(id.as_deref()).await,
             Command::List => commands::list().await,
             Command::Start { id, fix } => commands::start(&id, fix).await,
             Command::Load {

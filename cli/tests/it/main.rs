@@ -13,6 +13,7 @@ mod golden;
 mod harness;
 mod learner_parity;
 mod lifecycle;
+mod open;
 mod redis;
 mod reliability;
 mod scaffold;
