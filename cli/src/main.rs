@@ -168,6 +168,15 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         root: Option<PathBuf>,
     },
+    /// For scenario authors: write `.devcontainer/<id>/devcontainer.json` (a GitHub
+    /// Codespaces configuration) for every scenario of the catalog, and remove those of
+    /// scenarios that are gone. `--check` changes nothing: exit code 1 and the files that
+    /// differ.
+    Devcontainers {
+        /// Only compare the committed files with what the catalog generates.
+        #[arg(long)]
+        check: bool,
+    },
     /// Packaging: write every scenario's service and solution workspace, exactly as the lab
     /// generates them, under DIR and print their manifests (for `cargo vendor`).
     #[command(hide = true)]
@@ -243,6 +252,7 @@ fn main() -> ExitCode {
                 stage,
             } => scaffold::new(&id, &title, track, stage),
             Command::Lint { root } => scaffold::lint(root),
+            Command::Devcontainers { check } => scaffold::devcontainers(check),
             Command::StageWorkspaces { dir } => commands::stage_workspaces(&dir),
         }
     });

@@ -1,12 +1,15 @@
 //! The author's commands: `sdlab new` (a scenario folder from the engine's templates) and
-//! `sdlab lint` (the catalog lint on any `scenarios/` tree). docs/AUTHORING.md describes both.
+//! `sdlab lint` (the catalog lint on any `scenarios/` tree), described in docs/AUTHORING.md; and
+//! `sdlab devcontainers` (the Codespaces configurations generated from the catalog).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
+use sdlab_engine::catalog::devcontainer;
 use sdlab_engine::catalog::lint::lint as lint_tree;
 use sdlab_engine::catalog::scaffold::{self, NewScenario};
+use sdlab_engine::catalog::Catalog;
 use sdlab_engine::Sources;
 
 /// `sdlab new <id> --title ... [--track N] [--stage S]`: creates the scenario under the
@@ -77,6 +80,41 @@ pub fn lint(root: Option<PathBuf>) -> Result<ExitCode> {
     let root = root.unwrap_or_else(|| Sources::from_env().scenarios_dir());
     let problems = lint_tree(&root);
     Ok(report(&root, &problems))
+}
+
+/// `sdlab devcontainers [--check]`: writes (or, with `--check`, compares) every scenario's
+/// `.devcontainer/<id>/devcontainer.json` under the sources (SDLAB_ROOT, or the checkout).
+pub fn devcontainers(check: bool) -> Result<ExitCode> {
+    let sources = Sources::from_env();
+    let catalog = Catalog::load(&sources.scenarios_dir()).context("cannot load the catalog")?;
+    let dir = sources.root.join(".devcontainer");
+    if check {
+        let problems = devcontainer::check(&catalog, &dir)?;
+        for p in &problems {
+            println!("{p}");
+        }
+        if problems.is_empty() {
+            println!(
+                "{}: one configuration per scenario ({}), as generated",
+                dir.display(),
+                catalog.scenarios.len()
+            );
+            return Ok(ExitCode::SUCCESS);
+        }
+        return Ok(ExitCode::FAILURE);
+    }
+    let changed = devcontainer::write(&catalog, &dir)?;
+    for path in &changed {
+        println!("  {}", path.display());
+    }
+    println!(
+        "{}: one configuration per scenario ({}), {} file{} changed",
+        dir.display(),
+        catalog.scenarios.len(),
+        changed.len(),
+        if changed.len() == 1 { "" } else { "s" }
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 fn report(root: &Path, problems: &[sdlab_engine::catalog::lint::Problem]) -> ExitCode {
