@@ -2,6 +2,10 @@
 // (`#token=...`), which the browser never sends to a server; it goes out only as the
 // Authorization header (or `?token=` on event streams, which cannot set headers).
 
+/** The scenario the address asks for (`#token=...&scenario=t1-05`, as `sdlab open t1-05`
+ *  writes it), read before the token's code below clears the fragment. */
+export const linkedScenario = new URLSearchParams(location.hash.slice(1)).get('scenario');
+
 const token = (() => {
   const fromHash = new URLSearchParams(location.hash.slice(1)).get('token');
   if (fromHash) {

@@ -4,7 +4,7 @@
 
 import './locale';
 import './style.css';
-import { ApiError, get, hasToken, post, stream, type CheckView, type Job, type RedisReply, type ReplicaSample, type RunRecord, type Sample, type ScenarioDetail, type ScenarioSummary, type Solution, type SqlResult, type Status, type EditorFile, type LogEntry } from './api';
+import { ApiError, get, hasToken, linkedScenario, post, stream, type CheckView, type Job, type RedisReply, type ReplicaSample, type RunRecord, type Sample, type ScenarioDetail, type ScenarioSummary, type Solution, type SqlResult, type Status, type EditorFile, type LogEntry } from './api';
 import { Charts } from './charts';
 import { CodeEditor, SolutionDiff } from './editor';
 import { duration, historyChanged, markdown, renderGuide } from './guide';
@@ -615,9 +615,11 @@ async function main() {
   void showMissing();
   try {
     await loadSidebar();
-    const last = localStorage.getItem('sdlab-scenario');
+    // The scenario the address names (`sdlab open t1-05`), else the one open last time.
+    const known = (id: string | null) => id && [...document.querySelectorAll<HTMLElement>('#scenarios a')].some((a) => a.dataset.id === id);
+    const wanted = [linkedScenario, localStorage.getItem('sdlab-scenario')].find(known);
     const first = document.querySelector<HTMLElement>('#scenarios a')?.dataset.id;
-    if (last || first) await openScenario(last && document.querySelector(`#scenarios a[data-id="${last}"]`) ? last : first!);
+    if (wanted || first) await openScenario(wanted ?? first!);
   } catch (e) {
     showError(e);
   }
