@@ -89,8 +89,9 @@ pub async fn open(id: Option<&str>) -> Result<ExitCode> {
         Way::Print => {
             crate::commands::serve_then(None, &[], scenario.as_deref(), |_, port| {
                 eprintln!(
-                    "No display here (an SSH session?): open the address above in a browser on \
-                     this machine, or from your own computer: forward the port with\n  \
+                    "Cannot open a browser from here (no display, e.g. over SSH, or no xdg-open): \
+                     open the address above in a browser on this machine, or from your own \
+                     computer: forward the port with\n  \
                      ssh -L {port}:127.0.0.1:{port} <this machine>\n\
                      and open the same address there.\n\
                      Ctrl-C stops the lab (and any scenario it started)."

@@ -199,7 +199,8 @@ fn without_a_display_sdlab_alone_prints_the_address_and_how_to_reach_it() {
     }
     assert!(said.iter().any(|l| l.contains(&hint)), "{said:?}");
     assert!(
-        said.iter().any(|l| l.contains("No display here")),
+        said.iter()
+            .any(|l| l.contains("Cannot open a browser from here")),
         "{said:?}"
     );
     let (code, _) = get(&format!("127.0.0.1:{port}"), "/api/scenarios", Some(token));
