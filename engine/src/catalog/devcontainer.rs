@@ -4,8 +4,9 @@
 //! (engine/tests/it/devcontainer.rs) fails when the committed files drift from the catalog.
 //!
 //! Every configuration builds the one hand-written `.devcontainer/Dockerfile`, builds the lab in
-//! `postCreateCommand`, starts `sdlab serve` on [`PORT`] in `postStartCommand` with the
-//! forwarded port's name allowed, and opens the scenario's guide.
+//! `postCreateCommand`, starts `sdlab serve` on [`PORT`] in `postStartCommand` through the
+//! hand-written `.devcontainer/serve.sh` (the forwarded port's name allowed; the page's address
+//! with its token written out), and opens the scenario's guide.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -121,7 +122,6 @@ pub fn generate(catalog: &Catalog) -> Result<Vec<Generated>, DevcontainerError> 
 }
 
 fn config(id: &str, title: &str, folder: &str) -> DevContainer {
-    let forwarded = "SDLAB_FORWARDED_HOST";
     DevContainer {
         name: format!("{id} {title}"),
         // The Dockerfile is shared; its context is `.devcontainer/` (it copies nothing).
@@ -131,12 +131,16 @@ fn config(id: &str, title: &str, folder: &str) -> DevContainer {
         },
         // The name the browser uses for the forwarded port, from the variables Codespaces sets
         // in the container; `sdlab serve` refuses any other Host than 127.0.0.1 unless allowed.
-        remote_env: BTreeMap::from([(
-            forwarded.to_string(),
-            format!(
-                "${{containerEnv:CODESPACE_NAME}}-{PORT}.${{containerEnv:GITHUB_CODESPACES_PORT_FORWARDING_DOMAIN}}"
+        // serve.sh reads both; SDLAB_PORT keeps its port the one forwarded below.
+        remote_env: BTreeMap::from([
+            (
+                "SDLAB_FORWARDED_HOST".to_string(),
+                format!(
+                    "${{containerEnv:CODESPACE_NAME}}-{PORT}.${{containerEnv:GITHUB_CODESPACES_PORT_FORWARDING_DOMAIN}}"
+                ),
             ),
-        )]),
+            ("SDLAB_PORT".to_string(), PORT.to_string()),
+        ]),
         // install.sh builds sdlab; the UI is built once; the check of the solution without its
         // load seeds this scenario's database and compiles its service's dependencies, so the
         // learner's first start is quick. Its verdict without load is NOT JUDGED (exit 1) by
@@ -145,11 +149,10 @@ fn config(id: &str, title: &str, folder: &str) -> DevContainer {
             "./install.sh && npm --prefix ui ci && npm --prefix ui run build && \
              (sdlab check {id} --solution --no-load || true)"
         ),
-        // nohup and a log file: Codespaces ends the command's shell when it returns.
-        post_start_command: format!(
-            "nohup sdlab serve --port {PORT} --allow-host \"${forwarded}\" \
-             > /tmp/sdlab-serve.log 2>&1 &"
-        ),
+        // .devcontainer/serve.sh starts `sdlab serve` in the background (its own session:
+        // Codespaces ends the command's shell) and writes the page's address, token included,
+        // to /tmp/sdlab-url: the browser Codespaces opens on the port has no token.
+        post_start_command: format!("bash .devcontainer/serve.sh {id}"),
         forward_ports: vec![PORT],
         ports_attributes: BTreeMap::from([(
             PORT.to_string(),
@@ -266,15 +269,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_start_command_allows_the_forwarded_name_on_the_forwarded_port() {
+    fn the_start_command_serves_the_scenario_on_the_forwarded_port_by_its_forwarded_name() {
         let json = serde_json::to_value(config("t1-01", "Diagnosing Failures", "t1-01-x"))
             .unwrap_or_default();
         let start = json["postStartCommand"].as_str().unwrap_or_default();
-        assert!(start.contains(&format!("--port {PORT}")), "{start}");
-        assert!(
-            start.contains("--allow-host \"$SDLAB_FORWARDED_HOST\""),
-            "{start}"
-        );
+        assert_eq!(start, "bash .devcontainer/serve.sh t1-01");
         let host = json["remoteEnv"]["SDLAB_FORWARDED_HOST"]
             .as_str()
             .unwrap_or_default();

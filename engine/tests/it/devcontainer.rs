@@ -163,3 +163,115 @@ fn a_hand_edited_configuration_is_reported() {
         "{problems:?}"
     );
 }
+
+/// Runs .devcontainer/serve.sh for t1-01 with a fake `sdlab` on PATH that records its
+/// arguments and prints serve's first line for `served_port`; returns the script's status and
+/// output, the arguments and the address it wrote.
+fn run_serve_script(env: &[(&str, &str)], served_port: u16) -> (bool, String, String, String) {
+    let tmp = tempfile::tempdir().expect("the fake sdlab and its folder");
+    let bin = tmp.path().join("bin");
+    std::fs::create_dir(&bin).expect("the fake sdlab and its folder");
+    let args = tmp.path().join("args");
+    let fake = bin.join("sdlab");
+    std::fs::write(
+        &fake,
+        format!(
+            "#!/bin/sh\necho \"$@\" > {}\necho 'serving http://127.0.0.1:{served_port}/#token=ab12'\n",
+            args.display()
+        ),
+    )
+    .expect("the fake sdlab and its folder");
+    std::process::Command::new("chmod")
+        .arg("+x")
+        .arg(&fake)
+        .status()
+        .expect("the fake sdlab and its folder");
+    let url_file = tmp.path().join("url");
+    let mut command = std::process::Command::new("bash");
+    command
+        .arg(repo().join(".devcontainer/serve.sh"))
+        .arg("t1-01")
+        .env_remove("SDLAB_FORWARDED_HOST")
+        .env_remove("CODESPACE_NAME")
+        .env_remove("GITHUB_CODESPACES_PORT_FORWARDING_DOMAIN")
+        .env(
+            "PATH",
+            format!(
+                "{}:{}",
+                bin.display(),
+                std::env::var("PATH").unwrap_or_default()
+            ),
+        )
+        .env("SDLAB_PORT", "8790")
+        .env("SDLAB_SERVE_LOG", tmp.path().join("log"))
+        .env("SDLAB_URL_FILE", &url_file);
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let out = command.output().expect("bash runs serve.sh");
+    let output = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let args = std::fs::read_to_string(&args).unwrap_or_default();
+    let url = std::fs::read_to_string(&url_file).unwrap_or_default();
+    (
+        out.status.success(),
+        output,
+        args.trim().into(),
+        url.trim().into(),
+    )
+}
+
+#[test]
+fn the_start_script_allows_the_forwarded_name_and_writes_the_address_with_its_token() {
+    let (ok, output, args, url) = run_serve_script(
+        &[
+            ("CODESPACE_NAME", "fluffy-robot"),
+            ("GITHUB_CODESPACES_PORT_FORWARDING_DOMAIN", "app.github.dev"),
+        ],
+        8790,
+    );
+    assert!(ok, "{output}");
+    assert_eq!(
+        args,
+        "serve --port 8790 --allow-host fluffy-robot-8790.app.github.dev"
+    );
+    assert_eq!(
+        url,
+        "https://fluffy-robot-8790.app.github.dev/#token=ab12&scenario=t1-01"
+    );
+    assert!(output.contains(&url), "{output}");
+
+    // remoteEnv's value wins; as a dev container outside Codespaces expands it (empty
+    // variables), it allows no name and the address is the loopback one.
+    let (ok, output, args, url) = run_serve_script(
+        &[("SDLAB_FORWARDED_HOST", "-8790."), ("CODESPACE_NAME", "x")],
+        8790,
+    );
+    assert!(ok, "{output}");
+    assert_eq!(args, "serve --port 8790");
+    assert_eq!(url, "http://127.0.0.1:8790/#token=ab12&scenario=t1-01");
+}
+
+#[test]
+fn the_start_script_fails_when_serve_is_not_on_the_forwarded_port() {
+    let (ok, output, _, url) = run_serve_script(&[], 8791);
+    assert!(!ok);
+    assert!(output.contains("8791, which is not forwarded"), "{output}");
+    assert!(url.is_empty());
+}
+
+#[test]
+fn the_start_script_and_the_configurations_use_the_same_port() {
+    let script = std::fs::read_to_string(repo().join(".devcontainer/serve.sh")).unwrap();
+    assert!(script.contains(&format!("SDLAB_PORT:-{}", devcontainer::PORT)));
+    let generated = devcontainer::generate(&catalog()).unwrap();
+    let config: Value = serde_json::from_str(&generated[0].text).unwrap();
+    assert_eq!(
+        config["remoteEnv"]["SDLAB_PORT"],
+        devcontainer::PORT.to_string()
+    );
+    assert_eq!(config["forwardPorts"][0], devcontainer::PORT);
+}
