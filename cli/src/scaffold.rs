@@ -60,6 +60,10 @@ pub fn new(id: &str, title: &str, track: Option<u8>, stage: Option<String>) -> R
             "the folder follows the contract".to_string(),
         ),
         (
+            "sdlab devcontainers".to_string(),
+            format!("its Codespaces configuration, .devcontainer/{id}/ (commit it)"),
+        ),
+        (
             format!("sdlab check {id} --fix <name>"),
             "one attempt of fixes/ (broken, solution, ...) gets its verdict".to_string(),
         ),
