@@ -107,6 +107,8 @@ pub async fn open(id: Option<&str>) -> Result<ExitCode> {
 fn launch_desktop(desktop: &Path, scenario: Option<&str>) -> Result<ExitCode> {
     use std::os::unix::process::CommandExt;
     Command::new(desktop)
+        // The window opens on it (an older app ignores the argument: the last one open).
+        .args(scenario)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -117,10 +119,6 @@ fn launch_desktop(desktop: &Path, scenario: Option<&str>) -> Result<ExitCode> {
         "Opened the System Design Lab window ({}).",
         desktop.display()
     );
-    if let Some(id) = scenario {
-        // The app takes no arguments: it opens on the scenario last open in the window.
-        println!("Pick {id} in its list of scenarios.");
-    }
     Ok(ExitCode::SUCCESS)
 }
 

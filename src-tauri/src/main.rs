@@ -63,7 +63,15 @@ fn run() -> anyhow::Result<()> {
         .context("read the API's address")?
         .port();
     let token = api::new_token();
-    let url = format!("http://127.0.0.1:{port}/#token={token}");
+    // `sdlab-desktop ID` (as `sdlab open ID` runs it) opens the page on that scenario; an
+    // unknown id is ignored and the page opens on the one last open.
+    let scenario = std::env::args()
+        .nth(1)
+        .filter(|id| lab.catalog.scenarios.iter().any(|s| &s.id == id));
+    let url = match scenario {
+        Some(id) => format!("http://127.0.0.1:{port}/#token={token}&scenario={id}"),
+        None => format!("http://127.0.0.1:{port}/#token={token}"),
+    };
     let state = ApiState::new(lab, token, port)
         .context("prepare the lab's API")?
         .ui_dir(sources.ui_dir());

@@ -1,7 +1,8 @@
 //! `sdlab open` (and `sdlab` alone) for real: with a display and an `xdg-open` on PATH it
 //! serves the lab and hands the browser the page's address, which answers; without a display
-//! it prints the address and how to reach it over SSH. PATH holds only a fake `xdg-open`, so
-//! no installed desktop app or browser is involved.
+//! it prints the address and how to reach it over SSH; with the desktop app installed it
+//! launches the window instead. PATH holds only fakes (`xdg-open`, `sdlab-desktop`), so no
+//! installed app or browser is involved.
 
 use std::io::{Read, Write};
 use std::path::Path;
@@ -207,6 +208,43 @@ fn without_a_display_sdlab_alone_prints_the_address_and_how_to_reach_it() {
     assert_eq!(code, 200);
     assert!(!called.exists(), "xdg-open was run without a display");
     stop(running.0.take().unwrap(), home.path());
+}
+
+#[test]
+fn with_the_desktop_app_installed_sdlab_open_launches_its_window_on_the_scenario_and_returns() {
+    use std::os::unix::fs::PermissionsExt;
+    let home = fresh_home();
+    let called = home.path().join("xdg-open-called");
+    let bin = fake_bin(&called);
+    let launched = home.path().join("desktop-args");
+    let app = bin.path().join("sdlab-desktop");
+    std::fs::write(
+        &app,
+        format!(
+            "#!/bin/sh\nprintf '%s\\n' \"$@\" > '{}'\n",
+            launched.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&app, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut cmd = open_command(home.path(), bin.path());
+    cmd.env("WAYLAND_DISPLAY", "wayland-0")
+        .args(["open", "t1-03"]);
+    let out = crate::harness::run(cmd, Duration::from_secs(30));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("Opened the System Design Lab window"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("serving"), "it served too: {stdout}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let done = || std::fs::read_to_string(&launched).is_ok_and(|s| s.ends_with('\n'));
+    while !done() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(std::fs::read_to_string(&launched).unwrap(), "t1-03\n");
+    assert!(!called.exists(), "the browser was opened as well");
 }
 
 #[test]
