@@ -9,6 +9,9 @@ id="$1"
 port="${SDLAB_PORT:-8790}"
 log="${SDLAB_SERVE_LOG:-/tmp/sdlab-serve.log}"
 url_file="${SDLAB_URL_FILE:-/tmp/sdlab-url}"
+# Where install.sh links sdlab and rustup puts cargo, in case this shell's profile reset PATH
+# (appended: an sdlab earlier on PATH still wins).
+PATH="$PATH:$HOME/.local/bin:$HOME/.cargo/bin"
 
 # remoteEnv sets SDLAB_FORWARDED_HOST from the variables Codespaces provides; computed here as
 # well in case a tool runs this without remoteEnv. Outside Codespaces: 127.0.0.1 only.

@@ -144,10 +144,11 @@ fn config(id: &str, title: &str, folder: &str) -> DevContainer {
         // install.sh builds sdlab; the UI is built once; the check of the solution without its
         // load seeds this scenario's database and compiles its service's dependencies, so the
         // learner's first start is quick. Its verdict without load is NOT JUDGED (exit 1) by
-        // design, hence `|| true`: only the work it leaves behind matters here.
+        // design, hence `|| true`: only the work it leaves behind matters here. The binary by
+        // its path: the shell running this may not have install.sh's ~/.local/bin on PATH yet.
         post_create_command: format!(
             "./install.sh && npm --prefix ui ci && npm --prefix ui run build && \
-             (sdlab check {id} --solution --no-load || true)"
+             (./target/release/sdlab check {id} --solution --no-load || true)"
         ),
         // .devcontainer/serve.sh starts `sdlab serve` in the background (its own session:
         // Codespaces ends the command's shell) and writes the page's address, token included,
