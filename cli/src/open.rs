@@ -77,12 +77,19 @@ pub async fn open(id: Option<&str>) -> Result<ExitCode> {
     match way {
         Way::Desktop(desktop) => launch_desktop(&desktop, scenario.as_deref()),
         Way::Browser(xdg_open) => {
-            crate::commands::serve_then(None, &[], scenario.as_deref(), |url, _| {
+            let run_dir = crate::commands::lab()?.home.run_dir();
+            crate::commands::serve_then(None, &[], scenario.as_deref(), |url, port| {
                 eprintln!(
                     "Opening the lab in your browser. If no page opens, open the address above.\n\
                      Ctrl-C stops the lab (and any scenario it started)."
                 );
-                open_in_browser(&xdg_open, url);
+                match redirect_file(&run_dir, port, url) {
+                    Ok(file) => open_in_browser(&xdg_open, &file.display().to_string()),
+                    Err(e) => eprintln!(
+                        "cannot write {} ({e}): open the address above yourself.",
+                        run_dir.display()
+                    ),
+                }
             })
             .await
         }
@@ -120,6 +127,35 @@ fn launch_desktop(desktop: &Path, scenario: Option<&str>) -> Result<ExitCode> {
         desktop.display()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Writes the page's address, token included, into `<run dir>/open-<port>.html`, readable by
+/// this user only, and returns its path: the browser is handed the file, which sends it on to
+/// the address, so the token never appears on a command line (`ps` shows every user's), as
+/// Jupyter does. The token dies with this serve; the next one on the port overwrites the file.
+pub fn redirect_file(run_dir: &Path, port: u16, url: &str) -> std::io::Result<PathBuf> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::create_dir_all(run_dir)?;
+    let path = run_dir.join(format!("open-{port}.html"));
+    // A file left by another user or a link must not receive the token: replace it.
+    match std::fs::remove_file(&path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    let href = url.replace('&', "&amp;").replace('"', "&quot;");
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)?;
+    write!(
+        file,
+        "<!doctype html>\n<meta charset=\"utf-8\">\n<title>System Design Lab</title>\n\
+         <meta http-equiv=\"refresh\" content=\"0;url={href}\">\n\
+         <p><a href=\"{href}\">Open the System Design Lab</a></p>\n"
+    )?;
+    Ok(path)
 }
 
 /// Runs `xdg-open URL` on a thread (it returns once the browser has the page, or fails), and
@@ -198,6 +234,29 @@ mod tests {
             page_url(4321, "abc", Some("t1-05")),
             "http://127.0.0.1:4321/#token=abc&scenario=t1-05"
         );
+    }
+
+    #[test]
+    fn the_browser_gets_a_private_file_that_leads_to_the_page_not_the_token_itself() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let url = "http://127.0.0.1:8790/#token=abc&scenario=t1-01";
+        let file = redirect_file(dir.path(), 8790, url).unwrap();
+        assert_eq!(file, dir.path().join("open-8790.html"));
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "only this user may read the token");
+        let html = std::fs::read_to_string(&file).unwrap();
+        let escaped = "http://127.0.0.1:8790/#token=abc&amp;scenario=t1-01";
+        assert!(
+            html.contains(&format!("content=\"0;url={escaped}\"")),
+            "{html}"
+        );
+        assert!(html.contains(&format!("href=\"{escaped}\"")), "{html}");
+        // A second serve on the port replaces the file (its token is new).
+        let again = redirect_file(dir.path(), 8790, "http://127.0.0.1:8790/#token=def").unwrap();
+        assert!(std::fs::read_to_string(again)
+            .unwrap()
+            .contains("token=def"));
     }
 
     #[test]

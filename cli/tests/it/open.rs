@@ -127,10 +127,23 @@ fn with_a_display_sdlab_open_serves_the_lab_and_hands_the_browser_its_address() 
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    let url = std::fs::read_to_string(&called)
+    // The browser is handed a file only this user can read, which leads to the page: the
+    // token is not on xdg-open's command line.
+    let handed = std::fs::read_to_string(&called)
         .unwrap()
         .trim_end()
         .to_string();
+    assert!(
+        !handed.contains("token"),
+        "the token is on a command line: {handed}"
+    );
+    let html = std::fs::read_to_string(&handed).unwrap();
+    let url = html
+        .split("href=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("no link in {handed}: {html}"))
+        .replace("&amp;", "&");
     let printed = out.recv_timeout(Duration::from_secs(5)).unwrap();
     assert_eq!(
         printed,
