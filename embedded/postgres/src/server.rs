@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 /// The superuser the lab logs in as.
 pub const SUPERUSER: &str = "postgres";
 
+/// The server's log in its data directory (where `pg_ctl start` writes it).
+const LOG_FILE: &str = "start.log";
 /// How long `pg_ctl start` and `initdb` may take before the crate gives up on them.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long the server may take to accept TCP connections once `pg_ctl` says it started.
@@ -271,6 +273,30 @@ impl PgServer {
         &self.data_dir
     }
 
+    /// The server's log (`start.log` in the data directory, where pg_ctl sends it).
+    pub fn log_path(&self) -> PathBuf {
+        self.data_dir.join(LOG_FILE)
+    }
+
+    /// How long the server's log is now: pass it to [`PgServer::failure_since`] after a
+    /// failed statement.
+    pub fn log_len(&self) -> u64 {
+        std::fs::metadata(self.log_path()).map_or(0, |m| m.len())
+    }
+
+    /// The last PANIC or FATAL line the server logged after byte `from` of its log, if any:
+    /// why a backend or the whole server died while its client only saw the connection close
+    /// (e.g. `PANIC: could not write to file "pg_wal/...": No space left on device`).
+    pub fn failure_since(&self, from: u64) -> Option<String> {
+        let bytes = std::fs::read(self.log_path()).ok()?;
+        let start = usize::try_from(from).ok()?.min(bytes.len());
+        String::from_utf8_lossy(&bytes[start..])
+            .lines()
+            .rev()
+            .find(|line| line.contains("PANIC:") || line.contains("FATAL:"))
+            .map(str::to_owned)
+    }
+
     /// The cluster directory, resolved to an absolute path.
     pub fn cluster_dir(&self) -> &Path {
         &self.cluster_dir
@@ -480,7 +506,7 @@ async fn wait_accepting(port: u16, pid: Option<u32>, deadline: Duration) -> Resu
 
 /// An [`Error::Start`] carrying the tail of the server log.
 fn start_error(data_dir: &Path, port: u16, message: String) -> Error {
-    let log = data_dir.join("start.log");
+    let log = data_dir.join(LOG_FILE);
     let text = std::fs::read_to_string(&log).unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();
     let log_tail = lines[lines.len().saturating_sub(20)..].join("\n");

@@ -43,6 +43,15 @@ pub enum LabError {
         #[source]
         source: sqlx::Error,
     },
+    /// PostgreSQL died under a statement (the client only saw its connection close); its own
+    /// log says why, and what to do about it when the cause is known.
+    #[error("{context}\nPostgreSQL's log ({}) says: {line}\n{advice}", log.display())]
+    ServerDied {
+        context: String,
+        log: PathBuf,
+        line: String,
+        advice: String,
+    },
     #[error("migration {}: {message}", file.display())]
     Migration { file: PathBuf, message: String },
     #[error(transparent)]

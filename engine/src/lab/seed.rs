@@ -47,18 +47,27 @@ impl Lab {
         // A seed is a bulk load into a database nobody uses yet: it runs with `fsync = off`
         // (not waiting on the disk for every WAL segment) and made durable in one go after,
         // whether it succeeded or not: fsync back on, CHECKPOINT, every data file synced.
+        let log_from = match &db.pg {
+            PgLink::Owned(server) => Some(server.log_len()),
+            PgLink::Attached { .. } => None,
+        };
         set_fsync(&mut admin, false).await?;
         let loaded = load_seed(scenario, db, &template).await;
-        set_fsync(&mut admin, true).await?;
-        admin
-            .execute("CHECKPOINT")
-            .await
-            .map_err(sql("CHECKPOINT after the seed"))?;
-        admin.close().await.map_err(sql("disconnect"))?;
+        let durable = async {
+            set_fsync(&mut admin, true).await?;
+            admin
+                .execute("CHECKPOINT")
+                .await
+                .map_err(sql("CHECKPOINT after the seed"))?;
+            admin.close().await.map_err(sql("disconnect"))
+        }
+        .await;
+        let explain = |e| explain_server_death(e, db, log_from);
+        durable.map_err(explain)?;
         if let PgLink::Owned(server) = &db.pg {
             server.sync_data_dir()?;
         }
-        loaded?;
+        loaded.map_err(explain)?;
         std::fs::write(&marker, &fingerprint).map_err(|source| LabError::Io {
             what: format!("write {}", marker.display()),
             source,
@@ -67,6 +76,34 @@ impl Lab {
             "seeded in {:.1} s",
             started.elapsed().as_secs_f64()
         ))
+    }
+}
+
+/// A seed statement whose connection closed under it: when the lab's own server logged a
+/// PANIC or FATAL line since `log_from`, the error carries that line (the real cause, e.g. a
+/// full disk) and what to do, instead of only "expected to read 5 bytes, got 0 bytes".
+fn explain_server_death(error: LabError, db: &Database, log_from: Option<u64>) -> LabError {
+    let (PgLink::Owned(server), Some(from)) = (&db.pg, log_from) else {
+        return error;
+    };
+    let Some(line) = server.failure_since(from) else {
+        return error;
+    };
+    let advice = if line.contains("No space left on device") {
+        format!(
+            "The disk holding {} is full: free some space (df -h shows it) and start again; \
+             the seed starts over.",
+            server.data_dir().display()
+        )
+    } else {
+        "Start again: the seed starts over. If it fails the same way, the log above says why."
+            .to_string()
+    };
+    LabError::ServerDied {
+        context: error.to_string(),
+        log: server.log_path(),
+        line,
+        advice,
     }
 }
 

@@ -86,6 +86,47 @@ async fn a_started_server_answers_select_1_and_leaves_nothing_running_after_stop
 }
 
 #[tokio::test]
+async fn a_backend_that_died_is_explained_by_the_log_line_written_after_the_offset() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = PgServer::start(options(dir.path())).await.unwrap();
+    let from = server.log_len();
+    assert!(server.log_path().ends_with("start.log"));
+    assert_eq!(server.failure_since(from), None, "nothing failed yet");
+
+    // A session killed under its client: the client sees its connection close, the server's
+    // log says FATAL and why.
+    let mut victim = sqlx::PgConnection::connect(&server.url("postgres"))
+        .await
+        .unwrap();
+    let pid: i32 = sqlx::query_scalar("select pg_backend_pid()")
+        .fetch_one(&mut victim)
+        .await
+        .unwrap();
+    let killed = query_i64(
+        &server,
+        &format!("select pg_terminate_backend({pid})::int::bigint"),
+    )
+    .await;
+    assert_eq!(killed, 1);
+    assert!(sqlx::query("select 1").execute(&mut victim).await.is_err());
+    let deadline = Instant::now() + std::time::Duration::from_secs(5);
+    let line = loop {
+        if let Some(line) = server.failure_since(from) {
+            break line;
+        }
+        assert!(Instant::now() < deadline, "no FATAL line in the log");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert!(
+        line.contains("FATAL:") && line.contains("administrator command"),
+        "{line}"
+    );
+    // Only what was logged after the offset counts.
+    assert_eq!(server.failure_since(server.log_len()), None);
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
 async fn dropping_the_guard_stops_and_reaps_the_server() {
     let dir = tempfile::tempdir().unwrap();
     let server = PgServer::start(options(dir.path())).await.unwrap();
