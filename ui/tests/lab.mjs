@@ -1,9 +1,11 @@
 // What the browser tests share: where the lab and its artifacts are, Debian's chromium, a real
-// `sdlab serve` on the tests' lab home, and the lab's HTTP API with its token. Used by e2e.mjs
-// (t1-01) and redis.mjs (t1-05).
+// `sdlab serve` on the tests' lab home, the lab's HTTP API with its token, a scenario's
+// solution applied through it, the lab home's processes, a chart's values, and the tests'
+// check/screenshot/elapsed lines. Used by e2e.mjs (t1-01), redis.mjs (t1-05) and replica.mjs
+// (t1-08).
 
 import { spawn, execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -67,3 +69,55 @@ export async function api(url, method, path, body, raw = false) {
   if (!response.ok) throw new Error(`FAILED: ${method} ${path}: ${response.status} ${text}`);
   return text && !raw ? JSON.parse(text) : text;
 }
+
+/** A test's report lines, each prefixed with `tag`: `check` fails the test with the message
+ *  when the condition is false and prints it otherwise; `shot` saves a screenshot as
+ *  `<tag>-<name>.png` under the artifacts; `elapsed` is the time since the test began. */
+export function reporter(tag) {
+  const began = Date.now();
+  const elapsed = () => `${Math.round((Date.now() - began) / 1000)} s`;
+  const check = (condition, message) => {
+    if (!condition) throw new Error(`FAILED: ${message}`);
+    console.log(`[${tag}-ui] ok: ${message}`);
+  };
+  const shot = async (page, name) => {
+    const file = join(artifacts, `${tag}-${name}.png`);
+    await page.screenshot({ path: file });
+    console.log(`[${tag}-ui] ${name} at ${elapsed()} (${file})`);
+  };
+  return { check, shot, elapsed };
+}
+
+/** The broken code and the seeded database of `scenario`, whatever an earlier run left; then
+ *  its solution, file by file, as a learner applies it. Returns the files written. */
+export async function applySolution(url, scenario) {
+  await api(url, 'POST', `/scenarios/${scenario}/reset`, {});
+  const solution = await api(url, 'POST', `/scenarios/${scenario}/solution`, { confirm: true });
+  const files = solution.files.filter((f) => !f.path.endsWith('.md'));
+  for (const f of files) await api(url, 'PUT', `/scenarios/${scenario}/files/${f.path}`, f.content, true);
+  return files;
+}
+
+/** The lab home's processes: those naming it on their command line (PostgreSQL's -D, the
+ *  instances' binaries) and those working in it: redis-server rewrites its command line to
+ *  "/usr/bin/redis-server 127.0.0.1:PORT" but runs in <home>/run/redis-... (as installers/test_desktop.py). */
+export function labProcesses() {
+  const found = [];
+  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    let cmd;
+    let cwd = '';
+    try { cmd = readFileSync(`/proc/${pid}/cmdline`).toString().replaceAll('\0', ' ').trim(); } catch { continue; }
+    try { cwd = readlinkSync(`/proc/${pid}/cwd`); } catch { /* another user's, or gone */ }
+    if ((cmd.includes(home) || cwd.startsWith(`${home}/`)) && Number(pid) !== process.pid) found.push({ pid: Number(pid), cmd, cwd });
+  }
+  return found;
+}
+
+/** Waits (bounded) until no process of the lab home is left, after a Stop. */
+export async function labGone(timeoutMs = 15_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (labProcesses().length > 0 && Date.now() < deadline) await new Promise((ok) => setTimeout(ok, 250));
+}
+
+/** The drawn values of a series of the page's chart `id` (gaps left out). */
+export const chartValues = (page, id, series) => page.evaluate(([c, s]) => window.sdlab.charts.values(c, s).filter((v) => v !== null && v !== undefined), [id, series]);

@@ -20,42 +20,14 @@
 // so t1-05's build is incremental); t1-05's code, database and Redis are reset at the start of
 // every run. Under a minute with a warm home (a cold one builds t1-05's service first). Screenshots: target/ui-artifacts/redis-*.png.
 
-import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
-import { api, artifacts, chromiumPath, home, MINUTE, repo, sdlabBin, serve, stopServe } from './lab.mjs';
+import { applySolution, artifacts, chartValues as values, chromiumPath, home, labGone, labProcesses, MINUTE, repo, reporter, sdlabBin, serve, stopServe } from './lab.mjs';
 
 const SCENARIO = 't1-05';
-const began = Date.now();
-
-function check(condition, message) {
-  if (!condition) throw new Error(`FAILED: ${message}`);
-  console.log(`[redis-ui] ok: ${message}`);
-}
-
-const elapsed = () => `${Math.round((Date.now() - began) / 1000)} s`;
-
-async function shot(page, name) {
-  const file = join(artifacts, `redis-${name}.png`);
-  await page.screenshot({ path: file });
-  console.log(`[redis-ui] ${name} at ${elapsed()} (${file})`);
-}
-
-/** The lab home's processes: those naming it on their command line (PostgreSQL's -D, the
- *  instances' binaries) and those working in it: redis-server rewrites its command line to
- *  "/usr/bin/redis-server 127.0.0.1:PORT" but runs in <home>/run/redis-... (as installers/test_desktop.py). */
-function labProcesses() {
-  const found = [];
-  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
-    let cmd;
-    let cwd = '';
-    try { cmd = readFileSync(`/proc/${pid}/cmdline`).toString().replaceAll('\0', ' ').trim(); } catch { continue; }
-    try { cwd = readlinkSync(`/proc/${pid}/cwd`); } catch { /* another user's, or gone */ }
-    if ((cmd.includes(home) || cwd.startsWith(`${home}/`)) && Number(pid) !== process.pid) found.push({ pid: Number(pid), cmd, cwd });
-  }
-  return found;
-}
+const { check, shot, elapsed } = reporter('redis');
 
 /** redis-server's rewritten command line starts with its argv[0]: "/usr/bin/redis-server 127.0.0.1:PORT". */
 const redisServers = () => labProcesses().filter((p) => /^(\S*\/)?redis-server /.test(p.cmd));
@@ -96,8 +68,6 @@ async function redisConsole(page, command) {
   }, before);
 }
 
-const values = (page, id, series) => page.evaluate(([c, s]) => window.sdlab.charts.values(c, s).filter((v) => v !== null && v !== undefined), [id, series]);
-
 async function main() {
   check(existsSync(sdlabBin), `${sdlabBin} exists (cargo build -p sdlab-cli)`);
   check(existsSync(join(repo, 'ui/dist/index.html')), 'ui/dist is built (npm --prefix ui run build)');
@@ -114,10 +84,7 @@ async function main() {
     const url = await server.url;
     // The broken code, the seeded database and an empty Redis, whatever an earlier run left;
     // then the solution, file by file, as a learner applies it: the service caches in Redis.
-    await api(url, 'POST', `/scenarios/${SCENARIO}/reset`, {});
-    const solution = await api(url, 'POST', `/scenarios/${SCENARIO}/solution`, { confirm: true });
-    const files = solution.files.filter((f) => !f.path.endsWith('.md'));
-    for (const f of files) await api(url, 'PUT', `/scenarios/${SCENARIO}/files/${f.path}`, f.content, true);
+    const files = await applySolution(url, SCENARIO);
     check(files.some((f) => f.path === 'deploy/redis.conf'), `the solution is applied (${files.map((f) => f.path).join(', ')})`);
 
     page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
@@ -210,8 +177,7 @@ async function main() {
     // Stop from the window: the lab's redis-server goes, and nothing else of the home stays.
     await page.click('#btn-stop');
     await page.waitForSelector('#status[data-state=stopped]', { timeout: MINUTE });
-    const deadline = Date.now() + 15_000;
-    while (labProcesses().length > 0 && Date.now() < deadline) await new Promise((ok) => setTimeout(ok, 250));
+    await labGone();
     check(redisServers().length === 0, `no redis-server of ${home} is left after Stop (${JSON.stringify(redisServers())})`);
     check(labProcesses().length === 0, `no process of ${home} is left after Stop (${JSON.stringify(labProcesses())})`);
     await shot(page, 'stopped');

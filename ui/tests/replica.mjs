@@ -16,40 +16,13 @@
 // them first, as scripts/test.sh does: the kit's crates are compiled once there); t1-08's code
 // and database are reset at the start of every run. Screenshots: target/ui-artifacts/replica-*.png.
 
-import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
-import { api, artifacts, chromiumPath, home, MINUTE, repo, sdlabBin, serve, stopServe } from './lab.mjs';
+import { applySolution, artifacts, chartValues as values, chromiumPath, home, labGone, labProcesses, MINUTE, repo, reporter, sdlabBin, serve, stopServe } from './lab.mjs';
 
 const SCENARIO = 't1-08';
-const began = Date.now();
-
-function check(condition, message) {
-  if (!condition) throw new Error(`FAILED: ${message}`);
-  console.log(`[replica-ui] ok: ${message}`);
-}
-
-const elapsed = () => `${Math.round((Date.now() - began) / 1000)} s`;
-
-async function shot(page, name) {
-  const file = join(artifacts, `replica-${name}.png`);
-  await page.screenshot({ path: file });
-  console.log(`[replica-ui] ${name} at ${elapsed()} (${file})`);
-}
-
-/** The lab home's processes: those naming it on their command line (PostgreSQL's -D, the
- *  instances' binaries) or working in it. */
-function labProcesses() {
-  const found = [];
-  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
-    let cmd;
-    let cwd = '';
-    try { cmd = readFileSync(`/proc/${pid}/cmdline`).toString().replaceAll('\0', ' ').trim(); } catch { continue; }
-    try { cwd = readlinkSync(`/proc/${pid}/cwd`); } catch { /* another user's, or gone */ }
-    if ((cmd.includes(home) || cwd.startsWith(`${home}/`)) && Number(pid) !== process.pid) found.push({ pid: Number(pid), cmd, cwd });
-  }
-  return found;
-}
+const { check, shot, elapsed } = reporter('replica');
 
 /** The replica's postmaster: a postgres whose data directory is the scenario's replica cluster. */
 const replicaServers = () => labProcesses().filter((p) => /postgres/.test(p.cmd) && p.cmd.includes(`/pg/${SCENARIO}/replica`));
@@ -62,8 +35,6 @@ async function sql(page, query, onReplica) {
   await page.waitForFunction(() => document.querySelector('#sql-output').textContent !== 'running…', null, { timeout: 30_000 });
   return page.textContent('#sql-output');
 }
-
-const values = (page, id, series) => page.evaluate(([c, s]) => window.sdlab.charts.values(c, s).filter((v) => v !== null && v !== undefined), [id, series]);
 
 async function main() {
   check(existsSync(sdlabBin), `${sdlabBin} exists (cargo build -p sdlab-cli)`);
@@ -81,10 +52,7 @@ async function main() {
     const url = await server.url;
     // The broken code and the seeded database, whatever an earlier run left; then the
     // solution, file by file, as a learner applies it: the service reads from the replica.
-    await api(url, 'POST', `/scenarios/${SCENARIO}/reset`, {});
-    const solution = await api(url, 'POST', `/scenarios/${SCENARIO}/solution`, { confirm: true });
-    const files = solution.files.filter((f) => !f.path.endsWith('.md'));
-    for (const f of files) await api(url, 'PUT', `/scenarios/${SCENARIO}/files/${f.path}`, f.content, true);
+    const files = await applySolution(url, SCENARIO);
     check(files.some((f) => f.content.includes('DATABASE_REPLICA_URL')), `the solution is applied and reads DATABASE_REPLICA_URL (${files.map((f) => f.path).join(', ')})`);
 
     page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
@@ -162,8 +130,7 @@ async function main() {
     // Stop from the window: the replica goes, and nothing else of the home stays.
     await page.click('#btn-stop');
     await page.waitForSelector('#status[data-state=stopped]', { timeout: MINUTE });
-    const deadline = Date.now() + 15_000;
-    while (labProcesses().length > 0 && Date.now() < deadline) await new Promise((ok) => setTimeout(ok, 250));
+    await labGone();
     check(replicaServers().length === 0, `no replica of ${home} is left after Stop (${JSON.stringify(replicaServers())})`);
     check(labProcesses().length === 0, `no process of ${home} is left after Stop (${JSON.stringify(labProcesses())})`);
 
