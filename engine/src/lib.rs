@@ -43,6 +43,7 @@ pub mod procfs;
 pub mod progress;
 pub mod redis_console;
 pub mod sql;
+pub mod text;
 pub mod workspace;
 
 pub use catalog::{Catalog, Scenario};

@@ -369,14 +369,9 @@ pub(super) fn params_json(values: &[(String, String)]) -> serde_json::Value {
     )
 }
 
+/// What the table shows of a request, an answer or the right answer.
 fn shorten(text: &str) -> String {
-    let one_line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    if one_line.chars().count() <= SHOWN {
-        one_line
-    } else {
-        let cut: String = one_line.chars().take(SHOWN).collect();
-        format!("{cut}…")
-    }
+    crate::text::shorten(text, SHOWN)
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@ use super::evaluate::result;
 use super::LineResult;
 use crate::dependency::TracedCall;
 use crate::load::{Echo, Tagged};
+use crate::text::shorten;
 
 /// What the load's IDs showed.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -133,15 +134,6 @@ pub fn summarize(
         }
     }
     obs
-}
-
-fn shorten(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        text.to_string()
-    } else {
-        let cut: String = text.chars().take(max).collect();
-        format!("{cut}...")
-    }
 }
 
 fn not_measured(label: String, required: String, hint: &str) -> LineResult {

@@ -114,6 +114,5 @@ pub async fn prepare(
 }
 
 fn short(body: &str) -> String {
-    let one_line: String = body.split_whitespace().collect::<Vec<_>>().join(" ");
-    one_line.chars().take(160).collect()
+    crate::text::shorten(body, 160)
 }
