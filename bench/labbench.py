@@ -26,10 +26,10 @@ def fresh_home(tag):
     return home
 
 
-def start(home, scenario="t1-01", timeout=600):
+def start(home, scenario="t1-01", timeout=600, env=None):
     """`sdlab start`; returns (process, url, seconds to `ready`, stderr lines so far)."""
     began = time.monotonic()
-    proc = subprocess.Popen([SDLAB, "start", scenario], env=env_for(home), stdout=subprocess.PIPE,
+    proc = subprocess.Popen([SDLAB, "start", scenario], env=env or env_for(home), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
     err_lines = []
     import threading

@@ -6,7 +6,8 @@
 #   ui/dist/                 the built web UI
 #   vendor/                  `cargo vendor` of every crate a scenario's service or solution builds
 #                            with, so a learner's first build needs no network
-# Run from anywhere; needs cargo and npm (scripts/deps.sh --desktop installs the rest).
+# Run from anywhere; needs cargo (scripts/deps.sh --desktop installs the rest; scripts/node.sh
+# the Node.js of the UI's build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -15,9 +16,9 @@ rm -rf target/sdlab-stage
 mkdir -p "$stage/ui"
 
 echo "stage: the web UI"
-npm --prefix ui ci --no-audit --no-fund >/dev/null
-npm --prefix ui run build >/dev/null
+bash scripts/build-ui.sh >/dev/null
 cp -r ui/dist "$stage/ui/dist"
+rm -f "$stage/ui/dist/.sources.sha256"
 
 echo "stage: scenarios and manifests"
 cp Cargo.toml Cargo.lock "$stage/"

@@ -12,16 +12,16 @@ command -v cc >/dev/null 2>&1 || need_apt+=(build-essential)
 command -v pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
 command -v setpriv >/dev/null 2>&1 || need_apt+=(util-linux)
 command -v curl >/dev/null 2>&1 || need_apt+=(curl ca-certificates)
+# scripts/node.sh checks the Node.js it fetches for the UI's build with openssl.
+command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 # Scenario t1-04 puts a real nginx in front of the service; the lab starts it itself.
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need_apt+=(nginx)
 # Scenarios with a cache run a real redis-server; the lab starts its own (no system service).
 command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ] || need_apt+=(redis-server)
-# The browser tests drive Debian's chromium through playwright-core.
-# The web UI is built with node/npm (Vite), for the tests and for `sdlab serve`.
+# The browser tests drive Debian's chromium through playwright-core. (Node.js, for the UI's
+# build and these tests, comes from scripts/node.sh.)
 if [ "${1:-}" = "--test" ]; then
     command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
-    command -v node >/dev/null 2>&1 || need_apt+=(nodejs)
-    command -v npm >/dev/null 2>&1 || need_apt+=(npm)
 fi
 
 # The desktop app (Tauri v2): WebKitGTK and friends to build it; for its test (--test) a real
@@ -74,11 +74,4 @@ fi
 if [ "${1:-}" = "--test" ] && ! cargo nextest --version >/dev/null 2>&1; then
     echo "deps: installing cargo-nextest"
     cargo install cargo-nextest --locked
-fi
-
-# Vite (the UI's build) needs Node 20.19 or newer; Debian 12's own nodejs is 18.
-if [ "${1:-}" = "--test" ] && ! node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>20||(a===20&&b>=19)?0:1)'; then
-    echo "deps: the web UI's build (Vite) needs Node.js 20.19 or newer; this is $(node --version)." >&2
-    echo "deps: install a newer Node.js (e.g. the nodejs package from deb.nodesource.com, or nodejs.org) and run again." >&2
-    exit 1
 fi

@@ -23,6 +23,10 @@ stage() {
 
 stage "install what is missing" bash scripts/deps.sh --test
 export PATH="$HOME/.cargo/bin:$PATH"
+# Node.js for the UI's build and the browser tests: the system's if new enough, else the one
+# scripts/node.sh fetched from the npm registry.
+node_bin="$(bash scripts/node.sh)"
+if [ -n "$node_bin" ]; then export PATH="$node_bin:$PATH"; fi
 stage "cargo fmt --check" cargo fmt --all --check
 stage "clippy -D warnings" cargo clippy --workspace --all-targets --locked -- -D warnings
 # The check loads hold their steady rate for 8 s instead of the scenario's 20 s: same rates,
@@ -47,12 +51,15 @@ cat target/reliability-summary.txt
 # The browser test: the web UI built, then Debian's chromium (playwright-core) driving a real
 # `sdlab serve` through scenario t1-01; screenshots in target/ui-artifacts/.
 stage "build sdlab and the web UI" bash -c 'cargo build -p sdlab-cli --locked &&
-    npm --prefix ui ci --no-audit --no-fund && npm --prefix ui run build'
+    bash scripts/build-ui.sh'
 stage "browser test (chromium)" node ui/tests/e2e.mjs
 # The page's Redis console and charts on a real `sdlab serve` running t1-05 (same lab home).
 stage "browser test of the Redis parts (chromium)" node ui/tests/redis.mjs
 # The page's replica parts (charts, apply-delay box, SQL on the replica) running t1-08.
 stage "browser test of the replica parts (chromium)" node ui/tests/replica.mjs
+# README's Start on a fresh home: the Codespaces image's steps and postCreate (install.sh),
+# `sdlab` alone opening the UI in the browser, and postStart (serve.sh) with t1-01's check.
+stage "install.sh, sdlab and the Codespaces path (chromium)" node ui/tests/install.mjs
 # The desktop app: build its .deb, install it, run it under Xvfb without a network, check
 # t1-01 with the solution through it, close the window, nothing left running.
 stage "build the .deb" bash installers/deb.sh --debug

@@ -8,6 +8,7 @@ mod consoles;
 mod learn;
 mod logs;
 mod open;
+mod prebuild;
 mod scaffold;
 mod view;
 
@@ -143,6 +144,12 @@ enum Command {
         #[arg(long = "allow-host", value_name = "HOST")]
         allow_hosts: Vec<String>,
     },
+    /// Compile every scenario's service now (or the ones named), so a first start only seeds
+    /// its database; install.sh runs it. Your edits are never touched.
+    Prebuild {
+        /// Scenario ids, e.g. t1-01 (default: all).
+        ids: Vec<String>,
+    },
     /// Check this machine for what the lab needs (cargo, PostgreSQL, nginx, a writable data
     /// folder, vendored crates) and say how to get what is missing.
     Doctor,
@@ -244,6 +251,7 @@ fn main() -> ExitCode {
             Command::Reset { id, yes } => learn::reset(&id, yes).await,
             Command::Stop { id } => commands::stop(id.as_deref()).await,
             Command::Serve { port, allow_hosts } => commands::serve(port, &allow_hosts).await,
+            Command::Prebuild { ids } => prebuild::prebuild(&ids).await,
             Command::Doctor => commands::doctor(),
             Command::New {
                 id,

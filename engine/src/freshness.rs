@@ -56,7 +56,7 @@ impl Slot {
     /// set to now (so Cargo rebuilds) and the old record is removed (a build that does not
     /// finish leaves no claim behind).
     pub fn prepare(&self) -> std::io::Result<()> {
-        if std::fs::read_to_string(&self.record).ok().as_deref() == Some(self.digest.as_str()) {
+        if self.is_built() {
             return Ok(());
         }
         match std::fs::remove_file(&self.record) {
@@ -64,6 +64,11 @@ impl Slot {
             _ => {}
         }
         touch_tree(&self.dir, SystemTime::now())
+    }
+
+    /// Whether these sources are the ones last built here (nothing to rebuild).
+    pub fn is_built(&self) -> bool {
+        std::fs::read_to_string(&self.record).ok().as_deref() == Some(self.digest.as_str())
     }
 
     /// After a successful build: these sources (as read before it) are what the target dir

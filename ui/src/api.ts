@@ -54,7 +54,8 @@ export function stream(path: string, event: string, onEvent: (data: any) => void
 
 // The API's types (engine/src/api/model.rs is the contract).
 export interface Progress { checks_run: number; passed: boolean; solution_revealed: boolean; hints_shown: number; answers: Record<string, string> }
-export interface ScenarioSummary { id: string; title: string; track: number; stage: string; minutes: number; concepts: string[]; progress: Progress }
+/** `codespaces`: the "Open in Codespaces" link, when the lab's GitHub repository is configured. */
+export interface ScenarioSummary { id: string; title: string; track: number; stage: string; minutes: number; concepts: string[]; progress: Progress; codespaces?: string }
 export interface Question { id: string; figure: string | null }
 export interface ScenarioDetail extends ScenarioSummary { guide: string; hints: number; instances: number; postgres: boolean; redis: boolean; replica: boolean; profiles: string[]; questions: Question[]; panels: Panel[] }
 /** A scenario's own chart (`[[panels]]` in scenario.toml) over the services' /metrics. */

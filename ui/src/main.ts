@@ -103,6 +103,10 @@ async function openScenario(id: string) {
   state.scenario = detail;
   localStorage.setItem('sdlab-scenario', id);
   $('title').textContent = `${detail.id} — ${detail.title}`;
+  // Only when the lab's GitHub repository is configured (engine: catalog/codespaces.rs).
+  const codespaces = $<HTMLAnchorElement>('codespaces-link');
+  codespaces.hidden = !detail.codespaces;
+  codespaces.href = detail.codespaces ?? '#';
   const profiles = $<HTMLSelectElement>('load-profile');
   profiles.replaceChildren(...detail.profiles.map((name) => new Option(name, name, name === 'explore', name === 'explore')));
   state.history = await get<RunRecord[]>(`/scenarios/${id}/history`);
@@ -609,7 +613,7 @@ document.addEventListener('keydown', (e) => {
 
 async function main() {
   if (!hasToken) {
-    setStatus('This page needs the lab\'s token: open the address `sdlab serve` printed (it ends in #token=...).', 'error');
+    setStatus('This page needs the lab\'s token: open the address `sdlab` printed (it ends in #token=...). In a codespace, run `cat /tmp/sdlab-url` in its terminal and open that address.', 'error');
     return;
   }
   void showMissing();

@@ -18,6 +18,7 @@
 //!   the run history, over `crate::learner` (the rules the CLI follows too); guide questions.
 //! - `stream.rs`: the 1 Hz metrics stream (server-sent events).
 //! - `doctor` (here): what the machine lacks, from `crate::doctor`.
+//! - `watch.rs`: rebuild on save from any editor (the learner's `work/` folder watched).
 //! - `ui.rs`: the built web UI (`ui/dist`) at `/`, or a page saying how to build it.
 //!
 //! Server-sent event streams (metrics, logs) take the token as `?token=`, because
@@ -40,6 +41,7 @@ mod runner;
 mod scenarios;
 mod stream;
 mod ui;
+mod watch;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -242,6 +244,8 @@ pub async fn serve_with(
         )));
     }
     let app = router(state.clone());
+    // Edits saved outside the page (VS Code, vim) rebuild and restart the running scenario.
+    watch::spawn(state.clone());
     let streams = state.shutdown.clone();
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(async move {

@@ -34,6 +34,10 @@ pub struct ScenarioSummary {
     pub minutes: u32,
     pub concepts: Vec<String>,
     pub progress: ProgressView,
+    /// "Open in Codespaces" for this scenario, when the lab's GitHub repository is configured
+    /// (`catalog::codespaces`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub codespaces: Option<String>,
 }
 
 /// What the learner has done on a scenario.
@@ -103,7 +107,12 @@ pub struct RunRecord {
 }
 
 impl ScenarioSummary {
-    pub fn new(s: &Scenario, progress: Option<&ScenarioProgress>) -> ScenarioSummary {
+    /// `repository`: the lab's GitHub repository (`OWNER/NAME`), if configured.
+    pub fn new(
+        s: &Scenario,
+        progress: Option<&ScenarioProgress>,
+        repository: Option<&str>,
+    ) -> ScenarioSummary {
         ScenarioSummary {
             id: s.id.clone(),
             title: s.title.clone(),
@@ -112,6 +121,7 @@ impl ScenarioSummary {
             minutes: s.minutes,
             concepts: s.concepts.clone(),
             progress: progress.map(ProgressView::from).unwrap_or_default(),
+            codespaces: repository.map(|r| crate::catalog::codespaces::url(r, &s.id)),
         }
     }
 }

@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 use super::model::{LogsView, ResetRequest, ResetView, ScenarioDetail, ScenarioSummary};
 use super::{ApiError, ApiState};
+use crate::catalog::codespaces;
 use crate::home::LearnerProgress;
 use crate::learner;
 use crate::progress::Progress;
@@ -22,13 +23,14 @@ const TAIL_BYTES: u64 = crate::logview::TAIL_BYTES;
 
 pub(super) async fn list(State(state): State<ApiState>) -> Json<Vec<ScenarioSummary>> {
     let progress = LearnerProgress::load(&state.lab.home);
+    let repository = codespaces::repository(&state.lab.sources.manifest());
     Json(
         state
             .lab
             .catalog
             .scenarios
             .iter()
-            .map(|s| ScenarioSummary::new(s, progress.scenarios.get(&s.id)))
+            .map(|s| ScenarioSummary::new(s, progress.scenarios.get(&s.id), repository.as_deref()))
             .collect(),
     )
 }
@@ -46,7 +48,11 @@ pub(super) async fn detail(
     })?;
     let questions = super::learn::questions(&guide).map_err(ApiError::Config)?;
     Ok(Json(ScenarioDetail {
-        summary: ScenarioSummary::new(scenario, progress.scenarios.get(&scenario.id)),
+        summary: ScenarioSummary::new(
+            scenario,
+            progress.scenarios.get(&scenario.id),
+            codespaces::repository(&state.lab.sources.manifest()).as_deref(),
+        ),
         guide,
         hints: scenario.hints.len(),
         instances: scenario.topology.instances,

@@ -107,8 +107,8 @@ fn not_built(dir: &Path) -> (StatusCode, Html<String>) {
             "<!doctype html><meta charset=utf-8><title>System Design Lab</title>\
              <h1>The web UI is not built</h1>\
              <p>The lab's API is running, but there is no built UI in <code>{dir}</code>.</p>\
-             <p>Build it from the source tree, then reload this page:</p>\
-             <pre>npm --prefix ui ci &amp;&amp; npm --prefix ui run build</pre>\
+             <p>Build it from the source tree (./install.sh does), then reload this page:</p>\
+             <pre>bash scripts/build-ui.sh</pre>\
              <p>(or point <code>SDLAB_UI_DIR</code> at a built <code>dist/</code> folder and restart <code>sdlab serve</code>).</p>"
         )),
     )

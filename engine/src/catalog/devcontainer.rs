@@ -4,9 +4,10 @@
 //! (engine/tests/it/devcontainer.rs) fails when the committed files drift from the catalog.
 //!
 //! Every configuration builds the one hand-written `.devcontainer/Dockerfile`, builds the lab in
-//! `postCreateCommand`, starts `sdlab serve` on [`PORT`] in `postStartCommand` through the
-//! hand-written `.devcontainer/serve.sh` (the forwarded port's name allowed; the page's address
-//! with its token written out), and opens the scenario's guide.
+//! `postCreateCommand` (install.sh, prebuilding only its scenario), starts `sdlab serve` on
+//! [`PORT`] in `postStartCommand` through the hand-written `.devcontainer/serve.sh` (the
+//! forwarded port's name allowed; the page's address with its token written out), and opens
+//! the scenario's guide.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -124,10 +125,10 @@ pub fn generate(catalog: &Catalog) -> Result<Vec<Generated>, DevcontainerError> 
 fn config(id: &str, title: &str, folder: &str) -> DevContainer {
     DevContainer {
         name: format!("{id} {title}"),
-        // The Dockerfile is shared; its context is `.devcontainer/` (it copies nothing).
+        // The Dockerfile is shared; its context is the repository (it copies two scripts).
         build: Build {
             dockerfile: "../Dockerfile".to_string(),
-            context: "..".to_string(),
+            context: "../..".to_string(),
         },
         // The name the browser uses for the forwarded port, from the variables Codespaces sets
         // in the container; `sdlab serve` refuses any other Host than 127.0.0.1 unless allowed.
@@ -141,15 +142,9 @@ fn config(id: &str, title: &str, folder: &str) -> DevContainer {
             ),
             ("SDLAB_PORT".to_string(), PORT.to_string()),
         ]),
-        // install.sh builds sdlab; the UI is built once; the check of the solution without its
-        // load seeds this scenario's database and compiles its service's dependencies, so the
-        // learner's first start is quick. Its verdict without load is NOT JUDGED (exit 1) by
-        // design, hence `|| true`: only the work it leaves behind matters here. The binary by
-        // its path: the shell running this may not have install.sh's ~/.local/bin on PATH yet.
-        post_create_command: format!(
-            "./install.sh && npm --prefix ui ci && npm --prefix ui run build && \
-             (./target/release/sdlab check {id} --solution --no-load || true)"
-        ),
+        // install.sh builds sdlab and the web UI and compiles this scenario's service
+        // (`sdlab prebuild`), so the learner's first start only seeds its database.
+        post_create_command: format!("SDLAB_PREBUILD={id} ./install.sh"),
         // .devcontainer/serve.sh starts `sdlab serve` in the background (its own session:
         // Codespaces ends the command's shell) and writes the page's address, token included,
         // to /tmp/sdlab-url: the browser Codespaces opens on the port has no token.

@@ -5,6 +5,7 @@
 //! errors), `validate` checks meaning (references between sections, units, ranges) and
 //! produces typed values. Every error names the file, the field and what was expected.
 
+pub mod codespaces;
 pub mod devcontainer;
 pub mod fixes;
 mod lines;

@@ -1,6 +1,7 @@
 //! The lab: where its data lives (`LabHome`), where its sources are (`Sources`), its catalog,
 //! and what bringing a scenario up is given (`UpOptions`, `DatabaseChoice`) or fails with
-//! (`LabError`). The jobs are one file each: `up` (the start orchestration), `database`
+//! (`LabError`). The jobs are one file each: `up` (the start orchestration), `prebuild`
+//! (compiling a service ahead of its first start), `database`
 //! (PostgreSQL started or attached to, template copies), `seed` (the seed, loaded once),
 //! `migrations`, `running` (what a start leaves running, and its shutdown), `stale` (cleaning
 //! up after a crashed run, `stop`).
@@ -12,6 +13,7 @@
 
 mod database;
 mod migrations;
+mod prebuild;
 mod replica;
 mod running;
 mod seed;
