@@ -123,6 +123,7 @@ async function main() {
     await page.click('#scenarios a[data-id=t1-01]');
     await page.waitForSelector('#guide h1');
     check((await page.textContent('#guide')).includes('Diagnosing Failures'), 'the guide is rendered');
+    if (!process.env.SDLAB_REPOSITORY) check(await page.isHidden('#codespaces-link'), 'no "Open in Codespaces" link while no repository is configured');
     check(await page.locator('.question[data-qid=observed-p95] textarea').count() === 1, 'the observation question has an answer box');
     // t1-01 has no Redis: no Redis console, no Redis charts (ui/tests/redis.mjs tests them).
     check(await page.isHidden('#tabs button[data-tab=redis]'), 't1-01 has no Redis tab');

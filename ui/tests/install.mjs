@@ -182,7 +182,7 @@ async function main() {
     const port = await freePort();
     const urlFile = join(root, 'sdlab-url');
     const pidFile = join(root, 'sdlab-serve.pid');
-    const serveEnv = { ...env, SDLAB_PORT: String(port), SDLAB_URL_FILE: urlFile, SDLAB_SERVE_LOG: join(root, 'serve.log'), SDLAB_SERVE_PID_FILE: pidFile };
+    const serveEnv = { ...env, SDLAB_PORT: String(port), SDLAB_URL_FILE: urlFile, SDLAB_SERVE_LOG: join(root, 'serve.log'), SDLAB_SERVE_PID_FILE: pidFile, SDLAB_REPOSITORY: 'example/system-design-lab' };
     sh('postStartCommand: serve.sh', config.postStartCommand, serveEnv);
     const url = readFileSync(urlFile, 'utf8').trim();
     check(url.startsWith(`http://127.0.0.1:${port}/#token=`) && url.endsWith(`&scenario=${SCENARIO}`), `serve.sh wrote the page's address (${url.replace(/token=\w+/, 'token=…')})`);
@@ -193,6 +193,9 @@ async function main() {
       await page.goto(url);
       await page.waitForFunction((id) => window.sdlab?.state?.scenario?.id === id, SCENARIO, { timeout: 30_000 });
       check((await page.textContent('#guide')).includes('Diagnosing Failures'), 'the address opens t1-01\'s guide');
+      // With the repository configured (SDLAB_REPOSITORY), the scenario's own codespace link.
+      const link = await page.getAttribute('#codespaces-link', 'href');
+      check(await page.isVisible('#codespaces-link') && link === 'https://codespaces.new/example/system-design-lab?devcontainer_path=.devcontainer%2Ft1-01%2Fdevcontainer.json', `"Open in Codespaces" links to t1-01's configuration (${link})`);
       const files = await applySolution(url, SCENARIO);
       check(files.length > 0, `the solution is applied through the lab's API (${files.map((f) => f.path).join(', ')})`);
       await page.reload();
