@@ -502,6 +502,14 @@ async fn run(
         s.targets = Some(running.targets());
         s.load_targets = running.load_targets();
     });
+    // The lab's series for Prometheus while it runs here (`sdlab prometheus <id>`).
+    let exporter_cancel = CancellationToken::new();
+    let _exporter_stop = exporter_cancel.clone().drop_guard();
+    match crate::metrics::export::Exporter::start_recorded(&lab.home.run_dir(), &scenario.id).await
+    {
+        Ok(exporter) => exporter.feed(running.targets(), exporter_cancel),
+        Err(e) => tracing::warn!("no Prometheus metrics for {}: {e}", scenario.id),
+    }
     let mut ticker = tokio::time::interval(Duration::from_secs(1));
     // The load run under way: polled here, so that stopping the scenario ends it.
     let mut job: Option<Pin<Box<dyn Future<Output = ()> + '_>>> = None;
