@@ -46,8 +46,7 @@ pub fn dashboard(scenario: &Scenario, charts: &[Chart]) -> Value {
                 "query": "prometheus",
                 "hide": 0,
                 "refresh": 1,
-                "skipUrlSync": false,
-                "current": {}
+                "skipUrlSync": false
             }]
         },
         "panels": panels,
