@@ -55,9 +55,9 @@ pub fn charts(scenario: &Scenario) -> Vec<Chart> {
     let q = Query::new(&scenario.id);
     let mut charts = vec![
         chart("rps", "Requests/s", "req/s", "reqps",
-            "What the load generator offered (arrivals) and what was answered 2xx/3xx.",
+            "What the load generator sent (its arrivals, the offered rate, dropped ones included) and what was answered 2xx/3xx (the achieved rate).",
             vec![
-                line("offered", q.rate("sdlab_load_requests_total", "")),
+                line("sent", q.rate("sdlab_load_requests_total", "")),
                 line("ok", q.rate("sdlab_load_ok_total", "")),
             ]),
         chart("latency", "Latency (from intended send time)", "ms", "s",
