@@ -20,7 +20,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -29,7 +29,8 @@ use super::ApiError;
 use crate::build::BuildError;
 use crate::catalog::Scenario;
 use crate::load::LoadPlan;
-use crate::metrics::Targets;
+use crate::metrics::export::Exporter;
+use crate::metrics::{Sample, Targets};
 use crate::process::RunState;
 use crate::progress::{ActiveSteps, Progress};
 use crate::topology::{Lab, LabError, UpOptions};
@@ -105,6 +106,10 @@ pub(super) struct Shared {
     targets: Option<Targets>,
     /// Where load goes: nginx when the topology has it, else every instance.
     load_targets: Vec<String>,
+    /// The running lab's newest second, from the one collector this server runs for it:
+    /// every metrics stream and the Prometheus exporter read it (one probe session on
+    /// PostgreSQL however many windows watch).
+    samples: Option<watch::Receiver<Option<Sample>>>,
 }
 
 impl Shared {
@@ -172,6 +177,7 @@ impl Runner {
             events: Vec::new(),
             database_url: None,
             targets: None,
+            samples: None,
             load_targets: Vec::new(),
         }));
         let stop = CancellationToken::new();
@@ -424,6 +430,17 @@ impl Runner {
         }
     }
 
+    /// The samples of the lab this server runs for `id` (None when it runs none).
+    pub(super) async fn samples(&self, id: &str) -> Option<watch::Receiver<Option<Sample>>> {
+        let slot = self.slot.lock().await;
+        let current = slot.as_ref().filter(|s| s.scenario == id)?;
+        let guard = current
+            .shared
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        guard.samples.clone()
+    }
+
     /// What the metrics collector should watch while this server runs `id`.
     pub(super) async fn targets(&self, id: &str) -> Option<Targets> {
         let slot = self.slot.lock().await;
@@ -502,14 +519,33 @@ async fn run(
         s.targets = Some(running.targets());
         s.load_targets = running.load_targets();
     });
-    // The lab's series for Prometheus while it runs here (`sdlab prometheus <id>`).
-    let exporter_cancel = CancellationToken::new();
-    let _exporter_stop = exporter_cancel.clone().drop_guard();
-    match crate::metrics::export::Exporter::start_recorded(&lab.home.run_dir(), &scenario.id).await
-    {
-        Ok(exporter) => exporter.feed(running.targets(), exporter_cancel),
-        Err(e) => tracing::warn!("no Prometheus metrics for {}: {e}", scenario.id),
-    }
+    // One collector for the lab while it runs here: the metrics streams and the lab's series
+    // for Prometheus (`sdlab prometheus <id>`) read its samples.
+    let collector_cancel = CancellationToken::new();
+    let _collector_stop = collector_cancel.clone().drop_guard();
+    let exporter = match Exporter::start_recorded(&lab.home.run_dir(), &scenario.id).await {
+        Ok(exporter) => Some(exporter),
+        Err(e) => {
+            tracing::warn!("no Prometheus metrics for {}: {e}", scenario.id);
+            None
+        }
+    };
+    let (sample_tx, mut collected) = mpsc::unbounded_channel();
+    tokio::spawn(crate::metrics::collect(
+        running.targets(),
+        sample_tx,
+        collector_cancel,
+    ));
+    let (latest, samples) = watch::channel(None);
+    tokio::spawn(async move {
+        while let Some(sample) = collected.recv().await {
+            if let Some(exporter) = &exporter {
+                exporter.publish(&sample);
+            }
+            latest.send_replace(Some(sample));
+        }
+    });
+    Shared::set(&shared, |s| s.samples = Some(samples));
     let mut ticker = tokio::time::interval(Duration::from_secs(1));
     // The load run under way: polled here, so that stopping the scenario ends it.
     let mut job: Option<Pin<Box<dyn Future<Output = ()> + '_>>> = None;
@@ -586,6 +622,7 @@ async fn run(
         }
         s.database_url = None;
         s.targets = None;
+        s.samples = None;
         s.load_targets.clear();
     });
 }

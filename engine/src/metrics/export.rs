@@ -82,18 +82,6 @@ impl Exporter {
         Ok(exporter)
     }
 
-    /// Samples `targets` every second into this exporter until `cancel`: for a lab owner
-    /// that has no collector running all the time (the API's; `sdlab start` publishes its own).
-    pub fn feed(self, targets: super::Targets, cancel: CancellationToken) {
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        tokio::spawn(super::collect(targets, tx, cancel));
-        tokio::spawn(async move {
-            while let Some(sample) = rx.recv().await {
-                self.publish(&sample);
-            }
-        });
-    }
-
     /// The newest second: what the next scrape shows.
     pub fn publish(&self, sample: &Sample) {
         *self.latest.lock().unwrap_or_else(PoisonError::into_inner) = Some(sample.clone());
