@@ -29,7 +29,7 @@ use super::ApiError;
 use crate::build::BuildError;
 use crate::catalog::Scenario;
 use crate::load::LoadPlan;
-use crate::metrics::export::Exporter;
+use crate::metrics::export;
 use crate::metrics::{Sample, Targets};
 use crate::process::RunState;
 use crate::progress::{ActiveSteps, Progress};
@@ -274,13 +274,7 @@ impl Runner {
 
     /// The database URL of `id` while this server runs it.
     pub(super) async fn database_url(&self, id: &str) -> Option<String> {
-        let slot = self.slot.lock().await;
-        let current = slot.as_ref().filter(|s| s.scenario == id)?;
-        let guard = current
-            .shared
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        guard.database_url.clone()
+        self.read(id, |s| s.database_url.clone()).await
     }
 
     /// Makes a new job of `kind` on `id` the current one, unless one is under way.
@@ -416,40 +410,32 @@ impl Runner {
 
     /// Where load goes while `id` runs here (`Running::load_targets`).
     pub(super) async fn load_targets(&self, id: &str) -> Option<Vec<String>> {
-        let slot = self.slot.lock().await;
-        let current = slot.as_ref().filter(|s| s.scenario == id)?;
-        let guard = current
-            .shared
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        match &guard.status {
-            RunStatus::Running { .. } if !guard.load_targets.is_empty() => {
-                Some(guard.load_targets.clone())
-            }
+        self.read(id, |s| match &s.status {
+            RunStatus::Running { .. } if !s.load_targets.is_empty() => Some(s.load_targets.clone()),
             _ => None,
-        }
+        })
+        .await
     }
 
     /// The samples of the lab this server runs for `id` (None when it runs none).
     pub(super) async fn samples(&self, id: &str) -> Option<watch::Receiver<Option<Sample>>> {
-        let slot = self.slot.lock().await;
-        let current = slot.as_ref().filter(|s| s.scenario == id)?;
-        let guard = current
-            .shared
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        guard.samples.clone()
+        self.read(id, |s| s.samples.clone()).await
     }
 
     /// What the metrics collector should watch while this server runs `id`.
     pub(super) async fn targets(&self, id: &str) -> Option<Targets> {
+        self.read(id, |s| s.targets.clone()).await
+    }
+
+    /// Reads the shared state of the scenario this server runs, when it is `id`.
+    async fn read<T>(&self, id: &str, f: impl FnOnce(&Shared) -> Option<T>) -> Option<T> {
         let slot = self.slot.lock().await;
         let current = slot.as_ref().filter(|s| s.scenario == id)?;
         let guard = current
             .shared
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        guard.targets.clone()
+        f(&guard)
     }
 }
 
@@ -523,28 +509,13 @@ async fn run(
     // for Prometheus (`sdlab prometheus <id>`) read its samples.
     let collector_cancel = CancellationToken::new();
     let _collector_stop = collector_cancel.clone().drop_guard();
-    let exporter = match Exporter::start_recorded(&lab.home.run_dir(), &scenario.id).await {
-        Ok(exporter) => Some(exporter),
-        Err(e) => {
-            tracing::warn!("no Prometheus metrics for {}: {e}", scenario.id);
-            None
-        }
-    };
-    let (sample_tx, mut collected) = mpsc::unbounded_channel();
-    tokio::spawn(crate::metrics::collect(
+    let samples = export::collect_and_export(
         running.targets(),
-        sample_tx,
+        &lab.home.run_dir(),
+        &scenario.id,
         collector_cancel,
-    ));
-    let (latest, samples) = watch::channel(None);
-    tokio::spawn(async move {
-        while let Some(sample) = collected.recv().await {
-            if let Some(exporter) = &exporter {
-                exporter.publish(&sample);
-            }
-            latest.send_replace(Some(sample));
-        }
-    });
+    )
+    .await;
     Shared::set(&shared, |s| s.samples = Some(samples));
     let mut ticker = tokio::time::interval(Duration::from_secs(1));
     // The load run under way: polled here, so that stopping the scenario ends it.

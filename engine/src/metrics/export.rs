@@ -17,6 +17,7 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::Sample;
@@ -105,6 +106,36 @@ async fn serve(State(shared): State<Shared>) -> impl IntoResponse {
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         render(&shared.scenario, sample.as_ref(), load.as_ref()),
     )
+}
+
+/// One collector for a lab a long-lived process owns (the API's runner), feeding an exporter
+/// (when its port can be had; the lab runs without one otherwise) and the returned watch,
+/// which every metrics stream reads; both stop with `cancel`.
+pub async fn collect_and_export(
+    targets: super::Targets,
+    run_dir: &Path,
+    scenario: &str,
+    cancel: CancellationToken,
+) -> watch::Receiver<Option<Sample>> {
+    let exporter = match Exporter::start_recorded(run_dir, scenario).await {
+        Ok(exporter) => Some(exporter),
+        Err(e) => {
+            tracing::warn!("no Prometheus metrics for {scenario}: {e}");
+            None
+        }
+    };
+    let (tx, mut collected) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(super::collect(targets, tx, cancel));
+    let (latest, samples) = watch::channel(None);
+    tokio::spawn(async move {
+        while let Some(sample) = collected.recv().await {
+            if let Some(exporter) = &exporter {
+                exporter.publish(&sample);
+            }
+            latest.send_replace(Some(sample));
+        }
+    });
+    samples
 }
 
 /// The exposition text. Every series carries `scenario`; instance series carry
