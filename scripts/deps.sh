@@ -22,6 +22,9 @@ command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ] || need_
 # build and these tests, comes from scripts/node.sh.)
 if [ "${1:-}" = "--test" ]; then
     command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+    # The dashboards' test (cli/tests/it/prometheus.rs) runs Debian's prometheus on its own
+    # port and storage; the package's service is not started (policy-rc.d below).
+    command -v prometheus >/dev/null 2>&1 || need_apt+=(prometheus)
 fi
 
 # The desktop app (Tauri v2): WebKitGTK and friends to build it; for its test (--test) a real

@@ -3,7 +3,7 @@
 //! context saying what was attempted.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -12,7 +12,8 @@ use sdlab_engine::catalog::parse_duration;
 use sdlab_engine::check::{self, fmt_duration};
 use sdlab_engine::home::LearnerProgress;
 use sdlab_engine::learner::{self, SecondView};
-use sdlab_engine::load::{self, LoadPlan, RunSummary};
+use sdlab_engine::load::{self, LoadPlan, LoadTally, RunSummary};
+use sdlab_engine::metrics::export::Exporter;
 use sdlab_engine::metrics::{self, Sample, Targets};
 use sdlab_engine::{CodeSource, DatabaseChoice, Lab, Scenario, UpOptions};
 use tokio::sync::mpsc;
@@ -164,6 +165,14 @@ pub async fn start(id: &str, fix: Option<String>) -> Result<ExitCode> {
     let cancel = CancellationToken::new();
     let (tx, mut rx) = mpsc::unbounded_channel();
     let collector = tokio::spawn(metrics::collect(running.targets(), tx, cancel.clone()));
+    // The same samples for Prometheus (`sdlab prometheus <id>` prints where).
+    let exporter = match Exporter::start_recorded(&lab.home.run_dir(), &scenario.id).await {
+        Ok(e) => Some(e),
+        Err(e) => {
+            eprintln!("No Prometheus metrics for this lab: {e}");
+            None
+        }
+    };
     let interactive = view::interactive();
     let mut crashed = false;
     let mut nginx_down = false;
@@ -173,6 +182,9 @@ pub async fn start(id: &str, fix: Option<String>) -> Result<ExitCode> {
             _ = sigterm.recv() => break,
             sample = rx.recv() => {
                 let Some(sample) = sample else { break };
+                if let Some(exporter) = &exporter {
+                    exporter.publish(&sample);
+                }
                 for svc in &mut running.services {
                     if let (false, Some(status)) = (crashed, svc.exit_status()) {
                         crashed = true;
@@ -329,7 +341,8 @@ pub async fn load(
             .collect::<Vec<_>>()
             .join(", ")
     );
-    let run = run_with_view(plan, targets).await;
+    let tally = LoadTally::path(&lab.home.run_dir(), &scenario.id);
+    let run = run_with_view(plan, targets, &tally).await;
     if let Some(running) = own {
         running.shutdown().await;
     }
@@ -343,7 +356,11 @@ pub async fn load(
 
 /// Runs a load plan while printing one line a second (load stats + the scenario's signals);
 /// returns its summary and seconds.
-async fn run_with_view(plan: LoadPlan, targets: Targets) -> Result<(RunSummary, Vec<SecondView>)> {
+async fn run_with_view(
+    plan: LoadPlan,
+    targets: Targets,
+    tally_path: &Path,
+) -> Result<(RunSummary, Vec<SecondView>)> {
     let cancel = CancellationToken::new();
     let (sample_tx, mut sample_rx) = mpsc::unbounded_channel::<Sample>();
     let collector = tokio::spawn(metrics::collect(targets, sample_tx, cancel.clone()));
@@ -357,12 +374,16 @@ async fn run_with_view(plan: LoadPlan, targets: Targets) -> Result<(RunSummary, 
     let run = tokio::spawn(load::run(plan, Some(tick_tx), load_cancel));
     let mut latest: Option<Sample> = None;
     let mut seconds = Vec::new();
+    let mut tally = LoadTally::default();
     loop {
         tokio::select! {
             s = sample_rx.recv() => if let Some(s) = s { latest = Some(s) },
             t = tick_rx.recv() => match t {
                 Some(t) => {
                     eprintln!("{}", view::second_line(&t, latest.as_ref()));
+                    // For the lab's Prometheus exporter, in whichever process owns the lab.
+                    tally.add(&t);
+                    let _ = tally.write(tally_path);
                     seconds.push(SecondView::from(&t));
                 }
                 None => break,

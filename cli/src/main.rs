@@ -7,6 +7,7 @@ mod commands;
 mod consoles;
 mod learn;
 mod logs;
+mod observe;
 mod open;
 mod prebuild;
 mod scaffold;
@@ -184,6 +185,18 @@ enum Command {
         #[arg(long)]
         check: bool,
     },
+    /// For scenario authors: write `dashboards/<id>/dashboard.json` (Grafana) and
+    /// `dashboards/<id>/prometheus.yml` for every scenario, from the same chart definitions as
+    /// the window's, and remove those of scenarios that are gone. `--check` changes nothing:
+    /// exit code 1 and the files that differ.
+    Dashboards {
+        /// Only compare the committed files with what the catalog generates.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Print a Prometheus configuration (prometheus.yml) for the running scenario, with its
+    /// real ports: the lab's own series and each instance's /metrics.
+    Prometheus { id: String },
     /// Packaging: write every scenario's service and solution workspace, exactly as the lab
     /// generates them, under DIR and print their manifests (for `cargo vendor`).
     #[command(hide = true)]
@@ -261,6 +274,8 @@ fn main() -> ExitCode {
             } => scaffold::new(&id, &title, track, stage),
             Command::Lint { root } => scaffold::lint(root),
             Command::Devcontainers { check } => scaffold::devcontainers(check),
+            Command::Dashboards { check } => observe::dashboards(check),
+            Command::Prometheus { id } => observe::prometheus(&id),
             Command::StageWorkspaces { dir } => commands::stage_workspaces(&dir),
         }
     });

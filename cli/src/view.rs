@@ -236,6 +236,7 @@ mod tests {
                 rejected_writes: 2,
                 ops_per_second: 150,
                 clients: 3,
+                ..RedisSample::default()
             }),
             ..Sample::default()
         };

@@ -28,6 +28,7 @@ pub mod build;
 pub mod catalog;
 pub mod cgroup;
 pub mod check;
+pub mod dashboards;
 pub mod dependency;
 pub mod deploy;
 pub mod doctor;

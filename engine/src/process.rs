@@ -333,6 +333,10 @@ pub struct RunState {
     /// The scenario's Redis (`redis://127.0.0.1:PORT`), for `sdlab redis` and the console.
     #[serde(default)]
     pub redis_url: Option<String>,
+    /// The lab's Prometheus exporter (`metrics::export`) on 127.0.0.1, once its owner started
+    /// one: `sdlab prometheus <id>` prints it.
+    #[serde(default)]
+    pub metrics_port: Option<u16>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

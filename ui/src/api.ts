@@ -57,9 +57,11 @@ export interface Progress { checks_run: number; passed: boolean; solution_reveal
 /** `codespaces`: the "Open in Codespaces" link, when the lab's GitHub repository is configured. */
 export interface ScenarioSummary { id: string; title: string; track: number; stage: string; minutes: number; concepts: string[]; progress: Progress; codespaces?: string }
 export interface Question { id: string; figure: string | null }
-export interface ScenarioDetail extends ScenarioSummary { guide: string; hints: number; instances: number; postgres: boolean; redis: boolean; replica: boolean; profiles: string[]; questions: Question[]; panels: Panel[] }
+export interface ScenarioDetail extends ScenarioSummary { guide: string; hints: number; instances: number; postgres: boolean; redis: boolean; replica: boolean; profiles: string[]; questions: Question[]; panels: Panel[]; charts: ChartView[] }
 /** A scenario's own chart (`[[panels]]` in scenario.toml) over the services' /metrics. */
 export interface Panel { title: string; unit: string; series: { label: string; metric: string; rate: boolean; instance: number | null }[] }
+/** A chart as the engine defines it for the window and the Grafana dashboards alike. */
+export interface ChartView { id: string; title: string; unit: string; series: string[] }
 export interface EventView { kind: string; step?: string; text?: string; took_ms?: number }
 export interface Status { scenario: string; state: 'stopped' | 'starting' | 'running' | 'failed'; step?: string | null; url?: string; urls?: string[]; entry?: string; cpu_limit?: string | null; error?: string; diagnostics?: string | null; events: EventView[]; owner_pid?: number }
 export interface Second { second: number; sent: number; ok: number; failed: number; errors: Record<string, number>; p50_ms: number; p95_ms: number; p99_ms: number; max_ms: number; in_flight: number }

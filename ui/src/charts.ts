@@ -9,11 +9,13 @@
 // with the WAL it has not replayed yet, and the CPU of the primary beside the replica's (reads
 // moved to the replica show there). A scenario's
 // own panels (`[[panels]]` in its scenario.toml) follow, drawn from the metrics its services
-// export.
+// export. Which charts a scenario has, their titles, units and lines, in order, are the
+// engine's (`ScenarioDetail.charts`, the one definition the Grafana dashboards in dashboards/
+// are generated from); this file keeps how they look and where their values come from.
 
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
-import type { Panel, Sample, Second } from './api';
+import type { ChartView, Panel, Sample, Second } from './api';
 
 interface Chart {
   plot: uPlot;
@@ -30,30 +32,45 @@ interface Spec {
   range?: [number, number];
 }
 
-const LOAD_SPECS: Spec[] = [
-  { id: 'rps', title: 'Requests/s', unit: 'req/s', series: [{ label: 'sent', color: '#2563eb' }, { label: 'ok', color: '#16a34a' }, { label: 'sent (before)', color: '#93c5fd', dash: true }] },
-  { id: 'latency', title: 'Latency (from intended send time)', unit: 'ms', series: [{ label: 'p50', color: '#16a34a' }, { label: 'p95', color: '#d97706' }, { label: 'p99', color: '#dc2626' }, { label: 'p95 (before)', color: '#fcd34d', dash: true }, { label: 'p99 (before)', color: '#fca5a5', dash: true }] },
-  { id: 'errors', title: 'Errors/s', unit: 'errors/s', series: [{ label: 'failed', color: '#dc2626' }, { label: 'failed (before)', color: '#fca5a5', dash: true }] },
-];
+/** The load charts: the previous run of the same kind is overlaid on them, dashed. */
+const LOAD_IDS = ['rps', 'latency', 'errors'];
 
-const SIGNAL_SPECS: Spec[] = [
-  { id: 'pg', title: 'PostgreSQL sessions', unit: 'sessions', series: [{ label: 'active', color: '#dc2626' }, { label: 'idle', color: '#2563eb' }, { label: 'idle in transaction', color: '#d97706' }, { label: 'new/s', color: '#7c3aed' }] },
-  { id: 'pool', title: 'Service: pool and in flight (all instances)', unit: 'count', series: [{ label: 'pool in use', color: '#16a34a' }, { label: 'pool waiting', color: '#dc2626' }, { label: 'in flight', color: '#2563eb' }] },
-  { id: 'cpu', title: 'CPU (cores busy)', unit: 'cores', series: [{ label: 'PostgreSQL', color: '#7c3aed' }, ...[1, 2, 3, 4].map((i) => ({ label: `instance ${i}`, color: ['#2563eb', '#16a34a', '#d97706', '#dc2626'][i - 1] }))] },
-];
+/** The window's look of the engine's charts: each line's colour, the previous run's dashed
+ *  lines, dashed reference lines, and a fixed y range. What a chart shows (id, title, unit,
+ *  lines, in order) is the engine's (`ScenarioDetail.charts`, the definition the Grafana
+ *  dashboards are generated from); `addSample` and `showLoad` fill the lines in that order. */
+const LOOK: Record<string, { colors: string[]; dashed?: number[]; before?: { label: string; color: string }[]; range?: [number, number] }> = {
+  rps: { colors: ['#2563eb', '#16a34a'], before: [{ label: 'sent (before)', color: '#93c5fd' }] },
+  latency: { colors: ['#16a34a', '#d97706', '#dc2626'], before: [{ label: 'p95 (before)', color: '#fcd34d' }, { label: 'p99 (before)', color: '#fca5a5' }] },
+  errors: { colors: ['#dc2626'], before: [{ label: 'failed (before)', color: '#fca5a5' }] },
+  pg: { colors: ['#dc2626', '#2563eb', '#d97706', '#7c3aed'] },
+  pool: { colors: ['#16a34a', '#dc2626', '#2563eb'] },
+  cpu: { colors: ['#7c3aed', '#2563eb', '#16a34a', '#d97706', '#dc2626'] },
+  'redis-ops': { colors: ['#2563eb', '#16a34a', '#dc2626'] },
+  'redis-ratio': { colors: ['#16a34a'], range: [0, 100] },
+  'redis-memory': { colors: ['#2563eb', '#dc2626'], dashed: [1] },
+  'redis-pressure': { colors: ['#d97706', '#dc2626', '#7c3aed'] },
+  'replica-lag': { colors: ['#dc2626', '#7c3aed'], dashed: [1] },
+  'replica-wal': { colors: ['#d97706'] },
+  'replica-cpu': { colors: ['#7c3aed', '#0891b2'] },
+};
 
-const REDIS_SPECS: Spec[] = [
-  { id: 'redis-ops', title: 'Redis: commands/s', unit: 'per s', series: [{ label: 'ops', color: '#2563eb' }, { label: 'hits', color: '#16a34a' }, { label: 'misses', color: '#dc2626' }] },
-  { id: 'redis-ratio', title: 'Redis: hit ratio (hits / lookups in that second)', unit: '%', range: [0, 100], series: [{ label: 'hit ratio', color: '#16a34a' }] },
-  { id: 'redis-memory', title: 'Redis: memory', unit: 'MiB', series: [{ label: 'used', color: '#2563eb' }, { label: 'maxmemory', color: '#dc2626', dash: true }] },
-  { id: 'redis-pressure', title: 'Redis: evictions, writes refused (OOM), clients', unit: 'per s / count', series: [{ label: 'evicted/s', color: '#d97706' }, { label: 'refused (OOM)/s', color: '#dc2626' }, { label: 'clients', color: '#7c3aed' }] },
-];
+/** Charts the window shows another way: instances up is the strip above the charts. */
+const ELSEWHERE = ['up'];
 
-const REPLICA_SPECS: Spec[] = [
-  { id: 'replica-lag', title: 'Replica: lag (how old its data is) and apply delay', unit: 's', series: [{ label: 'replay lag', color: '#dc2626' }, { label: 'apply delay', color: '#7c3aed', dash: true }] },
-  { id: 'replica-wal', title: 'Replica: WAL written on the primary, not yet replayed', unit: 'KiB', series: [{ label: 'behind', color: '#d97706' }] },
-  { id: 'replica-cpu', title: 'PostgreSQL CPU: primary and replica', unit: 'cores', series: [{ label: 'primary', color: '#7c3aed' }, { label: 'replica', color: '#0891b2' }] },
-];
+/** One of the engine's charts as the window draws it. The CPU chart's one instance line (a
+ *  series per instance in Prometheus) is four here: the window draws up to four instances. */
+function specOf(view: ChartView): Spec {
+  const look = LOOK[view.id];
+  const labels = view.id === 'cpu' ? view.series.flatMap((l) => (l === 'instance' ? [1, 2, 3, 4].map((i) => `instance ${i}`) : [l])) : view.series;
+  const series = labels.map((label, j) => ({
+    label,
+    color: look?.colors[j] ?? PANEL_COLORS[j % PANEL_COLORS.length],
+    dash: look?.dashed?.includes(j),
+  }));
+  for (const b of look?.before ?? []) series.push({ label: b.label, color: b.color, dash: true });
+  return { id: view.id, title: view.title, unit: view.unit, series, range: look?.range };
+}
 
 const MIB = 1024 * 1024;
 const NONE = null as unknown as number;
@@ -62,12 +79,13 @@ const PANEL_COLORS = ['#2563eb', '#16a34a', '#d97706', '#dc2626', '#7c3aed', '#0
 
 export class Charts {
   private charts = new Map<string, Chart>();
+  /** The open scenario's charts, in order. */
+  private specs: Spec[] = [];
   /** The open scenario's panels, their chart ids, and the last value of each rate series. */
   private panels: { id: string; panel: Panel }[] = [];
   private lastValues = new Map<string, { at: number; value: number }>();
 
   constructor(private root: HTMLElement) {
-    for (const spec of [...LOAD_SPECS, ...SIGNAL_SPECS]) this.add(spec);
     new ResizeObserver(() => this.resize()).observe(root);
   }
 
@@ -75,34 +93,21 @@ export class Charts {
   private redis = false;
   private replica = false;
 
-  /** Replaces the previous scenario's charts with this one's: its Redis charts when it has
-   *  Redis (`[topology.redis]`), its replication charts when it has a replica, then its
-   *  panels. */
-  setPanels(panels: Panel[], redis = false, replica = false) {
-    const old = [...this.topologySpecs().map((s) => s.id), ...this.panels.map((p) => p.id)];
-    for (const id of old) {
-      this.charts.get(id)?.plot.destroy();
-      this.charts.delete(id);
+  /** Replaces the previous scenario's charts with this one's, as the engine defines them
+   *  (`ScenarioDetail.charts`: load, signals, Redis's with `[topology.redis]`, the replica's
+   *  with one, then `[[panels]]`, whose values are read from `panels`). */
+  setCharts(views: ChartView[], panels: Panel[]) {
+    for (const [id, chart] of this.charts) {
+      chart.plot.destroy();
       this.root.querySelector(`[data-chart="${id}"]`)?.remove();
     }
+    this.charts.clear();
     this.lastValues.clear();
-    this.redis = redis;
-    this.replica = replica;
-    for (const spec of this.topologySpecs()) this.add(spec);
+    this.specs = views.filter((v) => !ELSEWHERE.includes(v.id)).map(specOf);
+    this.redis = this.specs.some((s) => s.id.startsWith('redis-'));
+    this.replica = this.specs.some((s) => s.id.startsWith('replica-'));
     this.panels = panels.map((panel, i) => ({ id: `panel-${i}`, panel }));
-    for (const { id, panel } of this.panels) {
-      this.add({
-        id,
-        title: panel.title,
-        unit: panel.unit,
-        series: panel.series.map((s, j) => ({ label: s.label, color: PANEL_COLORS[j % PANEL_COLORS.length] })),
-      });
-    }
-  }
-
-  /** The charts the open scenario's topology adds (Redis, replica). */
-  private topologySpecs(): Spec[] {
-    return [...(this.redis ? REDIS_SPECS : []), ...(this.replica ? REPLICA_SPECS : [])];
+    for (const spec of this.specs) this.add(spec);
   }
 
   /** Ids of the open scenario's panel charts (the browser test reads them). */
@@ -208,12 +213,12 @@ export class Charts {
 
   /** Ids of the Redis charts while the open scenario has Redis (the browser test reads them). */
   redisIds(): string[] {
-    return this.redis ? REDIS_SPECS.map((s) => s.id) : [];
+    return this.specs.filter((s) => s.id.startsWith('redis-')).map((s) => s.id);
   }
 
   /** Ids of the replication charts while the open scenario has a replica. */
   replicaIds(): string[] {
-    return this.replica ? REPLICA_SPECS.map((s) => s.id) : [];
+    return this.specs.filter((s) => s.id.startsWith('replica-')).map((s) => s.id);
   }
 
   /** How many points a series of the named chart holds (the browser test reads it). */
@@ -227,20 +232,21 @@ export class Charts {
   }
 
   clearSignals() {
-    for (const spec of [...SIGNAL_SPECS, ...this.topologySpecs()]) this.set(spec.id, [[], ...spec.series.map(() => [])]);
-    for (const { id, panel } of this.panels) this.set(id, [[], ...panel.series.map(() => [])]);
+    for (const spec of this.specs.filter((s) => !LOAD_IDS.includes(s.id))) this.set(spec.id, [[], ...spec.series.map(() => [])]);
     this.lastValues.clear();
   }
 
   private set(id: string, data: number[][]) {
-    const chart = this.charts.get(id)!;
+    const chart = this.charts.get(id);
+    if (!chart) return; // no scenario open yet, or not one of its charts
     chart.data = data;
     chart.plot.setData(data as uPlot.AlignedData);
     chart.plot.root.dataset.points = String(this.points(id));
   }
 
   private append(id: string, x: number, values: number[]) {
-    const chart = this.charts.get(id)!;
+    const chart = this.charts.get(id);
+    if (!chart) return;
     const data = chart.data.map((col, i) => [...col, i === 0 ? x : values[i - 1]].slice(-300));
     this.set(id, data);
   }

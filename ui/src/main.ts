@@ -113,7 +113,7 @@ async function openScenario(id: string) {
   renderGuide($('guide'), id, detail.guide, detail.progress.answers, () => state.history);
   $('hints').replaceChildren();
   if (detail.progress.hints_shown > 0) await showHints(await get(`/scenarios/${id}/hints`));
-  charts.setPanels(detail.panels, detail.redis, detail.replica);
+  charts.setCharts(detail.charts, detail.panels);
   showRedisConsole(detail.redis);
   showReplicaControls(detail.replica);
   charts.clearSignals();

@@ -20,11 +20,12 @@
 // so t1-05's build is incremental); t1-05's code, database and Redis are reset at the start of
 // every run. Under a minute with a warm home (a cold one builds t1-05's service first). Screenshots: target/ui-artifacts/redis-*.png.
 
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
-import { applySolution, artifacts, chartValues as values, chromiumPath, home, labGone, labProcesses, MINUTE, repo, reporter, sdlabBin, serve, stopServe } from './lab.mjs';
+import { applySolution, artifacts, chartValues as values, chromiumPath, home, labEnv, labGone, labProcesses, MINUTE, repo, reporter, sdlabBin, serve, stopServe } from './lab.mjs';
 
 const SCENARIO = 't1-05';
 const { check, shot, elapsed } = reporter('redis');
@@ -66,6 +67,14 @@ async function redisConsole(page, command) {
     const entry = document.querySelectorAll('#redis-output > div')[n];
     return { cmd: entry.children[0].textContent, kind: entry.children[1].className, text: entry.children[1].textContent };
   }, before);
+}
+
+/** The running lab's exposition for Prometheus, at the port `sdlab prometheus` prints. */
+async function labMetrics() {
+  const config = execFileSync(sdlabBin, ['prometheus', SCENARIO], { env: labEnv, encoding: 'utf8' });
+  const port = /job_name: "sdlab-lab"[\s\S]*?127\.0\.0\.1:(\d+)/.exec(config)?.[1];
+  check(port, `sdlab prometheus ${SCENARIO} names the lab's metrics port`);
+  return (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
 }
 
 async function main() {
@@ -145,6 +154,13 @@ async function main() {
     // Load from the window: the explore profile (the UI offers no rate; 400 req/s, 30 s).
     await page.click('#tabs button[data-tab=charts]');
     await page.click('#btn-load');
+    // Meanwhile the lab this server runs serves its series for Prometheus, the window's load
+    // included (`sdlab prometheus` names the port; the dashboards' own test scrapes a terminal's lab).
+    await page.waitForFunction(() => window.sdlab.state.job?.kind === 'load' && (window.sdlab.state.job.seconds?.length ?? 0) >= 3, null, { timeout: MINUTE });
+    const exported = await labMetrics();
+    check(/^sdlab_load_requests_total\{scenario="t1-05"\} [1-9]/m.test(exported), 'the exporter shows the window\'s load (sdlab_load_requests_total)');
+    check(/^sdlab_redis_keyspace_hits_total\{scenario="t1-05"\} \d/m.test(exported), 'and Redis INFO (sdlab_redis_keyspace_hits_total)');
+    check(/^sdlab_instance_up\{scenario="t1-05",lab_instance="2"\} 1$/m.test(exported), 'and both instances up (sdlab_instance_up)');
     await page.waitForFunction(() => window.sdlab.state.job?.kind === 'load' && window.sdlab.state.job.state !== 'running', null, { timeout: 2 * MINUTE });
     const job = await page.evaluate(() => window.sdlab.state.job);
     check(job.state === 'done', `the load run finished (${job.state} ${job.error ?? ''})`);

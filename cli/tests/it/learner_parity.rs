@@ -152,6 +152,7 @@ fn the_terminal_and_the_window_follow_the_same_learner_rules() {
         services: Vec::new(),
         nginx_url: None,
         redis_url: None,
+        metrics_port: None,
     }
     .write(&home.join("run").join(format!("{FIXTURE}.json")))
     .unwrap();

@@ -14,6 +14,7 @@ mod harness;
 mod learner_parity;
 mod lifecycle;
 mod open;
+mod prometheus;
 mod redis;
 mod reliability;
 mod scaffold;

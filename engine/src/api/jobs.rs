@@ -33,6 +33,7 @@ use crate::{DatabaseChoice, Lab, LabError, Running, UpOptions};
 /// The per-second stats of a run, forwarded into the job as they come.
 fn forward_seconds(
     jobs: &JobCell,
+    tally: Option<std::path::PathBuf>,
 ) -> (
     mpsc::UnboundedSender<SecondStats>,
     impl std::future::Future<Output = ()>,
@@ -40,8 +41,15 @@ fn forward_seconds(
     let (ticks, mut received) = mpsc::unbounded_channel::<SecondStats>();
     let sink = Arc::clone(jobs);
     let forward = async move {
+        // A playground load is published for the lab's Prometheus exporter (a check's is not:
+        // it loads its own lab).
+        let mut sum = load::LoadTally::default();
         while let Some(t) = received.recv().await {
             set_job(&sink, |job| job.seconds.push(SecondView::from(&t)));
+            if let Some(path) = &tally {
+                sum.add(&t);
+                let _ = sum.write(path);
+            }
         }
     };
     (ticks, forward)
@@ -55,7 +63,8 @@ pub(super) async fn run_load(
     jobs: JobCell,
     cancel: CancellationToken,
 ) {
-    let (ticks, forward) = forward_seconds(&jobs);
+    let tally = load::LoadTally::path(&lab.home.run_dir(), scenario);
+    let (ticks, forward) = forward_seconds(&jobs, Some(tally));
     let (result, ()) = tokio::join!(load::run(plan, Some(ticks), cancel), forward);
     match result {
         Ok(summary) => {
@@ -164,7 +173,7 @@ async fn check_in_own_lab(
 
 /// Runs the check on `running`, recording each second and the verdict.
 async fn judge(lab: &Lab, running: &Running, jobs: &JobCell, cancel: &CancellationToken) {
-    let (ticks, forward) = forward_seconds(jobs);
+    let (ticks, forward) = forward_seconds(jobs, None);
     let (result, ()) = tokio::join!(
         check::run(running, Some(ticks), cancel.clone(), check::Load::Run),
         forward

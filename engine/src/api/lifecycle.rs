@@ -125,6 +125,7 @@ mod tests {
             services: Vec::new(),
             nginx_url: None,
             redis_url: None,
+            metrics_port: None,
         };
         state.write(&path).unwrap();
         let starting = elsewhere(&lab, &scenario);

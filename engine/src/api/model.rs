@@ -75,6 +75,29 @@ pub struct ScenarioDetail {
     pub questions: Vec<QuestionView>,
     /// The scenario's own charts (`[[panels]]`), drawn after the standard ones.
     pub panels: Vec<crate::catalog::Panel>,
+    /// Every chart of the scenario in order (`dashboards::charts`, the definition the Grafana
+    /// dashboards are generated from): the window takes titles, units and lines from it.
+    pub charts: Vec<ChartView>,
+}
+
+/// A chart as the window draws it: its id, title, unit and the labels of its lines.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ChartView {
+    pub id: String,
+    pub title: String,
+    pub unit: String,
+    pub series: Vec<String>,
+}
+
+impl From<&crate::dashboards::Chart> for ChartView {
+    fn from(c: &crate::dashboards::Chart) -> Self {
+        ChartView {
+            id: c.id.clone(),
+            title: c.title.clone(),
+            unit: c.unit.clone(),
+            series: c.series.iter().map(|s| s.label.clone()).collect(),
+        }
+    }
 }
 
 /// A question of the guide: a fenced block whose info string is
@@ -784,6 +807,7 @@ mod tests {
                 rejected_writes: 2,
                 ops_per_second: 150,
                 clients: 3,
+                ..RedisSample::default()
             }),
             ..Default::default()
         };

@@ -20,7 +20,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -29,7 +29,8 @@ use super::ApiError;
 use crate::build::BuildError;
 use crate::catalog::Scenario;
 use crate::load::LoadPlan;
-use crate::metrics::Targets;
+use crate::metrics::export;
+use crate::metrics::{Sample, Targets};
 use crate::process::RunState;
 use crate::progress::{ActiveSteps, Progress};
 use crate::topology::{Lab, LabError, UpOptions};
@@ -105,6 +106,10 @@ pub(super) struct Shared {
     targets: Option<Targets>,
     /// Where load goes: nginx when the topology has it, else every instance.
     load_targets: Vec<String>,
+    /// The running lab's newest second, from the one collector this server runs for it:
+    /// every metrics stream and the Prometheus exporter read it (one probe session on
+    /// PostgreSQL however many windows watch).
+    samples: Option<watch::Receiver<Option<Sample>>>,
 }
 
 impl Shared {
@@ -172,6 +177,7 @@ impl Runner {
             events: Vec::new(),
             database_url: None,
             targets: None,
+            samples: None,
             load_targets: Vec::new(),
         }));
         let stop = CancellationToken::new();
@@ -268,13 +274,7 @@ impl Runner {
 
     /// The database URL of `id` while this server runs it.
     pub(super) async fn database_url(&self, id: &str) -> Option<String> {
-        let slot = self.slot.lock().await;
-        let current = slot.as_ref().filter(|s| s.scenario == id)?;
-        let guard = current
-            .shared
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        guard.database_url.clone()
+        self.read(id, |s| s.database_url.clone()).await
     }
 
     /// Makes a new job of `kind` on `id` the current one, unless one is under way.
@@ -410,29 +410,32 @@ impl Runner {
 
     /// Where load goes while `id` runs here (`Running::load_targets`).
     pub(super) async fn load_targets(&self, id: &str) -> Option<Vec<String>> {
-        let slot = self.slot.lock().await;
-        let current = slot.as_ref().filter(|s| s.scenario == id)?;
-        let guard = current
-            .shared
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        match &guard.status {
-            RunStatus::Running { .. } if !guard.load_targets.is_empty() => {
-                Some(guard.load_targets.clone())
-            }
+        self.read(id, |s| match &s.status {
+            RunStatus::Running { .. } if !s.load_targets.is_empty() => Some(s.load_targets.clone()),
             _ => None,
-        }
+        })
+        .await
+    }
+
+    /// The samples of the lab this server runs for `id` (None when it runs none).
+    pub(super) async fn samples(&self, id: &str) -> Option<watch::Receiver<Option<Sample>>> {
+        self.read(id, |s| s.samples.clone()).await
     }
 
     /// What the metrics collector should watch while this server runs `id`.
     pub(super) async fn targets(&self, id: &str) -> Option<Targets> {
+        self.read(id, |s| s.targets.clone()).await
+    }
+
+    /// Reads the shared state of the scenario this server runs, when it is `id`.
+    async fn read<T>(&self, id: &str, f: impl FnOnce(&Shared) -> Option<T>) -> Option<T> {
         let slot = self.slot.lock().await;
         let current = slot.as_ref().filter(|s| s.scenario == id)?;
         let guard = current
             .shared
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        guard.targets.clone()
+        f(&guard)
     }
 }
 
@@ -502,6 +505,18 @@ async fn run(
         s.targets = Some(running.targets());
         s.load_targets = running.load_targets();
     });
+    // One collector for the lab while it runs here: the metrics streams and the lab's series
+    // for Prometheus (`sdlab prometheus <id>`) read its samples.
+    let collector_cancel = CancellationToken::new();
+    let _collector_stop = collector_cancel.clone().drop_guard();
+    let samples = export::collect_and_export(
+        running.targets(),
+        &lab.home.run_dir(),
+        &scenario.id,
+        collector_cancel,
+    )
+    .await;
+    Shared::set(&shared, |s| s.samples = Some(samples));
     let mut ticker = tokio::time::interval(Duration::from_secs(1));
     // The load run under way: polled here, so that stopping the scenario ends it.
     let mut job: Option<Pin<Box<dyn Future<Output = ()> + '_>>> = None;
@@ -578,6 +593,7 @@ async fn run(
         }
         s.database_url = None;
         s.targets = None;
+        s.samples = None;
         s.load_targets.clear();
     });
 }

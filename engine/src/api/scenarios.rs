@@ -9,7 +9,7 @@ use axum::Json;
 use futures_util::StreamExt;
 use serde::Deserialize;
 
-use super::model::{LogsView, ResetRequest, ResetView, ScenarioDetail, ScenarioSummary};
+use super::model::{ChartView, LogsView, ResetRequest, ResetView, ScenarioDetail, ScenarioSummary};
 use super::{ApiError, ApiState};
 use crate::catalog::codespaces;
 use crate::home::LearnerProgress;
@@ -66,6 +66,10 @@ pub(super) async fn detail(
         profiles: scenario.profiles.keys().cloned().collect(),
         questions,
         panels: scenario.panels.clone(),
+        charts: crate::dashboards::charts(scenario)
+            .iter()
+            .map(ChartView::from)
+            .collect(),
     }))
 }
 

@@ -228,6 +228,7 @@ impl Lab {
                 .collect(),
             nginx_url,
             redis_url,
+            metrics_port: None,
         };
         state.write(&db.state.path).map_err(|source| LabError::Io {
             what: format!("write {}", db.state.path.display()),

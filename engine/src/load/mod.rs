@@ -32,6 +32,7 @@
 mod aggregate;
 mod params;
 mod plan;
+mod publish;
 mod record;
 mod request_ids;
 mod schedule;
@@ -53,6 +54,7 @@ pub use aggregate::{LatencySummary, RunSummary, SecondStats, TemplateSummary, MA
 pub use params::MAX_ZIPF_N;
 pub(crate) use params::{Mix, Rendered};
 pub use plan::{LoadPlan, LoadTargets, Method, Model, ParamGen, RequestTemplate, Sessions, Stage};
+pub use publish::{LoadTally, ERROR_KINDS};
 pub use record::{status_label, ErrorKind, Outcome, RequestRecord};
 pub use request_ids::{Echo, RequestIds, Tagged};
 pub(crate) use send::hyper_method;

@@ -5,7 +5,8 @@
 //!
 //! One file per source: `postgres.rs` (sessions, the server log), `replica.rs` (the
 //! streaming replica's lag), `redis.rs` (Redis INFO), `prom.rs` (the Prometheus text
-//! format), `http.rs` (the tiny HTTP client the scrapes and probes use).
+//! format), `http.rs` (the tiny HTTP client the scrapes and probes use), `export.rs` (the same
+//! samples served back in that format, for Prometheus).
 //!
 //! Every instance is sampled on its own (`ServiceSample`: up or down, its `/metrics`, its
 //! CPU), all at once and each with a short timeout, so a killed or hung instance shows as
@@ -15,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
+pub mod export;
 mod http;
 mod postgres;
 mod prom;

@@ -19,6 +19,10 @@ pub struct RedisSample {
     pub rejected_writes: u64,
     pub ops_per_second: u64,
     pub clients: u64,
+    /// INFO's counters since Redis started, as read (the exporter's Prometheus counters).
+    pub hits_total: u64,
+    pub misses_total: u64,
+    pub evicted_total: u64,
 }
 
 /// The INFO counters a [`RedisSample`]'s rates come from.
@@ -79,6 +83,9 @@ pub(super) fn redis_sample(
         rejected_writes: rejected,
         ops_per_second: n("instantaneous_ops_per_sec"),
         clients: n("connected_clients"),
+        hits_total: counters.hits,
+        misses_total: counters.misses,
+        evicted_total: counters.evicted,
     };
     (sample, counters)
 }

@@ -541,6 +541,7 @@ async fn the_redis_console_runs_reads_and_refuses_writes_unless_asked_and_needs_
         services: Vec::new(),
         nginx_url: None,
         redis_url: Some(redis.url()),
+        metrics_port: None,
     }
     .write(&sdlab_engine::process::RunState::path(
         &lab.home.run_dir(),

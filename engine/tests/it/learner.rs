@@ -206,6 +206,7 @@ fn live_lab(lab: &Lab, scenario: &str, pid: u32) {
         services: Vec::new(),
         nginx_url: None,
         redis_url: None,
+        metrics_port: None,
     }
     .write(&RunState::path(&lab.home.run_dir(), scenario))
     .unwrap();

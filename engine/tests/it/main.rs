@@ -5,6 +5,7 @@ mod api_ui;
 mod build_reuse;
 mod catalog;
 mod check_table;
+mod dashboards;
 mod devcontainer;
 mod doctor;
 mod fixes;

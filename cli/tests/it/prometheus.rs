@@ -1,0 +1,241 @@
+//! The generated dashboards against a real Prometheus: `sdlab start t1-05` (its solution, so
+//! the cache is used), `sdlab prometheus t1-05` for the configuration, Debian's `prometheus`
+//! started on it (its own storage in a temp dir, a free loopback port, 1 s scrapes), a bounded
+//! `sdlab load`, and every PromQL query of every panel of the committed
+//! `dashboards/t1-05/dashboard.json` asked through `/api/v1/query` until each returns a number.
+//! t1-05 has Redis and two instances, so the load, PostgreSQL, CPU, up, pool, Redis and the
+//! scenario's own panel are all covered; the replica's queries are covered by the engine test
+//! `dashboards` (every lab series a query names is one the exporter serves).
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::harness::*;
+
+const ID: &str = "t1-05";
+
+/// Kills a child when the test ends, however it ends.
+struct Reap(Child);
+
+impl Drop for Reap {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn prometheus_binary() -> PathBuf {
+    let debian = PathBuf::from("/usr/bin/prometheus");
+    if debian.is_file() {
+        return debian;
+    }
+    std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+        .map(|d| d.join("prometheus"))
+        .find(|p| p.is_file())
+        .expect("no prometheus binary: scripts/deps.sh --test installs Debian's")
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn percent_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// GET on 127.0.0.1:`port` (HTTP/1.0, so the body ends with the connection): status and body.
+fn get(port: u16, path: &str) -> Option<(u16, String)> {
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\r\n"
+    )
+    .ok()?;
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).ok()?;
+    let status = raw.split_whitespace().nth(1)?.parse().ok()?;
+    let body = raw.split_once("\r\n\r\n").map(|(_, b)| b.to_string())?;
+    Some((status, body))
+}
+
+/// The query's result as (labels, value) pairs; numbers only (NaN is no data).
+fn query(port: u16, expr: &str) -> Vec<(String, f64)> {
+    let Some((200, body)) = get(
+        port,
+        &format!("/api/v1/query?query={}", percent_encode(expr)),
+    ) else {
+        return Vec::new();
+    };
+    let v: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+    v["data"]["result"]
+        .as_array()
+        .map(|results| {
+            results
+                .iter()
+                .filter_map(|r| {
+                    let value: f64 = r["value"][1].as_str()?.parse().ok()?;
+                    value.is_finite().then(|| (r["metric"].to_string(), value))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Every (panel title, query) of a committed dashboard.
+fn queries(dashboard: &Path) -> Vec<(String, String)> {
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(dashboard).unwrap()).unwrap();
+    let mut out = Vec::new();
+    for panel in v["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().unwrap() {
+            out.push((
+                panel["title"].as_str().unwrap().to_string(),
+                target["expr"].as_str().unwrap().to_string(),
+            ));
+        }
+    }
+    out
+}
+
+#[test]
+fn every_query_of_the_t1_05_dashboard_returns_data_from_a_real_prometheus_scraping_the_lab() {
+    let prometheus = prometheus_binary();
+    let home = shared_home();
+    let began = Instant::now();
+    let mut cmd = sdlab(&home);
+    cmd.args(["start", ID, "--fix", "solution"]);
+    let started = start_command(cmd, ID);
+    let lab = Reap(started.child);
+    let up_took = began.elapsed();
+
+    // The configuration for the running lab: the committed one with the real ports.
+    let out = run(
+        {
+            let mut c = sdlab(&home);
+            c.args(["prometheus", ID]);
+            c
+        },
+        Duration::from_secs(30),
+    );
+    let (config, stderr) = text(&out);
+    assert!(out.status.success(), "sdlab prometheus: {stderr}");
+    let state: Value =
+        serde_json::from_slice(&std::fs::read(home.join(format!("run/{ID}.json"))).unwrap())
+            .unwrap();
+    let mut template = config.replace(
+        &format!("127.0.0.1:{}", state["metrics_port"].as_u64().unwrap()),
+        "127.0.0.1:LAB_PORT",
+    );
+    for s in state["services"].as_array().unwrap() {
+        template = template.replace(
+            &format!("127.0.0.1:{}\"", s["port"].as_u64().unwrap()),
+            &format!(
+                "127.0.0.1:INSTANCE_{}_PORT\"",
+                s["instance"].as_u64().unwrap()
+            ),
+        );
+    }
+    let dashboards = repo().join("dashboards").join(ID);
+    assert_eq!(
+        template,
+        std::fs::read_to_string(dashboards.join("prometheus.yml")).unwrap(),
+        "sdlab prometheus prints the committed configuration with the running lab's ports"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("prometheus.yml"), &config).unwrap();
+    let port = free_port();
+    let log = std::fs::File::create(dir.path().join("prometheus.log")).unwrap();
+    let server = Reap(
+        Command::new(&prometheus)
+            .arg(format!(
+                "--config.file={}",
+                dir.path().join("prometheus.yml").display()
+            ))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.path().join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    );
+
+    // Bounded load (60 req/s, at most 40 s), in a second process as a learner would run it.
+    let mut load = sdlab(&home);
+    load.args(["load", ID, "--rate", "60", "--duration", "40s"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let load = Reap(load.spawn().unwrap());
+
+    let all = queries(&dashboards.join("dashboard.json"));
+    assert!(
+        all.len() >= 20,
+        "t1-05's dashboard has {} queries",
+        all.len()
+    );
+    let mut missing = all.clone();
+    let asked = Instant::now();
+    while !missing.is_empty() && asked.elapsed() < Duration::from_secs(40) {
+        std::thread::sleep(Duration::from_secs(1));
+        missing.retain(|(_, expr)| query(port, expr).is_empty());
+    }
+    let answered_in = asked.elapsed();
+    // Series the load alone makes: answered requests were counted by the lab's exporter.
+    let ok = query(
+        port,
+        &format!("sum(sdlab_load_ok_total{{scenario=\"{ID}\"}})"),
+    );
+    drop(load);
+    drop(server);
+    let stop = run(
+        {
+            let mut c = sdlab(&home);
+            c.args(["stop", ID]);
+            c
+        },
+        Duration::from_secs(60),
+    );
+    drop(lab);
+    eprintln!(
+        "lab up in {:.1} s; every query answered in {:.1} s; stop: {}",
+        up_took.as_secs_f64(),
+        answered_in.as_secs_f64(),
+        stop.status
+    );
+    assert!(
+        missing.is_empty(),
+        "queries without data after {:.0} s:\n{}\nprometheus log:\n{}",
+        answered_in.as_secs_f64(),
+        missing
+            .iter()
+            .map(|(title, expr)| format!("  {title}: {expr}"))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        tail(
+            &std::fs::read_to_string(dir.path().join("prometheus.log")).unwrap_or_default(),
+            20
+        )
+    );
+    assert!(
+        ok.first().is_some_and(|(_, n)| *n > 0.0),
+        "answered: {ok:?}"
+    );
+}
