@@ -10,7 +10,8 @@
 //! - `error.rs`: `ApiError` and its status codes.
 //! - `scenarios.rs`: catalog, guide, reset, log tails and the log stream.
 //! - `files.rs`: the learner's service folder: tree, read, atomic save, path confinement.
-//! - `runner.rs`: the one scenario this server runs (`Lab::up` in a background task), its
+//! - `runner/`: the one scenario this server runs (`Lab::up` in a background task,
+//!   `runner/task.rs`), its
 //!   status and progress events.
 //! - `jobs.rs`: the load run or check it runs on request, and recording it (`crate::learner`).
 //! - `console.rs`: the SQL and Redis consoles, read-only unless a write is asked for.
