@@ -11,8 +11,7 @@
 //! - `scenarios.rs`: catalog, guide, reset, log tails and the log stream.
 //! - `files.rs`: the learner's service folder: tree, read, atomic save, path confinement.
 //! - `runner/`: the one scenario this server runs (`Lab::up` in a background task,
-//!   `runner/task.rs`), its
-//!   status and progress events.
+//!   `runner/task.rs`), its status and progress events.
 //! - `jobs.rs`: the load run or check it runs on request, and recording it (`crate::learner`).
 //! - `console.rs`: the SQL and Redis consoles, read-only unless a write is asked for.
 //! - `learn.rs`: hints one at a time, the solution (confirmation before the first check) and
