@@ -373,10 +373,11 @@ pub struct CheckSpec {
     /// (`[check] kill_instance_at`), as a crash or a deploy would: what users lose with it
     /// shows on the other lines (401s for lost sessions).
     pub kill_instance_at: Option<Duration>,
-    /// SIGKILL worker 1 (with `[topology.workers]`) and instance 1 this long into the check
-    /// load, and start each again at once (`[check] crash_at`): work held only in their
-    /// memory is lost, and shows on the drain line.
-    pub crash_at: Option<Duration>,
+    /// This long into the check load (`[check] restart_at`), worker 1 (with
+    /// `[topology.workers]`) is killed with SIGKILL and instance 1 stopped with SIGTERM, and
+    /// each started again at once: work held only in their memory is lost, and shows on the
+    /// drain line.
+    pub restart_at: Option<Duration>,
     pub lines: Vec<CheckLine>,
 }
 

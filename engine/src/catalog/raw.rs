@@ -240,8 +240,9 @@ pub(crate) struct RawCheck {
     pub min_hold: Option<String>,
     /// Kill the busiest instance this long into the check load (e.g. "6s").
     pub kill_instance_at: Option<String>,
-    /// SIGKILL worker 1 and instance 1 this long into the check load, and start them again.
-    pub crash_at: Option<String>,
+    /// This long into the check load, SIGKILL worker 1 and SIGTERM instance 1, and start
+    /// them again (e.g. "11s").
+    pub restart_at: Option<String>,
     /// After the load, wait until the work is done (`[check.drain]`).
     pub drain: Option<RawDrain>,
     /// The queue's depth, sampled every second of the load (`[check.queue_depth]`).

@@ -1,5 +1,5 @@
-//! What a queue lesson's check measures (`[check] crash_at`, `[check.drain]`,
-//! `[check.queue_depth]`): a worker and an instance crashed and restarted during the load,
+//! What a queue lesson's check measures (`[check] restart_at`, `[check.drain]`,
+//! `[check.queue_depth]`): a worker crashed and an instance redeployed during the load,
 //! the queue's depth sampled every second of it, and, after it, the wait until the work is
 //! done. Judged into "work drained after the load" and "queue depth during the load".
 //!
@@ -34,7 +34,7 @@ pub struct Depth {
     pub samples: u32,
 }
 
-/// What `crash_at` did.
+/// What `restart_at` did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Crash {
     /// These processes (e.g. "worker 1") were killed at `at` and answered again.
@@ -116,8 +116,10 @@ pub async fn sample_depth(
     }
 }
 
-/// Waits `at` into the load, then SIGKILLs worker 1 (when there are workers) and instance 1,
-/// and starts each again. The new processes are returned: the check keeps them (they answer
+/// Waits `at` into the load, then kills worker 1 with SIGKILL (a crash: what it had taken and
+/// not finished is its group's to retry) and stops instance 1 with SIGTERM (a deploy: it
+/// answers what it was answering, then exits, dropping any task it spawned), and starts each
+/// again. The new processes are returned: the check keeps them (they answer
 /// on the old ports) until it ends.
 pub async fn crash_after(at: Duration, running: &Running) -> (Crash, Vec<ServiceProcess>) {
     tokio::time::sleep(at).await;
@@ -128,9 +130,13 @@ pub async fn crash_after(at: Duration, running: &Running) -> (Crash, Vec<Service
         roles.push(Role::Worker);
     }
     roles.push(Role::Instance);
-    // Both killed before either restarts: the moment is the same for both.
+    // Both signalled before either restarts: the moment is the same for both.
     for role in &roles {
-        running.kill(*role, 0);
+        let signal = match role {
+            Role::Worker => libc::SIGKILL,
+            Role::Instance => libc::SIGTERM,
+        };
+        running.kill(*role, 0, signal);
     }
     for role in roles {
         match running.restart(role, 0).await {
@@ -181,7 +187,7 @@ pub fn drain_line(obs: &QueueObs, within: Duration, hint: &str) -> LineResult {
     let crash = match &obs.crash {
         Some(Crash::Done { at, what }) => {
             format!(
-                " ({} killed at {:.1} s, restarted)",
+                " ({} restarted at {:.1} s)",
                 what.join(" and "),
                 at.as_secs_f64()
             )
@@ -261,7 +267,7 @@ mod tests {
         assert!(!line.passed);
         assert_eq!(
             line.measured,
-            "4 left after 20.0 s (worker 1 and instance 1 killed at 6.0 s, restarted)"
+            "4 left after 20.0 s (worker 1 and instance 1 restarted at 6.0 s)"
         );
         let done = QueueObs {
             drain: Some(Ok(Drained {

@@ -126,7 +126,7 @@ pub async fn run(
         ))),
         _ => None,
     };
-    // `[check] crash_at`: the processes started again after the crash, kept until the end.
+    // `[check] restart_at`: the processes started again after the crash, kept until the end.
     let mut restarted = Vec::new();
     let mut crash = None;
     let summary = match load {
@@ -141,10 +141,10 @@ pub async fn run(
                     None => load::run(plan, ticks, cancel_load).await,
                 }
             };
-            let crash_at = scenario.check.crash_at;
+            let restart_at = scenario.check.restart_at;
             let load_and_crash = async move {
                 tokio::join!(run_load, async move {
-                    match crash_at {
+                    match restart_at {
                         Some(at) => Some(super::queue::crash_after(at, running).await),
                         None => None,
                     }

@@ -1,7 +1,7 @@
 //! The worker role (`[topology.workers]`): the service's binary run again with
 //! `SDLAB_ROLE=worker`, one process per worker, each with its own port for `/healthz` and
-//! `/metrics` and no load sent to it; and starting a crashed instance or worker again (the
-//! check's `crash_at`).
+//! `/metrics` and no load sent to it; and starting a killed instance or worker again (the
+//! check's `restart_at`).
 //!
 //! A worker is a `ServiceProcess` like an instance: it dies with the lab (`PR_SET_PDEATHSIG`),
 //! is listed in the run state (`RunState::workers`) so a crashed lab's workers are stopped by
@@ -82,14 +82,16 @@ impl Lab {
 }
 
 impl Running {
-    /// SIGKILLs the instance or worker at `index` (0-based), as a crash would.
-    pub fn kill(&self, role: Role, index: usize) {
+    /// Sends `signal` to the instance or worker at `index` (0-based): SIGKILL as a crash
+    /// would, SIGTERM as a deploy would (the kit's graceful shutdown finishes the requests
+    /// in flight, then the process exits, dropping whatever else it was doing).
+    pub fn kill(&self, role: Role, index: usize, signal: i32) {
         let processes = match role {
             Role::Instance => &self.services,
             Role::Worker => &self.workers,
         };
         if let Some(p) = processes.get(index) {
-            process::signal(p.pid, libc::SIGKILL);
+            process::signal(p.pid, signal);
         }
     }
 
@@ -112,9 +114,13 @@ impl Running {
                 index + 1
             )));
         };
-        // Gone (a zombie has closed its sockets) before its port is bound again.
+        // Gone (a zombie has closed its sockets) before its port is bound again; a graceful
+        // shutdown that takes longer than the lab's stop grace is cut short, as at shutdown.
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-        while process::alive(old.pid) && std::time::Instant::now() < deadline {
+        while process::alive(old.pid) {
+            if std::time::Instant::now() >= deadline {
+                process::signal(old.pid, libc::SIGKILL);
+            }
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
         let mut fresh = ServiceProcess::spawn(spec.clone())?;

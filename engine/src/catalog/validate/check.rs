@@ -373,7 +373,7 @@ pub(super) fn check(
         profile: profile.clone(),
         min_hold,
         kill_instance_at,
-        crash_at: None,
+        restart_at: None,
         lines,
     })
 }

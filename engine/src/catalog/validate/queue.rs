@@ -1,5 +1,5 @@
 //! The parts of `scenario.toml` a queue lesson adds: `[topology.workers]`, the dependency's
-//! `idempotency_header`, and the check's `crash_at`, `[check.drain]` and `[check.queue_depth]`.
+//! `idempotency_header`, and the check's `restart_at`, `[check.drain]` and `[check.queue_depth]`.
 
 use super::Ctx;
 use crate::catalog::raw::{RawCheck, RawDrain, RawQueueDepth, RawWorkers};
@@ -10,7 +10,7 @@ const MAX_DRAIN: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// What `take` removed from `RawCheck` before the other lines are validated.
 pub(super) struct QueueRaw {
-    crash_at: Option<String>,
+    restart_at: Option<String>,
     drain: Option<RawDrain>,
     depth: Option<RawQueueDepth>,
 }
@@ -18,7 +18,7 @@ pub(super) struct QueueRaw {
 /// Takes the queue's fields out of `raw` (the rest of `[check]` is validated by `check`).
 pub(super) fn take(raw: &mut RawCheck) -> QueueRaw {
     QueueRaw {
-        crash_at: raw.crash_at.take(),
+        restart_at: raw.restart_at.take(),
         drain: raw.drain.take(),
         depth: raw.queue_depth.take(),
     }
@@ -55,7 +55,7 @@ pub(super) fn idempotency_header(
     }
 }
 
-/// `crash_at` (inside the check load), `[check.drain]` (needs a database) and
+/// `restart_at` (inside the check load), `[check.drain]` (needs a database) and
 /// `[check.queue_depth]` (needs Redis), added to `check`.
 pub(super) fn check(
     cx: &Ctx,
@@ -71,19 +71,19 @@ pub(super) fn check(
             Ok(hint)
         }
     };
-    if let Some(text) = &raw.crash_at {
-        let at = cx.duration("check.crash_at", text)?;
+    if let Some(text) = &raw.restart_at {
+        let at = cx.duration("check.restart_at", text)?;
         let total: std::time::Duration = check.profile.stages.iter().map(|s| s.duration).sum();
         if at >= total {
             return Err(cx.invalid(
-                "check.crash_at",
+                "check.restart_at",
                 format!(
                     "a moment inside the check load (below its {:.0} s), got {text:?}",
                     total.as_secs_f64()
                 ),
             ));
         }
-        check.crash_at = Some(at);
+        check.restart_at = Some(at);
     }
     if let Some(d) = raw.drain {
         if !has_postgres {
