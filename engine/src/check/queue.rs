@@ -284,6 +284,68 @@ mod tests {
         assert!(!drain_line(&failed, Duration::from_secs(20), "lost").passed);
     }
 
+    #[tokio::test]
+    async fn depth_is_a_groups_lag_plus_pending_a_streams_length_or_a_lists_length() {
+        let dir = tempfile::tempdir().unwrap();
+        let redis = redis_server_embedded::Redis::start(redis_server_embedded::RedisOptions::new(
+            dir.path(),
+        ))
+        .await
+        .unwrap();
+        let port = redis.port();
+        let run = |args: &'static [&'static str]| async move {
+            redis_server_embedded::command(port, args).await.unwrap()
+        };
+        assert_eq!(depth_now(port, "orders").await.unwrap(), None, "no key yet");
+        for _ in 0..5 {
+            run(&["XADD", "orders", "*", "order", "1"]).await;
+        }
+        assert_eq!(
+            depth_now(port, "orders").await.unwrap(),
+            Some(5),
+            "no group: its length"
+        );
+        run(&["XGROUP", "CREATE", "orders", "fulfilment", "0"]).await;
+        // Two delivered and not acked (pending), three not delivered (lag).
+        run(&[
+            "XREADGROUP",
+            "GROUP",
+            "fulfilment",
+            "w1",
+            "COUNT",
+            "2",
+            "STREAMS",
+            "orders",
+            ">",
+        ])
+        .await;
+        assert_eq!(depth_now(port, "orders").await.unwrap(), Some(5));
+        // Acked entries left in the stream are done: they no longer count.
+        let Reply::Array(Some(pending)) =
+            run(&["XPENDING", "orders", "fulfilment", "-", "+", "10"]).await
+        else {
+            panic!("XPENDING");
+        };
+        for entry in pending {
+            let Reply::Array(Some(fields)) = entry else {
+                panic!("entry")
+            };
+            let id = fields[0].text().unwrap();
+            redis_server_embedded::command(port, &["XACK", "orders", "fulfilment", id.as_str()])
+                .await
+                .unwrap();
+        }
+        assert_eq!(
+            depth_now(port, "orders").await.unwrap(),
+            Some(3),
+            "lag 3, pending 0"
+        );
+        run(&["LPUSH", "jobs", "a", "b"]).await;
+        assert_eq!(depth_now(port, "jobs").await.unwrap(), Some(2));
+        run(&["SET", "plain", "x"]).await;
+        assert!(depth_now(port, "plain").await.is_err(), "not a queue");
+    }
+
     #[test]
     fn a_queue_deeper_than_its_bound_or_never_seen_fails() {
         let line = |depth| {
