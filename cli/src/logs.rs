@@ -1,4 +1,5 @@
-//! `sdlab logs <id>`: the services' logs from their files (so it works with the lab stopped),
+//! `sdlab logs <id>`: the services' (and workers') logs from their files (so it works with the
+//! lab stopped),
 //! JSON lines shown readably (`time LEVEL [request_id] message key=value`), optionally only
 //! one request's lines (`--request ID`) and following the files as they grow (`--follow`).
 
@@ -39,19 +40,19 @@ pub async fn logs(args: LogsArgs) -> Result<ExitCode> {
     }
     let request = args.request.as_deref().filter(|r| !r.trim().is_empty());
     let several = files.len() > 1;
-    let mut tagged: Vec<(u32, LogEntry)> = Vec::new();
-    for (instance, path) in &files {
+    let mut tagged: Vec<(String, LogEntry)> = Vec::new();
+    for (source, path) in &files {
         let entries = logview::tail(path, args.lines, request)
             .with_context(|| format!("read {}", path.display()))?;
-        tagged.extend(entries.into_iter().map(|e| (*instance, e)));
+        tagged.extend(entries.into_iter().map(|e| (source.clone(), e)));
     }
     if several {
         tagged = merge_by_time(tagged);
         let skip = tagged.len().saturating_sub(args.lines);
         tagged.drain(..skip);
     }
-    for (instance, entry) in &tagged {
-        println!("{}", show(*instance, entry, several, args.raw));
+    for (source, entry) in &tagged {
+        println!("{}", show(source, entry, several, args.raw));
     }
     if tagged.is_empty() && !args.follow {
         match request {
@@ -68,47 +69,56 @@ pub async fn logs(args: LogsArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The log files to read: `service-<N>.log` in `dir` (only instance `only` when given),
-/// by instance.
-fn log_files(dir: &Path, only: Option<u32>) -> Result<Vec<(u32, PathBuf)>> {
-    let mut files = Vec::new();
+/// The log files to read, each with the source it is shown as: `service-<N>.log` in `dir`
+/// ("instance N"; only instance `only` when given), by instance, then the workers'
+/// `worker-<N>.log` ("worker N", `[topology.workers]`) when no instance is chosen.
+fn log_files(dir: &Path, only: Option<u32>) -> Result<Vec<(String, PathBuf)>> {
+    let mut files: Vec<((u8, u32), PathBuf)> = Vec::new();
     let read = match std::fs::read_dir(dir) {
         Ok(read) => read,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(files),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(e).with_context(|| format!("read {}", dir.display())),
     };
     for entry in read.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        let Some(n) = name
-            .strip_prefix("service-")
-            .and_then(|rest| rest.strip_suffix(".log"))
-            .and_then(|n| n.parse::<u32>().ok())
-        else {
-            continue;
+        let numbered = |prefix: &str| {
+            name.strip_prefix(prefix)
+                .and_then(|rest| rest.strip_suffix(".log"))
+                .and_then(|n| n.parse::<u32>().ok())
         };
-        if only.is_none_or(|o| o == n) {
-            files.push((n, entry.path()));
-        }
+        // Instances first (rank 0), then workers, each by number.
+        let (rank, n) = match (numbered("service-"), numbered("worker-")) {
+            (Some(n), _) if only.is_none_or(|o| o == n) => (0, n),
+            (None, Some(n)) if only.is_none() => (1, n),
+            _ => continue,
+        };
+        files.push(((rank, n), entry.path()));
     }
     files.sort();
-    Ok(files)
+    Ok(files
+        .into_iter()
+        .map(|((rank, n), path)| {
+            let kind = if rank == 0 { "instance" } else { "worker" };
+            (format!("{kind} {n}"), path)
+        })
+        .collect())
 }
 
 /// The instances' lines in time order: each line without a time of its own (a text line,
 /// a panic message) keeps the time of the line before it in its file, so it stays with it.
-fn merge_by_time(tagged: Vec<(u32, LogEntry)>) -> Vec<(u32, LogEntry)> {
-    let mut last: std::collections::HashMap<u32, String> = std::collections::HashMap::new();
-    let mut keyed: Vec<(String, (u32, LogEntry))> = tagged
+fn merge_by_time(tagged: Vec<(String, LogEntry)>) -> Vec<(String, LogEntry)> {
+    let mut last: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+    let mut keyed: Vec<(String, (String, LogEntry))> = tagged
         .into_iter()
-        .map(|(instance, entry)| {
+        .map(|(source, entry)| {
             let key = match &entry.time {
                 Some(t) => {
-                    last.insert(instance, t.clone());
+                    last.insert(source.clone(), t.clone());
                     t.clone()
                 }
-                None => last.get(&instance).cloned().unwrap_or_default(),
+                None => last.get(&source).cloned().unwrap_or_default(),
             };
-            (key, (instance, entry))
+            (key, (source, entry))
         })
         .collect();
     // Stable: lines of one instance with the same time keep their order.
@@ -116,15 +126,15 @@ fn merge_by_time(tagged: Vec<(u32, LogEntry)>) -> Vec<(u32, LogEntry)> {
     keyed.into_iter().map(|(_, t)| t).collect()
 }
 
-fn show(instance: u32, entry: &LogEntry, several: bool, raw: bool) -> String {
+fn show(source: &str, entry: &LogEntry, several: bool, raw: bool) -> String {
     let text = if raw {
         entry.raw.clone()
     } else {
         entry.readable()
     };
-    // The kit's text lines name their instance already.
+    // The kit's text lines name their instance (or worker) already.
     if several && !entry.raw.trim_start().starts_with("[instance ") {
-        format!("[instance {instance}] {text}")
+        format!("[{source}] {text}")
     } else {
         text
     }
@@ -133,7 +143,7 @@ fn show(instance: u32, entry: &LogEntry, several: bool, raw: bool) -> String {
 /// Prints the lines appended to the files from now on, until Ctrl-C. A file that shrinks was
 /// started afresh (a restart) and is read again from its start.
 async fn follow(
-    files: &[(u32, PathBuf)],
+    files: &[(String, PathBuf)],
     request: Option<&str>,
     several: bool,
     raw: bool,
@@ -148,7 +158,7 @@ async fn follow(
             _ = tokio::signal::ctrl_c() => return Ok(()),
             _ = tokio::time::sleep(POLL) => {}
         }
-        for (i, (instance, path)) in files.iter().enumerate() {
+        for (i, (source, path)) in files.iter().enumerate() {
             let len = std::fs::metadata(path).map_or(0, |m| m.len());
             if len < offsets[i] {
                 offsets[i] = 0;
@@ -165,7 +175,7 @@ async fn follow(
                 continue;
             };
             for entry in logview::select(partial[i][..end].lines(), request) {
-                println!("{}", show(*instance, &entry, several, raw));
+                println!("{}", show(source, &entry, several, raw));
             }
             partial[i].drain(..=end);
         }
@@ -196,23 +206,25 @@ mod tests {
         let b = entry(r#"{"timestamp":"2026-01-01T00:00:02Z","level":"INFO","message":"b2"}"#);
         let a3 = entry(r#"{"timestamp":"2026-01-01T00:00:03Z","level":"INFO","message":"a3"}"#);
         let merged = merge_by_time(vec![
-            (1, a.clone()),
-            (1, panic.clone()),
-            (1, a3.clone()),
-            (2, b.clone()),
+            ("instance 1".to_string(), a.clone()),
+            ("instance 1".to_string(), panic.clone()),
+            ("instance 1".to_string(), a3.clone()),
+            ("worker 2".to_string(), b.clone()),
         ]);
         let order: Vec<String> = merged.iter().map(|(_, e)| e.raw.clone()).collect();
         assert_eq!(order, vec![a.raw, panic.raw, b.raw, a3.raw]);
         assert_eq!(
-            show(2, &merged[2].1, true, false),
-            "[instance 2] 2026-01-01T00:00:02Z  INFO b2"
+            show("worker 2", &merged[2].1, true, false),
+            "[worker 2] 2026-01-01T00:00:02Z  INFO b2"
         );
     }
 
     #[test]
-    fn only_service_log_files_are_read_by_instance() {
+    fn service_log_files_are_read_by_instance_then_the_workers() {
         let dir = tempfile::tempdir().unwrap();
         for name in [
+            "worker-1.log",
+            "service-10.log",
             "service-2.log",
             "service-1.log",
             "nginx.log",
@@ -220,13 +232,18 @@ mod tests {
         ] {
             std::fs::write(dir.path().join(name), "").unwrap();
         }
-        let all: Vec<u32> = log_files(dir.path(), None)
-            .unwrap()
-            .into_iter()
-            .map(|(n, _)| n)
-            .collect();
-        assert_eq!(all, vec![1, 2]);
-        assert_eq!(log_files(dir.path(), Some(2)).unwrap().len(), 1);
+        let sources = |only| -> Vec<String> {
+            log_files(dir.path(), only)
+                .unwrap()
+                .into_iter()
+                .map(|(source, _)| source)
+                .collect()
+        };
+        assert_eq!(
+            sources(None),
+            vec!["instance 1", "instance 2", "instance 10", "worker 1"]
+        );
+        assert_eq!(sources(Some(2)), vec!["instance 2"], "an instance alone");
         assert!(log_files(&dir.path().join("none"), None)
             .unwrap()
             .is_empty());

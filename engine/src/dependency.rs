@@ -34,8 +34,11 @@ pub struct Dependency {
 #[derive(Debug, Default)]
 struct Ledger {
     calls: u64,
-    /// Calls per value of the spec's `key` field of the JSON body.
+    /// Calls per value of the spec's `key` field of the JSON body (a retry carrying an
+    /// idempotency key already seen is not counted again: the provider applied it once).
     per_key: HashMap<String, u64>,
+    /// The values of the spec's `idempotency_header` seen so far.
+    idempotency_keys: std::collections::HashSet<String>,
     /// The last [`RECENT`] calls' bodies with their number (1-based).
     recent: VecDeque<(u64, serde_json::Value)>,
     /// Set by [`Dependency::trace_header`]: every call's value of that header, from then on.
@@ -63,6 +66,10 @@ impl Dependency {
         let app = axum::Router::new().fallback(answer).with_state(Stub {
             latency: spec.latency,
             key: spec.key.clone(),
+            idempotency: spec
+                .idempotency_header
+                .as_deref()
+                .and_then(|h| HeaderName::from_bytes(h.as_bytes()).ok()),
             ledger: Arc::clone(&ledger),
         });
         let shutdown = stop.clone();
@@ -141,6 +148,7 @@ impl Drop for Dependency {
 struct Stub {
     latency: Duration,
     key: Option<String>,
+    idempotency: Option<HeaderName>,
     ledger: Arc<Mutex<Ledger>>,
 }
 
@@ -162,7 +170,18 @@ async fn answer(
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         ledger.calls += 1;
         let n = ledger.calls;
-        if let Some(key) = &stub.key {
+        // A retry with an idempotency key already seen is the same effect, not a new one.
+        let retry = match (
+            &stub.idempotency,
+            stub.idempotency.as_ref().and_then(|h| headers.get(h)),
+        ) {
+            (Some(_), Some(value)) => {
+                let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+                !ledger.idempotency_keys.insert(value)
+            }
+            _ => false,
+        };
+        if let (Some(key), false) = (&stub.key, retry) {
             let value = match json.get(key) {
                 Some(serde_json::Value::String(s)) => s.clone(),
                 Some(v) => v.to_string(),
@@ -205,6 +224,7 @@ mod tests {
             env: "PAYMENTS_URL".into(),
             latency: Duration::from_millis(150),
             key: Some("job_id".into()),
+            idempotency_header: None,
         })
         .await
         .unwrap();
@@ -263,5 +283,55 @@ mod tests {
         assert!(crate::metrics::http_get(port, "/", Duration::from_secs(1))
             .await
             .is_err());
+    }
+
+    /// Sends `POST /charge` with a job_id body and, when given, an Idempotency-Key header.
+    async fn charge(port: u16, job: u32, key: Option<&str>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let body = format!("{{\"job_id\":{job}}}");
+        let header = key.map_or(String::new(), |k| format!("Idempotency-Key: {k}\r\n"));
+        let mut tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .unwrap();
+        let request = format!(
+            "POST /charge HTTP/1.0\r\n{header}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        tcp.write_all(request.as_bytes()).await.unwrap();
+        let mut answer = String::new();
+        tcp.read_to_string(&mut answer).await.unwrap();
+        assert!(answer.starts_with("HTTP/1.0 200"), "{answer}");
+    }
+
+    #[tokio::test]
+    async fn a_retry_with_a_known_idempotency_key_is_not_a_second_effect() {
+        let dep = Dependency::start(DependencySpec {
+            name: "fulfilment".into(),
+            env: "FULFILMENT_URL".into(),
+            latency: Duration::from_millis(1),
+            key: Some("job_id".into()),
+            idempotency_header: Some("Idempotency-Key".into()),
+        })
+        .await
+        .unwrap();
+        charge(dep.port, 7, Some("order-7")).await;
+        charge(dep.port, 7, Some("order-7")).await;
+        assert_eq!(
+            dep.calls_per_key().get("7"),
+            Some(&1),
+            "the retry is the same effect"
+        );
+        charge(dep.port, 8, None).await;
+        charge(dep.port, 8, None).await;
+        assert_eq!(
+            dep.calls_per_key().get("8"),
+            Some(&2),
+            "no key: two effects"
+        );
+        assert_eq!(
+            dep.calls(),
+            4,
+            "every call was answered and counted as a call"
+        );
     }
 }

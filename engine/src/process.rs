@@ -327,6 +327,9 @@ pub struct RunState {
     #[serde(default)]
     pub replica_pid: Option<u32>,
     pub services: Vec<ServiceState>,
+    /// The background workers (`[topology.workers]`), stopped with the services.
+    #[serde(default)]
+    pub workers: Vec<ServiceState>,
     /// The load balancer's URL when the topology has nginx: where load goes.
     #[serde(default)]
     pub nginx_url: Option<String>,
@@ -345,6 +348,18 @@ pub struct ServiceState {
     pub start_time: Option<u64>,
     pub port: u16,
     pub instance: u32,
+}
+
+impl ServiceState {
+    /// What the run state records of a running service or worker.
+    pub fn of(s: &ServiceProcess) -> ServiceState {
+        ServiceState {
+            pid: s.pid,
+            start_time: start_time(s.pid),
+            port: s.port,
+            instance: s.instance,
+        }
+    }
 }
 
 impl RunState {
@@ -373,10 +388,11 @@ impl RunState {
         alive(self.owner_pid) && start_time(self.owner_pid) == self.owner_start_time
     }
 
-    /// Kills the services this state lists that are still running (same pid and start time).
+    /// Kills the services and workers this state lists that are still running (same pid and
+    /// start time).
     pub fn kill_services(&self) -> Vec<u32> {
         let mut killed = Vec::new();
-        for s in &self.services {
+        for s in self.services.iter().chain(&self.workers) {
             if alive(s.pid) && start_time(s.pid) == s.start_time {
                 signal(s.pid, libc::SIGKILL);
                 killed.push(s.pid);

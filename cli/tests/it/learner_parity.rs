@@ -150,6 +150,7 @@ fn the_terminal_and_the_window_follow_the_same_learner_rules() {
         replica_url: None,
         replica_pid: None,
         services: Vec::new(),
+        workers: Vec::new(),
         nginx_url: None,
         redis_url: None,
         metrics_port: None,

@@ -13,7 +13,8 @@
 //! folder says, without PostgreSQL. The cases about PostgreSQL use t1-01 in a lab home of their
 //! own; the no-orphans case uses t1-06 there (PostgreSQL, Redis, nginx and three instances),
 //! and its replica case the fixture `t2-96` (the same service, with PostgreSQL and a
-//! streaming replica, `replicas = 1`) in a home of its own.
+//! streaming replica, `replicas = 1`) in a home of its own, its worker case the fixture
+//! `t2-95` (the same service, with PostgreSQL and two workers, `[topology.workers]`).
 //! Each case adds a line to `target/reliability-summary.txt` (see `summary.rs`).
 //! A run's random choices come from one seed, printed; `SDLAB_RELIABILITY_SEED` replays it.
 
@@ -110,6 +111,7 @@ fn main() {
             "/healthz" => (200, "ok".to_string()),
             "/version" => (200, VERSION.to_string()),
             "/replica-url" => (200, std::env::var("DATABASE_REPLICA_URL").unwrap_or_default()),
+            "/role" => (200, std::env::var("SDLAB_ROLE").unwrap_or_default()),
             "/metrics" => (200, format!("http_requests_total {served}\n")),
             _ => (200, "hello".to_string()),
         };
@@ -988,6 +990,154 @@ fn quitting_or_killing_sdlab_with_a_streaming_replica_leaves_no_process_behind()
     assert!(child.wait().unwrap().success());
     let left = left_running(&home, Duration::from_secs(15));
     assert!(left.is_empty(), "left running: {left:?}");
+    case.survived();
+}
+
+/// The fixture `t2-95`: t2-99's service with a PostgreSQL (a lab records its run state only
+/// when it owns a database) and two workers, the same binary with `SDLAB_ROLE=worker` (the
+/// service answers `/role` with it).
+fn worker_fixture_sources() -> PathBuf {
+    const DIR: &str = "t2-95-worker-fixture";
+    let toml = FIXTURE_TOML
+        .replace("id = \"t2-99\"", "id = \"t2-95\"")
+        .replace("HINTS", "\"A hint.\"")
+        .replace(
+            "[topology]\ninstances = 1\n",
+            "[topology]\ninstances = 1\n\n[topology.workers]\ncount = 2\n\n[topology.postgres]\ndatabase = \"work\"\n\n[db]\nschema = \"db/schema.sql\"\n",
+        )
+        .replace(
+            "oracle = { status = [200], hint = \"Hello.\" }",
+            "oracle = { sql = \"SELECT $3 = 200\", hint = \"Hello.\" }",
+        );
+    let root = fixture_sources("reliability-worker-src", &[(DIR, &toml)]);
+    let dir = root.join("scenarios").join(DIR);
+    write_if_changed(
+        &dir.join("db/schema.sql"),
+        b"CREATE TABLE jobs (id bigserial PRIMARY KEY);\n",
+    );
+    write_if_changed(
+        &dir.join("SCENARIO.md"),
+        b"# Worker fixture\n\nA service with workers.\n",
+    );
+    for code in ["service", "solution"] {
+        let manifest = format!(
+            "[package]\nname = \"scenario-t2-95-{code}\"\nversion = \"0.0.0\"\nedition = \"2021\"\npublish = false\n"
+        );
+        write_if_changed(&dir.join(code).join("Cargo.toml"), manifest.as_bytes());
+        write_if_changed(&dir.join(code).join("src/main.rs"), FIXTURE_MAIN.as_bytes());
+    }
+    root
+}
+
+/// The pids and ports the run state lists under `field` (`services` or `workers`).
+fn state_processes(home: &Path, id: &str, field: &str) -> Vec<(u32, u16)> {
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(home.join(format!("run/{id}.json"))).unwrap())
+            .unwrap();
+    state[field]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["pid"].as_u64().unwrap() as u32,
+                p["port"].as_u64().unwrap() as u16,
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn quitting_or_killing_sdlab_with_workers_leaves_no_worker_behind() {
+    let mut case = Case::new(
+        "no orphans, workers: SIGTERM/SIGKILL during start of a scenario with two workers (t2-95), SIGKILL once they run, then a start whose workers get SDLAB_ROLE=worker",
+    );
+    let mut rng = Rng::new("no orphans (workers)");
+    let home = PathBuf::from("/tmp/sdlab-tests/reliability-worker-home");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::create_dir_all(&home).unwrap();
+        std::fs::set_permissions(&home, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let sources = worker_fixture_sources();
+    let lab = |home: &Path| {
+        let mut cmd = sdlab(home);
+        cmd.env("SDLAB_ROOT", &sources);
+        cmd
+    };
+    // The first start seeds and builds: once, untimed. The workers answer as workers, the
+    // instance as the web role.
+    let (mut child, _, url) = start_watched(lab(&home), "t2-95");
+    let workers = state_processes(&home, "t2-95", "workers");
+    assert_eq!(workers.len(), 2, "two workers in the run state");
+    for (pid, port) in &workers {
+        assert!(alive(*pid));
+        let (code, body) = http(&format!("127.0.0.1:{port}"), "GET", "/role", None, b"").unwrap();
+        assert_eq!((code, body.as_str()), (200, "worker"));
+    }
+    let (code, body) = http(url.trim_start_matches("http://"), "GET", "/role", None, b"").unwrap();
+    assert_eq!((code, body.as_str()), (200, "web"));
+    kill(child.id(), libc::SIGTERM);
+    assert!(child.wait().unwrap().success());
+    for (pid, _) in &workers {
+        assert!(
+            gone_within(*pid, Duration::from_secs(10)),
+            "worker {pid} outlived a stop"
+        );
+    }
+    assert!(left_running(&home, Duration::from_secs(15)).is_empty());
+    // Signals at random moments of a start (the workers start last).
+    for &(sig, within) in &[(libc::SIGTERM, 2500), (libc::SIGKILL, 2500)] {
+        let mut child = lab(&home)
+            .args(["start", "t2-95"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let after = rng.millis(within);
+        std::thread::sleep(after);
+        kill(child.id(), sig);
+        let waited = Instant::now();
+        while child.try_wait().unwrap().is_none() {
+            assert!(
+                waited.elapsed() < Duration::from_secs(60),
+                "start did not exit after signal {sig}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        if sig == libc::SIGKILL {
+            let mut stop = lab(&home);
+            stop.args(["stop", "t2-95"]);
+            let (code, out) = sdlab_output(stop, Duration::from_secs(60));
+            assert_eq!(code, 0, "{out}");
+        }
+        let left = left_running(&home, Duration::from_secs(15));
+        assert!(
+            left.is_empty(),
+            "start stopped by signal {sig} after {after:?} left running: {left:?}"
+        );
+        case.survived();
+    }
+    // SIGKILL once the workers run: they die with the lab, and `sdlab stop` leaves nothing.
+    let (mut child, _, _) = start_watched(lab(&home), "t2-95");
+    let workers = state_processes(&home, "t2-95", "workers");
+    kill(child.id(), libc::SIGKILL);
+    let _ = child.wait();
+    for (pid, _) in &workers {
+        assert!(
+            gone_within(*pid, Duration::from_secs(10)),
+            "worker {pid} outlived its lab's SIGKILL"
+        );
+    }
+    let mut stop = lab(&home);
+    stop.args(["stop", "t2-95"]);
+    let (code, out) = sdlab_output(stop, Duration::from_secs(60));
+    assert_eq!(code, 0, "{out}");
+    let left = left_running(&home, Duration::from_secs(15));
+    assert!(
+        left.is_empty(),
+        "after SIGKILL and `sdlab stop`, left running: {left:?}"
+    );
     case.survived();
 }
 

@@ -123,6 +123,7 @@ mod tests {
             replica_url: None,
             replica_pid: None,
             services: Vec::new(),
+            workers: Vec::new(),
             nginx_url: None,
             redis_url: None,
             metrics_port: None,

@@ -114,6 +114,17 @@ pub enum CheckLine {
         routes: Vec<String>,
         hint: String,
     },
+    /// `[check.drain]`: after the load, `sql` (one integer, the work not done yet) reaches 0
+    /// within `within` ("work drained after the load").
+    Drain {
+        sql: String,
+        within: Duration,
+        hint: String,
+    },
+    /// `[check.queue_depth]`: the Redis key `key` (a stream: its consumer groups' lag plus
+    /// pending, else its length; a list: its length) held at most `max` entries at every
+    /// second of the load ("queue depth during the load").
+    QueueDepth { key: String, max: u64, hint: String },
 }
 
 impl CheckLine {
@@ -137,7 +148,9 @@ impl CheckLine {
             | CheckLine::RequestIdsEchoed { .. }
             | CheckLine::RequestIdsLogged { .. }
             | CheckLine::RequestIdsPropagated { .. }
-            | CheckLine::RouteMetrics { .. } => true,
+            | CheckLine::RouteMetrics { .. }
+            | CheckLine::Drain { .. }
+            | CheckLine::QueueDepth { .. } => true,
             CheckLine::Plan { .. }
             | CheckLine::CacheTtl { .. }
             | CheckLine::FreshReads { .. }
@@ -174,6 +187,8 @@ impl CheckLine {
             | CheckLine::RequestIdsLogged { hint, .. }
             | CheckLine::RequestIdsPropagated { hint, .. }
             | CheckLine::RouteMetrics { hint, .. }
+            | CheckLine::Drain { hint, .. }
+            | CheckLine::QueueDepth { hint, .. }
             | CheckLine::InstancesUp { hint } => hint,
             CheckLine::Answers => {
                 "An answer was wrong: see the request and the right answer above."

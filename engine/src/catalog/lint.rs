@@ -330,6 +330,8 @@ fn hints(s: &Scenario, add: &mut impl FnMut(Rule, String)) {
                 ("request_ids propagated".to_string(), hint)
             }
             CheckLine::RouteMetrics { hint, .. } => ("route_metrics".to_string(), hint),
+            CheckLine::Drain { hint, .. } => ("drain".to_string(), hint),
+            CheckLine::QueueDepth { hint, .. } => ("queue_depth".to_string(), hint),
             // Its hints are the oracles' (required when the scenario loads).
             CheckLine::Answers => continue,
         };

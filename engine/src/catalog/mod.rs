@@ -177,6 +177,17 @@ pub struct Topology {
     pub nginx: Option<NginxSpec>,
     /// A Redis the instances share (`REDIS_URL`).
     pub redis: Option<RedisSpec>,
+    /// Background workers: the service's binary run again with `SDLAB_ROLE=worker`.
+    pub workers: Option<WorkersSpec>,
+}
+
+/// `[topology.workers]`: processes that run the same binary as the instances with
+/// `SDLAB_ROLE=worker` and `WORKER_ID=1..count` (the instances get `SDLAB_ROLE=web`), each
+/// with its own `PORT` for `/healthz` and `/metrics`, no load sent to them. Started after the
+/// instances, stopped with them, listed in the run state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WorkersSpec {
+    pub count: u32,
 }
 
 /// A real redis-server for the scenario (`[topology.redis]`), started with the lab in its own
@@ -212,6 +223,9 @@ pub struct DependencySpec {
     pub latency: Duration,
     /// The field of each call's JSON body the stub counts calls by (e.g. "job_id").
     pub key: Option<String>,
+    /// A header (e.g. "Idempotency-Key") whose repeated value makes a call a retry: answered,
+    /// not counted again per key.
+    pub idempotency_header: Option<String>,
 }
 
 /// How the lab tells a right answer of one request kind (`[requests.oracle]`): every request
@@ -360,6 +374,11 @@ pub struct CheckSpec {
     /// (`[check] kill_instance_at`), as a crash or a deploy would: what users lose with it
     /// shows on the other lines (401s for lost sessions).
     pub kill_instance_at: Option<Duration>,
+    /// This long into the check load (`[check] restart_at`), worker 1 (with
+    /// `[topology.workers]`) is killed with SIGKILL and instance 1 stopped with SIGTERM, and
+    /// each started again at once: work held only in their memory is lost, and shows on the
+    /// drain line.
+    pub restart_at: Option<Duration>,
     pub lines: Vec<CheckLine>,
 }
 

@@ -71,6 +71,16 @@ pub(crate) struct RawTopology {
     pub nginx: Option<RawNginx>,
     /// A Redis for the instances (`[topology.redis]`).
     pub redis: Option<RawRedis>,
+    /// Background worker processes (`[topology.workers]`).
+    pub workers: Option<RawWorkers>,
+}
+
+/// `[topology.workers]`: the service's binary run again as workers (`SDLAB_ROLE=worker`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawWorkers {
+    /// How many worker processes, 1 to 8.
+    pub count: u32,
 }
 
 #[derive(Debug, Deserialize)]
@@ -111,6 +121,9 @@ pub(crate) struct RawDependency {
     /// A field of the JSON body each call carries, e.g. "job_id": the stub counts calls per
     /// value, for `[check.dependency_calls]`.
     pub key: Option<String>,
+    /// A request header (e.g. "Idempotency-Key"): a call repeating a value already seen is
+    /// answered but not counted again per key, as a provider that dedups retries would.
+    pub idempotency_header: Option<String>,
 }
 
 fn one() -> u32 {
@@ -227,6 +240,13 @@ pub(crate) struct RawCheck {
     pub min_hold: Option<String>,
     /// Kill the busiest instance this long into the check load (e.g. "6s").
     pub kill_instance_at: Option<String>,
+    /// This long into the check load, SIGKILL worker 1 and SIGTERM instance 1, and start
+    /// them again (e.g. "11s").
+    pub restart_at: Option<String>,
+    /// After the load, wait until the work is done (`[check.drain]`).
+    pub drain: Option<RawDrain>,
+    /// The queue's depth, sampled every second of the load (`[check.queue_depth]`).
+    pub queue_depth: Option<RawQueueDepth>,
     #[serde(default)]
     pub slo: Vec<RawSlo>,
     #[serde(default)]
@@ -496,5 +516,25 @@ pub(crate) struct RawAcquireTimeout {
 pub(crate) struct RawPoolBudget {
     /// Connections kept free for admins and the lab's own monitoring.
     pub reserved: u32,
+    pub hint: String,
+}
+
+/// `[check.drain]`: after the load, `sql` (one integer: the work not done yet) is polled on the
+/// check's database until it says 0, for at most `within`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawDrain {
+    pub sql: String,
+    pub within: String,
+    pub hint: String,
+}
+
+/// `[check.queue_depth]`: the Redis key holding the queue, and the most entries it may hold
+/// at any second of the load.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawQueueDepth {
+    pub key: String,
+    pub max: u64,
     pub hint: String,
 }

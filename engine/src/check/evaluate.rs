@@ -116,6 +116,12 @@ fn evaluate_line(line: &CheckLine, obs: &Observations) -> LineResult {
                 obs.request_ids.as_ref(),
             )
         }
+        CheckLine::Drain { within, hint, .. } => {
+            super::queue::drain_line(&obs.queue, *within, hint)
+        }
+        CheckLine::QueueDepth { key, max, hint } => {
+            super::queue::depth_line(&obs.queue, key, *max, hint)
+        }
         CheckLine::RouteMetrics {
             histogram,
             label,

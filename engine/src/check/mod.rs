@@ -16,6 +16,7 @@ mod explain;
 mod fresh;
 mod kill;
 mod probe;
+mod queue;
 mod render;
 mod replica;
 mod request_ids;
@@ -34,6 +35,7 @@ pub use cache::{KeyExpiries, RedisCounters};
 pub use evaluate::evaluate;
 pub use explain::{explain, plan_facts};
 pub use fresh::FreshReads;
+pub use queue::{Crash, Depth, Drained, QueueObs};
 pub use render::render;
 pub use replica::ReplicaReads;
 pub use request_ids::IdObservations;
@@ -158,6 +160,8 @@ pub struct Observations {
     pub request_ids: Option<IdObservations>,
     /// The route histogram's rise per label value; None without `[check.route_metrics]`.
     pub route_counts: Option<RouteCounts>,
+    /// The crash, the queue's depth and the drain (`queue.rs`); empty without them.
+    pub queue: QueueObs,
 }
 
 /// The instance a check killed, and when (into the load).
@@ -229,6 +233,7 @@ impl Default for Observations {
             route_served: BTreeMap::new(),
             request_ids: None,
             route_counts: None,
+            queue: QueueObs::default(),
         }
     }
 }

@@ -116,6 +116,19 @@ pub async fn run(
         _ => None,
     };
     let mut kill = None;
+    // `[check.queue_depth]`: the queue's depth every second of the load.
+    let depth_stop = CancellationToken::new();
+    let depth_task = match (load, redis_port, queue_depth_key(&scenario.check.lines)) {
+        (Load::Run, Some(port), Some(key)) => Some(tokio::spawn(super::queue::sample_depth(
+            port,
+            key.to_string(),
+            depth_stop.clone(),
+        ))),
+        _ => None,
+    };
+    // `[check] restart_at`: the processes started again after the crash, kept until the end.
+    let mut restarted = Vec::new();
+    let mut crash = None;
     let summary = match load {
         Load::Run => {
             let mut plan = profile.plan(targets.clone(), None, None);
@@ -128,20 +141,56 @@ pub async fn run(
                     None => load::run(plan, ticks, cancel_load).await,
                 }
             };
-            let (summary, outcome) = super::kill::load_racing_the_kill(
-                run_load,
+            let restart_at = scenario.check.restart_at;
+            let load_and_crash = async move {
+                tokio::join!(run_load, async move {
+                    match restart_at {
+                        Some(at) => Some(super::queue::crash_after(at, running).await),
+                        None => None,
+                    }
+                })
+            };
+            let ((summary, crashed), outcome) = super::kill::load_racing_the_kill(
+                load_and_crash,
                 scenario.check.kill_instance_at,
                 running,
                 &scrapes_before,
             )
             .await;
             kill = outcome;
+            if let Some((outcome, fresh)) = crashed {
+                crash = Some(outcome);
+                restarted = fresh;
+            }
             let summary = summary.map_err(|e| CheckError::Load(e.to_string()))?;
             // Sessions report themselves to pg_stat_database within a second; let them.
             tokio::time::sleep(Duration::from_millis(1500)).await;
             Some(summary)
         }
         Load::Skip => None,
+    };
+    depth_stop.cancel();
+    let depth = match depth_task {
+        Some(task) => Some(task.await.unwrap_or_else(|e| Err(e.to_string()))),
+        None => None,
+    };
+    // `[check.drain]`: before the dependency's calls are counted, so the work done while
+    // draining counts too.
+    let drain = match (
+        load,
+        drain_line(&scenario.check.lines),
+        running.database_url(),
+    ) {
+        (Load::Run, Some((sql, within)), Some(url)) => {
+            Some(super::queue::drain(&url, sql, within).await)
+        }
+        (Load::Run, Some(_), None) => Some(Err("no database".to_string())),
+        _ => None,
+    };
+    let queue = super::queue::QueueObs {
+        drain,
+        depth,
+        crash,
     };
     // After the 1.5 s above, so the log pumps have written what the load made the services
     // print; before the probes and the answers, whose requests carry no ID.
@@ -433,8 +482,10 @@ pub async fn run(
         route_served,
         request_ids,
         route_counts,
+        queue,
     };
     let lines = evaluate(&scenario.check.lines, &obs);
+    drop(restarted);
     let log_errors = running
         .services
         .iter()
@@ -448,6 +499,22 @@ pub async fn run(
         summary,
         log_errors,
         answers_judged,
+    })
+}
+
+/// The Redis key of `[check.queue_depth]`.
+fn queue_depth_key(lines: &[CheckLine]) -> Option<&str> {
+    lines.iter().find_map(|l| match l {
+        CheckLine::QueueDepth { key, .. } => Some(key.as_str()),
+        _ => None,
+    })
+}
+
+/// The query and the patience of `[check.drain]`.
+fn drain_line(lines: &[CheckLine]) -> Option<(&str, Duration)> {
+    lines.iter().find_map(|l| match l {
+        CheckLine::Drain { sql, within, .. } => Some((sql.as_str(), *within)),
+        _ => None,
     })
 }
 

@@ -250,7 +250,7 @@ impl Lab {
                 owned: true,
             },
         };
-        self.write_state(scenario, &db, &[], None, None)?;
+        self.write_state(scenario, &db, &[], &[], None, None)?;
         // Before the seed: the seed gives the template's tables to the role.
         ensure_service_role(&db).await?;
         progress
@@ -264,7 +264,7 @@ impl Lab {
         // primary; the copy is kept between starts).
         self.start_replica(scenario, &mut db, progress).await?;
         self.limit_postgres_cpu(scenario, &mut db, progress)?;
-        self.write_state(scenario, &db, &[], None, None)?;
+        self.write_state(scenario, &db, &[], &[], None, None)?;
         Ok(db)
     }
 

@@ -3,7 +3,8 @@
 //! (`LabError`). The jobs are one file each: `up` (the start orchestration), `prebuild`
 //! (compiling a service ahead of its first start), `database`
 //! (PostgreSQL started or attached to, template copies), `seed` (the seed, loaded once),
-//! `migrations`, `running` (what a start leaves running, and its shutdown), `stale` (cleaning
+//! `migrations`, `running` (what a start leaves running, and its shutdown), `workers` (the
+//! worker role, and restarting a crashed process), `stale` (cleaning
 //! up after a crashed run, `stop`).
 //!
 //! A running lab is a `Running`: dropping it stops the services it started and the
@@ -19,6 +20,7 @@ mod running;
 mod seed;
 mod stale;
 mod up;
+mod workers;
 
 use std::path::PathBuf;
 
@@ -32,6 +34,7 @@ pub use database::{Database, PgLink};
 pub use migrations::apply_migrations;
 pub use replica::{database_url_on, set_replica_delay, wait_replayed, REPLICA_SLOT};
 pub use running::Running;
+pub use workers::Role;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LabError {
@@ -202,6 +205,7 @@ impl Lab {
         scenario: &Scenario,
         db: &Database,
         services: &[ServiceProcess],
+        workers: &[ServiceProcess],
         nginx_url: Option<String>,
         redis_url: Option<String>,
     ) -> Result<(), LabError> {
@@ -217,15 +221,8 @@ impl Lab {
             postmaster_pid: db.pg.postmaster_pid(),
             replica_url: db.replica_admin_url(),
             replica_pid: db.replica.as_ref().and_then(PgLink::postmaster_pid),
-            services: services
-                .iter()
-                .map(|s| ServiceState {
-                    pid: s.pid,
-                    start_time: process::start_time(s.pid),
-                    port: s.port,
-                    instance: s.instance,
-                })
-                .collect(),
+            services: services.iter().map(ServiceState::of).collect(),
+            workers: workers.iter().map(ServiceState::of).collect(),
             nginx_url,
             redis_url,
             metrics_port: None,

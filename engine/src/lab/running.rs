@@ -1,4 +1,4 @@
-//! `Running`: what a start brought up (services, database, nginx, stub dependency, CPU limits),
+//! `Running`: what a start brought up (services, workers, database, nginx, stub dependency, CPU limits),
 //! where load and the metrics collector go, and the shutdown that stops it all.
 
 use std::time::Duration;
@@ -17,6 +17,12 @@ pub struct Running {
     pub database: Option<Database>,
     pub database_choice: DatabaseChoice,
     pub services: Vec<ServiceProcess>,
+    /// How each instance was started (same order as `services`), to start it again.
+    pub service_specs: Vec<crate::process::ServiceSpec>,
+    /// The background workers (`[topology.workers]`): same binary, `SDLAB_ROLE=worker`.
+    pub workers: Vec<ServiceProcess>,
+    /// How each worker was started (same order as `workers`), to start it again.
+    pub worker_specs: Vec<crate::process::ServiceSpec>,
     /// The stub outside service, when the topology has one (stops when dropped).
     pub dependency: Option<crate::dependency::Dependency>,
     /// The load balancer in front of the instances, when the topology has one.
@@ -105,6 +111,10 @@ impl Running {
     pub async fn shutdown(mut self) {
         // Resumed (SIGCONT) by their throttles, paused instances can act on SIGTERM.
         self.throttles.clear();
+        // The workers first: they drain into the instances' dependencies, not the reverse.
+        for w in &mut self.workers {
+            w.stop(Duration::from_secs(5)).await;
+        }
         for s in &mut self.services {
             s.stop(Duration::from_secs(5)).await;
         }

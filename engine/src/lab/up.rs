@@ -18,7 +18,7 @@ use crate::workspace::{self, PreparedCode};
 /// `SDLAB_READY_TIMEOUT_SECS` says otherwise (a slow machine; the reliability tests).
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 
-fn ready_timeout() -> Duration {
+pub(super) fn ready_timeout() -> Duration {
     std::env::var("SDLAB_READY_TIMEOUT_SECS")
         .ok()
         .and_then(|v| v.trim().parse::<u64>().ok())
@@ -49,6 +49,9 @@ impl Lab {
             database,
             database_choice: opts.database,
             services: Vec::new(),
+            service_specs: Vec::new(),
+            workers: Vec::new(),
+            worker_specs: Vec::new(),
             dependency: None,
             nginx: None,
             redis: None,
@@ -76,6 +79,8 @@ impl Lab {
         running.cpu_limiter = cpu_limiter(scenario, &cgroup_key(&running), progress);
         self.start_instances(scenario, &mut running, &built, instances, progress)
             .await?;
+        self.start_workers(&mut running, &built, instances, progress)
+            .await?;
         if let Some(deploy) = &deploy {
             self.start_nginx(&mut running, deploy, progress).await?;
         }
@@ -85,6 +90,7 @@ impl Lab {
                     scenario,
                     db,
                     &running.services,
+                    &running.workers,
                     running.nginx.as_ref().map(|n| n.url()),
                     running.redis.as_ref().map(|r| r.url()),
                 )?;
@@ -177,28 +183,8 @@ impl Lab {
         instances: u32,
         progress: &Progress,
     ) -> Result<(), LabError> {
-        let code_dir = running.code.dir.clone();
-        // A lab beside the playground (a check) keeps its own logs: the Logs tab shows the
-        // playground's.
-        let mut logs_dir = self.home.logs_dir(scenario);
-        if let Some(name) = running.database_choice.lab_name() {
-            logs_dir.push(name);
-        }
-        let dependency_env = running
-            .dependency
-            .as_ref()
-            .map(|d| (d.spec.env.clone(), d.url()));
-        let redis_url = running.redis.as_ref().map(|r| r.url());
-        // The services connect as the unprivileged role (`Database::service_url`); the lab's
-        // own tools keep `running.database_url()`, the superuser's.
-        let database_url = running
-            .database
-            .as_ref()
-            .map(|d| d.service_url(running.database_choice));
-        let replica_url = running
-            .database
-            .as_ref()
-            .and_then(|d| d.replica_service_url(running.database_choice));
+        let logs_dir = self.lab_logs_dir(running);
+        let shared = shared_env(running, instances);
         progress
             .step(Step::StartService, async {
                 for instance in 1..=instances {
@@ -211,38 +197,24 @@ impl Lab {
                         ("INSTANCE_ID".to_string(), instance.to_string()),
                         ("RUST_LOG".to_string(), "info".to_string()),
                     ];
-                    if let Some(url) = &database_url {
-                        env.push(("DATABASE_URL".to_string(), url.clone()));
+                    if scenario.topology.workers.is_some() {
+                        // Same binary as the workers: the role says which part to run.
+                        env.push(("SDLAB_ROLE".to_string(), "web".to_string()));
                     }
-                    if let Some(url) = &replica_url {
-                        env.push(("DATABASE_REPLICA_URL".to_string(), url.clone()));
-                    }
-                    if let Some(dep) = &dependency_env {
-                        env.push(dep.clone());
-                    }
-                    if let Some(url) = &redis_url {
-                        env.push(("REDIS_URL".to_string(), url.clone()));
-                    }
-                    // How many instances share the database: a service may split its pool by it.
-                    env.push(("INSTANCES".to_string(), instances.to_string()));
-                    if let (Some(cpus), Some(CpuLimiter::Unavailable { .. })) =
-                        (scenario.topology.cpus_per_instance, &running.cpu_limiter)
-                    {
-                        // No quota possible: cap the threads of the CPU-heavy work instead.
-                        let threads = (cpus.ceil() as u32).max(1);
-                        env.push((crate::cgroup::FALLBACK_ENV.to_string(), threads.to_string()));
-                    }
-                    let mut service = ServiceProcess::spawn(ServiceSpec {
+                    env.extend(shared.iter().cloned());
+                    let spec = ServiceSpec {
                         binary: built.binary.clone(),
-                        cwd: code_dir.clone(),
+                        cwd: running.code.dir.clone(),
                         env,
                         port,
                         instance,
                         log_path: logs_dir.join(format!("service-{instance}.log")),
-                    })?;
+                    };
+                    let mut service = ServiceProcess::spawn(spec.clone())?;
                     limit_cpu(running, &service, instance)?;
                     service.wait_ready(ready_timeout()).await?;
                     running.services.push(service);
+                    running.service_specs.push(spec);
                 }
                 let ports: Vec<String> = running
                     .services
@@ -434,4 +406,37 @@ fn limit_cpu(
         running.cgroups.push(group);
     }
     Ok(())
+}
+
+/// What every instance and worker is told besides its own port and label: the database (the
+/// service role's URL; the lab's own tools keep the superuser's), the replica, the stub
+/// dependency, Redis, how many instances share the database, and the CPU fallback.
+pub(super) fn shared_env(running: &Running, instances: u32) -> Vec<(String, String)> {
+    let mut env = Vec::new();
+    if let Some(d) = &running.database {
+        env.push((
+            "DATABASE_URL".to_string(),
+            d.service_url(running.database_choice),
+        ));
+        if let Some(url) = d.replica_service_url(running.database_choice) {
+            env.push(("DATABASE_REPLICA_URL".to_string(), url));
+        }
+    }
+    if let Some(d) = &running.dependency {
+        env.push((d.spec.env.clone(), d.url()));
+    }
+    if let Some(r) = &running.redis {
+        env.push(("REDIS_URL".to_string(), r.url()));
+    }
+    // How many instances share the database: a service may split its pool by it.
+    env.push(("INSTANCES".to_string(), instances.to_string()));
+    if let (Some(cpus), Some(CpuLimiter::Unavailable { .. })) = (
+        running.scenario.topology.cpus_per_instance,
+        &running.cpu_limiter,
+    ) {
+        // No quota possible: cap the threads of the CPU-heavy work instead.
+        let threads = (cpus.ceil() as u32).max(1);
+        env.push((crate::cgroup::FALLBACK_ENV.to_string(), threads.to_string()));
+    }
+    env
 }

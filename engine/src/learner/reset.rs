@@ -70,6 +70,19 @@ pub async fn reset(
         db.shutdown().await;
         reset?;
     }
+    if parts.database && scenario.topology.redis.is_some() {
+        // The scenario's Redis (its queues, its cache) starts empty unless the topology keeps
+        // its data; a reset empties it either way: its folders go (`redis-<id>`, and the
+        // check's and scratch labs' `redis-<id>-<name>`).
+        let run_dir = lab.home.run_dir();
+        let ours = format!("redis-{}", scenario.id);
+        for entry in std::fs::read_dir(&run_dir).into_iter().flatten().flatten() {
+            let name = entry.file_name().to_string_lossy().to_string();
+            if name == ours || name.starts_with(&format!("{ours}-")) {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+    }
     Ok(ResetOutcome {
         backup,
         code_reset: parts.code,

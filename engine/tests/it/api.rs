@@ -539,6 +539,7 @@ async fn the_redis_console_runs_reads_and_refuses_writes_unless_asked_and_needs_
         replica_url: None,
         replica_pid: None,
         services: Vec::new(),
+        workers: Vec::new(),
         nginx_url: None,
         redis_url: Some(redis.url()),
         metrics_port: None,

@@ -757,6 +757,58 @@ fn a_redis_parses_its_size_and_policy_and_names_its_mistakes() {
 }
 
 #[test]
+fn workers_a_restart_a_drain_and_a_queue_depth_parse_and_name_their_mistakes() {
+    let fx = Fixture::new();
+    let queue = |workers: &str, check: &str| {
+        edit(
+            &edit(
+                VALID,
+                "[topology.postgres]",
+                &format!("[topology.workers]\ncount = {workers}\n\n[topology.redis]\n\n[topology.postgres]"),
+            ),
+            "[check]\nprofile = \"check\"\n",
+            &format!("[check]\nprofile = \"check\"\n{check}\n"),
+        )
+    };
+    let drain = "[check.drain]\nsql = \"SELECT 0\"\nwithin = \"10s\"\nhint = \"Left.\"\n";
+    let depth = "[check.queue_depth]\nkey = \"orders\"\nmax = 250\nhint = \"Deep.\"\n";
+    let s = fx
+        .parse(&queue("2", &format!("restart_at = \"1s\"\n{drain}{depth}")))
+        .unwrap();
+    assert_eq!(s.topology.workers.map(|w| w.count), Some(2));
+    assert_eq!(s.check.restart_at, Some(Duration::from_secs(1)));
+    assert!(s.check.lines.iter().any(|l| matches!(
+        l,
+        CheckLine::Drain { within, .. } if *within == Duration::from_secs(10)
+    )));
+    assert!(s.check.lines.iter().any(|l| matches!(
+        l,
+        CheckLine::QueueDepth { key, max: 250, .. } if key == "orders"
+    )));
+    let err = fx.parse(&queue("0", "")).unwrap_err();
+    assert_invalid(
+        &err,
+        &fx.file,
+        "topology.workers.count",
+        &["between 1 and 8"],
+    );
+    let err = fx.parse(&queue("1", "restart_at = \"5m\"")).unwrap_err();
+    assert_invalid(
+        &err,
+        &fx.file,
+        "check.restart_at",
+        &["inside the check load"],
+    );
+    let err = fx
+        .parse(&queue("1", &drain.replace("10s", "5m")))
+        .unwrap_err();
+    assert_invalid(&err, &fx.file, "check.drain.within", &["at most 120s"]);
+    let no_redis = queue("1", depth).replace("[topology.redis]\n", "");
+    let err = fx.parse(&no_redis).unwrap_err();
+    assert_invalid(&err, &fx.file, "check.queue_depth", &["[topology.redis]"]);
+}
+
+#[test]
 fn an_oracle_judges_against_the_database_when_there_is_one_and_by_status_only_without() {
     let fx = Fixture::new();
     let status_only = "oracle = { status = [204], hint = \"Deleted.\" }\n";

@@ -199,6 +199,7 @@ fn healthy() -> Observations {
         route_served: Default::default(),
         request_ids: None,
         route_counts: None,
+        queue: Default::default(),
     }
 }
 
@@ -243,6 +244,7 @@ fn broken() -> Observations {
         route_served: Default::default(),
         request_ids: None,
         route_counts: None,
+        queue: Default::default(),
     }
 }
 

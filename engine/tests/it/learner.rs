@@ -204,6 +204,7 @@ fn live_lab(lab: &Lab, scenario: &str, pid: u32) {
         replica_url: None,
         replica_pid: None,
         services: Vec::new(),
+        workers: Vec::new(),
         nginx_url: None,
         redis_url: None,
         metrics_port: None,

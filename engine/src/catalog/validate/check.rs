@@ -373,6 +373,7 @@ pub(super) fn check(
         profile: profile.clone(),
         min_hold,
         kill_instance_at,
+        restart_at: None,
         lines,
     })
 }

@@ -2,10 +2,11 @@
 //! ranges, and names the file, the field and what was expected when something is wrong.
 //!
 //! The load section (`[[requests]]`, `[profiles.*]`) is checked in `load`, the check lines
-//! (`[check]`) in `check`; the rest of the file (identity, topology, panels) here.
+//! (`[check]`) in `check`, workers and the queue's lines in `queue`; the rest of the file (identity, topology, panels) here.
 
 mod check;
 mod load;
+mod queue;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -59,7 +60,7 @@ impl Ctx<'_> {
     }
 }
 
-pub(super) fn validate(file: &Path, raw: RawScenario) -> Result<Scenario, CatalogError> {
+pub(super) fn validate(file: &Path, mut raw: RawScenario) -> Result<Scenario, CatalogError> {
     let dir = file
         .parent()
         .map(Path::to_path_buf)
@@ -236,6 +237,7 @@ pub(super) fn validate(file: &Path, raw: RawScenario) -> Result<Scenario, Catalo
                 env: dep.env,
                 latency,
                 key: dep.key,
+                idempotency_header: queue::idempotency_header(&cx, dep.idempotency_header)?,
             })
         }
     };
@@ -360,6 +362,8 @@ pub(super) fn validate(file: &Path, raw: RawScenario) -> Result<Scenario, Catalo
             })
         }
     };
+    let workers = queue::workers(&cx, raw.topology.workers)?;
+    let queue_raw = queue::take(&mut raw.check);
     let mut check = check::check(
         &cx,
         raw.check,
@@ -407,6 +411,13 @@ pub(super) fn validate(file: &Path, raw: RawScenario) -> Result<Scenario, Catalo
              answers check) would keep going to the killed instance",
         ));
     }
+    queue::check(
+        &cx,
+        queue_raw,
+        &mut check,
+        postgres.is_some(),
+        redis.is_some(),
+    )?;
     // Every check judges the answers, whatever else it measures.
     check.lines.insert(0, CheckLine::Answers);
     if raw.topology.instances > 1 || nginx.is_some() {
@@ -442,6 +453,7 @@ pub(super) fn validate(file: &Path, raw: RawScenario) -> Result<Scenario, Catalo
             cpus_per_instance,
             nginx,
             redis,
+            workers,
         },
         db,
         profiles,
