@@ -1,9 +1,6 @@
 //! Judging: each `CheckLine` against the `Observations` into a `LineResult`. Pure (no I/O, no
 //! clock), so the same observations always give the same table.
 
-use std::collections::BTreeSet;
-use std::time::Duration;
-
 use super::{fmt_duration, KindAnswers, LineResult, Observations};
 use crate::catalog::{CheckLine, SloMetric};
 
@@ -52,24 +49,26 @@ fn evaluate_line(line: &CheckLine, obs: &Observations) -> LineResult {
         CheckLine::Connections {
             max_per_request,
             hint,
-        } => connections(*max_per_request, hint, obs),
-        CheckLine::MetricsPresent { names, hint } => metrics_present(names, hint, obs),
-        CheckLine::PoolBudget { reserved, hint } => pool_budget(*reserved, hint, obs),
+        } => super::pool::connections(*max_per_request, hint, obs),
+        CheckLine::MetricsPresent { names, hint } => super::pool::metrics_present(names, hint, obs),
+        CheckLine::PoolBudget { reserved, hint } => super::pool::pool_budget(*reserved, hint, obs),
         CheckLine::AcquireTimeout {
             client_timeout,
             hint,
-        } => acquire_timeout(*client_timeout, hint, obs),
-        CheckLine::RefusedConnections { max, hint } => refused_connections(*max, hint, obs),
-        CheckLine::InstancesUp { hint } => instances_up(hint, obs),
+        } => super::pool::acquire_timeout(*client_timeout, hint, obs),
+        CheckLine::RefusedConnections { max, hint } => {
+            super::pool::refused_connections(*max, hint, obs)
+        }
+        CheckLine::InstancesUp { hint } => super::instances::instances_up(hint, obs),
         CheckLine::Balance {
             min_instances,
             tolerance,
             hint,
-        } => balance(&obs.served, *min_instances, *tolerance, hint),
+        } => super::instances::balance(&obs.served, *min_instances, *tolerance, hint),
         CheckLine::Answers => answers(obs),
-        CheckLine::Served { min_ratio, hint } => served(*min_ratio, hint, obs),
+        CheckLine::Served { min_ratio, hint } => super::instances::served(*min_ratio, hint, obs),
         CheckLine::DependencyCalls { max_per_key, hint } => {
-            dependency_calls(*max_per_key, hint, obs)
+            super::instances::dependency_calls(*max_per_key, hint, obs)
         }
         CheckLine::CacheHits { min_ratio, hint } => {
             super::cache::hits_line(obs.redis.as_ref(), *min_ratio, hint)
@@ -212,66 +211,6 @@ fn join(names: Vec<&String>) -> String {
         .join(", ")
 }
 
-/// The instances' own request counters against the answers the load got.
-fn served(min_ratio: f64, hint: &str, obs: &Observations) -> LineResult {
-    let answered = obs.overall.sent.saturating_sub(obs.overall.failed);
-    let counted: Option<f64> = obs.served.iter().copied().sum();
-    let (measured, passed) = match counted {
-        // Above 100% when the instances also finished requests the client had given up on.
-        Some(n) if answered > 0 => (
-            format!(
-                "{} served for {answered} answers ({})",
-                n.round(),
-                if n >= answered as f64 {
-                    "all".to_string()
-                } else {
-                    format!("{:.0}%", 100.0 * n / answered as f64)
-                }
-            ),
-            n >= min_ratio * answered as f64,
-        ),
-        Some(_) => ("no answers".to_string(), false),
-        None => ("an instance's counter could not be read".to_string(), false),
-    };
-    result(
-        "served by the instances".to_string(),
-        measured,
-        format!(">= {:.0}% of the answers", min_ratio * 100.0),
-        passed,
-        hint,
-    )
-}
-
-/// The stub dependency's calls per key: e.g. no job charged twice.
-fn dependency_calls(max_per_key: u64, hint: &str, obs: &Observations) -> LineResult {
-    let Some(d) = &obs.dependency_calls else {
-        return result(
-            "calls per key".to_string(),
-            "not counted".to_string(),
-            format!("<= {max_per_key}"),
-            false,
-            hint,
-        );
-    };
-    let most = d.most.as_ref().map_or(0, |(_, n)| *n);
-    let measured = match &d.most {
-        Some((key, n)) if *n > max_per_key => {
-            format!(
-                "{n} for {} {key} ({} calls, {} keys)",
-                d.key, d.calls, d.keys
-            )
-        }
-        _ => format!("at most {most} ({} calls, {} keys)", d.calls, d.keys),
-    };
-    result(
-        format!("{} calls per {}", d.name, d.key),
-        measured,
-        format!("<= {max_per_key} per {}", d.key),
-        most <= max_per_key,
-        hint,
-    )
-}
-
 /// A judged line; the hint is kept only when it failed.
 pub(super) fn result(
     label: String,
@@ -402,282 +341,4 @@ fn plan(
             hint,
         ),
     }
-}
-
-/// New PostgreSQL sessions per request, per request kind: a handler without the pool opens
-/// one per request. Judged on each kind's probe (`Observations::sessions_per_kind`), so a
-/// pooled endpoint that makes up most of the mix cannot hide one that still connects; the
-/// whole load's figure is shown alongside.
-fn connections(max_per_request: f64, hint: &str, obs: &Observations) -> LineResult {
-    let label = "new DB connections per request".to_string();
-    let required = format!("<= {max_per_request:.2} for each kind");
-    if obs.sessions_per_kind.is_empty() {
-        return result(label, "not measured".to_string(), required, false, hint);
-    }
-    // Measured kinds, the most connections per request first; unmeasured ones fail.
-    let mut kinds: Vec<(&str, Option<(f64, u64)>)> = obs
-        .sessions_per_kind
-        .iter()
-        .map(|(name, m)| {
-            let per = m
-                .filter(|m| m.requests > 0)
-                .map(|m| (m.sessions as f64 / m.requests as f64, m.requests));
-            (name.as_str(), per)
-        })
-        .collect();
-    kinds.sort_by(|a, b| {
-        let key = |k: &Option<(f64, u64)>| k.map_or(f64::INFINITY, |(per, _)| per);
-        key(&b.1).total_cmp(&key(&a.1))
-    });
-    let counts: Vec<u64> = kinds.iter().filter_map(|k| k.1.map(|(_, n)| n)).collect();
-    let same_count = counts.windows(2).all(|w| w[0] == w[1]);
-    let shown: Vec<String> = kinds
-        .iter()
-        .map(|(name, per)| match per {
-            Some((per, _)) if same_count => format!("{name} {per:.2}"),
-            Some((per, n)) => format!("{name} {per:.2} of {n}"),
-            None => format!("{name} not measured"),
-        })
-        .collect();
-    let mut scope = match counts.first() {
-        Some(n) if same_count => format!("per request, {n} each"),
-        _ => "per request".to_string(),
-    };
-    if let Some(opened) = obs.sessions_opened.filter(|_| obs.overall.sent > 0) {
-        scope.push_str(&format!(
-            "; whole load {:.2}",
-            opened as f64 / obs.overall.sent as f64
-        ));
-    }
-    let passed = kinds
-        .iter()
-        .all(|(_, per)| per.is_some_and(|(per, _)| per <= max_per_request));
-    result(
-        label,
-        format!("{} ({scope})", shown.join(", ")),
-        required,
-        passed,
-        hint,
-    )
-}
-
-/// Every instance exports the named metrics.
-fn metrics_present(names: &[String], hint: &str, obs: &Observations) -> LineResult {
-    let mut missing = BTreeSet::new();
-    for scrape in &obs.metrics {
-        match scrape {
-            Some(m) => missing.extend(names.iter().filter(|n| !m.has(n)).cloned()),
-            None => {
-                missing.insert("/metrics (no answer)".to_string());
-            }
-        }
-    }
-    if obs.metrics.is_empty() {
-        missing.insert("/metrics (no instance)".to_string());
-    }
-    let measured = if missing.is_empty() {
-        format!("all {} present", names.len())
-    } else {
-        format!(
-            "missing {}",
-            missing.into_iter().collect::<Vec<_>>().join(", ")
-        )
-    };
-    let passed = measured.starts_with("all");
-    result(
-        "pool metrics exported".to_string(),
-        measured,
-        format!("all {} present", names.len()),
-        passed,
-        hint,
-    )
-}
-
-/// The instances' pools together fit in `max_connections` minus the reserved connections.
-/// Each instance's `db_pool_acquire_timeout_seconds` must be below the client's timeout: a
-/// pool that waits longer (or forever) turns a busy database into hung requests.
-fn acquire_timeout(client_timeout: Duration, hint: &str, obs: &Observations) -> LineResult {
-    let label = "pool acquire timeout".to_string();
-    let required = format!("< {} (the client's timeout)", fmt_duration(client_timeout));
-    let per: Vec<Option<f64>> = obs
-        .metrics
-        .iter()
-        .map(|m| m.as_ref().and_then(|m| m.sum(ACQUIRE_TIMEOUT_SECONDS)))
-        .collect();
-    let shown: Vec<String> = per
-        .iter()
-        .zip(&obs.metrics)
-        .map(|(t, m)| match (t, m) {
-            (Some(t), _) => fmt_duration(Duration::from_secs_f64(t.max(0.0))),
-            (None, Some(_)) => "not exported".to_string(),
-            (None, None) => "down".to_string(),
-        })
-        .collect();
-    let passed = !per.is_empty()
-        && per
-            .iter()
-            .all(|t| t.is_some_and(|t| t < client_timeout.as_secs_f64()));
-    let measured = match shown.len() {
-        0 => "no instance answered /metrics".to_string(),
-        1 => shown[0].clone(),
-        _ => format!("{} (per instance)", shown.join(", ")),
-    };
-    result(label, measured, required, passed, hint)
-}
-
-/// The kit's gauge of the pool's `acquire_timeout`.
-const ACQUIRE_TIMEOUT_SECONDS: &str = "db_pool_acquire_timeout_seconds";
-
-fn pool_budget(reserved: u32, hint: &str, obs: &Observations) -> LineResult {
-    let budget = obs.max_connections.saturating_sub(reserved);
-    let required = format!(
-        "<= {budget} (max_connections {} - {reserved} reserved)",
-        obs.max_connections
-    );
-    let label = "pool budget".to_string();
-    let maxes: Vec<Option<f64>> = obs
-        .metrics
-        .iter()
-        .map(|m| m.as_ref().and_then(|m| m.sum("db_pool_max")))
-        .collect();
-    let answered = obs.metrics.iter().filter(|m| m.is_some()).count();
-    if maxes.is_empty() || answered == 0 {
-        return result(
-            label,
-            "no instance answered /metrics".to_string(),
-            required,
-            false,
-            hint,
-        );
-    }
-    if maxes
-        .iter()
-        .zip(&obs.metrics)
-        .any(|(max, m)| m.is_some() && max.is_none())
-    {
-        return result(
-            label,
-            "no pool (db_pool_max not exported)".to_string(),
-            required,
-            false,
-            hint,
-        );
-    }
-    let total: f64 = maxes.iter().flatten().sum();
-    let per: Vec<String> = maxes
-        .iter()
-        .map(|m| m.map_or("down".to_string(), |v| format!("{v:.0}")))
-        .collect();
-    let measured = if maxes.len() == 1 {
-        format!("{total:.0}")
-    } else {
-        format!("{total:.0} = {} (per instance)", per.join(" + "))
-    };
-    // A down instance's pool cannot be read, so the sum cannot be vouched for.
-    let all_answered = answered == maxes.len();
-    result(
-        label,
-        measured,
-        required,
-        all_answered && total >= 1.0 && total <= f64::from(budget),
-        hint,
-    )
-}
-
-/// Connections PostgreSQL refused during the load.
-fn refused_connections(max: u64, hint: &str, obs: &Observations) -> LineResult {
-    let label = "connections refused by PostgreSQL (too many clients)".to_string();
-    let required = format!("<= {max}");
-    match obs.refused_connections {
-        Some(n) => result(label, n.to_string(), required, n <= max, hint),
-        None => result(
-            label,
-            "not measured (server log unreadable)".to_string(),
-            required,
-            false,
-            hint,
-        ),
-    }
-}
-
-/// Every instance answered the final scrape.
-fn instances_up(hint: &str, obs: &Observations) -> LineResult {
-    // The instance the check itself killed is not expected back.
-    let killed = obs.killed.as_ref().map(|k| k.instance as usize);
-    let total = obs.metrics.len() - usize::from(killed.is_some());
-    let up = obs
-        .metrics
-        .iter()
-        .enumerate()
-        .filter(|(i, m)| m.is_some() && Some(i + 1) != killed)
-        .count();
-    let mut measured = format!("{up}/{total}");
-    let down: Vec<&String> = obs
-        .down
-        .iter()
-        .filter(|d| killed.is_none_or(|k| !d.starts_with(&format!("instance {k}:"))))
-        .collect();
-    if !down.is_empty() {
-        measured.push_str(&format!(
-            " ({})",
-            down.iter()
-                .map(|d| d.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
-    }
-    if let Some(k) = &obs.killed {
-        measured.push_str(&format!(
-            " + instance {} killed by the check at {:.0} s",
-            k.instance,
-            k.at.as_secs_f64()
-        ));
-    }
-    if let Some(why) = &obs.kill_missed {
-        // The scenario's lesson needs the kill: without it, the line cannot pass.
-        return result(
-            "instances up".to_string(),
-            format!("{measured}; no instance was killed: {why}"),
-            format!("{total}/{total} after the check kills one"),
-            false,
-            "The check kills the busiest instance during its load and could not: rerun it; if it persists, the load is shorter than [check] kill_instance_at.",
-        );
-    }
-    result(
-        "instances up".to_string(),
-        measured,
-        format!("{total}/{total}"),
-        total > 0 && up == total,
-        hint,
-    )
-}
-
-/// The balance line: enough instances served requests, each close to an even share.
-fn balance(served: &[Option<f64>], min_instances: u32, tolerance: f64, hint: &str) -> LineResult {
-    let label = "request share per instance".to_string();
-    let required = format!(
-        ">= {min_instances} instances, each an even share ± {:.0}%",
-        tolerance * 100.0
-    );
-    let total: f64 = served.iter().flatten().sum();
-    if served.is_empty() || total <= 0.0 {
-        return result(
-            label,
-            "no requests counted".to_string(),
-            required,
-            false,
-            hint,
-        );
-    }
-    let even = total / served.len() as f64;
-    let shares: Vec<String> = served
-        .iter()
-        .map(|s| s.map_or("down".to_string(), |v| format!("{:.0}%", 100.0 * v / total)))
-        .collect();
-    let balanced = served
-        .iter()
-        .all(|s| s.is_some_and(|v| (v - even).abs() <= tolerance * even));
-    let enough = served.len() >= min_instances as usize;
-    let measured = format!("{} instance(s): {}", served.len(), shares.join(" / "));
-    result(label, measured, required, enough && balanced, hint)
 }

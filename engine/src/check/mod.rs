@@ -3,7 +3,8 @@
 //! plans) into `Observations`, and judges each line into a table of measured vs required.
 //!
 //! One job per file: `run` (the check load and the observations), `evaluate` (pure: the same
-//! observations always give the same table, which is what the unit tests pin down),
+//! observations always give the same table, which is what the unit tests pin down; it hands
+//! each family of lines to its file: `pool`, `instances`, `cache`, `replica`, `queue`, ...),
 //! `explain` (query plans reduced to `PlanFacts`), `render` (the terminal table). A new kind
 //! of evidence is a new `Observations` field filled by `run` and a new `CheckLine` kind
 //! judged by `evaluate`. Lines judge behaviour and plans, never names: any index that serves
@@ -14,7 +15,9 @@ mod cache;
 mod evaluate;
 mod explain;
 mod fresh;
+mod instances;
 mod kill;
+mod pool;
 mod probe;
 mod queue;
 mod render;

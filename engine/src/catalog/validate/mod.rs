@@ -5,6 +5,7 @@
 //! (`[check]`) in `check`, workers and the queue's lines in `queue`; the rest of the file (identity, topology, panels) here.
 
 mod check;
+mod lessons;
 mod load;
 mod queue;
 
