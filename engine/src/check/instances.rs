@@ -3,7 +3,7 @@
 //! judged from `Observations`.
 
 use super::evaluate::result;
-use super::{LineResult, Observations};
+use super::{DependencyCalls, LineResult, Observations};
 
 /// The instances' own request counters against the answers the load got.
 pub(super) fn served(min_ratio: f64, hint: &str, obs: &Observations) -> LineResult {
@@ -150,4 +150,35 @@ pub(super) fn balance(
     let enough = served.len() >= min_instances as usize;
     let measured = format!("{} instance(s): {}", served.len(), shares.join(" / "));
     result(label, measured, required, enough && balanced, hint)
+}
+
+/// The stub dependency's calls during the check (its count per key now, less `before`), when
+/// the scenario names the key its calls are counted by.
+pub(super) fn dependency_calls_since(
+    dep: Option<&crate::dependency::Dependency>,
+    before: Option<std::collections::HashMap<String, u64>>,
+) -> Option<DependencyCalls> {
+    let (dep, before) = (dep?, before?);
+    let key = dep.spec.key.as_ref()?;
+    let mut calls = 0;
+    let mut keys = 0;
+    let mut most: Option<(String, u64)> = None;
+    for (k, n) in dep.calls_per_key() {
+        let n = n - before.get(&k).copied().unwrap_or(0);
+        if n == 0 {
+            continue;
+        }
+        calls += n;
+        keys += 1;
+        if most.as_ref().is_none_or(|(_, m)| n > *m) {
+            most = Some((k, n));
+        }
+    }
+    Some(DependencyCalls {
+        name: dep.spec.name.clone(),
+        key: key.clone(),
+        calls,
+        keys,
+        most,
+    })
 }

@@ -57,6 +57,56 @@ pub struct DependencyTrace<'a> {
     pub calls: &'a [TracedCall],
 }
 
+/// The evidence after a check's load: what the instances logged since `offsets` (their log
+/// files' lengths before it), and with `propagated` the stub's traced calls.
+pub(super) fn observe(
+    running: &crate::lab::Running,
+    ids: &crate::load::RequestIds,
+    offsets: Vec<u64>,
+    propagated: bool,
+    path: Option<&str>,
+) -> IdObservations {
+    let calls = match running.dependency.as_ref() {
+        Some(dep) if propagated => Some((dep.spec.name.clone(), dep.take_traced())),
+        _ => None,
+    };
+    let mut lines = Vec::new();
+    let mut unreadable = None;
+    for (service, from) in running.services.iter().zip(offsets) {
+        match read_appended(&service.log_path, from) {
+            Ok(text) => lines.extend(text.lines().map(str::to_string)),
+            Err(e) => {
+                unreadable = Some(format!("{}: {e}", service.log_path.display()));
+            }
+        }
+    }
+    let mut obs = summarize(
+        &format!("{}-", ids.prefix()),
+        &ids.sent(),
+        &lines,
+        calls.as_ref().map(|(name, c)| DependencyTrace {
+            name,
+            path,
+            calls: c,
+        }),
+    );
+    obs.logs_unreadable = unreadable;
+    obs
+}
+
+/// What was appended to a log file from byte `from` on (all of it when the file was started
+/// afresh, i.e. is now shorter), at most 64 MiB.
+fn read_appended(path: &std::path::Path, from: u64) -> std::io::Result<String> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = std::fs::File::open(path)?;
+    let len = file.metadata()?.len();
+    let start = if len < from { 0 } else { from };
+    file.seek(SeekFrom::Start(start))?;
+    let mut bytes = Vec::new();
+    file.take(64 << 20).read_to_end(&mut bytes)?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
 /// Reduces the evidence: `sent` (the load's requests with IDs), `log_lines` (what the
 /// instances wrote during the load), `trace` (the stub's traced calls).
 pub fn summarize(

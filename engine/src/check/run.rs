@@ -8,9 +8,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use super::{
-    evaluate, explain, CheckError, CheckReport, DependencyCalls, Observations, RequestObs,
-};
+use super::{evaluate, explain, CheckError, CheckReport, Observations, RequestObs};
 use crate::catalog::CheckLine;
 use crate::lab::Running;
 use crate::load::{self, SecondStats};
@@ -195,34 +193,7 @@ pub async fn run(
     // After the 1.5 s above, so the log pumps have written what the load made the services
     // print; before the probes and the answers, whose requests carry no ID.
     let request_ids = tracing_ids.map(|(ids, offsets, propagated, path)| {
-        let calls = match running.dependency.as_ref() {
-            Some(dep) if propagated => Some((dep.spec.name.clone(), dep.take_traced())),
-            _ => None,
-        };
-        let mut lines = Vec::new();
-        let mut unreadable = None;
-        for (service, from) in running.services.iter().zip(offsets) {
-            match read_appended(&service.log_path, from) {
-                Ok(text) => lines.extend(text.lines().map(str::to_string)),
-                Err(e) => {
-                    unreadable = Some(format!("{}: {e}", service.log_path.display()));
-                }
-            }
-        }
-        let mut obs = super::request_ids::summarize(
-            &format!("{}-", ids.prefix()),
-            &ids.sent(),
-            &lines,
-            calls
-                .as_ref()
-                .map(|(name, c)| super::request_ids::DependencyTrace {
-                    name,
-                    path,
-                    calls: c,
-                }),
-        );
-        obs.logs_unreadable = unreadable;
-        obs
+        super::request_ids::observe(running, &ids, offsets, propagated, path)
     });
     // Right after the load, before the probes and the answers add their own lookups.
     let redis = match (redis_port, redis_before) {
@@ -242,32 +213,8 @@ pub async fn run(
         Some(p) => p.sessions_total().await.ok(),
         None => None,
     };
-    let dependency_calls = match (running.dependency.as_ref(), calls_before) {
-        (Some(dep), Some(before)) => dep.spec.key.as_ref().map(|key| {
-            let mut calls = 0;
-            let mut keys = 0;
-            let mut most: Option<(String, u64)> = None;
-            for (k, n) in dep.calls_per_key() {
-                let n = n - before.get(&k).copied().unwrap_or(0);
-                if n == 0 {
-                    continue;
-                }
-                calls += n;
-                keys += 1;
-                if most.as_ref().is_none_or(|(_, m)| n > *m) {
-                    most = Some((k, n));
-                }
-            }
-            DependencyCalls {
-                name: dep.spec.name.clone(),
-                key: key.clone(),
-                calls,
-                keys,
-                most,
-            }
-        }),
-        _ => None,
-    };
+    let dependency_calls =
+        super::instances::dependency_calls_since(running.dependency.as_ref(), calls_before);
     let refused_connections = match (probe.as_mut(), log_before) {
         (Some(p), Some(from)) => {
             let mut total = Some(0);
@@ -530,19 +477,6 @@ fn request_id_header(lines: &[CheckLine]) -> Option<(&str, bool, Option<&str>)> 
         _ => None,
     });
     Some((header, propagated.is_some(), propagated.flatten()))
-}
-
-/// What was appended to a log file from byte `from` on (all of it when the file was started
-/// afresh, i.e. is now shorter), at most 64 MiB.
-fn read_appended(path: &std::path::Path, from: u64) -> std::io::Result<String> {
-    use std::io::{Read, Seek, SeekFrom};
-    let mut file = std::fs::File::open(path)?;
-    let len = file.metadata()?.len();
-    let start = if len < from { 0 } else { from };
-    file.seek(SeekFrom::Start(start))?;
-    let mut bytes = Vec::new();
-    file.take(64 << 20).read_to_end(&mut bytes)?;
-    Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
 /// The profile's average arrival rate (ramps counted at their mean).
