@@ -48,7 +48,10 @@ async fn main() -> Result<(), KitError> {
             .and_then(|n| n.parse().ok())
             .unwrap_or(0);
         let name = subscribers::subscriber_of_worker(worker).unwrap_or("none");
-        tracing::info!(subscriber = name, "subscriber process started, with nothing to do");
+        tracing::info!(
+            subscriber = name,
+            "subscriber process started, with nothing to do"
+        );
         return sdlab_kit::serve(axum::Router::new(), &config).await;
     }
     sdlab_kit::serve(app::app(AppState { db, notify }), &config).await
