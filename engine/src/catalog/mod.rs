@@ -379,6 +379,10 @@ pub struct CheckSpec {
     /// each started again at once: work held only in their memory is lost, and shows on the
     /// drain line.
     pub restart_at: Option<Duration>,
+    /// How long the killed worker stays down before it is started again (`[check]
+    /// worker_down`, with `restart_at`; zero: at once): long enough that events published
+    /// meanwhile reach nobody unless something kept them.
+    pub worker_down: Duration,
     pub lines: Vec<CheckLine>,
 }
 

@@ -243,6 +243,9 @@ pub(crate) struct RawCheck {
     /// This long into the check load, SIGKILL worker 1 and SIGTERM instance 1, and start
     /// them again (e.g. "11s").
     pub restart_at: Option<String>,
+    /// With `restart_at`: how long the killed worker stays down before the lab starts it
+    /// again (e.g. "1s"; default at once).
+    pub worker_down: Option<String>,
     /// After the load, wait until the work is done (`[check.drain]`).
     pub drain: Option<RawDrain>,
     /// The queue's depth, sampled every second of the load (`[check.queue_depth]`).

@@ -121,10 +121,13 @@ pub async fn sample_depth(
 /// answers what it was answering, then exits, dropping any task it spawned), and starts each
 /// again. The new processes are returned: the check keeps them (they answer
 /// on the old ports) until it ends.
-pub async fn crash_after(at: Duration, running: &Running) -> (Crash, Vec<ServiceProcess>) {
+pub async fn crash_after(
+    at: Duration,
+    worker_down: Duration,
+    running: &Running,
+) -> (Crash, Vec<ServiceProcess>) {
     tokio::time::sleep(at).await;
     let mut fresh = Vec::new();
-    let mut what = Vec::new();
     let mut roles = Vec::new();
     if !running.workers.is_empty() {
         roles.push(Role::Worker);
@@ -138,23 +141,33 @@ pub async fn crash_after(at: Duration, running: &Running) -> (Crash, Vec<Service
         };
         running.kill(*role, 0, signal);
     }
-    for role in roles {
+    // The instance first, at once (a deploy); the worker after `worker_down`.
+    for role in roles.iter().rev().copied() {
+        if role == Role::Worker && !worker_down.is_zero() {
+            tokio::time::sleep(worker_down).await;
+        }
         match running.restart(role, 0).await {
-            Ok(p) => {
-                what.push(match role {
-                    Role::Worker => "worker 1".to_string(),
-                    Role::Instance => "instance 1".to_string(),
-                });
-                fresh.push(p);
-            }
+            Ok(p) => fresh.push((role, p)),
             Err(e) => {
+                let fresh = fresh.into_iter().map(|(_, p)| p).collect();
                 return (
                     Crash::Failed(format!("restart after the crash: {e}")),
                     fresh,
-                )
+                );
             }
         }
     }
+    // Named worker first, as they were signalled.
+    fresh.reverse();
+    let what = fresh
+        .iter()
+        .map(|(role, _)| match role {
+            Role::Worker if worker_down.is_zero() => "worker 1".to_string(),
+            Role::Worker => format!("worker 1 (down {} ms)", worker_down.as_millis()),
+            Role::Instance => "instance 1".to_string(),
+        })
+        .collect();
+    let fresh = fresh.into_iter().map(|(_, p)| p).collect();
     (Crash::Done { at, what }, fresh)
 }
 

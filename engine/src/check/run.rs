@@ -140,10 +140,11 @@ pub async fn run(
                 }
             };
             let restart_at = scenario.check.restart_at;
+            let worker_down = scenario.check.worker_down;
             let load_and_crash = async move {
                 tokio::join!(run_load, async move {
                     match restart_at {
-                        Some(at) => Some(super::queue::crash_after(at, running).await),
+                        Some(at) => Some(super::queue::crash_after(at, worker_down, running).await),
                         None => None,
                     }
                 })

@@ -757,7 +757,7 @@ fn a_redis_parses_its_size_and_policy_and_names_its_mistakes() {
 }
 
 #[test]
-fn workers_a_restart_a_drain_and_a_queue_depth_parse_and_name_their_mistakes() {
+fn workers_a_restart_a_worker_down_a_drain_and_a_queue_depth_parse_and_name_their_mistakes() {
     let fx = Fixture::new();
     let queue = |workers: &str, check: &str| {
         edit(
@@ -798,6 +798,23 @@ fn workers_a_restart_a_drain_and_a_queue_depth_parse_and_name_their_mistakes() {
         &fx.file,
         "check.restart_at",
         &["inside the check load"],
+    );
+    // How long the killed worker stays down: zero unless said, only with a restart, bounded.
+    assert_eq!(s.check.worker_down, Duration::ZERO);
+    let down = fx
+        .parse(&queue("1", "restart_at = \"1s\"\nworker_down = \"1500ms\""))
+        .unwrap();
+    assert_eq!(down.check.worker_down, Duration::from_millis(1500));
+    let err = fx.parse(&queue("1", "worker_down = \"1s\"")).unwrap_err();
+    assert_invalid(&err, &fx.file, "check.worker_down", &["a `restart_at` too"]);
+    let err = fx
+        .parse(&queue("1", "restart_at = \"1s\"\nworker_down = \"30s\""))
+        .unwrap_err();
+    assert_invalid(
+        &err,
+        &fx.file,
+        "check.worker_down",
+        &["at most 10 s", "\"30s\""],
     );
     let err = fx
         .parse(&queue("1", &drain.replace("10s", "5m")))

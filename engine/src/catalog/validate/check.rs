@@ -371,6 +371,7 @@ pub(super) fn check(
         min_hold,
         kill_instance_at,
         restart_at: None,
+        worker_down: std::time::Duration::ZERO,
         lines,
     })
 }

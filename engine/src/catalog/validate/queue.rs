@@ -8,9 +8,13 @@ use crate::catalog::{CatalogError, CheckLine, CheckSpec, WorkersSpec};
 /// The longest drain a check may wait: a queue that needs more is not drained, it is stuck.
 const MAX_DRAIN: std::time::Duration = std::time::Duration::from_secs(120);
 
+/// The longest a killed worker may stay down: the check load is seconds long.
+const MAX_WORKER_DOWN: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// What `take` removed from `RawCheck` before the other lines are validated.
 pub(super) struct QueueRaw {
     restart_at: Option<String>,
+    worker_down: Option<String>,
     drain: Option<RawDrain>,
     depth: Option<RawQueueDepth>,
 }
@@ -19,6 +23,7 @@ pub(super) struct QueueRaw {
 pub(super) fn take(raw: &mut RawCheck) -> QueueRaw {
     QueueRaw {
         restart_at: raw.restart_at.take(),
+        worker_down: raw.worker_down.take(),
         drain: raw.drain.take(),
         depth: raw.queue_depth.take(),
     }
@@ -84,6 +89,22 @@ pub(super) fn check(
             ));
         }
         check.restart_at = Some(at);
+    }
+    if let Some(text) = &raw.worker_down {
+        let down = cx.duration("check.worker_down", text)?;
+        if check.restart_at.is_none() {
+            return Err(cx.invalid(
+                "check.worker_down",
+                "a `restart_at` too (it says how long the worker it kills stays down)",
+            ));
+        }
+        if down > MAX_WORKER_DOWN {
+            return Err(cx.invalid(
+                "check.worker_down",
+                format!("at most {} s, got {text:?}", MAX_WORKER_DOWN.as_secs()),
+            ));
+        }
+        check.worker_down = down;
     }
     if let Some(d) = raw.drain {
         if !has_postgres {
