@@ -25,7 +25,9 @@ import urllib.request
 import labbench as lb
 
 TARGETS = {"cold": 15.0, "warm": 3.0, "edit": 5.0, "first": 30.0}
-SCENARIOS = ["t1-01", "t1-02", "t1-03", "t1-04", "t1-05", "t1-06", "t1-07", "t1-08"]
+# Every scenario of the sources (folders `t<track>-<nn>-<slug>`).
+SCENARIOS = sorted("-".join(d.split("-")[:2]) for d in os.listdir(os.path.join(lb.REPO, "scenarios"))
+                   if re.match(r"t\d+-\d+-", d))
 
 
 def api(base, token, method, path, body=None, content_type="application/json"):
