@@ -14,6 +14,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+pub use super::generated::Generated;
+use super::generated::{self, FileError};
 use super::Catalog;
 
 /// The port `sdlab serve` listens on inside a codespace. Fixed, because the configuration
@@ -64,13 +66,6 @@ struct Codespaces {
     open_files: Vec<String>,
 }
 
-/// One generated file: its path under `.devcontainer/` and its exact text.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Generated {
-    pub path: PathBuf,
-    pub text: String,
-}
-
 /// Why the committed files are not what the catalog generates.
 #[derive(Debug, thiserror::Error)]
 pub enum DevcontainerError {
@@ -91,6 +86,15 @@ pub enum DevcontainerError {
         id: String,
         source: serde_json::Error,
     },
+}
+
+impl From<FileError> for DevcontainerError {
+    fn from(e: FileError) -> Self {
+        match e {
+            FileError::Read { path, source } => DevcontainerError::Read { path, source },
+            FileError::Write { path, source } => DevcontainerError::Write { path, source },
+        }
+    }
 }
 
 /// Every scenario's configuration, in catalog order. A scenario that does not load is an error:
@@ -169,31 +173,12 @@ fn config(id: &str, title: &str, folder: &str) -> DevContainer {
 /// missing, different or left-over `<folder>/devcontainer.json`, each naming the command that
 /// fixes it. Empty when they match.
 pub fn check(catalog: &Catalog, devcontainer_dir: &Path) -> Result<Vec<String>, DevcontainerError> {
-    let generated = generate(catalog)?;
-    let mut problems = Vec::new();
-    for file in &generated {
-        let path = devcontainer_dir.join(&file.path);
-        match std::fs::read_to_string(&path) {
-            Ok(text) if text == file.text => {}
-            Ok(_) => problems.push(format!(
-                "{} is not what the catalog generates: run `{REGENERATE}`",
-                path.display()
-            )),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                problems.push(format!("{} is missing: run `{REGENERATE}`", path.display()))
-            }
-            Err(source) => return Err(DevcontainerError::Read { path, source }),
-        }
-    }
-    for stale in committed(devcontainer_dir)? {
-        if !generated.iter().any(|g| g.path == stale) {
-            problems.push(format!(
-                "{} belongs to no scenario: run `{REGENERATE}`",
-                devcontainer_dir.join(stale).display()
-            ));
-        }
-    }
-    Ok(problems)
+    Ok(generated::check(
+        &generate(catalog)?,
+        devcontainer_dir,
+        &[FILE],
+        REGENERATE,
+    )?)
 }
 
 /// Writes every generated file under `devcontainer_dir` and removes the configurations of
@@ -202,62 +187,11 @@ pub fn write(
     catalog: &Catalog,
     devcontainer_dir: &Path,
 ) -> Result<Vec<PathBuf>, DevcontainerError> {
-    let generated = generate(catalog)?;
-    let mut changed = Vec::new();
-    for file in &generated {
-        let path = devcontainer_dir.join(&file.path);
-        if std::fs::read_to_string(&path).ok().as_deref() == Some(file.text.as_str()) {
-            continue;
-        }
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(|source| DevcontainerError::Write {
-                path: parent.to_path_buf(),
-                source,
-            })?;
-        }
-        std::fs::write(&path, &file.text).map_err(|source| DevcontainerError::Write {
-            path: path.clone(),
-            source,
-        })?;
-        changed.push(path);
-    }
-    for stale in committed(devcontainer_dir)? {
-        if !generated.iter().any(|g| g.path == stale) {
-            let path = devcontainer_dir.join(stale);
-            std::fs::remove_file(&path).map_err(|source| DevcontainerError::Write {
-                path: path.clone(),
-                source,
-            })?;
-            // The folder held only the configuration; anything else in it stays, and so does it.
-            if let Some(parent) = path.parent() {
-                let _ = std::fs::remove_dir(parent);
-            }
-            changed.push(path);
-        }
-    }
-    Ok(changed)
-}
-
-/// The `<folder>/devcontainer.json` files present, relative to `devcontainer_dir` (none when it
-/// does not exist yet).
-fn committed(devcontainer_dir: &Path) -> Result<Vec<PathBuf>, DevcontainerError> {
-    let entries = match std::fs::read_dir(devcontainer_dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(source) => {
-            return Err(DevcontainerError::Read {
-                path: devcontainer_dir.to_path_buf(),
-                source,
-            })
-        }
-    };
-    let mut found: Vec<PathBuf> = entries
-        .flatten()
-        .map(|e| PathBuf::from(e.file_name()).join(FILE))
-        .filter(|rel| devcontainer_dir.join(rel).is_file())
-        .collect();
-    found.sort();
-    Ok(found)
+    Ok(generated::write(
+        &generate(catalog)?,
+        devcontainer_dir,
+        &[FILE],
+    )?)
 }
 
 #[cfg(test)]

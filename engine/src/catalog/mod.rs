@@ -8,6 +8,7 @@
 pub mod codespaces;
 pub mod devcontainer;
 pub mod fixes;
+pub mod generated;
 mod lines;
 pub mod lint;
 mod raw;

@@ -5,6 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::catalog::generated::{self, FileError};
 use crate::catalog::Catalog;
 
 /// The command that regenerates the folder (named in every problem `check` finds).
@@ -14,11 +15,7 @@ pub const REGENERATE: &str = "sdlab dashboards";
 pub const FILES: [&str; 2] = ["dashboard.json", "prometheus.yml"];
 
 /// One generated file, relative to `dashboards/`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Generated {
-    pub path: PathBuf,
-    pub text: String,
-}
+pub use crate::catalog::generated::Generated;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DashboardsError {
@@ -39,6 +36,15 @@ pub enum DashboardsError {
         id: String,
         source: serde_json::Error,
     },
+}
+
+impl From<FileError> for DashboardsError {
+    fn from(e: FileError) -> Self {
+        match e {
+            FileError::Read { path, source } => DashboardsError::Read { path, source },
+            FileError::Write { path, source } => DashboardsError::Write { path, source },
+        }
+    }
 }
 
 /// Every scenario's files; refuses a catalog with a broken scenario rather than drop its
@@ -73,88 +79,15 @@ pub fn generate(catalog: &Catalog) -> Result<Vec<Generated>, DashboardsError> {
 
 /// What differs between `dir` and what the catalog generates (empty: nothing).
 pub fn check(catalog: &Catalog, dir: &Path) -> Result<Vec<String>, DashboardsError> {
-    let generated = generate(catalog)?;
-    let mut problems = Vec::new();
-    for file in &generated {
-        let path = dir.join(&file.path);
-        match std::fs::read_to_string(&path) {
-            Ok(text) if text == file.text => {}
-            Ok(_) => problems.push(format!(
-                "{} is not what the catalog generates: run `{REGENERATE}`",
-                path.display()
-            )),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                problems.push(format!("{} is missing: run `{REGENERATE}`", path.display()))
-            }
-            Err(source) => return Err(DashboardsError::Read { path, source }),
-        }
-    }
-    for stale in committed(dir)? {
-        if !generated.iter().any(|g| g.path == stale) {
-            problems.push(format!(
-                "{} belongs to no scenario: run `{REGENERATE}`",
-                dir.join(stale).display()
-            ));
-        }
-    }
-    Ok(problems)
+    Ok(generated::check(
+        &generate(catalog)?,
+        dir,
+        &FILES,
+        REGENERATE,
+    )?)
 }
 
 /// Writes what differs and removes left-over files; returns the paths it changed.
 pub fn write(catalog: &Catalog, dir: &Path) -> Result<Vec<PathBuf>, DashboardsError> {
-    let generated = generate(catalog)?;
-    let mut changed = Vec::new();
-    for file in &generated {
-        let path = dir.join(&file.path);
-        if std::fs::read_to_string(&path).ok().as_deref() == Some(file.text.as_str()) {
-            continue;
-        }
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(|source| DashboardsError::Write {
-                path: parent.to_path_buf(),
-                source,
-            })?;
-        }
-        std::fs::write(&path, &file.text).map_err(|source| DashboardsError::Write {
-            path: path.clone(),
-            source,
-        })?;
-        changed.push(path);
-    }
-    for stale in committed(dir)? {
-        if !generated.iter().any(|g| g.path == stale) {
-            let path = dir.join(stale);
-            std::fs::remove_file(&path).map_err(|source| DashboardsError::Write {
-                path: path.clone(),
-                source,
-            })?;
-            // Only an emptied folder goes; anything else the author put there stays.
-            if let Some(parent) = path.parent() {
-                let _ = std::fs::remove_dir(parent);
-            }
-            changed.push(path);
-        }
-    }
-    Ok(changed)
-}
-
-/// The generated files present in `dir` (`<folder>/<one of FILES>`).
-fn committed(dir: &Path) -> Result<Vec<PathBuf>, DashboardsError> {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(source) => {
-            return Err(DashboardsError::Read {
-                path: dir.to_path_buf(),
-                source,
-            })
-        }
-    };
-    let mut found: Vec<PathBuf> = entries
-        .flatten()
-        .flat_map(|e| FILES.map(|f| PathBuf::from(e.file_name()).join(f)))
-        .filter(|rel| dir.join(rel).is_file())
-        .collect();
-    found.sort();
-    Ok(found)
+    Ok(generated::write(&generate(catalog)?, dir, &FILES)?)
 }
