@@ -16,7 +16,7 @@ use axum::http::{HeaderMap, HeaderName, StatusCode};
 use axum::response::IntoResponse;
 use tokio_util::sync::CancellationToken;
 
-use crate::catalog::DependencySpec;
+use crate::catalog::{DependencyFault, DependencySpec, FaultAnswer};
 
 /// How many recent calls' bodies the stub keeps for [`Dependency::calls_since`].
 const RECENT: usize = 4096;
@@ -43,6 +43,18 @@ struct Ledger {
     recent: VecDeque<(u64, serde_json::Value)>,
     /// Set by [`Dependency::trace_header`]: every call's value of that header, from then on.
     traced: Option<(HeaderName, Vec<TracedCall>)>,
+    /// Set by [`Dependency::schedule_fault`]: calls arriving inside it get its answer.
+    fault: Option<FaultWindow>,
+    /// Calls that got the fault's answer since the fault was scheduled.
+    faulted: u64,
+}
+
+/// A scheduled fault: calls arriving from `from` until `until` get `answer`.
+#[derive(Debug, Clone, Copy)]
+struct FaultWindow {
+    from: Instant,
+    until: Instant,
+    answer: FaultAnswer,
 }
 
 /// A call the stub received while a header was traced: when, and the header's value.
@@ -126,6 +138,27 @@ impl Dependency {
             .unwrap_or_default()
     }
 
+    /// From `start + fault.at`, for `fault.lasting`, every call gets the fault's answer
+    /// (`[check.dependency_fault]`, with `start` the check load's); replaces an earlier
+    /// schedule and its count.
+    pub fn schedule_fault(&self, start: Instant, fault: DependencyFault) {
+        let mut ledger = self.lock();
+        ledger.fault = Some(FaultWindow {
+            from: start + fault.at,
+            until: start + fault.at + fault.lasting,
+            answer: fault.answer,
+        });
+        ledger.faulted = 0;
+    }
+
+    /// Ends the scheduled fault (calls get the usual answer again) and says how many calls
+    /// got the fault's answer.
+    pub fn end_fault(&self) -> u64 {
+        let mut ledger = self.lock();
+        ledger.fault = None;
+        std::mem::take(&mut ledger.faulted)
+    }
+
     /// Calls so far per value of the spec's key (empty without a key).
     pub fn calls_per_key(&self) -> HashMap<String, u64> {
         self.lock().per_key.clone()
@@ -153,35 +186,46 @@ struct Stub {
 }
 
 /// Every path and method: note the call, wait the latency, then answer 200 with a small JSON
-/// body. The wait is a timer, not work: the point is a slow partner, not a busy one.
+/// body. The wait is a timer, not work: the point is a slow partner, not a busy one. Inside a
+/// scheduled fault the call gets the fault's answer instead: 503 at once and no effect
+/// (down), or the effect and a 200 only after the fault's delay (late).
 async fn answer(
     State(stub): State<Stub>,
     uri: axum::http::Uri,
     headers: HeaderMap,
     body: Bytes,
-) -> impl IntoResponse {
+) -> axum::response::Response {
     let at = Instant::now();
     let json = serde_json::from_slice(&body)
         .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(&body).into()));
-    let n = {
+    let (n, fault) = {
         let mut ledger = stub
             .ledger
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         ledger.calls += 1;
         let n = ledger.calls;
+        let fault = ledger
+            .fault
+            .filter(|w| w.from <= at && at < w.until)
+            .map(|w| w.answer);
+        if fault.is_some() {
+            ledger.faulted += 1;
+        }
+        // A down provider does nothing: no effect, and the key is not spent.
+        let effect = fault != Some(FaultAnswer::Down);
         // A retry with an idempotency key already seen is the same effect, not a new one.
         let retry = match (
             &stub.idempotency,
             stub.idempotency.as_ref().and_then(|h| headers.get(h)),
         ) {
-            (Some(_), Some(value)) => {
+            (Some(_), Some(value)) if effect => {
                 let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
                 !ledger.idempotency_keys.insert(value)
             }
             _ => false,
         };
-        if let (Some(key), false) = (&stub.key, retry) {
+        if let (Some(key), false, true) = (&stub.key, retry, effect) {
             let value = match json.get(key) {
                 Some(serde_json::Value::String(s)) => s.clone(),
                 Some(v) => v.to_string(),
@@ -203,14 +247,27 @@ async fn answer(
                 value,
             });
         }
-        n
+        (n, fault)
     };
-    tokio::time::sleep(stub.latency).await;
+    let wait = match fault {
+        Some(FaultAnswer::Down) => {
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                [("content-type", "application/json"), ("retry-after", "1")],
+                "{\"error\":\"unavailable\"}",
+            )
+                .into_response()
+        }
+        Some(FaultAnswer::Late(late_by)) => late_by,
+        None => stub.latency,
+    };
+    tokio::time::sleep(wait).await;
     (
         StatusCode::OK,
         [("content-type", "application/json")],
         format!("{{\"status\":\"approved\",\"reference\":{n}}}"),
     )
+        .into_response()
 }
 
 #[cfg(test)]
@@ -285,8 +342,9 @@ mod tests {
             .is_err());
     }
 
-    /// Sends `POST /charge` with a job_id body and, when given, an Idempotency-Key header.
-    async fn charge(port: u16, job: u32, key: Option<&str>) {
+    /// Sends `POST /charge` with a job_id body and, when given, an Idempotency-Key header;
+    /// returns the whole answer.
+    async fn send(port: u16, job: u32, key: Option<&str>) -> String {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let body = format!("{{\"job_id\":{job}}}");
         let header = key.map_or(String::new(), |k| format!("Idempotency-Key: {k}\r\n"));
@@ -300,7 +358,61 @@ mod tests {
         tcp.write_all(request.as_bytes()).await.unwrap();
         let mut answer = String::new();
         tcp.read_to_string(&mut answer).await.unwrap();
+        answer
+    }
+
+    /// [`send`], answered 200.
+    async fn charge(port: u16, job: u32, key: Option<&str>) {
+        let answer = send(port, job, key).await;
         assert!(answer.starts_with("HTTP/1.0 200"), "{answer}");
+    }
+
+    #[tokio::test]
+    async fn a_scheduled_fault_answers_late_with_the_effect_or_503_without_it() {
+        let dep = Dependency::start(DependencySpec {
+            name: "fulfilment".into(),
+            env: "FULFILMENT_URL".into(),
+            latency: Duration::from_millis(1),
+            key: Some("job_id".into()),
+            idempotency_header: Some("Idempotency-Key".into()),
+        })
+        .await
+        .unwrap();
+        let window = |answer| DependencyFault {
+            at: Duration::from_millis(1),
+            lasting: Duration::from_secs(30),
+            answer,
+        };
+        // Late: the shipment is made, the answer comes only after the delay.
+        let late_by = Duration::from_millis(300);
+        dep.schedule_fault(Instant::now(), window(FaultAnswer::Late(late_by)));
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let sent = Instant::now();
+        charge(dep.port, 1, Some("order-1")).await;
+        assert!(sent.elapsed() >= late_by, "answered before the delay");
+        assert_eq!(dep.calls_per_key().get("1"), Some(&1), "done, if late");
+        assert_eq!(dep.end_fault(), 1);
+        // Down: 503 and nothing done; the key is not spent, so the retry later is the effect.
+        dep.schedule_fault(Instant::now(), window(FaultAnswer::Down));
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let answer = send(dep.port, 2, Some("order-2")).await;
+        assert!(answer.starts_with("HTTP/1.0 503"), "{answer}");
+        assert_eq!(
+            dep.calls_per_key().get("2"),
+            None,
+            "a down provider does nothing"
+        );
+        assert_eq!(dep.end_fault(), 1);
+        charge(dep.port, 2, Some("order-2")).await;
+        assert_eq!(dep.calls_per_key().get("2"), Some(&1));
+        // A window that has not begun yet changes nothing.
+        dep.schedule_fault(
+            Instant::now() + Duration::from_secs(60),
+            window(FaultAnswer::Down),
+        );
+        charge(dep.port, 3, None).await;
+        assert_eq!(dep.end_fault(), 0);
+        assert_eq!(dep.calls(), 4);
     }
 
     #[tokio::test]

@@ -384,7 +384,29 @@ pub struct CheckSpec {
     /// worker_down`, with `restart_at`; zero: at once): long enough that events published
     /// meanwhile reach nobody unless something kept them.
     pub worker_down: Duration,
+    /// The stub dependency fails on a schedule during the check load
+    /// (`[check.dependency_fault]`).
+    pub dependency_fault: Option<DependencyFault>,
     pub lines: Vec<CheckLine>,
+}
+
+/// `[check.dependency_fault]`: from `at` into the check load, for `lasting`, every call the
+/// stub dependency receives gets `answer` instead of its usual one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DependencyFault {
+    pub at: Duration,
+    pub lasting: Duration,
+    pub answer: FaultAnswer,
+}
+
+/// How the stub dependency answers a call during its fault.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaultAnswer {
+    /// Does the work (the call counts as an effect) but answers only after this long: a
+    /// caller whose timeout is shorter never hears that it was done, and may do it again.
+    Late(Duration),
+    /// Answers 503 at once and does nothing: the provider is down.
+    Down,
 }
 
 /// A scenario file that could not be read or does not mean anything valid.

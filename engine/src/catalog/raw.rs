@@ -250,6 +250,8 @@ pub(crate) struct RawCheck {
     pub drain: Option<RawDrain>,
     /// The queue's depth, sampled every second of the load (`[check.queue_depth]`).
     pub queue_depth: Option<RawQueueDepth>,
+    /// The stub dependency fails for a while during the load (`[check.dependency_fault]`).
+    pub dependency_fault: Option<RawDependencyFault>,
     #[serde(default)]
     pub slo: Vec<RawSlo>,
     #[serde(default)]
@@ -437,6 +439,18 @@ pub(crate) struct RawServed {
 pub(crate) struct RawDependencyCalls {
     pub max_per_key: u64,
     pub hint: String,
+}
+
+/// `[check.dependency_fault]`: `at` into the check load, for `lasting`, the stub dependency
+/// answers `answer = "late"` (does the work, answers only after `late_by`) or `"down"` (503 at
+/// once, does nothing).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawDependencyFault {
+    pub at: String,
+    pub lasting: String,
+    pub answer: String,
+    pub late_by: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

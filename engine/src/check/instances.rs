@@ -4,6 +4,7 @@
 
 use super::evaluate::result;
 use super::{DependencyCalls, LineResult, Observations};
+use crate::catalog::{DependencyFault, FaultAnswer};
 
 /// The instances' own request counters against the answers the load got.
 pub(super) fn served(min_ratio: f64, hint: &str, obs: &Observations) -> LineResult {
@@ -56,6 +57,10 @@ pub(super) fn dependency_calls(max_per_key: u64, hint: &str, obs: &Observations)
         }
         _ => format!("at most {most} ({} calls, {} keys)", d.calls, d.keys),
     };
+    let measured = match &d.fault {
+        Some((fault, calls)) => format!("{measured}; {}", fault_note(fault, *calls)),
+        None => measured,
+    };
     result(
         format!("{} calls per {}", d.name, d.key),
         measured,
@@ -63,6 +68,21 @@ pub(super) fn dependency_calls(max_per_key: u64, hint: &str, obs: &Observations)
         most <= max_per_key,
         hint,
     )
+}
+
+/// What the scheduled fault did, e.g. "31 answered 3.0 s late at 9-10 s".
+fn fault_note(fault: &DependencyFault, calls: u64) -> String {
+    let from = fault.at.as_secs_f64();
+    let to = (fault.at + fault.lasting).as_secs_f64();
+    match fault.answer {
+        FaultAnswer::Late(by) => {
+            format!(
+                "{calls} answered {:.1} s late at {from:.0}-{to:.0} s",
+                by.as_secs_f64()
+            )
+        }
+        FaultAnswer::Down => format!("{calls} refused (503) at {from:.0}-{to:.0} s"),
+    }
 }
 
 /// Every instance answered the final scrape.
@@ -157,6 +177,7 @@ pub(super) fn balance(
 pub(super) fn dependency_calls_since(
     dep: Option<&crate::dependency::Dependency>,
     before: Option<std::collections::HashMap<String, u64>>,
+    fault: Option<(DependencyFault, u64)>,
 ) -> Option<DependencyCalls> {
     let (dep, before) = (dep?, before?);
     let key = dep.spec.key.as_ref()?;
@@ -180,5 +201,6 @@ pub(super) fn dependency_calls_since(
         calls,
         keys,
         most,
+        fault,
     })
 }

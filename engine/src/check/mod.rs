@@ -206,6 +206,8 @@ pub struct DependencyCalls {
     pub keys: u64,
     /// The key called most often and how often.
     pub most: Option<(String, u64)>,
+    /// `[check.dependency_fault]` and how many calls got its answer.
+    pub fault: Option<(crate::catalog::DependencyFault, u64)>,
 }
 
 impl Default for Observations {

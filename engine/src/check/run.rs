@@ -139,6 +139,12 @@ pub async fn run(
                     None => load::run(plan, ticks, cancel_load).await,
                 }
             };
+            // `[check.dependency_fault]`: timed from the load's start, like `restart_at`.
+            if let (Some(fault), Some(dep)) =
+                (scenario.check.dependency_fault, running.dependency.as_ref())
+            {
+                dep.schedule_fault(std::time::Instant::now(), fault);
+            }
             let restart_at = scenario.check.restart_at;
             let worker_down = scenario.check.worker_down;
             let load_and_crash = async move {
@@ -214,8 +220,13 @@ pub async fn run(
         Some(p) => p.sessions_total().await.ok(),
         None => None,
     };
+    // After the drain, so the calls the retries made count; the fault's window is over.
+    let fault = match (scenario.check.dependency_fault, running.dependency.as_ref()) {
+        (Some(fault), Some(dep)) if load == Load::Run => Some((fault, dep.end_fault())),
+        _ => None,
+    };
     let dependency_calls =
-        super::instances::dependency_calls_since(running.dependency.as_ref(), calls_before);
+        super::instances::dependency_calls_since(running.dependency.as_ref(), calls_before, fault);
     let refused_connections = match (probe.as_mut(), log_before) {
         (Some(p), Some(from)) => {
             let mut total = Some(0);

@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use sdlab_engine::catalog::{
-    parse_scenario, Catalog, CatalogError, CheckLine, LearningStage, Percentile, Scenario,
-    SloMetric,
+    parse_scenario, Catalog, CatalogError, CheckLine, DependencyFault, FaultAnswer, LearningStage,
+    Percentile, Scenario, SloMetric,
 };
 use sdlab_engine::load::{Method, ParamGen};
 
@@ -823,6 +823,97 @@ fn workers_a_restart_a_worker_down_a_drain_and_a_queue_depth_parse_and_name_thei
     let no_redis = queue("1", depth).replace("[topology.redis]\n", "");
     let err = fx.parse(&no_redis).unwrap_err();
     assert_invalid(&err, &fx.file, "check.queue_depth", &["[topology.redis]"]);
+}
+
+#[test]
+fn a_dependency_fault_parses_its_window_and_answer_and_names_its_mistakes() {
+    let fx = Fixture::new();
+    let dependency = "[topology.dependency]\nname = \"fulfilment\"\nenv = \"FULFILMENT_URL\"\nlatency = \"250ms\"\n\n[topology.postgres]";
+    let with = |dep: bool, fault: &str| {
+        let base = if dep {
+            edit(VALID, "[topology.postgres]", dependency)
+        } else {
+            VALID.to_string()
+        };
+        edit(
+            &base,
+            "[check]\nprofile = \"check\"\n",
+            &format!("[check]\nprofile = \"check\"\n[check.dependency_fault]\n{fault}\n"),
+        )
+    };
+    let late = "at = \"9s\"\nlasting = \"1s\"\nanswer = \"late\"\nlate_by = \"3s\"";
+    let s = fx.parse(&with(true, late)).unwrap();
+    assert_eq!(
+        s.check.dependency_fault,
+        Some(DependencyFault {
+            at: Duration::from_secs(9),
+            lasting: Duration::from_secs(1),
+            answer: FaultAnswer::Late(Duration::from_secs(3)),
+        })
+    );
+    let down = fx
+        .parse(&with(
+            true,
+            "at = \"1s\"\nlasting = \"2s\"\nanswer = \"down\"",
+        ))
+        .unwrap();
+    assert_eq!(
+        down.check.dependency_fault.map(|f| f.answer),
+        Some(FaultAnswer::Down)
+    );
+    assert_eq!(fx.parse(VALID).unwrap().check.dependency_fault, None);
+    let err = fx.parse(&with(false, late)).unwrap_err();
+    assert_invalid(
+        &err,
+        &fx.file,
+        "check.dependency_fault",
+        &["[topology.dependency]"],
+    );
+    let err = fx
+        .parse(&with(true, &late.replace("9s", "2m")))
+        .unwrap_err();
+    assert_invalid(
+        &err,
+        &fx.file,
+        "check.dependency_fault",
+        &["inside the check load"],
+    );
+    let err = fx
+        .parse(&with(true, &late.replace("3s", "100ms")))
+        .unwrap_err();
+    assert_invalid(
+        &err,
+        &fx.file,
+        "check.dependency_fault.late_by",
+        &["longer than the dependency's usual latency (250 ms)"],
+    );
+    let err = fx
+        .parse(&with(true, &late.replace("\nlate_by = \"3s\"", "")))
+        .unwrap_err();
+    assert_invalid(
+        &err,
+        &fx.file,
+        "check.dependency_fault.late_by",
+        &["how late"],
+    );
+    let err = fx
+        .parse(&with(true, &late.replace("\"late\"", "\"down\"")))
+        .unwrap_err();
+    assert_invalid(
+        &err,
+        &fx.file,
+        "check.dependency_fault.late_by",
+        &["503 at once"],
+    );
+    let err = fx
+        .parse(&with(true, &late.replace("\"late\"", "\"slow\"")))
+        .unwrap_err();
+    assert_invalid(
+        &err,
+        &fx.file,
+        "check.dependency_fault.answer",
+        &["\"late\" or \"down\"", "\"slow\""],
+    );
 }
 
 #[test]

@@ -922,6 +922,7 @@ fn a_key_called_more_than_allowed_fails_the_dependency_line_by_name() {
         calls: 1300,
         keys: 1300,
         most: Some(("17".to_string(), 1)),
+        fault: None,
     };
     obs.dependency_calls = Some(calls.clone());
     let once = evaluate(std::slice::from_ref(&line), &obs).remove(0);
@@ -933,6 +934,18 @@ fn a_key_called_more_than_allowed_fails_the_dependency_line_by_name() {
     let twice = evaluate(std::slice::from_ref(&line), &obs).remove(0);
     assert!(!twice.passed);
     assert_eq!(twice.measured, "3 for job_id 17 (1300 calls, 1100 keys)");
+    // A scheduled fault says what it did to the calls.
+    let fault = sdlab_engine::catalog::DependencyFault {
+        at: std::time::Duration::from_secs(9),
+        lasting: std::time::Duration::from_secs(1),
+        answer: sdlab_engine::catalog::FaultAnswer::Late(std::time::Duration::from_secs(3)),
+    };
+    obs.dependency_calls.as_mut().unwrap().fault = Some((fault, 31));
+    let late = evaluate(std::slice::from_ref(&line), &obs).remove(0);
+    assert_eq!(
+        late.measured,
+        "3 for job_id 17 (1300 calls, 1100 keys); 31 answered 3.0 s late at 9-10 s"
+    );
     obs.dependency_calls = None;
     assert!(!evaluate(std::slice::from_ref(&line), &obs)[0].passed);
 }

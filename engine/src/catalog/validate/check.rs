@@ -372,6 +372,7 @@ pub(super) fn check(
         kill_instance_at,
         restart_at: None,
         worker_down: std::time::Duration::ZERO,
+        dependency_fault: None,
         lines,
     })
 }

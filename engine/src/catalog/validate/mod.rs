@@ -5,6 +5,7 @@
 //! (`[check]`) in `check`, workers and the queue's lines in `queue`; the rest of the file (identity, topology, panels) here.
 
 mod check;
+mod fault;
 mod lessons;
 mod load;
 mod queue;
@@ -365,6 +366,7 @@ pub(super) fn validate(file: &Path, mut raw: RawScenario) -> Result<Scenario, Ca
     };
     let workers = queue::workers(&cx, raw.topology.workers)?;
     let queue_raw = queue::take(&mut raw.check);
+    let fault_raw = raw.check.dependency_fault.take();
     let mut check = check::check(
         &cx,
         raw.check,
@@ -419,6 +421,7 @@ pub(super) fn validate(file: &Path, mut raw: RawScenario) -> Result<Scenario, Ca
         postgres.is_some(),
         redis.is_some(),
     )?;
+    fault::dependency_fault(&cx, fault_raw, &mut check, dependency.as_ref())?;
     // Every check judges the answers, whatever else it measures.
     check.lines.insert(0, CheckLine::Answers);
     if raw.topology.instances > 1 || nginx.is_some() {
