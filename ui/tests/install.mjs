@@ -23,7 +23,7 @@ import { chromium } from 'playwright-core';
 import { api, applySolution, artifacts, chromiumPath, MINUTE, repo, reporter } from './lab.mjs';
 
 const { check, shot, elapsed } = reporter('install');
-const root = '/tmp/sdlab-tests/fresh';
+const root = `${process.env.SDLAB_TESTS_DIR ?? '/tmp/sdlab-tests'}/fresh`;
 const HOME = join(root, 'home');
 const labHome = join(root, 'lab');
 const SCENARIO = 't1-01';

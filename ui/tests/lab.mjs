@@ -10,7 +10,8 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-export const home = process.env.SDLAB_E2E_HOME ?? '/tmp/sdlab-tests/ui-home';
+export const home =
+  process.env.SDLAB_E2E_HOME ?? `${process.env.SDLAB_TESTS_DIR ?? '/tmp/sdlab-tests'}/ui-home`;
 export const artifacts = join(repo, 'target/ui-artifacts');
 export const sdlabBin = join(repo, 'target/debug/sdlab');
 export const MINUTE = 60_000;

@@ -23,10 +23,19 @@ pub fn scenario_dir_of(folder: &str) -> PathBuf {
     repo().join("scenarios").join(folder)
 }
 
+/// Where the tests keep their lab homes and fixture trees: `$SDLAB_TESTS_DIR`, default
+/// /tmp/sdlab-tests. Two checkouts testing at once (a worktree beside a CI rehearsal) each
+/// need their own: a lab home's stale-run cleanup would stop the other's servers.
+pub fn tests_root() -> PathBuf {
+    std::env::var_os("SDLAB_TESTS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/tmp/sdlab-tests"))
+}
+
 /// The lab home all tests share, outside the repository and enterable by `nobody` (the user
 /// PostgreSQL runs as when the tests run as root).
 pub fn shared_home() -> PathBuf {
-    let home = PathBuf::from("/tmp/sdlab-tests/home");
+    let home = tests_root().join("home");
     std::fs::create_dir_all(&home).unwrap();
     home
 }

@@ -6,7 +6,7 @@
 //!
 //! The reliability suite's fixture scenario (`t2-99`, a std-only HTTP service that builds in
 //! seconds, no PostgreSQL, 60 hints) keeps it cheap; its sources live at
-//! /tmp/sdlab-tests/learner-src (a stable path, so builds stay incremental).
+//! <tests root>/learner-src (`harness::tests_root`, a stable path, so builds stay incremental).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

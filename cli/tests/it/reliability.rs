@@ -8,7 +8,7 @@
 //! full disk) gives an actionable message and the lab stays usable; progress.json and a
 //! SIGKILLed PostgreSQL survive.
 //!
-//! Most cases use a fixture scenario (`t2-99`, written to /tmp/sdlab-tests/reliability-src):
+//! Most cases use a fixture scenario (`t2-99`, written to <tests root>/reliability-src):
 //! a std-only HTTP service that builds in a second and misbehaves as a `mode` file in its
 //! folder says, without PostgreSQL. The cases about PostgreSQL use t1-01 in a lab home of their
 //! own; the no-orphans case uses t1-06 there (PostgreSQL, Redis, nginx and three instances),
@@ -133,7 +133,7 @@ pub(crate) fn write_if_changed(path: &Path, bytes: &[u8]) {
 /// (also used by `learner_parity.rs`);
 /// `extra` adds scenario folders (name, scenario.toml text). Stable paths keep builds incremental.
 pub(crate) fn fixture_sources(name: &str, extra: &[(&str, &str)]) -> PathBuf {
-    let root = PathBuf::from("/tmp/sdlab-tests").join(name);
+    let root = tests_root().join(name);
     write_if_changed(
         &root.join("Cargo.toml"),
         &std::fs::read(repo().join("Cargo.toml")).unwrap(),
@@ -324,7 +324,7 @@ impl Drop for Serve {
 /// home may be in use by a test beside this one), kept across runs so the seed is made once.
 fn pg_home() -> PathBuf {
     use std::os::unix::fs::PermissionsExt;
-    let home = PathBuf::from("/tmp/sdlab-tests/reliability-home");
+    let home = tests_root().join("reliability-home");
     std::fs::create_dir_all(&home).unwrap();
     // Enterable by `nobody`, who runs PostgreSQL when the tests run as root.
     std::fs::set_permissions(&home, std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -866,7 +866,7 @@ fn quitting_or_killing_sdlab_with_a_streaming_replica_leaves_no_process_behind()
         "no orphans, replica: SIGTERM/SIGINT/SIGKILL during start of a scenario with a streaming replica (t2-96), then a start whose service gets DATABASE_REPLICA_URL",
     );
     let mut rng = Rng::new("no orphans (replica)");
-    let home = PathBuf::from("/tmp/sdlab-tests/reliability-replica-home");
+    let home = tests_root().join("reliability-replica-home");
     {
         use std::os::unix::fs::PermissionsExt;
         std::fs::create_dir_all(&home).unwrap();
@@ -1053,7 +1053,7 @@ fn quitting_or_killing_sdlab_with_workers_leaves_no_worker_behind() {
         "no orphans, workers: SIGTERM/SIGKILL during start of a scenario with two workers (t2-95), SIGKILL once they run, then a start whose workers get SDLAB_ROLE=worker",
     );
     let mut rng = Rng::new("no orphans (workers)");
-    let home = PathBuf::from("/tmp/sdlab-tests/reliability-worker-home");
+    let home = tests_root().join("reliability-worker-home");
     {
         use std::os::unix::fs::PermissionsExt;
         std::fs::create_dir_all(&home).unwrap();
