@@ -40,12 +40,16 @@ stage "nextest (unit, servers, load, reliability)" \
     -E 'not test(golden::every_fix_of_)' \
     || { cat target/reliability-summary.txt 2>/dev/null; exit 1; }
 # Every scenario's golden fixes (cli/tests/it/golden.rs), two scenarios at a time
-# (.config/nextest.toml, profile ci-golden).
+# (.config/nextest.toml, profile ci-golden). Each attempt compiles the learner's package alone
+# at opt-level 0 (its dependencies stay optimised; a scenario with a CPU quota keeps its
+# optimised build): about 10 s less per attempt (README: SDLAB_SERVICE_OPT_LEVEL).
+export SDLAB_SERVICE_OPT_LEVEL=0
 # (The same package selection as the build above, so nothing is rebuilt: `-p sdlab-cli` alone
 # resolves features differently and recompiled the CLI's tests, ~50 s.)
 stage "nextest golden fixes (2 scenarios at a time)" \
     cargo nextest run --workspace --exclude sdlab-desktop --locked --profile ci-golden \
     -E 'test(golden::every_fix_of_)'
+unset SDLAB_SERVICE_OPT_LEVEL
 # The reliability suite's tally: cases tried, survived, anything lost (must be 0).
 cat target/reliability-summary.txt
 # The browser test: the web UI built, then Debian's chromium (playwright-core) driving a real

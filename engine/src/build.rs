@@ -51,11 +51,14 @@ pub enum BuildError {
 }
 
 /// `cargo build --profile lab -p <package>` in the code's workspace, then a private copy of the
-/// binary in `bin_dir` (see the module doc).
+/// binary in `bin_dir` (see the module doc). `opt_level` compiles the package alone at that
+/// level (its dependencies stay optimised): the test suite's faster builds, see
+/// `Lab::service_opt_level`.
 pub async fn build(
     code: &PreparedCode,
     target_dir: &Path,
     bin_dir: &Path,
+    opt_level: Option<u8>,
 ) -> Result<Built, BuildError> {
     let started = Instant::now();
     let lock = lock_builds(target_dir).await?;
@@ -80,6 +83,12 @@ pub async fn build(
     let mut command = tokio::process::Command::new(cargo);
     // A lab killed mid-build takes its cargo along (rustc jobs finish their unit and exit).
     crate::process::die_with_parent(&mut command);
+    if let Some(level) = opt_level {
+        command.arg("--config").arg(format!(
+            "profile.{PROFILE}.package.\"{}\".opt-level={level}",
+            code.package
+        ));
+    }
     let output = command
         .arg("build")
         .arg("--profile")

@@ -97,6 +97,11 @@ pub struct Lab {
     pub home: LabHome,
     pub sources: Sources,
     pub catalog: Catalog,
+    /// `SDLAB_SERVICE_OPT_LEVEL` (the test suite's golden stage: 0): the opt-level the
+    /// learner's package alone is compiled at, its dependencies keeping the lab profile's; a
+    /// scenario whose lesson is CPU (`cpus_per_instance`) keeps the lab profile's. None:
+    /// the lab profile's, as every learner gets.
+    pub service_opt_level: Option<u8>,
 }
 
 /// Which database the service is given. A lab on a copy (`Scratch`, `Check`) may run beside
@@ -154,9 +159,13 @@ impl Lab {
     /// The lab for `$SDLAB_HOME` and the sources this engine was built from.
     /// `SDLAB_CHECK_HOLD_SECS=N` cuts every check's steady stage to N seconds, never below
     /// the scenario's `[check] min_hold` (the test suite's shorter checks; see
-    /// `Profile::hold_at_most`).
+    /// `Profile::hold_at_most`); `SDLAB_SERVICE_OPT_LEVEL` sets `service_opt_level`.
     pub fn from_env() -> Result<Lab, LabError> {
         let mut lab = Lab::new(LabHome::from_env(), Sources::from_env())?;
+        lab.service_opt_level = std::env::var("SDLAB_SERVICE_OPT_LEVEL")
+            .ok()
+            .and_then(|v| v.trim().parse::<u8>().ok())
+            .filter(|level| *level <= 3);
         let hold = std::env::var("SDLAB_CHECK_HOLD_SECS").ok();
         if let Some(secs) = hold.as_deref().and_then(|v| v.trim().parse::<u64>().ok()) {
             let hold = std::time::Duration::from_secs(secs.max(1));
@@ -176,6 +185,7 @@ impl Lab {
             home,
             sources,
             catalog,
+            service_opt_level: None,
         })
     }
 

@@ -23,6 +23,7 @@ impl Lab {
             &code,
             &self.home.target_dir(),
             &self.home.run_dir().join("bin"),
+            None,
         )
         .await?)
     }

@@ -152,10 +152,14 @@ impl Lab {
             .await?;
         let built = progress
             .step(Step::BuildService, async {
+                let opt_level = self
+                    .service_opt_level
+                    .filter(|_| scenario.topology.cpus_per_instance.is_none());
                 let built = crate::build::build(
                     &code,
                     &self.home.target_dir(),
                     &self.home.run_dir().join("bin"),
+                    opt_level,
                 )
                 .await?;
                 let mut note = if built.compiled {

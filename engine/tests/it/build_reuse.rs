@@ -53,7 +53,7 @@ fn workspace(root: &Path, sources: &Path, name: &str) -> PreparedCode {
 }
 
 async fn build_and_run(code: &PreparedCode, target: &Path, bin: &Path) -> (Built, String) {
-    let built = build::build(code, target, bin).await.unwrap();
+    let built = build::build(code, target, bin, None).await.unwrap();
     let out = std::process::Command::new(&built.binary).output().unwrap();
     (
         built,
@@ -114,4 +114,45 @@ async fn identical_sources_are_reused_and_edits_elsewhere_are_never_run() {
     copy_tree(&src.join("s/service"), &a.dir).unwrap();
     let (_, out) = build_and_run(&a, &target, &bin).await;
     assert_eq!(out, "kit v1", "reset code ran the edited build");
+}
+
+/// The kit's compiled library in `target` (one file, whatever its hash suffix).
+fn kit_rlib(target: &Path) -> PathBuf {
+    std::fs::read_dir(target.join("lab/deps"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            let name = p.file_name().unwrap().to_string_lossy();
+            name.starts_with("libkit-") && name.ends_with(".rlib")
+        })
+        .unwrap()
+}
+
+#[tokio::test]
+async fn an_opt_level_for_the_service_recompiles_the_service_alone() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (target, bin) = (tmp.path().join("target"), tmp.path().join("bin"));
+    let src = sources(tmp.path());
+    let code = workspace(tmp.path(), &src, "home");
+    let (built, _) = build_and_run(&code, &target, &bin).await;
+    assert!(built.compiled);
+    let rlib = kit_rlib(&target);
+    let kit_built = std::fs::metadata(&rlib).unwrap().modified().unwrap();
+    // The profile says opt-level 0; the service alone at 1 is another build of it...
+    let built = build::build(&code, &target, &bin, Some(1)).await.unwrap();
+    assert!(
+        built.compiled,
+        "the service was not recompiled at its own level"
+    );
+    let out = std::process::Command::new(&built.binary).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "kit v1");
+    // ...and its dependency is the one built before.
+    assert_eq!(kit_rlib(&target), rlib, "the kit was rebuilt");
+    assert_eq!(
+        std::fs::metadata(&rlib).unwrap().modified().unwrap(),
+        kit_built,
+        "the kit was recompiled for the service's level"
+    );
+    let again = build::build(&code, &target, &bin, Some(1)).await.unwrap();
+    assert!(!again.compiled, "the same level twice compiles again");
 }
