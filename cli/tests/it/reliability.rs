@@ -1003,7 +1003,7 @@ fn worker_fixture_sources() -> PathBuf {
         .replace("HINTS", "\"A hint.\"")
         .replace(
             "[topology]\ninstances = 1\n",
-            "[topology]\ninstances = 1\n\n[topology.workers]\ncount = 2\n\n[topology.postgres]\ndatabase = \"work\"\n\n[db]\nschema = \"db/schema.sql\"\n",
+            "[topology]\ninstances = 1\n\n[topology.workers]\ncount = 2\n\n[topology.redis]\npersistence = true\n\n[topology.postgres]\ndatabase = \"work\"\n\n[db]\nschema = \"db/schema.sql\"\n",
         )
         .replace(
             "oracle = { status = [200], hint = \"Hello.\" }",
@@ -1048,9 +1048,9 @@ fn state_processes(home: &Path, id: &str, field: &str) -> Vec<(u32, u16)> {
 }
 
 #[test]
-fn quitting_or_killing_sdlab_with_workers_leaves_no_worker_behind() {
+fn quitting_or_killing_sdlab_with_workers_leaves_no_worker_behind_and_a_reset_empties_its_queue() {
     let mut case = Case::new(
-        "no orphans, workers: SIGTERM/SIGKILL during start of a scenario with two workers (t2-95), SIGKILL once they run, then a start whose workers get SDLAB_ROLE=worker",
+        "no orphans, workers: SIGTERM/SIGKILL during start of a scenario with two workers and a persistent Redis (t2-95), SIGKILL once they run, then a start whose workers get SDLAB_ROLE=worker; its queue survives a restart and a reset empties it",
     );
     let mut rng = Rng::new("no orphans (workers)");
     let home = tests_root().join("reliability-worker-home");
@@ -1139,6 +1139,48 @@ fn quitting_or_killing_sdlab_with_workers_leaves_no_worker_behind() {
         "after SIGKILL and `sdlab stop`, left running: {left:?}"
     );
     case.survived();
+
+    // The queue: this fixture's Redis keeps its data (`persistence = true`), so an entry
+    // survives a stop and a start; `sdlab reset` empties it.
+    let redis = |command: &str| {
+        let mut cmd = lab(&home);
+        cmd.args(["redis", "t2-95", command]);
+        let (code, out) = sdlab_output(cmd, Duration::from_secs(60));
+        assert_eq!(code, 0, "{command}: {out}");
+        out.trim().to_string()
+    };
+    let stop = || {
+        let mut cmd = lab(&home);
+        cmd.args(["stop", "t2-95"]);
+        let (code, out) = sdlab_output(cmd, Duration::from_secs(60));
+        assert_eq!(code, 0, "{out}");
+    };
+    let (child, _, _) = start_watched(lab(&home), "t2-95");
+    redis("XADD orders * order 1");
+    assert_eq!(redis("XLEN orders"), "(integer) 1");
+    stop();
+    let _ = { child }.wait();
+    let (child, _, _) = start_watched(lab(&home), "t2-95");
+    assert_eq!(
+        redis("XLEN orders"),
+        "(integer) 1",
+        "the persistent queue lost its entry across a restart"
+    );
+    stop();
+    let _ = { child }.wait();
+    let mut reset = lab(&home);
+    reset.args(["reset", "t2-95", "--yes"]);
+    let (code, out) = sdlab_output(reset, Duration::from_secs(120));
+    assert_eq!(code, 0, "{out}");
+    let (child, _, _) = start_watched(lab(&home), "t2-95");
+    assert_eq!(
+        redis("XLEN orders"),
+        "(integer) 0",
+        "a reset left the queue's entries"
+    );
+    stop();
+    let _ = { child }.wait();
+    assert!(left_running(&home, Duration::from_secs(15)).is_empty());
 }
 
 // --- data safety --------------------------------------------------------------------------
