@@ -57,7 +57,7 @@ export interface Progress { checks_run: number; passed: boolean; solution_reveal
 /** `codespaces`: the "Open in Codespaces" link, when the lab's GitHub repository is configured. */
 export interface ScenarioSummary { id: string; title: string; track: number; stage: string; minutes: number; concepts: string[]; progress: Progress; codespaces?: string }
 export interface Question { id: string; figure: string | null }
-export interface ScenarioDetail extends ScenarioSummary { guide: string; hints: number; instances: number; postgres: boolean; redis: boolean; replica: boolean; profiles: string[]; questions: Question[]; panels: Panel[]; charts: ChartView[] }
+export interface ScenarioDetail extends ScenarioSummary { guide: string; hints: number; instances: number; workers: number; postgres: boolean; redis: boolean; replica: boolean; profiles: string[]; questions: Question[]; panels: Panel[]; charts: ChartView[] }
 /** A scenario's own chart (`[[panels]]` in scenario.toml) over the services' /metrics. */
 export interface Panel { title: string; unit: string; series: { label: string; metric: string; rate: boolean; instance: number | null }[] }
 /** A chart as the engine defines it for the window and the Grafana dashboards alike. */

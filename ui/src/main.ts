@@ -107,6 +107,13 @@ async function openScenario(id: string) {
   const codespaces = $<HTMLAnchorElement>('codespaces-link');
   codespaces.hidden = !detail.codespaces;
   codespaces.href = detail.codespaces ?? '#';
+  // The logs tab: each instance's log, then each worker's (`?instance=N` / `?worker=N`).
+  const processes = [
+    ...Array.from({ length: detail.instances }, (_, i) => new Option(`instance ${i + 1}`, `instance=${i + 1}`)),
+    ...Array.from({ length: detail.workers }, (_, i) => new Option(`worker ${i + 1}`, `worker=${i + 1}`)),
+  ];
+  $<HTMLSelectElement>('log-process').replaceChildren(...processes);
+  $('log-process').hidden = processes.length < 2;
   const profiles = $<HTMLSelectElement>('load-profile');
   profiles.replaceChildren(...detail.profiles.map((name) => new Option(name, name, name === 'explore', name === 'explore')));
   state.history = await get<RunRecord[]>(`/scenarios/${id}/history`);
@@ -512,7 +519,8 @@ function openLogs() {
   const pre = $('logs');
   pre.textContent = '';
   const request = ($('log-request') as HTMLInputElement).value.trim();
-  const query = request ? `?request=${encodeURIComponent(request)}&lines=1000` : '';
+  const whose = $<HTMLSelectElement>('log-process').value || 'instance=1';
+  const query = `?${whose}` + (request ? `&request=${encodeURIComponent(request)}&lines=1000` : '');
   let shown = 0;
   state.logs = stream(`/scenarios/${state.scenario.id}/logs/stream${query}`, 'entries', (more: LogEntry[]) => {
     pre.append(...more.map(logLine));
@@ -597,6 +605,7 @@ $('log-request').addEventListener('keydown', (e) => {
   if (e.key === 'Enter') filterLogs($<HTMLInputElement>('log-request').value.trim());
 });
 $('btn-log-all').addEventListener('click', () => filterLogs(''));
+$('log-process').addEventListener('change', () => filterLogs($<HTMLInputElement>('log-request').value.trim()));
 // The Run button says which mode it runs in, for both consoles.
 for (const kind of ['sql', 'redis']) {
   const box = $<HTMLInputElement>(`${kind}-write`);

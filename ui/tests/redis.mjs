@@ -21,7 +21,7 @@
 // every run. Under a minute with a warm home (a cold one builds t1-05's service first). Screenshots: target/ui-artifacts/redis-*.png.
 
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
@@ -114,7 +114,9 @@ async function main() {
     // With Redis: the tab and its four charts.
     await page.click(`#scenarios a[data-id=${SCENARIO}]`);
     await page.waitForFunction((id) => window.sdlab.state.scenario?.id === id, SCENARIO, { timeout: 30_000 });
-    check(await page.isVisible('#tabs button[data-tab=redis]'), `${SCENARIO} has the Redis tab`);
+    // (The scenario is set before its tabs are drawn: wait for the tab rather than look once.)
+    const redisTab = await page.locator('#tabs button[data-tab=redis]').waitFor({ state: 'visible', timeout: 10_000 }).then(() => true, () => false);
+    check(redisTab, `${SCENARIO} has the Redis tab`);
     const ids = await page.evaluate(() => window.sdlab.charts.redisIds().filter((id) => document.querySelector(`[data-chart="${id}"]`)));
     check(ids.length === 4, `its four Redis charts are drawn (${ids})`);
 
@@ -189,6 +191,20 @@ async function main() {
     const stats = await redisConsole(page, 'INFO stats');
     const serverHits = Number(/keyspace_hits:(\d+)/.exec(stats.text)?.[1]);
     check(serverHits > 0, `INFO stats in the console: keyspace_hits:${serverHits}`);
+
+    // The logs tab lists both instances, and instance 2's lines are its own log file's.
+    await page.click('#tabs button[data-tab=logs]');
+    const whose = await page.$$eval('#log-process option', (os) => os.map((o) => o.textContent));
+    check(JSON.stringify(whose) === '["instance 1","instance 2"]', `the logs tab offers each instance's log (${whose})`);
+    await page.selectOption('#log-process', 'instance=2');
+    await page.waitForFunction(() => document.querySelectorAll('#logs > *').length > 0, null, { timeout: 10_000 });
+    const shownLines = await page.$$eval('#logs > *', (ls) => ls.map((l) => l.title || l.textContent));
+    // (A JSON line shows its parts, with the line as written in its title; a text line as written.)
+    const logOf = (n) => readFileSync(join(home, 'logs', SCENARIO, `service-${n}.log`), 'utf8');
+    const [second, first] = [logOf(2), logOf(1)];
+    check(shownLines.every((l) => second.includes(l)) && shownLines.some((l) => !first.includes(l)), `instance 2's log is shown (${shownLines.length} lines, all from service-2.log; first ${JSON.stringify(shownLines[0])})`);
+    // Back on the Redis tab, which the scenario switch below expects to leave.
+    await page.click('#tabs button[data-tab=redis]');
 
     // Stop from the window: the lab's redis-server goes, and nothing else of the home stays.
     await page.click('#btn-stop');

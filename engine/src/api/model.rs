@@ -61,6 +61,8 @@ pub struct ScenarioDetail {
     /// How many hints there are (they are revealed one at a time).
     pub hints: usize,
     pub instances: u32,
+    /// Background workers (`[topology.workers]`): the logs tab lists their logs too.
+    pub workers: u32,
     pub postgres: bool,
     /// Whether the scenario runs a Redis (`[topology.redis]`): the UI then shows the Redis
     /// console and charts.
@@ -396,7 +398,10 @@ pub struct SolutionView {
 /// The tail of an instance's log.
 #[derive(Debug, Clone, Serialize)]
 pub struct LogsView {
+    /// The instance whose log this is (1 when `worker` is set).
     pub instance: u32,
+    /// The worker whose log this is, when one was asked for.
+    pub worker: Option<u32>,
     /// The lines as written (only request `?request=`'s when given).
     pub lines: Vec<String>,
     /// The same lines parsed (`logview`): JSON lines with their time, level, message,

@@ -56,6 +56,7 @@ pub(super) async fn detail(
         guide,
         hints: scenario.hints.len(),
         instances: scenario.topology.instances,
+        workers: scenario.topology.workers.map_or(0, |w| w.count),
         postgres: scenario.topology.postgres.is_some(),
         redis: scenario.topology.redis.is_some(),
         replica: scenario
@@ -116,20 +117,36 @@ pub(super) async fn reset(
 #[derive(Debug, Deserialize)]
 pub(super) struct LogsQuery {
     instance: Option<u32>,
+    /// A worker's log instead of an instance's (`[topology.workers]`).
+    worker: Option<u32>,
     lines: Option<usize>,
     /// Only the lines of the request with this ID (`request_id` of a JSON line).
     request: Option<String>,
 }
 
-/// The last lines of an instance's log (`?instance=1&lines=200`, `&request=ID` for one
-/// request's lines), raw and parsed, from its log file, so it works while the service runs
-/// and after it stopped or crashed.
-pub(super) async fn logs(
-    State(state): State<ApiState>,
-    UrlPath(id): UrlPath<String>,
-    Query(query): Query<LogsQuery>,
-) -> Result<Json<LogsView>, ApiError> {
-    let scenario = state.lab.catalog.get(&id)?;
+/// The log file `query` names: instance N's (`?instance=N`, default 1) or worker N's
+/// (`?worker=N`), checked against the scenario's topology.
+fn log_file(
+    lab: &crate::lab::Lab,
+    scenario: &crate::catalog::Scenario,
+    query: &LogsQuery,
+) -> Result<std::path::PathBuf, ApiError> {
+    let dir = lab.home.logs_dir(scenario);
+    if let Some(worker) = query.worker {
+        let count = scenario.topology.workers.map_or(0, |w| w.count);
+        if query.instance.is_some() {
+            return Err(ApiError::BadRequest(
+                "ask for an instance's log or a worker's, not both".to_string(),
+            ));
+        }
+        if worker == 0 || worker > count {
+            return Err(ApiError::BadRequest(match count {
+                0 => format!("worker {worker}: {} has no workers", scenario.id),
+                n => format!("worker {worker}: {} has workers 1 to {n}", scenario.id),
+            }));
+        }
+        return Ok(dir.join(format!("worker-{worker}.log")));
+    }
     let instance = query.instance.unwrap_or(1);
     if instance == 0 || instance > scenario.topology.instances {
         return Err(ApiError::BadRequest(format!(
@@ -137,12 +154,21 @@ pub(super) async fn logs(
             scenario.id, scenario.topology.instances
         )));
     }
+    Ok(dir.join(format!("service-{instance}.log")))
+}
+
+/// The last lines of an instance's or a worker's log (`?instance=1&lines=200`, `?worker=2`,
+/// `&request=ID` for one request's lines), raw and parsed, from its log file, so it works
+/// while the service runs and after it stopped or crashed.
+pub(super) async fn logs(
+    State(state): State<ApiState>,
+    UrlPath(id): UrlPath<String>,
+    Query(query): Query<LogsQuery>,
+) -> Result<Json<LogsView>, ApiError> {
+    let scenario = state.lab.catalog.get(&id)?;
+    let path = log_file(&state.lab, scenario, &query)?;
+    let instance = query.instance.unwrap_or(1);
     let n = query.lines.unwrap_or(200).min(MAX_LOG_LINES);
-    let path = state
-        .lab
-        .home
-        .logs_dir(scenario)
-        .join(format!("service-{instance}.log"));
     let request = query.request.as_deref().filter(|r| !r.trim().is_empty());
     let entries = crate::logview::tail(&path, n, request).map_err(|source| ApiError::Io {
         what: format!("read {}", path.display()),
@@ -150,6 +176,7 @@ pub(super) async fn logs(
     })?;
     Ok(Json(LogsView {
         instance,
+        worker: query.worker,
         lines: entries.iter().map(|e| e.raw.clone()).collect(),
         entries,
     }))
@@ -158,7 +185,7 @@ pub(super) async fn logs(
 /// How often the log stream looks for new lines.
 const LOG_POLL: std::time::Duration = std::time::Duration::from_millis(500);
 
-/// `GET .../logs/stream?instance=1&lines=200[&request=ID]`: server-sent events, a `lines`
+/// `GET .../logs/stream?instance=1&lines=200[&request=ID]` (or `?worker=N`): server-sent events, a `lines`
 /// event (JSON array of strings) and an `entries` event (the same lines parsed, see
 /// `logview::LogEntry`) with the tail, then both whenever the log grows (by lines of that
 /// request only, with `request`). A log that shrinks was started afresh (a restart) and is
@@ -174,13 +201,8 @@ pub(super) async fn logs_stream(
     ApiError,
 > {
     let request = query.request.clone().filter(|r| !r.trim().is_empty());
+    let path = log_file(&state.lab, state.lab.catalog.get(&id)?, &query)?;
     let Json(first) = logs(State(state.clone()), UrlPath(id.clone()), Query(query)).await?;
-    let scenario = state.lab.catalog.get(&id)?;
-    let path = state
-        .lab
-        .home
-        .logs_dir(scenario)
-        .join(format!("service-{}.log", first.instance));
     let offset = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
     let shutdown = state.shutdown.clone();
     let initial = Some(first.entries);

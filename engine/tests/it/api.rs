@@ -358,6 +358,46 @@ async fn logs_of_a_scenario_never_run_are_empty_and_instances_are_checked() {
 }
 
 #[tokio::test]
+async fn a_workers_log_is_read_by_its_number_and_the_topology_bounds_it() {
+    let t = test_api();
+    let (_, detail) = get(&t.app, "/api/scenarios/t1-09").await;
+    assert_eq!(
+        (detail["instances"].as_u64(), detail["workers"].as_u64()),
+        (Some(1), Some(2))
+    );
+    let (_, detail) = get(&t.app, "/api/scenarios/t1-01").await;
+    assert_eq!(detail["workers"], 0);
+    let dir = t.home.path().join("logs/t1-09");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("service-1.log"), "web line\n").unwrap();
+    std::fs::write(dir.join("worker-2.log"), "shipped order 7\n").unwrap();
+    let (status, body) = get(&t.app, "/api/scenarios/t1-09/logs?worker=2").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["lines"], serde_json::json!(["shipped order 7"]));
+    assert_eq!(body["worker"], 2);
+    let (_, body) = get(&t.app, "/api/scenarios/t1-09/logs?worker=1").await;
+    assert_eq!(
+        body["lines"],
+        serde_json::json!([]),
+        "worker 1 has not written yet"
+    );
+    let (_, body) = get(&t.app, "/api/scenarios/t1-09/logs").await;
+    assert_eq!(body["lines"], serde_json::json!(["web line"]));
+    for (query, expected) in [
+        ("worker=3", "has workers 1 to 2"),
+        ("worker=0", "has workers 1 to 2"),
+        ("worker=1&instance=1", "not both"),
+    ] {
+        let (status, body) = get(&t.app, &format!("/api/scenarios/t1-09/logs?{query}")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}");
+        assert!(error_of(&body).contains(expected), "{query}: {body}");
+    }
+    let (status, body) = get(&t.app, "/api/scenarios/t1-01/logs?worker=1").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(error_of(&body).contains("has no workers"), "{body}");
+}
+
+#[tokio::test]
 async fn logs_filtered_by_request_id_give_that_requests_json_lines_parsed() {
     let t = test_api();
     let dir = t.home.path().join("logs/t1-01");
