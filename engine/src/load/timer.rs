@@ -114,7 +114,12 @@ async fn wait_expired(fd: &AsyncFd<OwnedFd>) -> io::Result<()> {
             }
         });
         match read {
-            Ok(result) => return result,
+            Ok(result) => {
+                // The timer fires again only once re-armed, after this: forget the readiness
+                // now, or the next wait would start with a read that can only fail.
+                guard.clear_ready();
+                return result;
+            }
             // Readiness left over from an earlier wait: the count was 0; wait for this one.
             Err(_would_block) => continue,
         }
