@@ -22,7 +22,7 @@ fi
 
 echo "bench: building the bench binaries and sdlab (release)" >&2
 cargo build --quiet --release -p sdlab-bench -p sdlab-cli --manifest-path "$REPO/Cargo.toml" >&2
-BIN="$REPO/target/release"
+BIN="${CARGO_TARGET_DIR:-$REPO/target}/release"
 
 # Appends a results section to bench/RESULTS.md: $1 = title, stdin = table rows.
 append_results() {

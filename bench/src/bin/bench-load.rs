@@ -84,6 +84,7 @@ fn main() -> anyhow::Result<()> {
         "failed": summary.failed,
         "requests_per_s": summary.achieved_rate,
         "p50_us": us(summary.latency.p50),
+        "p90_us": us(summary.latency.p90),
         "p99_us": us(summary.latency.p99),
         "p999_us": us(summary.latency.p999),
         "max_us": us(summary.latency.max),

@@ -10,11 +10,13 @@
 //! # Layout
 //! - `plan.rs`: [`LoadPlan`] and its parts (stages, templates, parameter generators).
 //! - `schedule.rs`: when each request of the open model is due (from the stages' rates), and
-//!   the in-flight cap.
+//!   the in-flight cap; `timer.rs` waits for those instants to well under a millisecond.
 //! - `users.rs`: the closed model (N virtual users, each one task looping over its own
 //!   connections): the fast path for full-speed runs.
 //! - `params.rs`: the weighted mix and deterministic parameter generation from the seed.
-//! - `send.rs`: the target check (loopback only) and the HTTP/1.1 keep-alive clients.
+//! - `send.rs`: the target check (loopback only) and the lab's own HTTP/1.1 keep-alive client
+//!   (one connection per user or per request in flight); `http1.rs` the bytes it writes and
+//!   the reader that frames the answers.
 //! - `record.rs`: [`RequestRecord`], one per request, and the latency it is charged.
 //! - `request_ids.rs`: [`RequestIds`], a unique ID header on every request of a run and what
 //!   the answers carried back ([`run_with_request_ids`]; `[check.request_ids]`).
@@ -30,6 +32,7 @@
 //! included; nothing that failed makes the percentiles look better.
 
 mod aggregate;
+mod http1;
 mod params;
 mod plan;
 mod publish;
@@ -38,6 +41,7 @@ mod request_ids;
 mod schedule;
 mod send;
 mod sessions;
+mod timer;
 mod users;
 
 use std::sync::Arc;

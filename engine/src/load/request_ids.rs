@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
-use hyper::http::{HeaderMap, HeaderName, HeaderValue};
+use hyper::http::{HeaderName, HeaderValue};
 
 use super::record::Outcome;
 
@@ -158,12 +158,12 @@ impl IdTag {
             .push(tagged);
     }
 
-    /// How the answer's headers compare with the value sent.
-    pub fn echo(&self, headers: &HeaderMap) -> Echo {
-        match headers.get(self.header()) {
+    /// How the answer's value of the header (its first, if any) compares with the value sent.
+    pub fn echo(&self, answered: Option<&[u8]>) -> Echo {
+        match answered {
             None => Echo::Missing,
-            Some(v) if *v == self.value => Echo::Same,
-            Some(v) => Echo::Other(String::from_utf8_lossy(v.as_bytes()).into_owned()),
+            Some(v) if v == self.value.as_bytes() => Echo::Same,
+            Some(v) => Echo::Other(String::from_utf8_lossy(v).into_owned()),
         }
     }
 }
@@ -180,11 +180,12 @@ mod tests {
         assert_eq!(a.value, "sdlab-run-1");
         assert_eq!(b.value, "sdlab-run-2");
         assert_eq!(a.header().as_str(), "x-request-id");
-        let mut headers = HeaderMap::new();
-        assert_eq!(a.echo(&headers), Echo::Missing);
-        headers.insert(a.header().clone(), HeaderValue::from_static("sdlab-run-1"));
-        assert_eq!(a.echo(&headers), Echo::Same);
-        assert_eq!(b.echo(&headers), Echo::Other("sdlab-run-1".into()));
+        assert_eq!(a.echo(None), Echo::Missing);
+        assert_eq!(a.echo(Some(b"sdlab-run-1")), Echo::Same);
+        assert_eq!(
+            b.echo(Some(b"sdlab-run-1")),
+            Echo::Other("sdlab-run-1".into())
+        );
     }
 
     #[test]

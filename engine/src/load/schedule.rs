@@ -5,9 +5,9 @@
 //! count is quadratic in time and each arrival time is a closed-form root, computed from the
 //! start instant (never by accumulating sleeps, which would drift).
 //!
-//! Sends are never early: tokio's timer has millisecond resolution, so a request goes out up
-//! to about 1 ms after it is due, and that lateness is charged to its latency (measured from
-//! `intended_at`). It can make latencies look worse by that much, never better.
+//! Sends are never early, and late by tens of microseconds (`timer.rs`: a timerfd, not
+//! tokio's 1 ms timer); whatever lateness there is is charged to the request's latency
+//! (measured from `intended_at`). It can make latencies look worse by that much, never better.
 //!
 //! An arrival carries a slot (a semaphore permit) that the request holds until it is done; an
 //! arrival that finds no free slot (`max_in_flight` requests are out) is handed out without
@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::plan::{LoadPlan, Stage};
+use super::timer::Precise;
 
 /// A request that is due now.
 pub(crate) struct Arrival {
@@ -37,9 +38,11 @@ pub(crate) struct Arrivals {
     times: OpenTimes,
     /// The upcoming offset from `start`, peeked so `frontier` can report it.
     next: Option<Duration>,
+    timer: Precise,
 }
 
 impl Arrivals {
+    /// Must be called inside the runtime (see [`Precise::new`]).
     pub fn new(plan: &LoadPlan, start: Instant) -> Self {
         let mut times = OpenTimes::new(&plan.stages);
         let next = times.next();
@@ -49,6 +52,7 @@ impl Arrivals {
             slots: Arc::new(Semaphore::new(plan.max_in_flight)),
             times,
             next,
+            timer: Precise::new(),
         }
     }
 
@@ -63,7 +67,7 @@ impl Arrivals {
         let offset = self.next.take()?;
         self.next = self.times.next();
         let intended_at = self.start + offset;
-        tokio::time::sleep_until(intended_at.into()).await;
+        self.timer.sleep_until(intended_at).await;
         let slot = Arc::clone(&self.slots).try_acquire_owned().ok();
         Some(Arrival { intended_at, slot })
     }

@@ -1,36 +1,44 @@
 //! Sends requests over HTTP/1.1 keep-alive connections and classifies the outcomes.
 //!
-//! Two clients, one per load model:
-//! - [`Sender`] (open model): one `hyper-util` legacy [`Client`] per target pools connections,
-//!   like a browser or a service-to-service client would, since any number of requests may
-//!   overlap.
-//! - [`Connection`] (closed model): one connection owned by one virtual user, who never has
-//!   two requests out at once, so it needs no pool.
+//! The lab's own client, on tokio's `TcpStream` (the way wrk does it): a [`Connection`] is
+//! one socket that carries one request at a time. Its request is written into a reused
+//! buffer in one `write` (`http1::write_request`), its answer read with one `read` when it is
+//! small, and parsed by `http1::ResponseReader`, which counts the body instead of keeping it.
+//! Nothing is spawned, pooled or boxed per request. Both load models use it:
+//! - the closed model (`users.rs`): each virtual user owns one connection per target;
+//! - the open model ([`Sender`]): requests overlap freely, so each takes an idle connection
+//!   of its target, or a new one when all are busy, and puts it back when done: there are
+//!   never more connections than requests in flight.
 //!
-//! Either way the per-request deadline covers connecting, the response head and the whole
-//! body, so a stalled body counts as a timeout too.
+//! The per-request deadline covers connecting, the head and the whole body, so a stalled body
+//! counts as a timeout too. A request that fails or times out drops its connection; the next
+//! one connects again (and that connect counts in its latency).
 
+use std::io;
 use std::net::IpAddr;
 use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use http_body_util::{BodyExt, Full};
-use hyper::body::Bytes;
-use hyper::client::conn::http1;
-use hyper::http::uri::{Authority, PathAndQuery, Scheme};
-use hyper::http::HeaderValue;
-use hyper::{header, Request, Uri};
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use futures_util::FutureExt;
+use hyper::http::uri::{Authority, Scheme};
+use hyper::Uri;
+use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
 use tokio::net::TcpStream;
 use tokio::time::Sleep;
 
+use super::http1::{write_request, ResponseReader};
 use super::params::Rendered;
 use super::plan::Method;
 use super::record::{ErrorKind, Outcome, RequestRecord};
-use super::request_ids::{Echo, IdTag};
+use super::request_ids::Echo;
 use super::LoadError;
+
+/// A connection's read buffer to start with; it grows when reads fill it (large bodies) or a
+/// head does not fit, up to [`MAX_BUFFER`].
+const BUFFER: usize = 8 * 1024;
+/// The largest read buffer, and so the largest answer head the client takes.
+const MAX_BUFFER: usize = 64 * 1024;
 
 /// A load target: an `http` base URL on a loopback address.
 #[derive(Debug, Clone)]
@@ -38,6 +46,8 @@ pub(crate) struct Target {
     authority: Authority,
     /// Path prefix without a trailing `/` (often empty).
     prefix: String,
+    /// The `Host` header line, rendered once.
+    host_line: Vec<u8>,
 }
 
 impl Target {
@@ -76,6 +86,7 @@ impl Target {
         Ok(Self {
             authority: authority.clone(),
             prefix: uri.path().trim_end_matches('/').to_owned(),
+            host_line: format!("host: {authority}\r\n").into_bytes(),
         })
     }
 
@@ -89,148 +100,99 @@ impl Target {
         format!("{}{path}", self.prefix)
     }
 
-    fn uri(&self, path: &str) -> Result<Uri, hyper::http::Error> {
-        let path_and_query = PathAndQuery::try_from(format!("{}{path}", self.prefix))?;
-        Uri::builder()
-            .scheme(Scheme::HTTP)
-            .authority(self.authority.clone())
-            .path_and_query(path_and_query)
-            .build()
+    /// The host to connect to, without an IPv6 literal's brackets.
+    fn host(&self) -> &str {
+        self.authority
+            .host()
+            .trim_start_matches('[')
+            .trim_end_matches(']')
     }
 }
 
-/// The client of one run.
+/// The open model's client of one target: its idle connections, shared by every request
+/// (cheap to clone).
 #[derive(Clone)]
 pub(crate) struct Sender {
-    client: Client<HttpConnector, Full<Bytes>>,
+    pool: Arc<Pool>,
+}
+
+struct Pool {
     target: Target,
     timeout: Duration,
+    /// Last in, first out: the connection used most recently is the one most surely open.
+    idle: Mutex<Vec<Connection>>,
 }
 
 impl Sender {
     pub fn new(target: Target, timeout: Duration) -> Self {
-        let mut connector = HttpConnector::new();
-        // Requests are small; do not let Nagle's algorithm add 40 ms to them.
-        connector.set_nodelay(true);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_timer(TokioTimer::new())
-            .build(connector);
         Self {
-            client,
-            target,
-            timeout,
+            pool: Arc::new(Pool {
+                target,
+                timeout,
+                idle: Mutex::new(Vec::new()),
+            }),
         }
     }
 
-    /// Sends the request now and waits for the whole response, at most until the deadline.
+    /// Sends the request now on an idle connection (a new one when none is idle) and waits
+    /// for the whole response, at most until the deadline.
     pub async fn send(
         &self,
         template: usize,
         intended_at: Instant,
-        mut request: Rendered,
-    ) -> RequestRecord {
-        let tag = request.request_id.take();
-        let sent_at = Instant::now();
-        let deadline = sent_at + self.timeout;
-        let exchange = self.exchange(request, tag.as_deref());
-        let (outcome, echo) = match tokio::time::timeout_at(deadline.into(), exchange).await {
-            Ok(answer) => answer,
-            Err(_elapsed) => (Outcome::Error(ErrorKind::Timeout), Echo::NoAnswer),
-        };
-        let done_at = Instant::now();
-        if let Some(tag) = &tag {
-            tag.record(sent_at, done_at, &outcome, echo);
-        }
-        RequestRecord {
-            template,
-            intended_at,
-            sent_at,
-            done_at,
-            deadline,
-            outcome,
-        }
-    }
-
-    /// The outcome, and (for a request with an ID) what the answer's ID header said.
-    async fn exchange(&self, request: Rendered, tag: Option<&IdTag>) -> (Outcome, Echo) {
-        let failed = |kind| (Outcome::Error(kind), Echo::NoAnswer);
-        let request = match self.build(request, tag) {
-            Ok(request) => request,
-            Err(error) => {
-                // Unreachable in practice: templates are validated when the mix is compiled.
-                tracing::warn!(%error, "could not build a load request");
-                return failed(ErrorKind::Io);
-            }
-        };
-        let response = match self.client.request(request).await {
-            Ok(response) => response,
-            Err(error) if error.is_connect() => return failed(ErrorKind::Connect),
-            Err(_) => return failed(ErrorKind::Io),
-        };
-        let status = response.status().as_u16();
-        let echo = tag.map_or(Echo::NoAnswer, |t| t.echo(response.headers()));
-        // Read the whole body: the user waits for it, and the connection is reused only then.
-        match response.into_body().collect().await {
-            Ok(_) => (Outcome::Status(status), echo),
-            Err(_) => failed(ErrorKind::Io),
-        }
-    }
-
-    fn build(
-        &self,
         request: Rendered,
-        tag: Option<&IdTag>,
-    ) -> Result<Request<Full<Bytes>>, hyper::http::Error> {
-        let mut builder = Request::builder()
-            .method(hyper_method(request.method))
-            .uri(self.target.uri(&request.path)?);
-        if let Some(token) = &request.auth {
-            builder = builder.header(header::AUTHORIZATION, format!("Bearer {token}"));
-        }
-        if let Some(tag) = tag {
-            builder = builder.header(tag.header(), tag.value.clone());
-        }
-        match request.body {
-            Some(body) => builder
-                .header(header::CONTENT_TYPE, "application/json")
-                .body(Full::new(Bytes::from(body))),
-            None => builder.body(Full::new(Bytes::new())),
-        }
+    ) -> RequestRecord {
+        let idle = self.idle().pop();
+        let mut connection =
+            idle.unwrap_or_else(|| Connection::new(self.pool.target.clone(), self.pool.timeout));
+        let record = connection.send(template, intended_at, request).await;
+        // A connection that failed is closed; kept anyway, it reconnects on its next use.
+        self.idle().push(connection);
+        record
+    }
+
+    fn idle(&self) -> std::sync::MutexGuard<'_, Vec<Connection>> {
+        // Held for one push or pop, never across an await.
+        self.pool
+            .idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 }
 
-/// One keep-alive HTTP/1.1 connection to one target, owned by the task that uses it.
-///
-/// The closed model's fast path (see `users.rs`): the owning task drives the connection
-/// itself while it waits for a response, so a request costs no task spawn, no pool checkout
-/// and no hand-off to a connection task. A failed or timed-out request drops the connection;
-/// the next request connects again (and that connect counts in its latency).
+/// One keep-alive HTTP/1.1 connection to one target, owned by whoever sends on it. It
+/// connects on its first request and again after a failure or after the server closed it.
 pub(crate) struct Connection {
     target: Target,
-    host: HeaderValue,
     timeout: Duration,
-    link: Option<Link>,
+    stream: Option<TcpStream>,
+    /// The request being sent, rendered into the same buffer every time.
+    request: Vec<u8>,
+    /// Read buffer (empty until the first answer).
+    buffer: Vec<u8>,
     /// One timer for the connection instead of one per request: it is re-armed only when it
     /// fires early (see [`expired`]), so a request that is answered in time never touches it.
     timer: Pin<Box<Sleep>>,
 }
 
-/// An open connection: the handle requests go through and the connection it feeds.
-struct Link {
-    sender: http1::SendRequest<Full<Bytes>>,
-    conn: http1::Connection<TokioIo<TcpStream>, Full<Bytes>>,
+/// A complete answer.
+struct Answer {
+    status: u16,
+    /// The connection may carry the next request.
+    reusable: bool,
+    /// The request ID header's value, when asked for and present.
+    echoed: Option<Vec<u8>>,
 }
 
 impl Connection {
     /// Does not connect yet: the first request does. Must be called inside the runtime.
     pub fn new(target: Target, timeout: Duration) -> Self {
-        let host = HeaderValue::from_str(target.authority.as_str())
-            .unwrap_or_else(|_| HeaderValue::from_static("localhost"));
         Self {
             target,
-            host,
             timeout,
-            link: None,
+            stream: None,
+            request: Vec::new(),
+            buffer: Vec::new(),
             timer: Box::pin(tokio::time::sleep(timeout)),
         }
     }
@@ -245,172 +207,179 @@ impl Connection {
         let tag = request.request_id.take();
         let sent_at = Instant::now();
         let deadline = sent_at + self.timeout;
-        let (outcome, echo) = match self.build(request, tag.as_deref()) {
-            Ok(request) => {
-                let Self {
-                    target,
-                    timer,
-                    link,
-                    ..
-                } = self;
-                tokio::select! {
-                    biased;
-                    answer = exchange(target, link, request, tag.as_deref()) => answer,
-                    () = expired(timer, deadline) => (Outcome::Error(ErrorKind::Timeout), Echo::NoAnswer),
+        let id = tag
+            .as_deref()
+            .map(|tag| (tag.header().as_str(), tag.value.as_bytes()));
+        write_request(
+            &mut self.request,
+            &self.target.prefix,
+            &self.target.host_line,
+            &request,
+            id,
+        );
+        let capture = id.map(|(name, _)| name.as_bytes());
+        let Self {
+            target,
+            stream,
+            request: bytes,
+            buffer,
+            timer,
+            ..
+        } = self;
+        let answer = tokio::select! {
+            biased;
+            answer = exchange(target, stream, bytes, buffer, capture) => answer,
+            () = expired(timer, deadline) => Err(ErrorKind::Timeout),
+        };
+        let (outcome, echo) = match answer {
+            Ok(answer) => {
+                if !answer.reusable {
+                    self.stream = None;
                 }
+                let echo = tag
+                    .as_deref()
+                    .map_or(Echo::NoAnswer, |tag| tag.echo(answer.echoed.as_deref()));
+                (Outcome::Status(answer.status), echo)
             }
-            Err(error) => {
-                // Unreachable in practice: templates are validated when the mix is compiled.
-                tracing::warn!(%error, "could not build a load request");
-                (Outcome::Error(ErrorKind::Io), Echo::NoAnswer)
+            Err(kind) => {
+                // Whatever was left half-sent or half-read on it, start the next request afresh.
+                self.stream = None;
+                (Outcome::Error(kind), Echo::NoAnswer)
             }
         };
+        let done_at = Instant::now();
         if let Some(tag) = &tag {
-            tag.record(sent_at, Instant::now(), &outcome, echo);
-        }
-        if matches!(outcome, Outcome::Error(_)) {
-            // Whatever was left half-sent or half-read on it, start the next request afresh.
-            self.link = None;
+            tag.record(sent_at, done_at, &outcome, echo);
         }
         RequestRecord {
             template,
             intended_at,
             sent_at,
-            done_at: Instant::now(),
+            done_at,
             deadline,
             outcome,
         }
     }
-
-    /// An origin-form request (`GET /path`) with the `Host` header: the form a client sends
-    /// on a connection it opened itself. Built field by field: this runs for every request of
-    /// a full-speed run, and the builder's checks would repeat what `Mix` already validated.
-    fn build(
-        &self,
-        request: Rendered,
-        tag: Option<&IdTag>,
-    ) -> Result<Request<Full<Bytes>>, hyper::http::Error> {
-        let path = if self.target.prefix.is_empty() {
-            request.path
-        } else {
-            format!("{}{}", self.target.prefix, request.path)
-        };
-        let auth = match &request.auth {
-            Some(token) => Some(HeaderValue::from_str(&format!("Bearer {token}"))?),
-            None => None,
-        };
-        let (body, content_type) = match request.body {
-            Some(body) => (
-                Bytes::from(body),
-                Some(HeaderValue::from_static("application/json")),
-            ),
-            None => (Bytes::new(), None),
-        };
-        let mut built = Request::new(Full::new(body));
-        *built.method_mut() = hyper_method(request.method);
-        *built.uri_mut() = Uri::try_from(path)?;
-        let headers = built.headers_mut();
-        headers.reserve(3);
-        headers.insert(header::HOST, self.host.clone());
-        if let Some(content_type) = content_type {
-            headers.insert(header::CONTENT_TYPE, content_type);
-        }
-        if let Some(auth) = auth {
-            headers.insert(header::AUTHORIZATION, auth);
-        }
-        if let Some(tag) = tag {
-            headers.insert(tag.header().clone(), tag.value.clone());
-        }
-        Ok(built)
-    }
 }
 
-/// Connects if there is no usable connection, then sends the request and reads the whole
-/// response while driving the connection. Returns the outcome and, for a request with an
-/// ID, what the answer's ID header said.
+/// Connects if there is no usable connection, writes the request and reads the whole answer.
 async fn exchange(
     target: &Target,
-    link: &mut Option<Link>,
-    request: Request<Full<Bytes>>,
-    tag: Option<&IdTag>,
-) -> (Outcome, Echo) {
-    if let Err(kind) = make_ready(target, link).await {
-        return (Outcome::Error(kind), Echo::NoAnswer);
+    stream: &mut Option<TcpStream>,
+    request: &[u8],
+    buffer: &mut Vec<u8>,
+    capture: Option<&[u8]>,
+) -> Result<Answer, ErrorKind> {
+    if stream.as_ref().is_some_and(closed_by_server) {
+        *stream = None;
     }
-    let Some(Link { sender, conn }) = link else {
-        return (Outcome::Error(ErrorKind::Connect), Echo::NoAnswer);
+    let stream = match stream {
+        Some(open) => open,
+        // Boxed: connecting is rare, and its future would otherwise make every request's
+        // future larger (and costlier to move) than the request itself needs.
+        None => stream.insert(Box::pin(connect(target)).await?),
     };
-    let response = async {
-        let response = sender.send_request(request).await?;
-        let status = response.status().as_u16();
-        let echo = tag.map_or(Echo::NoAnswer, |t| t.echo(response.headers()));
-        // Read the whole body: the user waits for it, and the connection is reused only then.
-        let mut body = response.into_body();
-        while let Some(frame) = body.frame().await {
-            frame?;
-        }
-        Ok::<_, hyper::Error>((status, echo))
-    };
-    let mut response = std::pin::pin!(response);
-    let status = tokio::select! {
-        biased;
-        status = &mut response => status,
-        // The connection ended. What it read before may still complete the response (the
-        // server answered, then closed: `Connection: close`); if not, the response fails.
-        _ = conn => response.await,
-    };
-    match status {
-        Ok((status, echo)) => (Outcome::Status(status), echo),
-        Err(_) => (Outcome::Error(ErrorKind::Io), Echo::NoAnswer),
-    }
+    stream.write_all(request).await.map_err(|_| ErrorKind::Io)?;
+    read_answer(stream, buffer, capture).await
 }
 
-/// Leaves in `link` a connection that takes a request: the open one, or a new one when there
-/// is none or the server closed it since the last response (as after `Connection: close`).
-async fn make_ready(target: &Target, link: &mut Option<Link>) -> Result<(), ErrorKind> {
-    if let Some(open) = link {
-        if open.ready().await {
-            return Ok(());
-        }
-    }
-    *link = None;
-    // Boxed: connecting is rare, and its future would otherwise make every request's future
-    // larger (and costlier to move) than the request itself needs.
-    let mut open = Box::pin(connect(target))
+async fn connect(target: &Target) -> Result<TcpStream, ErrorKind> {
+    let stream = TcpStream::connect((target.host(), target.port()))
         .await
-        .map_err(|()| ErrorKind::Connect)?;
-    if !open.ready().await {
-        return Err(ErrorKind::Connect);
-    }
-    *link = Some(open);
-    Ok(())
-}
-
-impl Link {
-    /// Drives the connection until it takes a request (`true`) or ends (`false`).
-    async fn ready(&mut self) -> bool {
-        tokio::select! {
-            biased;
-            ready = self.sender.ready() => ready.is_ok(),
-            _ = &mut self.conn => false,
-        }
-    }
-}
-
-async fn connect(target: &Target) -> Result<Link, ()> {
-    let host = target
-        .authority
-        .host()
-        .trim_start_matches('[')
-        .trim_end_matches(']');
-    let port = target.authority.port_u16().unwrap_or(80);
-    let stream = TcpStream::connect((host, port)).await.map_err(|_| ())?;
+        .map_err(|_| ErrorKind::Connect)?;
     // Requests are small; do not let Nagle's algorithm add 40 ms to them.
-    stream.set_nodelay(true).map_err(|_| ())?;
-    let (sender, conn) = http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(|_| ())?;
-    Ok(Link { sender, conn })
+    stream.set_nodelay(true).map_err(|_| ErrorKind::Connect)?;
+    Ok(stream)
+}
+
+/// Whether the server has closed an idle connection (after its keep-alive timeout, or when it
+/// answered and closed without saying `Connection: close`). Asks tokio what the reactor last
+/// saw of the socket, without a system call: a closed read side stays seen once it was.
+fn closed_by_server(stream: &TcpStream) -> bool {
+    match stream.ready(Interest::READABLE).now_or_never() {
+        Some(Ok(ready)) => ready.is_read_closed(),
+        Some(Err(_)) => true,
+        None => false,
+    }
+}
+
+/// Reads until the answer is complete; bytes are parsed as they come and the body is counted,
+/// not kept.
+async fn read_answer(
+    stream: &mut TcpStream,
+    buffer: &mut Vec<u8>,
+    capture: Option<&[u8]>,
+) -> Result<Answer, ErrorKind> {
+    if buffer.is_empty() {
+        buffer.resize(BUFFER, 0);
+    }
+    let mut reader = ResponseReader::new(capture);
+    // The bytes not yet consumed are `buffer[start..end]`: an incomplete head.
+    let (mut start, mut end) = (0, 0);
+    loop {
+        if end == buffer.len() {
+            if start > 0 {
+                buffer.copy_within(start..end, 0);
+                (start, end) = (0, end - start);
+            } else if buffer.len() < MAX_BUFFER {
+                buffer.resize(buffer.len() * 2, 0);
+            } else {
+                // A head larger than the buffer: no answer a client would take.
+                return Err(ErrorKind::Io);
+            }
+        }
+        let space = buffer.len() - end;
+        let read = stream
+            .read(&mut buffer[end..])
+            .await
+            .map_err(|_| ErrorKind::Io)?;
+        if read == 0 {
+            // The server closed: that ends an answer without a length, and breaks any other.
+            if !reader.end_of_stream() {
+                return Err(ErrorKind::Io);
+            }
+            return Ok(answer(&reader, false));
+        }
+        end += read;
+        let step = reader
+            .feed(&buffer[start..end])
+            .map_err(|_| ErrorKind::Io)?;
+        start += step.consumed;
+        if step.done {
+            // Bytes after the answer were not asked for: the connection is out of step.
+            let clean = start == end;
+            if clean && read < space {
+                forget_readable(stream);
+            }
+            return Ok(answer(&reader, clean));
+        }
+        if start == end {
+            (start, end) = (0, 0);
+        }
+        if read == space && buffer.len() < MAX_BUFFER {
+            // A read that filled the buffer: a large body, read it in larger pieces.
+            buffer.resize(buffer.len() * 2, 0);
+        }
+    }
+}
+
+fn answer(reader: &ResponseReader<'_>, clean: bool) -> Answer {
+    Answer {
+        status: reader.status(),
+        reusable: clean && reader.reusable(),
+        echoed: reader.captured().map(<[u8]>::to_vec),
+    }
+}
+
+/// After an answer whose last read came back short, the socket had nothing more to read, and
+/// the server sends nothing more before the next request. Tokio does not know that (it learns
+/// it only from a read that fails with `WouldBlock`), so the next request's first read would be
+/// a wasted system call; this tells it instead. A close is still seen: tokio keeps "read
+/// closed" whatever is cleared, and data that arrives later raises readiness again.
+fn forget_readable(stream: &TcpStream) {
+    let _ = stream.try_io(Interest::READABLE, || {
+        Err::<(), _>(io::Error::from(io::ErrorKind::WouldBlock))
+    });
 }
 
 /// Resolves once `deadline` has passed. The timer fires at the deadline of some earlier
@@ -427,7 +396,7 @@ async fn expired(timer: &mut Pin<Box<Sleep>>, deadline: Instant) {
     }
 }
 
-/// The plan's method as hyper's (the sender's requests, the check's answers).
+/// The plan's method as hyper's (the check's answers and the sessions' logins).
 pub(crate) fn hyper_method(method: Method) -> hyper::Method {
     match method {
         Method::Get => hyper::Method::GET,
@@ -438,103 +407,4 @@ pub(crate) fn hyper_method(method: Method) -> hyper::Method {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn loopback_targets_are_accepted() {
-        for url in [
-            "http://127.0.0.1:8080",
-            "http://127.0.0.2:1/api/",
-            "http://[::1]:9",
-            "http://localhost:3000",
-        ] {
-            assert!(Target::parse(url).is_ok(), "{url}");
-        }
-        let target = Target::parse("http://127.0.0.1:8080/api/").unwrap();
-        assert_eq!(
-            target.uri("/users/1").unwrap().to_string(),
-            "http://127.0.0.1:8080/api/users/1"
-        );
-    }
-
-    #[test]
-    fn other_hosts_and_schemes_are_rejected() {
-        for url in [
-            "http://10.0.0.1:80",
-            "http://example.com",
-            "http://0.0.0.0:80",
-        ] {
-            assert!(
-                matches!(Target::parse(url), Err(LoadError::NotLoopback { .. })),
-                "{url}"
-            );
-        }
-        assert!(matches!(
-            Target::parse("https://127.0.0.1:1"),
-            Err(LoadError::Target { .. })
-        ));
-        assert!(matches!(
-            Target::parse("127.0.0.1:1"),
-            Err(LoadError::Target { .. })
-        ));
-    }
-
-    /// An axum app on a free loopback port; the task ends with the test's runtime.
-    async fn serve(app: axum::Router) -> Target {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        Target::parse(&url).unwrap()
-    }
-
-    fn get(path: &str) -> Rendered {
-        Rendered {
-            method: Method::Get,
-            path: path.to_owned(),
-            body: None,
-            auth: None,
-            request_id: None,
-        }
-    }
-
-    #[tokio::test]
-    async fn a_connection_the_server_closes_is_reopened_for_the_next_request() {
-        // `Connection: close` on every answer, as nginx does after `keepalive_requests`.
-        let app =
-            axum::Router::new().fallback(|| async { ([(header::CONNECTION, "close")], "ok") });
-        let mut connection = Connection::new(serve(app).await, Duration::from_secs(5));
-        for i in 0..3 {
-            let record = connection.send(0, Instant::now(), get("/")).await;
-            assert_eq!(record.outcome, Outcome::Status(200), "request {i}");
-        }
-    }
-
-    #[tokio::test]
-    async fn a_stalled_answer_times_out_and_the_next_request_gets_a_new_connection() {
-        let app = axum::Router::new()
-            .route(
-                "/slow",
-                axum::routing::get(|| tokio::time::sleep(Duration::from_secs(30))),
-            )
-            .route("/fast", axum::routing::get(|| async { "ok" }));
-        let mut connection = Connection::new(serve(app).await, Duration::from_millis(300));
-        let fast = connection.send(0, Instant::now(), get("/fast")).await;
-        assert_eq!(fast.outcome, Outcome::Status(200));
-        let slow = connection.send(0, Instant::now(), get("/slow")).await;
-        assert_eq!(slow.outcome, Outcome::Error(ErrorKind::Timeout));
-        assert!(slow.done_at >= slow.deadline, "not before its deadline");
-        let after = connection.send(0, Instant::now(), get("/fast")).await;
-        assert_eq!(after.outcome, Outcome::Status(200));
-    }
-
-    #[tokio::test]
-    async fn a_closed_port_is_a_connect_error() {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        drop(listener);
-        let mut connection = Connection::new(Target::parse(&url).unwrap(), Duration::from_secs(5));
-        let record = connection.send(0, Instant::now(), get("/")).await;
-        assert_eq!(record.outcome, Outcome::Error(ErrorKind::Connect));
-    }
-}
+mod tests;

@@ -12,6 +12,7 @@ mod fixes;
 mod fuzz;
 mod learner;
 mod load;
+mod load_nginx;
 mod replica;
 mod roles;
 mod scenarios_lint;
