@@ -212,9 +212,17 @@ async function main() {
       // An edit saved outside the page, as VS Code in the codespace saves it: the lab
       // rebuilds and restarts the service by itself, and the page follows.
       const mainRs = join(labHome, 'work/t1-01-diagnosing-failures/service/src/main.rs');
+      const saved = Date.now();
       writeFileSync(mainRs, `${readFileSync(mainRs, 'utf8')}\n// saved by another editor\n`);
-      // The page shows the restart (nothing but the watcher restarts it here).
-      await page.waitForSelector('#status[data-state=starting]', { timeout: 30_000 });
+      // Nothing but the watcher restarts it here. The restart can be quicker than the page's
+      // polling (an incremental build of a comment links in half a second), so it is seen in
+      // the service's log: a "listening" line written after the save.
+      const serviceLog = join(labHome, 'logs', SCENARIO, 'service-1.log');
+      const relistened = () => readFileSync(serviceLog, 'utf8').split('\n').some((line) => {
+        const m = /(\d{4}-\d\d-\d\dT[\d:.]+Z) .*listening on/.exec(line);
+        return m !== null && Date.parse(m[1]) > saved;
+      });
+      await waitFor('the service restarted after the save on disk', relistened, 5 * MINUTE);
       await page.waitForSelector('#status[data-state=running]', { timeout: 5 * MINUTE });
       const after = await api(url, 'GET', `/scenarios/${SCENARIO}/status`);
       const built = after.events.find((e) => e.step === 'build service' && e.kind === 'finished');
