@@ -367,9 +367,9 @@ mod tests {
         assert!(answer.starts_with("HTTP/1.0 200"), "{answer}");
     }
 
-    #[tokio::test]
-    async fn a_scheduled_fault_answers_late_with_the_effect_or_503_without_it() {
-        let dep = Dependency::start(DependencySpec {
+    /// A stub answering in 1 ms that counts calls per `job_id` and honours Idempotency-Key.
+    async fn fulfilment_stub() -> Dependency {
+        Dependency::start(DependencySpec {
             name: "fulfilment".into(),
             env: "FULFILMENT_URL".into(),
             latency: Duration::from_millis(1),
@@ -377,7 +377,12 @@ mod tests {
             idempotency_header: Some("Idempotency-Key".into()),
         })
         .await
-        .unwrap();
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_scheduled_fault_answers_late_with_the_effect_or_503_without_it() {
+        let dep = fulfilment_stub().await;
         let window = |answer| DependencyFault {
             at: Duration::from_millis(1),
             lasting: Duration::from_secs(30),
@@ -417,15 +422,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_retry_with_a_known_idempotency_key_is_not_a_second_effect() {
-        let dep = Dependency::start(DependencySpec {
-            name: "fulfilment".into(),
-            env: "FULFILMENT_URL".into(),
-            latency: Duration::from_millis(1),
-            key: Some("job_id".into()),
-            idempotency_header: Some("Idempotency-Key".into()),
-        })
-        .await
-        .unwrap();
+        let dep = fulfilment_stub().await;
         charge(dep.port, 7, Some("order-7")).await;
         charge(dep.port, 7, Some("order-7")).await;
         assert_eq!(
