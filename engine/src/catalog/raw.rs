@@ -166,6 +166,10 @@ pub(crate) struct RawRequest {
     /// Sent as a logged-in user (`[sessions]`): the lab draws `{user}` and sends its token.
     #[serde(default)]
     pub auth: bool,
+    /// Extra headers, e.g. `{ "Idempotency-Key" = "order-{order}" }` (values may hold
+    /// `{param}` placeholders).
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
     /// How the lab tells a right answer (required: see `Oracle`).
     pub oracle: Option<RawOracle>,
 }

@@ -198,6 +198,7 @@ pub(super) async fn ask(port: u16, request: &Rendered, timeout: Duration) -> Ask
             &request.path,
             request.body.as_deref(),
             request.auth.as_deref(),
+            &request.headers,
             timeout,
         ),
     )

@@ -398,6 +398,12 @@ pub(crate) fn write_request(
         out.extend_from_slice(value);
         out.extend_from_slice(b"\r\n");
     }
+    for (name, value) in &request.headers {
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
     let body = request.body.as_deref().map(str::as_bytes);
     match body {
         Some(body) => {

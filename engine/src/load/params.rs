@@ -26,6 +26,8 @@ pub(crate) struct Rendered {
     /// The request ID to send, when the run sends them (`[check.request_ids]`). Boxed, so a
     /// run without IDs moves one more pointer per request, not the whole tag.
     pub request_id: Option<Box<super::request_ids::IdTag>>,
+    /// The template's extra headers, rendered (empty for most: no allocation then).
+    pub headers: Vec<(String, String)>,
 }
 
 /// The compiled mix of a plan.
@@ -49,6 +51,8 @@ struct Compiled {
     names: Vec<String>,
     /// Where the `user` parameter is (templates with `auth`: whose token to send).
     user: Option<usize>,
+    /// Extra headers: each name and its value's segments.
+    headers: Vec<(String, Vec<Segment>)>,
 }
 
 #[derive(Debug, PartialEq)]
@@ -145,6 +149,11 @@ impl Mix {
                 .request_ids
                 .as_ref()
                 .map(|ids| Box::new(ids.next_tag())),
+            headers: template
+                .headers
+                .iter()
+                .map(|(name, value)| (name.clone(), render(value, &values, str::to_owned)))
+                .collect(),
         };
         let named = template.names.iter().cloned().zip(values).collect();
         (index, rendered, named)
@@ -180,6 +189,12 @@ fn compile(index: usize, template: &RequestTemplate) -> Result<Compiled, LoadErr
             Generator::new(gen).map_err(|p| LoadError::plan(field(&format!("params.{name}")), p))
         })
         .collect::<Result<_, _>>()?;
+    let headers = template
+        .headers
+        .iter()
+        .map(|(name, value)| compile_header(template, &names, name, value))
+        .collect::<Result<Vec<_>, String>>()
+        .map_err(|p| LoadError::plan(field("headers"), p))?;
     let names: Vec<String> = template.params.keys().cloned().collect();
     let user = if template.auth {
         let at = names.iter().position(|n| n == "user");
@@ -200,7 +215,38 @@ fn compile(index: usize, template: &RequestTemplate) -> Result<Compiled, LoadErr
         params,
         names,
         user,
+        headers,
     })
+}
+
+/// One extra header: a valid name, and a value whose every rendering is a valid header value
+/// (its literal text, and each `choice` a placeholder in it can take; numbers always are).
+fn compile_header(
+    template: &RequestTemplate,
+    names: &[&String],
+    name: &str,
+    value: &str,
+) -> Result<(String, Vec<Segment>), String> {
+    if hyper::http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+        return Err(format!("`{name}` is not an HTTP header name"));
+    }
+    let segments = parse(value, names)?;
+    let valid = |text: &str| hyper::http::HeaderValue::from_str(text).is_ok();
+    for segment in &segments {
+        let ok = match segment {
+            Segment::Text(text) => valid(text),
+            Segment::Param(i) => match template.params.get(names[*i].as_str()) {
+                Some(ParamGen::Choice(options)) => options.iter().all(|o| valid(o)),
+                _ => true,
+            },
+        };
+        if !ok {
+            return Err(format!(
+                "the value of `{name}` ({value:?}) can render as something an HTTP header cannot carry (control characters or non-ASCII)"
+            ));
+        }
+    }
+    Ok((name.to_ascii_lowercase(), segments))
 }
 
 /// Splits text into literals and `{name}` placeholders. Braces that do not enclose an
@@ -365,6 +411,47 @@ mod tests {
             mix.sample(&mut StdRng::seed_from_u64(0)).1.path,
             "/users/8/posts"
         );
+    }
+
+    #[test]
+    fn header_values_are_filled_and_bad_headers_are_plan_errors() {
+        let mut t = template(
+            "/orders",
+            None,
+            &[
+                ("order", ParamGen::Sequence { start: 7 }),
+                ("client", ParamGen::Choice(vec!["noisy".into()])),
+            ],
+        );
+        t.headers = vec![
+            ("Idempotency-Key".into(), "order-{order}".into()),
+            ("X-Client-Id".into(), "{client}".into()),
+        ];
+        let mut mix = Mix::new(std::slice::from_ref(&t)).unwrap();
+        let (_, req) = mix.sample(&mut StdRng::seed_from_u64(0));
+        assert_eq!(
+            req.headers,
+            vec![
+                ("idempotency-key".to_string(), "order-7".to_string()),
+                ("x-client-id".to_string(), "noisy".to_string()),
+            ]
+        );
+        for (name, value, expected) in [
+            ("Bad Name", "x", "not an HTTP header name"),
+            ("X-Line", "a\nb", "cannot carry"),
+            ("X-Missing", "{nope}", "no entry in params"),
+        ] {
+            let mut bad = t.clone();
+            bad.headers = vec![(name.into(), value.into())];
+            let err = Mix::new(&[bad]).err().unwrap().to_string();
+            assert!(err.contains(expected), "{name}: {err}");
+        }
+        let mut choice = t.clone();
+        choice
+            .params
+            .insert("client".into(), ParamGen::Choice(vec!["a\r\nb".into()]));
+        let err = Mix::new(&[choice]).err().unwrap().to_string();
+        assert!(err.contains("cannot carry"), "{err}");
     }
 
     #[test]

@@ -118,6 +118,9 @@ pub struct RequestTemplate {
     /// Sent as a logged-in user: with `Authorization: Bearer <token>` of the user its `user`
     /// parameter names (user N's token is `LoadPlan::sessions[N - 1]`; see `sessions.rs`).
     pub auth: bool,
+    /// Extra request headers, name and value; a value may hold `{param}` placeholders,
+    /// rendered as they are (e.g. `Idempotency-Key: order-{order}`, `X-Client-Id: {client}`).
+    pub headers: Vec<(String, String)>,
 }
 
 impl RequestTemplate {
@@ -131,6 +134,7 @@ impl RequestTemplate {
             body: None,
             params: BTreeMap::new(),
             auth: false,
+            headers: Vec::new(),
         }
     }
 }

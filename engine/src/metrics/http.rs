@@ -20,7 +20,7 @@ pub async fn http_call(
     body: Option<&str>,
     timeout: Duration,
 ) -> std::io::Result<(u16, String)> {
-    http_call_as(port, method, path, body, None, timeout).await
+    http_call_as(port, method, path, body, None, &[], timeout).await
 }
 
 /// [`http_call`] as a logged-in user: `Authorization: Bearer <token>` when `token` is given.
@@ -30,6 +30,7 @@ pub async fn http_call_as(
     path: &str,
     body: Option<&str>,
     token: Option<&str>,
+    headers: &[(String, String)],
     timeout: Duration,
 ) -> std::io::Result<(u16, String)> {
     let work = async {
@@ -38,6 +39,9 @@ pub async fn http_call_as(
             format!("{method} {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n");
         if let Some(token) = token {
             request.push_str(&format!("Authorization: Bearer {token}\r\n"));
+        }
+        for (name, value) in headers {
+            request.push_str(&format!("{name}: {value}\r\n"));
         }
         match body {
             Some(b) => request.push_str(&format!(

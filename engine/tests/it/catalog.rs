@@ -826,6 +826,40 @@ fn workers_a_restart_a_worker_down_a_drain_and_a_queue_depth_parse_and_name_thei
 }
 
 #[test]
+fn request_headers_parse_with_placeholders_and_name_their_mistakes() {
+    let fx = Fixture::new();
+    let from = "params.item_id = { uniform = [1, 100] }\n";
+    let with = |headers: &str| edit(VALID, from, &format!("{from}headers = {{ {headers} }}\n"));
+    let s = fx
+        .parse(&with("\"Idempotency-Key\" = \"item-{item_id}\""))
+        .unwrap();
+    let get_item = s
+        .profiles
+        .values()
+        .flat_map(|p| &p.mix)
+        .find(|r| r.name == "get_item")
+        .unwrap();
+    assert_eq!(
+        get_item.headers,
+        vec![("Idempotency-Key".to_string(), "item-{item_id}".to_string())]
+    );
+    let err = fx.parse(&with("\"Bad Name\" = \"x\"")).unwrap_err();
+    assert_invalid(
+        &err,
+        &fx.file,
+        "requests[1].headers.Bad Name",
+        &["an HTTP header name and a one-line value"],
+    );
+    let err = fx.parse(&with("\"X-Client\" = \"{client}\"")).unwrap_err();
+    assert_invalid(
+        &err,
+        &fx.file,
+        "requests[1].params",
+        &["a generator for {client}"],
+    );
+}
+
+#[test]
 fn a_dependency_fault_parses_its_window_and_answer_and_names_its_mistakes() {
     let fx = Fixture::new();
     let dependency = "[topology.dependency]\nname = \"fulfilment\"\nenv = \"FULFILMENT_URL\"\nlatency = \"250ms\"\n\n[topology.postgres]";

@@ -96,8 +96,24 @@ pub(super) fn requests(
             };
             params.insert("user".to_string(), gen);
         }
-        // Every {placeholder} in the path and body must have a generator.
-        for text in std::iter::once(r.path.as_str()).chain(r.body.as_deref()) {
+        // Headers: names HTTP allows, values without line breaks (the values' placeholders are
+        // checked with the path's and the body's below).
+        for (name, value) in &r.headers {
+            if axum::http::HeaderName::from_bytes(name.as_bytes()).is_err()
+                || value.contains(['\r', '\n'])
+            {
+                return Err(cx.invalid(
+                    field(&format!("headers.{name}")),
+                    format!("an HTTP header name and a one-line value, got {name:?} = {value:?}"),
+                ));
+            }
+        }
+        // Every {placeholder} in the path, body and headers must have a generator.
+        let header_values = r.headers.values().map(String::as_str);
+        for text in std::iter::once(r.path.as_str())
+            .chain(r.body.as_deref())
+            .chain(header_values)
+        {
             for placeholder in placeholders(text) {
                 if !params.contains_key(placeholder) {
                     return Err(cx.invalid(
@@ -117,6 +133,7 @@ pub(super) fn requests(
             body: r.body,
             params,
             auth: r.auth,
+            headers: r.headers.into_iter().collect(),
         });
     }
     if let Some(s) = sessions {

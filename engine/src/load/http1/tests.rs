@@ -178,6 +178,7 @@ fn a_request_is_written_with_its_host_headers_and_body() {
         body: None,
         auth: Some("tok".into()),
         request_id: None,
+        headers: vec![("idempotency-key".into(), "order-7".into())],
     };
     let host = b"host: 127.0.0.1:8080\r\n";
     write_request(
@@ -190,7 +191,7 @@ fn a_request_is_written_with_its_host_headers_and_body() {
     assert_eq!(
         String::from_utf8(out.clone()).unwrap(),
         "GET /api/items/3?x=1 HTTP/1.1\r\nhost: 127.0.0.1:8080\r\nauthorization: Bearer tok\r\n\
-         x-request-id: sdlab-1-7\r\n\r\n"
+         x-request-id: sdlab-1-7\r\nidempotency-key: order-7\r\n\r\n"
     );
     let post = Rendered {
         method: Method::Post,
@@ -198,6 +199,7 @@ fn a_request_is_written_with_its_host_headers_and_body() {
         body: Some("{\"a\":1}".into()),
         auth: None,
         request_id: None,
+        headers: Vec::new(),
     };
     write_request(&mut out, "", host, &post, None);
     assert_eq!(

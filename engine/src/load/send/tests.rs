@@ -99,6 +99,7 @@ fn get(path: &str) -> Rendered {
         body: None,
         auth: None,
         request_id: None,
+        headers: Vec::new(),
     }
 }
 
