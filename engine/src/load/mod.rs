@@ -56,7 +56,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use aggregate::{LatencySummary, RunSummary, SecondStats, TemplateSummary, MAX_LATENCY_US};
 pub use params::MAX_ZIPF_N;
-pub(crate) use params::{Mix, Rendered};
+pub(crate) use params::{header_problem, Mix, Rendered};
 pub use plan::{LoadPlan, LoadTargets, Method, Model, ParamGen, RequestTemplate, Sessions, Stage};
 pub use publish::{LoadTally, ERROR_KINDS};
 pub use record::{status_label, ErrorKind, Outcome, RequestRecord};

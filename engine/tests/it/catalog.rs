@@ -848,7 +848,7 @@ fn request_headers_parse_with_placeholders_and_name_their_mistakes() {
         &err,
         &fx.file,
         "requests[1].headers.Bad Name",
-        &["an HTTP header name and a one-line value"],
+        &["`Bad Name` is not an HTTP header name"],
     );
     let err = fx.parse(&with("\"X-Client\" = \"{client}\"")).unwrap_err();
     assert_invalid(

@@ -96,16 +96,11 @@ pub(super) fn requests(
             };
             params.insert("user".to_string(), gen);
         }
-        // Headers: names HTTP allows, values without line breaks (the values' placeholders are
-        // checked with the path's and the body's below).
+        // Headers: the load generator's rule (the values' placeholders are checked with the
+        // path's and the body's below).
         for (name, value) in &r.headers {
-            if axum::http::HeaderName::from_bytes(name.as_bytes()).is_err()
-                || value.contains(['\r', '\n'])
-            {
-                return Err(cx.invalid(
-                    field(&format!("headers.{name}")),
-                    format!("an HTTP header name and a one-line value, got {name:?} = {value:?}"),
-                ));
+            if let Some(problem) = crate::load::header_problem(name, value) {
+                return Err(cx.invalid(field(&format!("headers.{name}")), problem));
             }
         }
         // Every {placeholder} in the path, body and headers must have a generator.
