@@ -8,7 +8,13 @@ cd "$(dirname "$0")/.."
 mkdir -p target
 rm -f target/test-times.tsv target/golden-times.tsv target/nextest/ci/junit.xml \
     target/nextest/ci-golden/junit.xml
-trap 'python3 scripts/test-times.py target || true' EXIT
+# disk_use: what the run left on disk (builds and the tests' lab homes), for the closing table.
+disk_use() {
+    echo "=== disk use"
+    du -sh target "${SDLAB_TESTS_DIR:-/tmp/sdlab-tests}" 2>/dev/null || true
+    df -h . | tail -1
+}
+trap 'python3 scripts/test-times.py target || true; disk_use' EXIT
 
 # stage NAME COMMAND...: runs the command, records its time and result for the table.
 stage() {
@@ -21,6 +27,10 @@ stage() {
     return "$rc"
 }
 
+# Disk: CI builds each profile once, so the dev and test builds keep line tables only (a
+# backtrace still names its lines) and no incremental caches: target/ stays GBs smaller (the
+# disk-use line at the end says how much). The lab's own builds (profile lab) are untouched.
+export CARGO_PROFILE_DEV_DEBUG=line-tables-only CARGO_PROFILE_DEV_INCREMENTAL=false
 stage "install what is missing" bash scripts/deps.sh --test
 export PATH="$HOME/.cargo/bin:$PATH"
 # Node.js for the UI's build and the browser tests: the system's if new enough, else the one
