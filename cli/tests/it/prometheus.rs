@@ -1,11 +1,13 @@
-//! The generated dashboards against a real Prometheus: `sdlab start t1-05` (its solution, so
-//! the cache is used), `sdlab prometheus t1-05` for the configuration, Debian's `prometheus`
-//! started on it (its own storage in a temp dir, a free loopback port, 1 s scrapes), a bounded
-//! `sdlab load`, and every PromQL query of every panel of the committed
-//! `dashboards/t1-05/dashboard.json` asked through `/api/v1/query` until each returns a number.
-//! t1-05 has Redis and two instances, so the load, PostgreSQL, CPU, up, pool, Redis and the
-//! scenario's own panel are all covered; the replica's queries are covered by the engine test
-//! `dashboards` (every lab series a query names is one the exporter serves).
+//! Each scenario's generated dashboard against a real Prometheus, run by its golden test
+//! (golden.rs) once the fixes are judged, so the solution's build is already there:
+//! `sdlab start <id> --fix solution`, `sdlab prometheus <id>` for the configuration (the
+//! committed `dashboards/<id>/prometheus.yml` with the running lab's ports), Debian's
+//! `prometheus` started on it (its own storage in a temp dir, a free loopback port, 1 s
+//! scrapes), a bounded `sdlab load`, and every PromQL query of every panel of the committed
+//! `dashboards/<id>/dashboard.json` asked through `/api/v1/query` until each returns a number.
+//! Together the scenarios cover the load, PostgreSQL, CPU, up, pool, Redis, replica, workers'
+//! scenarios and each scenario's own panels; the engine test `dashboards` checks that every lab
+//! series a query names is one the exporter serves.
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -15,8 +17,6 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::harness::*;
-
-const ID: &str = "t1-05";
 
 /// Kills a child when the test ends, however it ends.
 struct Reap(Child);
@@ -112,14 +112,16 @@ fn queries(dashboard: &Path) -> Vec<(String, String)> {
     out
 }
 
-#[test]
-fn every_query_of_the_t1_05_dashboard_returns_data_from_a_real_prometheus_scraping_the_lab() {
+/// Starts scenario `id` with its solution in `home`, scrapes it with a real Prometheus under a
+/// bounded load, and fails naming every query of its committed dashboard that got no data.
+pub fn every_dashboard_query_returns_data(home: &Path, id: &str) {
+    const ANSWER_LIMIT: Duration = Duration::from_secs(40);
     let prometheus = prometheus_binary();
-    let home = shared_home();
+    let home = home.to_path_buf();
     let began = Instant::now();
     let mut cmd = sdlab(&home);
-    cmd.args(["start", ID, "--fix", "solution"]);
-    let started = start_command(cmd, ID);
+    cmd.args(["start", id, "--fix", "solution"]);
+    let started = start_command(cmd, id);
     let lab = Reap(started.child);
     let up_took = began.elapsed();
 
@@ -127,7 +129,7 @@ fn every_query_of_the_t1_05_dashboard_returns_data_from_a_real_prometheus_scrapi
     let out = run(
         {
             let mut c = sdlab(&home);
-            c.args(["prometheus", ID]);
+            c.args(["prometheus", id]);
             c
         },
         Duration::from_secs(30),
@@ -135,7 +137,7 @@ fn every_query_of_the_t1_05_dashboard_returns_data_from_a_real_prometheus_scrapi
     let (config, stderr) = text(&out);
     assert!(out.status.success(), "sdlab prometheus: {stderr}");
     let state: Value =
-        serde_json::from_slice(&std::fs::read(home.join(format!("run/{ID}.json"))).unwrap())
+        serde_json::from_slice(&std::fs::read(home.join(format!("run/{id}.json"))).unwrap())
             .unwrap();
     let mut template = config.replace(
         &format!("127.0.0.1:{}", state["metrics_port"].as_u64().unwrap()),
@@ -150,7 +152,7 @@ fn every_query_of_the_t1_05_dashboard_returns_data_from_a_real_prometheus_scrapi
             ),
         );
     }
-    let dashboards = repo().join("dashboards").join(ID);
+    let dashboards = repo().join("dashboards").join(id);
     assert_eq!(
         template,
         std::fs::read_to_string(dashboards.join("prometheus.yml")).unwrap(),
@@ -180,20 +182,16 @@ fn every_query_of_the_t1_05_dashboard_returns_data_from_a_real_prometheus_scrapi
 
     // Bounded load (60 req/s, at most 40 s), in a second process as a learner would run it.
     let mut load = sdlab(&home);
-    load.args(["load", ID, "--rate", "60", "--duration", "40s"])
+    load.args(["load", id, "--rate", "60", "--duration", "40s"])
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     let load = Reap(load.spawn().unwrap());
 
     let all = queries(&dashboards.join("dashboard.json"));
-    assert!(
-        all.len() >= 20,
-        "t1-05's dashboard has {} queries",
-        all.len()
-    );
+    assert!(!all.is_empty(), "{id}'s dashboard has no queries");
     let mut missing = all.clone();
     let asked = Instant::now();
-    while !missing.is_empty() && asked.elapsed() < Duration::from_secs(40) {
+    while !missing.is_empty() && asked.elapsed() < ANSWER_LIMIT {
         std::thread::sleep(Duration::from_secs(1));
         missing.retain(|(_, expr)| query(port, expr).is_empty());
     }
@@ -201,28 +199,28 @@ fn every_query_of_the_t1_05_dashboard_returns_data_from_a_real_prometheus_scrapi
     // Series the load alone makes: answered requests were counted by the lab's exporter.
     let ok = query(
         port,
-        &format!("sum(sdlab_load_ok_total{{scenario=\"{ID}\"}})"),
+        &format!("sum(sdlab_load_ok_total{{scenario=\"{id}\"}})"),
     );
     drop(load);
     drop(server);
     let stop = run(
         {
             let mut c = sdlab(&home);
-            c.args(["stop", ID]);
+            c.args(["stop", id]);
             c
         },
         Duration::from_secs(60),
     );
     drop(lab);
     eprintln!(
-        "lab up in {:.1} s; every query answered in {:.1} s; stop: {}",
+        "{id}: lab up in {:.1} s; every query answered in {:.1} s; stop: {}",
         up_took.as_secs_f64(),
         answered_in.as_secs_f64(),
         stop.status
     );
     assert!(
         missing.is_empty(),
-        "queries without data after {:.0} s:\n{}\nprometheus log:\n{}",
+        "{id}: queries without data after {:.0} s:\n{}\nprometheus log:\n{}",
         answered_in.as_secs_f64(),
         missing
             .iter()
