@@ -170,6 +170,9 @@ pub(crate) struct RawRequest {
     /// `{param}` placeholders).
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
+    /// A retrying client: resends of an attempt that timed out, as it was (0 to 3).
+    #[serde(default)]
+    pub retries: u32,
     /// How the lab tells a right answer (required: see `Oracle`).
     pub oracle: Option<RawOracle>,
 }

@@ -27,7 +27,7 @@ const TICK: Duration = Duration::from_millis(100);
 pub struct SecondStats {
     /// Seconds since the start of the run: second 0 covers `[0 s, 1 s)`.
     pub second: u32,
-    /// Arrivals, including dropped ones.
+    /// Arrivals, including dropped ones, and the resends of templates that retry.
     pub sent: u64,
     /// 2xx and 3xx answers.
     pub ok: u64,
@@ -48,7 +48,7 @@ pub struct SecondStats {
 pub struct RunSummary {
     /// The plan's duration, or until cancellation.
     pub duration: Duration,
-    /// Arrivals, including dropped ones.
+    /// Arrivals, including dropped ones, and the resends of templates that retry.
     pub sent: u64,
     pub ok: u64,
     /// 4xx/5xx answers, timeouts, transport errors and dropped arrivals.
@@ -60,7 +60,7 @@ pub struct RunSummary {
     /// Arrivals per second.
     pub offered_rate: f64,
     pub latency: LatencySummary,
-    /// In the order of the plan's mix.
+    /// In the order of the plan's mix, then `<name> (retry)` for each template that retries.
     pub per_template: Vec<(String, TemplateSummary)>,
     /// Failures by label: `"timeout"`, `"connect"`, `"io"`, `"dropped"`, `"http 503"`, ...
     pub errors: BTreeMap<String, u64>,

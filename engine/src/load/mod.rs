@@ -27,7 +27,8 @@
 //! over a channel and the aggregator consumes them, so sending never waits on statistics.
 //!
 //! **Invariant:** a run always ends by itself: at the end of the plan, or when `cancel`
-//! fires, plus at most one timeout for the requests still in flight.
+//! fires, plus at most one timeout for the requests still in flight (one more per resend of
+//! a template with [`RequestTemplate::retries`]).
 //! **Invariant:** every arrival is counted in `sent` and in the latency histogram, failures
 //! included; nothing that failed makes the percentiles look better.
 
@@ -57,7 +58,9 @@ use tokio_util::sync::CancellationToken;
 pub use aggregate::{LatencySummary, RunSummary, SecondStats, TemplateSummary, MAX_LATENCY_US};
 pub use params::MAX_ZIPF_N;
 pub(crate) use params::{header_problem, Mix, Rendered};
-pub use plan::{LoadPlan, LoadTargets, Method, Model, ParamGen, RequestTemplate, Sessions, Stage};
+pub use plan::{
+    retry_name, LoadPlan, LoadTargets, Method, Model, ParamGen, RequestTemplate, Sessions, Stage,
+};
 pub use publish::{LoadTally, ERROR_KINDS};
 pub use record::{status_label, ErrorKind, Outcome, RequestRecord};
 pub use request_ids::{Echo, RequestIds, Tagged};
@@ -146,7 +149,22 @@ async fn run_tagged(
         .with_sessions(plan.sessions.clone())
         .with_request_ids(ids);
     let empty = Histogram::new_with_max(MAX_LATENCY_US, 3)?;
-    let names = plan.mix.iter().map(|t| t.name.clone()).collect();
+    // The kinds the records fall in: the mix's, then `<name> (retry)` for each template
+    // that retries.
+    let mut names: Vec<String> = plan.mix.iter().map(|t| t.name.clone()).collect();
+    let retries: Vec<Option<Retry>> = plan
+        .mix
+        .iter()
+        .map(|t| {
+            (t.retries > 0).then(|| {
+                names.push(retry_name(&t.name));
+                Retry {
+                    kind: names.len() - 1,
+                    times: t.retries,
+                }
+            })
+        })
+        .collect();
 
     let start = Instant::now();
     let progress = Arc::new(Progress::new(start));
@@ -163,7 +181,12 @@ async fn run_tagged(
                     .into_iter()
                     .map(|t| Sender::new(t, plan.timeout))
                     .collect();
-                dispatch(&plan, start, mix, senders, records, progress, cancel).await
+                let run = Dispatch {
+                    plan: &plan,
+                    start,
+                    retries,
+                };
+                run.dispatch(mix, senders, records, progress, cancel).await
             }
             Model::Closed { .. } => {
                 users::run(&plan, start, mix, targets, records, progress, cancel).await
@@ -176,71 +199,145 @@ async fn run_tagged(
     Ok(aggregator.finish(duration))
 }
 
-/// The open model's scheduler: takes each arrival when it is due, renders it and spawns its
-/// request on the next target in turn (round robin over `senders`, one per target).
-/// Returns how long the run lasted (the plan's duration unless cancelled).
-async fn dispatch(
-    plan: &LoadPlan,
+/// How a template retries: its resends' kind (an index into the run's kinds) and how many
+/// resends at most.
+#[derive(Debug, Clone, Copy)]
+struct Retry {
+    kind: usize,
+    times: u32,
+}
+
+/// An open-model run's fixed inputs.
+struct Dispatch<'a> {
+    plan: &'a LoadPlan,
     start: Instant,
-    mut mix: Mix,
-    senders: Vec<Sender>,
-    records: UnboundedSender<RequestRecord>,
-    progress: Arc<Progress>,
-    cancel: CancellationToken,
-) -> Duration {
-    let mut rng = StdRng::seed_from_u64(plan.seed);
-    let mut arrivals = Arrivals::new(plan, start);
-    let mut requests = JoinSet::new();
-    let mut turn = 0usize;
-    progress.advance(arrivals.frontier());
-    let cancelled_at = loop {
-        let arrival = tokio::select! {
-            biased;
-            () = cancel.cancelled() => break Some(Instant::now()),
-            arrival = arrivals.next() => arrival,
-        };
-        let Some(arrival) = arrival else { break None };
-        let (template, request) = mix.sample(&mut rng);
-        let intended_at = arrival.intended_at;
-        let second = progress.second_of(intended_at);
-        match arrival.slot {
-            Some(slot) => {
-                progress.started(second);
-                let sender = senders[turn % senders.len()].clone();
-                turn = turn.wrapping_add(1);
-                let (records, progress) = (records.clone(), Arc::clone(&progress));
-                requests.spawn(async move {
-                    let record = sender.send(template, intended_at, request).await;
-                    // Queue the record before marking it finished: see `Progress`.
-                    // The consumer is gone only if the run itself was dropped.
-                    let _ = records.send(record);
-                    progress.finished(second);
-                    drop(slot);
-                });
+    /// By template: how it retries (`None`: it does not).
+    retries: Vec<Option<Retry>>,
+}
+
+impl Dispatch<'_> {
+    /// The open model's scheduler: takes each arrival when it is due, renders it and spawns
+    /// its request on the next target in turn (round robin over `senders`, one per target).
+    /// Returns how long the run lasted (the plan's duration unless cancelled).
+    async fn dispatch(
+        self,
+        mut mix: Mix,
+        senders: Vec<Sender>,
+        records: UnboundedSender<RequestRecord>,
+        progress: Arc<Progress>,
+        cancel: CancellationToken,
+    ) -> Duration {
+        let Dispatch {
+            plan,
+            start,
+            retries,
+        } = self;
+        let mut rng = StdRng::seed_from_u64(plan.seed);
+        let mut arrivals = Arrivals::new(plan, start);
+        let mut requests = JoinSet::new();
+        let mut turn = 0usize;
+        progress.advance(arrivals.frontier());
+        let cancelled_at = loop {
+            let arrival = tokio::select! {
+                biased;
+                () = cancel.cancelled() => break Some(Instant::now()),
+                arrival = arrivals.next() => arrival,
+            };
+            let Some(arrival) = arrival else { break None };
+            let (template, request) = mix.sample(&mut rng);
+            let intended_at = arrival.intended_at;
+            let second = progress.second_of(intended_at);
+            match arrival.slot {
+                Some(slot) => {
+                    progress.started(second);
+                    let sender = senders[turn % senders.len()].clone();
+                    turn = turn.wrapping_add(1);
+                    let (records, progress) = (records.clone(), Arc::clone(&progress));
+                    let retry = retries[template];
+                    requests.spawn(async move {
+                        let attempt = Attempt {
+                            sender,
+                            records,
+                            progress,
+                        };
+                        attempt
+                            .send(template, intended_at, second, request, retry)
+                            .await;
+                        drop(slot);
+                    });
+                }
+                None => {
+                    let _ =
+                        records.send(RequestRecord::dropped(template, intended_at, plan.timeout));
+                }
             }
-            None => {
-                let _ = records.send(RequestRecord::dropped(template, intended_at, plan.timeout));
+            progress.advance(arrivals.frontier());
+            while requests.try_join_next().is_some() {}
+        };
+        progress.advance(None);
+
+        // Last the whole plan (a trailing stage may be a quiet cooldown), then let the
+        // requests in flight finish: each ends by its own deadline (and its resends' own), so
+        // this is bounded.
+        if cancelled_at.is_none() {
+            tokio::select! {
+                () = cancel.cancelled() => {}
+                () = async {
+                    tokio::time::sleep_until(arrivals.end().into()).await;
+                    while requests.join_next().await.is_some() {}
+                } => {}
             }
         }
-        progress.advance(arrivals.frontier());
-        while requests.try_join_next().is_some() {}
-    };
-    progress.advance(None);
-
-    // Last the whole plan (a trailing stage may be a quiet cooldown), then let the requests
-    // in flight finish: each ends by its own deadline, so this is bounded by the timeout.
-    if cancelled_at.is_none() {
-        tokio::select! {
-            () = cancel.cancelled() => {}
-            () = async {
-                tokio::time::sleep_until(arrivals.end().into()).await;
-                while requests.join_next().await.is_some() {}
-            } => {}
+        requests.shutdown().await;
+        match cancelled_at {
+            Some(at) => at.saturating_duration_since(start).min(plan.duration()),
+            None => arrivals.end().saturating_duration_since(start),
         }
     }
-    requests.shutdown().await;
-    match cancelled_at {
-        Some(at) => at.saturating_duration_since(start).min(plan.duration()),
-        None => arrivals.end().saturating_duration_since(start),
+}
+
+/// One arrival's request in the open model, and its resends when it retries.
+struct Attempt {
+    sender: Sender,
+    records: UnboundedSender<RequestRecord>,
+    progress: Arc<Progress>,
+}
+
+impl Attempt {
+    async fn send(
+        self,
+        template: usize,
+        intended_at: Instant,
+        mut second: u32,
+        request: Rendered,
+        retry: Option<Retry>,
+    ) {
+        let Attempt {
+            sender,
+            records,
+            progress,
+        } = self;
+        let again = retry.map(|_| request.resend());
+        let mut record = sender.send(template, intended_at, request).await;
+        if let (Some(retry), Some(again)) = (retry, again) {
+            let mut left = retry.times;
+            while left > 0 && record.outcome == Outcome::Error(ErrorKind::Timeout) {
+                left -= 1;
+                // A resend is due the moment the client gave up. Counted as started before
+                // the timed-out attempt is finished, so its second is never judged complete
+                // in between (see `Progress`).
+                let due = Instant::now();
+                let due_second = progress.second_of(due);
+                progress.started(due_second);
+                let _ = records.send(record);
+                progress.finished(second);
+                second = due_second;
+                record = sender.send(retry.kind, due, again.clone()).await;
+            }
+        }
+        // Queue the record before marking it finished: see `Progress`. The consumer is gone
+        // only if the run itself was dropped.
+        let _ = records.send(record);
+        progress.finished(second);
     }
 }

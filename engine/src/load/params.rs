@@ -30,6 +30,21 @@ pub(crate) struct Rendered {
     pub headers: Vec<(String, String)>,
 }
 
+impl Rendered {
+    /// The same request again, as a retrying client sends it (same path, body and headers),
+    /// without the original's request ID: each request of a run carries its own.
+    pub fn resend(&self) -> Rendered {
+        Rendered {
+            method: self.method,
+            path: self.path.clone(),
+            body: self.body.clone(),
+            auth: self.auth.clone(),
+            request_id: None,
+            headers: self.headers.clone(),
+        }
+    }
+}
+
 /// The compiled mix of a plan.
 pub(crate) struct Mix {
     templates: Vec<Compiled>,

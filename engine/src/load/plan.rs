@@ -121,6 +121,17 @@ pub struct RequestTemplate {
     /// Extra request headers, name and value; a value may hold `{param}` placeholders,
     /// rendered as they are (e.g. `Idempotency-Key: order-{order}`, `X-Client-Id: {client}`).
     pub headers: Vec<(String, String)>,
+    /// A client that retries: an attempt that times out is sent again as it was (same path,
+    /// body and headers, so the same `Idempotency-Key`) at once, up to this many times. Each
+    /// resend is recorded under its own kind, `<name> (retry)` ([`retry_name`]), so the
+    /// kind's own figures stay those of first attempts. Open model only; 0 for most.
+    pub retries: u32,
+}
+
+/// The request kind a template's resends are recorded under (see
+/// [`RequestTemplate::retries`]).
+pub fn retry_name(template: &str) -> String {
+    format!("{template} (retry)")
 }
 
 impl RequestTemplate {
@@ -135,6 +146,7 @@ impl RequestTemplate {
             params: BTreeMap::new(),
             auth: false,
             headers: Vec::new(),
+            retries: 0,
         }
     }
 }
@@ -197,6 +209,14 @@ impl LoadPlan {
             return Err(LoadError::plan(
                 "model.users",
                 "expected at least 1 virtual user",
+            ));
+        }
+        if let (Model::Closed { .. }, Some(t)) =
+            (self.model, self.mix.iter().find(|t| t.retries > 0))
+        {
+            return Err(LoadError::plan(
+                format!("mix ({}).retries", t.name),
+                "retries need the open model (a closed model's user waits for each answer)",
             ));
         }
         Ok(())

@@ -860,6 +860,28 @@ fn request_headers_parse_with_placeholders_and_name_their_mistakes() {
 }
 
 #[test]
+fn a_retrying_request_kind_parses_and_a_fourth_resend_is_refused() {
+    let fx = Fixture::new();
+    let from = "params.item_id = { uniform = [1, 100] }\n";
+    let with = |retries: u32| edit(VALID, from, &format!("{from}retries = {retries}\n"));
+    let s = fx.parse(&with(2)).unwrap();
+    let get_item = s
+        .profiles
+        .values()
+        .flat_map(|p| &p.mix)
+        .find(|r| r.name == "get_item")
+        .unwrap();
+    assert_eq!(get_item.retries, 2);
+    let err = fx.parse(&with(4)).unwrap_err();
+    assert_invalid(
+        &err,
+        &fx.file,
+        "requests[1].retries",
+        &["0 to 3 resends of an attempt that timed out, got 4"],
+    );
+}
+
+#[test]
 fn a_dependency_fault_parses_its_window_and_answer_and_names_its_mistakes() {
     let fx = Fixture::new();
     let dependency = "[topology.dependency]\nname = \"fulfilment\"\nenv = \"FULFILMENT_URL\"\nlatency = \"250ms\"\n\n[topology.postgres]";

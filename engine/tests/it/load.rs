@@ -524,3 +524,107 @@ async fn an_empty_target_list_is_a_plan_error() {
     let err = run(p, None, CancellationToken::new()).await.unwrap_err();
     assert!(err.to_string().contains("targets"), "{err}");
 }
+
+/// A server that holds the first attempt of each `Idempotency-Key` for 1 s (past the
+/// client's timeout) and answers a repeat at once; it remembers every (key, body) it saw.
+async fn slow_first_time_server() -> (Server, Seen) {
+    let seen = Seen::default();
+    let app = Router::new()
+        .fallback(
+            |State(seen): State<Seen>, headers: axum::http::HeaderMap, body: String| async move {
+                let key = headers
+                    .get("idempotency-key")
+                    .map(|v| v.to_str().unwrap().to_owned())
+                    .unwrap_or_default();
+                let first = {
+                    let mut seen = seen.lock().unwrap();
+                    let first = !seen.iter().any(|(k, _, _)| *k == key);
+                    seen.push((key, String::new(), body));
+                    first
+                };
+                if first {
+                    tokio::time::sleep(secs(1.0)).await;
+                }
+                "ok"
+            },
+        )
+        .with_state(Arc::clone(&seen));
+    (serve(app).await, seen)
+}
+
+fn retrying_plan(url: &str, retries: u32) -> LoadPlan {
+    let mut plan = plan(url, vec![Stage::constant(secs(1.0), 20.0)]);
+    plan.timeout = Duration::from_millis(200);
+    plan.mix = vec![RequestTemplate {
+        method: Method::Post,
+        body: Some(r#"{"order": {order}}"#.into()),
+        params: BTreeMap::from([("order".to_owned(), ParamGen::Sequence { start: 1 })]),
+        headers: vec![("Idempotency-Key".into(), "order-{order}".into())],
+        retries,
+        ..RequestTemplate::get("pay", "/payments")
+    }];
+    plan
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retrying_client_resends_the_same_request_after_a_timeout_under_its_own_kind() {
+    let (server, seen) = slow_first_time_server().await;
+    let (summary, _) = run_collecting(retrying_plan(&server.url, 2)).await;
+
+    // Every first attempt timed out; its one resend (same key, same body) was answered, so
+    // the second resend allowed was never needed.
+    let kinds: BTreeMap<_, _> = summary
+        .per_template
+        .iter()
+        .map(|(name, t)| (name.as_str(), (t.sent, t.ok, t.failed)))
+        .collect();
+    assert_eq!(
+        kinds,
+        BTreeMap::from([("pay", (20, 0, 20)), ("pay (retry)", (20, 20, 0))]),
+        "{:?}",
+        summary.per_template
+    );
+    assert_eq!(summary.sent, 40, "arrivals and resends");
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 40);
+    for n in 1..=20 {
+        let key = format!("order-{n}");
+        let bodies: Vec<&str> = seen
+            .iter()
+            .filter(|(k, _, _)| *k == key)
+            .map(|(_, _, b)| b.as_str())
+            .collect();
+        let body = format!(r#"{{"order": {n}}}"#);
+        assert_eq!(bodies, [body.as_str(), body.as_str()], "{key}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resends_stop_after_the_templates_retries_and_a_closed_model_refuses_them() {
+    // Always slower than the timeout: each arrival is sent 1 + 2 times, then given up.
+    let app = Router::new().fallback(|| async {
+        tokio::time::sleep(secs(1.0)).await;
+        "late"
+    });
+    let server = serve(app).await;
+    let mut plan = retrying_plan(&server.url, 2);
+    plan.stages = vec![Stage::constant(secs(0.5), 20.0)];
+    let (summary, _) = run_collecting(plan.clone()).await;
+    let kinds: BTreeMap<_, _> = summary
+        .per_template
+        .iter()
+        .map(|(name, t)| (name.as_str(), (t.sent, t.failed)))
+        .collect();
+    assert_eq!(
+        kinds,
+        BTreeMap::from([("pay", (10, 10)), ("pay (retry)", (20, 20))])
+    );
+    assert_eq!(summary.errors, BTreeMap::from([("timeout".to_owned(), 30)]));
+
+    plan.model = Model::Closed { users: 2 };
+    let err = run(plan, None, CancellationToken::new())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("mix (pay).retries"), "{err}");
+}

@@ -9,6 +9,10 @@ use crate::catalog::raw::{RawOracle, RawParam, RawProfile, RawRequest, RawSessio
 use crate::catalog::{CatalogError, Oracle, Profile};
 use crate::load::{Method, ParamGen, RequestTemplate, Stage};
 
+/// The most resends a `[[requests]]` entry's `retries` may ask for: each one can add a
+/// timeout to the end of a load.
+const MAX_RETRIES: u32 = 3;
+
 pub(super) fn requests(
     cx: &Ctx,
     raw: Vec<RawRequest>,
@@ -118,6 +122,15 @@ pub(super) fn requests(
                 }
             }
         }
+        if r.retries > MAX_RETRIES {
+            return Err(cx.invalid(
+                field("retries"),
+                format!(
+                    "0 to {MAX_RETRIES} resends of an attempt that timed out, got {}",
+                    r.retries
+                ),
+            ));
+        }
         let oracle = oracle(cx, i, &r.name, r.oracle, has_postgres)?;
         oracles.insert(r.name.clone(), oracle);
         out.push(RequestTemplate {
@@ -129,6 +142,7 @@ pub(super) fn requests(
             params,
             auth: r.auth,
             headers: r.headers.into_iter().collect(),
+            retries: r.retries,
         });
     }
     if let Some(s) = sessions {
