@@ -82,6 +82,14 @@ pub enum CheckLine {
     PrimaryReads { max_per_request: f64, hint: String },
     /// At most `max` answers of the load had this HTTP status (e.g. 401 for logged-out users).
     Responses { status: u16, max: u64, hint: String },
+    /// `[check.rate_limit]`: the kind `request` (a client sending over its limit) got at most
+    /// `max_rate` successful answers per second of the load, and what it did not get was
+    /// refused with 429 (at most 1% of its requests failed otherwise).
+    RateLimit {
+        request: String,
+        max_rate: f64,
+        hint: String,
+    },
     /// At least `min_ratio` of the answers to `request` were served in front of the instances
     /// (their `http_requests_total{route}` rose by less than the answers the load got).
     EdgeCache {
@@ -144,6 +152,7 @@ impl CheckLine {
             | CheckLine::PrimaryReads { .. }
             | CheckLine::RejectedWrites { .. }
             | CheckLine::Responses { .. }
+            | CheckLine::RateLimit { .. }
             | CheckLine::EdgeCache { .. }
             | CheckLine::RequestIdsEchoed { .. }
             | CheckLine::RequestIdsLogged { .. }
@@ -182,6 +191,7 @@ impl CheckLine {
             | CheckLine::ReplicaReads { hint, .. }
             | CheckLine::PrimaryReads { hint, .. }
             | CheckLine::Responses { hint, .. }
+            | CheckLine::RateLimit { hint, .. }
             | CheckLine::EdgeCache { hint, .. }
             | CheckLine::RequestIdsEchoed { hint, .. }
             | CheckLine::RequestIdsLogged { hint, .. }

@@ -323,6 +323,7 @@ fn hints(s: &Scenario, add: &mut impl FnMut(Rule, String)) {
             CheckLine::ReplicaReads { hint, .. } => ("replica_reads".to_string(), hint),
             CheckLine::PrimaryReads { hint, .. } => ("primary_reads".to_string(), hint),
             CheckLine::Responses { hint, .. } => ("responses".to_string(), hint),
+            CheckLine::RateLimit { hint, .. } => ("rate_limit".to_string(), hint),
             CheckLine::EdgeCache { hint, .. } => ("edge_cache".to_string(), hint),
             CheckLine::RequestIdsEchoed { hint, .. } => ("request_ids".to_string(), hint),
             CheckLine::RequestIdsLogged { hint, .. } => ("request_ids logs".to_string(), hint),

@@ -280,6 +280,8 @@ pub(crate) struct RawCheck {
     #[serde(default)]
     pub dependency_calls: Option<RawDependencyCalls>,
     #[serde(default)]
+    pub rate_limit: Option<RawRateLimit>,
+    #[serde(default)]
     pub cache_hits: Option<RawCacheHits>,
     #[serde(default)]
     pub rejected_writes: Option<RawRejectedWrites>,
@@ -445,6 +447,16 @@ pub(crate) struct RawServed {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawDependencyCalls {
     pub max_per_key: u64,
+    pub hint: String,
+}
+
+/// `[check.rate_limit]`: the request kind `request` (a client over its limit) gets at most
+/// `max_rate` successful answers per second, the rest 429.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRateLimit {
+    pub request: String,
+    pub max_rate: f64,
     pub hint: String,
 }
 

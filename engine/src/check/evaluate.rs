@@ -95,6 +95,11 @@ fn evaluate_line(line: &CheckLine, obs: &Observations) -> LineResult {
         CheckLine::Responses { status, max, hint } => {
             super::traffic::responses_line(*status, *max, hint, obs)
         }
+        CheckLine::RateLimit {
+            request,
+            max_rate,
+            hint,
+        } => super::traffic::rate_limit_line(request, *max_rate, hint, obs),
         CheckLine::EdgeCache {
             request,
             route,

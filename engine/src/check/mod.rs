@@ -78,6 +78,10 @@ pub struct CheckReport {
 pub struct RequestObs {
     pub sent: u64,
     pub failed: u64,
+    /// Answers 429 Too Many Requests, among `failed`.
+    pub too_many: u64,
+    /// Successful answers per second of the load.
+    pub ok_rate: f64,
     pub p50: Duration,
     pub p90: Duration,
     pub p95: Duration,

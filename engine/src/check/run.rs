@@ -366,6 +366,8 @@ pub async fn run(
             .map_or_else(RequestObs::default, |run| RequestObs {
                 sent: run.sent,
                 failed: run.failed,
+                too_many: run.per_template.iter().map(|(_, t)| t.too_many).sum(),
+                ok_rate: run.achieved_rate,
                 p50: run.latency.p50,
                 p90: run.latency.p90,
                 p95: run.latency.p95,
@@ -373,13 +375,19 @@ pub async fn run(
             }),
         per_request: summary
             .iter()
-            .flat_map(|run| run.per_template.iter())
-            .map(|(name, t)| {
+            .flat_map(|run| run.per_template.iter().map(move |t| (run.duration, t)))
+            .map(|(duration, (name, t))| {
                 (
                     name.clone(),
                     RequestObs {
                         sent: t.sent,
                         failed: t.failed,
+                        too_many: t.too_many,
+                        ok_rate: if duration.is_zero() {
+                            0.0
+                        } else {
+                            t.ok as f64 / duration.as_secs_f64()
+                        },
                         p50: t.latency.p50,
                         p90: t.latency.p90,
                         p95: t.latency.p95,

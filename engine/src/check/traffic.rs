@@ -72,6 +72,41 @@ pub fn responses_line(status: u16, max: u64, hint: &str, obs: &Observations) -> 
     )
 }
 
+/// The share of a rate-limited kind's requests that may fail otherwise than with 429 (a
+/// timeout while the limiter's store blinks): a limiter answers 429, it does not time out.
+const OTHER_FAILURES: f64 = 0.01;
+
+/// `[check.rate_limit]`: the kind got at most `max_rate` successful answers per second, and
+/// the rest were refused with 429, e.g. "10.4/s of 48.2/s sent; 451 refused with 429, 0
+/// failed otherwise".
+pub fn rate_limit_line(request: &str, max_rate: f64, hint: &str, obs: &Observations) -> LineResult {
+    let slice = obs.per_request.get(request).cloned().unwrap_or_default();
+    let other = slice.failed.saturating_sub(slice.too_many);
+    let sent_rate = if slice.sent > slice.failed && slice.ok_rate > 0.0 {
+        // The kind's own offered rate, from its successful share of the answers.
+        slice.ok_rate * slice.sent as f64 / (slice.sent - slice.failed) as f64
+    } else {
+        0.0
+    };
+    let mut measured = format!("{:.1}/s answered", slice.ok_rate);
+    if sent_rate > 0.0 {
+        measured.push_str(&format!(" of {sent_rate:.1}/s sent"));
+    }
+    measured.push_str(&format!(
+        "; {} refused with 429, {other} failed otherwise",
+        slice.too_many
+    ));
+    result(
+        format!("{request} held to its limit"),
+        measured,
+        format!("<= {max_rate:.1}/s, the rest 429"),
+        slice.sent > 0
+            && slice.ok_rate <= max_rate
+            && other as f64 <= OTHER_FAILURES * slice.sent as f64,
+        hint,
+    )
+}
+
 /// `[check.edge_cache]`: the share of `request`'s answers the instances did not serve.
 pub fn edge_cache_line(
     request: &str,
@@ -154,5 +189,44 @@ mod tests {
         assert!(!edge_cache_line("asset", "/static/{file}", 0.9, "h", &obs).passed);
         obs.route_served.insert("/static/{file}".into(), None);
         assert!(!edge_cache_line("asset", "/static/{file}", 0.9, "h", &obs).passed);
+    }
+
+    #[test]
+    fn a_rate_limited_client_passes_only_when_held_to_its_rate_and_refused_with_429() {
+        let noisy = |ok_rate: f64, failed: u64, too_many: u64| {
+            let mut obs = Observations::default();
+            obs.per_request.insert(
+                "pay_noisy".into(),
+                RequestObs {
+                    sent: 500,
+                    failed,
+                    too_many,
+                    ok_rate,
+                    ..RequestObs::default()
+                },
+            );
+            rate_limit_line("pay_noisy", 13.0, "h", &obs)
+        };
+        // 100 of 500 answered in 10 s, the other 400 refused with 429: held.
+        let held = noisy(10.0, 400, 400);
+        assert!(held.passed, "{held:?}");
+        assert_eq!(held.label, "pay_noisy held to its limit");
+        assert_eq!(
+            held.measured,
+            "10.0/s answered of 50.0/s sent; 400 refused with 429, 0 failed otherwise"
+        );
+        assert_eq!(held.required, "<= 13.0/s, the rest 429");
+        // No limiter: everything answered.
+        assert!(!noisy(50.0, 0, 0).passed);
+        // Two instances each with its own bucket: twice the limit gets through.
+        assert!(!noisy(20.0, 300, 300).passed);
+        // Held, but by timeouts or 503s instead of 429s.
+        let timed_out = noisy(10.0, 400, 0);
+        assert!(!timed_out.passed);
+        assert!(timed_out
+            .measured
+            .ends_with("0 refused with 429, 400 failed otherwise"));
+        // Never sent: nothing to judge.
+        assert!(!rate_limit_line("pay_noisy", 13.0, "h", &Observations::default()).passed);
     }
 }

@@ -85,6 +85,8 @@ pub struct TemplateSummary {
     pub sent: u64,
     pub ok: u64,
     pub failed: u64,
+    /// Answers 429 Too Many Requests (a rate limiter's refusals), among `failed`.
+    pub too_many: u64,
     pub latency: LatencySummary,
 }
 
@@ -208,6 +210,7 @@ struct SecondAcc {
 struct TemplateAcc {
     sent: u64,
     ok: u64,
+    too_many: u64,
     latency: Histogram<u64>,
 }
 
@@ -230,6 +233,7 @@ impl Aggregator {
                     TemplateAcc {
                         sent: 0,
                         ok: 0,
+                        too_many: 0,
                         latency: Histogram::new_from(&empty),
                     },
                 )
@@ -317,6 +321,7 @@ impl Aggregator {
         if let Some((_, template)) = self.templates.get_mut(record.template) {
             template.sent += 1;
             template.ok += u64::from(ok);
+            template.too_many += u64::from(record.outcome == Outcome::Status(429));
             template.latency.saturating_record(latency_us);
         }
     }
@@ -352,6 +357,7 @@ impl Aggregator {
                         sent: t.sent,
                         ok: t.ok,
                         failed: t.sent - t.ok,
+                        too_many: t.too_many,
                         latency: LatencySummary::of(&t.latency),
                     };
                     (name, summary)

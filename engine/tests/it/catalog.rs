@@ -882,6 +882,43 @@ fn a_retrying_request_kind_parses_and_a_fourth_resend_is_refused() {
 }
 
 #[test]
+fn a_rate_limit_line_names_a_request_kind_and_a_rate() {
+    let fx = Fixture::new();
+    let with = |line: &str| {
+        edit(
+            VALID,
+            "[check]\nprofile = \"check\"\n",
+            &format!("[check]\nprofile = \"check\"\n[check.rate_limit]\n{line}\nhint = \"h\"\n"),
+        )
+    };
+    let s = fx
+        .parse(&with("request = \"get_item\"\nmax_rate = 12.5"))
+        .unwrap();
+    assert!(s.check.lines.iter().any(|l| matches!(
+        l,
+        CheckLine::RateLimit { request, max_rate, .. } if request == "get_item" && *max_rate == 12.5
+    )));
+    let err = fx
+        .parse(&with("request = \"nope\"\nmax_rate = 12.5"))
+        .unwrap_err();
+    assert_invalid(
+        &err,
+        &fx.file,
+        "check.rate_limit.request",
+        &["the name of a [[requests]] entry, got \"nope\""],
+    );
+    let err = fx
+        .parse(&with("request = \"get_item\"\nmax_rate = 0.0"))
+        .unwrap_err();
+    assert_invalid(
+        &err,
+        &fx.file,
+        "check.rate_limit.max_rate",
+        &["successful answers per second above 0"],
+    );
+}
+
+#[test]
 fn a_dependency_fault_parses_its_window_and_answer_and_names_its_mistakes() {
     let fx = Fixture::new();
     let dependency = "[topology.dependency]\nname = \"fulfilment\"\nenv = \"FULFILMENT_URL\"\nlatency = \"250ms\"\n\n[topology.postgres]";

@@ -141,6 +141,7 @@ fn obs(sent: u64, failed: u64, p95: Duration) -> RequestObs {
         p90: p95 * 4 / 5,
         p95,
         p99: p95 * 2,
+        ..RequestObs::default()
     }
 }
 

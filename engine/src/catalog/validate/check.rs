@@ -353,6 +353,29 @@ pub(super) fn check(
             hint: d.hint,
         });
     }
+    if let Some(r) = raw.rate_limit {
+        let field = |f: &str| format!("check.rate_limit.{f}");
+        if !requests.iter().any(|t| t.name == r.request) {
+            return Err(cx.invalid(
+                field("request"),
+                format!("the name of a [[requests]] entry, got {:?}", r.request),
+            ));
+        }
+        if !(r.max_rate.is_finite() && r.max_rate > 0.0) {
+            return Err(cx.invalid(
+                field("max_rate"),
+                format!("successful answers per second above 0, got {}", r.max_rate),
+            ));
+        }
+        if r.hint.trim().is_empty() {
+            return Err(cx.invalid(field("hint"), "a hint for when the line fails"));
+        }
+        lines.push(CheckLine::RateLimit {
+            request: r.request,
+            max_rate: r.max_rate,
+            hint: r.hint,
+        });
+    }
     lessons::cache_lines(cx, &raw_cache, requests, has_redis, &mut lines)?;
     lessons::replica_lines(cx, raw.replica_reads, raw.primary_reads, &mut lines)?;
     lessons::observability_lines(cx, raw.request_ids, raw.route_metrics, profile, &mut lines)?;
