@@ -35,7 +35,8 @@ pub struct Dependency {
 struct Ledger {
     calls: u64,
     /// Calls per value of the spec's `key` field of the JSON body (a retry carrying an
-    /// idempotency key already seen is not counted again: the provider applied it once).
+    /// idempotency key already seen is not counted again: the provider applied it once; a
+    /// call whose body has no such field, e.g. a GET lookup, is not counted per key).
     per_key: HashMap<String, u64>,
     /// The values of the spec's `idempotency_header` seen so far.
     idempotency_keys: std::collections::HashSet<String>,
@@ -225,12 +226,13 @@ async fn answer(
             }
             _ => false,
         };
-        if let (Some(key), false, true) = (&stub.key, retry, effect) {
-            let value = match json.get(key) {
-                Some(serde_json::Value::String(s)) => s.clone(),
-                Some(v) => v.to_string(),
-                None => "(none)".to_string(),
-            };
+        // A call without the key (a lookup, not an effect on one) is not counted per key.
+        let value = stub.key.as_ref().and_then(|key| match json.get(key) {
+            Some(serde_json::Value::String(s)) => Some(s.clone()),
+            Some(v) => Some(v.to_string()),
+            None => None,
+        });
+        if let (Some(value), false, true) = (value, retry, effect) {
             *ledger.per_key.entry(value).or_default() += 1;
         }
         if ledger.recent.len() == RECENT {
@@ -292,7 +294,10 @@ mod tests {
         assert!(body.contains("approved"), "{body}");
         assert_eq!(dep.calls(), 1);
         assert_eq!(dep.calls_since(0), vec![serde_json::json!("")]);
-        assert_eq!(dep.calls_per_key().get("(none)"), Some(&1));
+        assert!(
+            dep.calls_per_key().is_empty(),
+            "a call without the key field is not counted per key"
+        );
         for _ in 0..2 {
             let (status, _) = crate::metrics::http_call(
                 dep.port,
