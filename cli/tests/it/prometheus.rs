@@ -97,6 +97,29 @@ fn query(port: u16, expr: &str) -> Vec<(String, f64)> {
         .unwrap_or_default()
 }
 
+/// A Prometheus configuration without its per-instance targets, and those targets (each a
+/// `- targets:` line with its labels), in order.
+fn instance_targets(config: &str) -> (String, Vec<String>) {
+    let mut rest = String::new();
+    let mut targets: Vec<String> = Vec::new();
+    let mut in_target = false;
+    for line in config.lines() {
+        if line
+            .trim_start()
+            .starts_with("- targets: [\"127.0.0.1:INSTANCE_")
+        {
+            targets.push(format!("{line}\n"));
+            in_target = true;
+        } else if in_target && line.starts_with("        ") {
+            targets.last_mut().unwrap().push_str(&format!("{line}\n"));
+        } else {
+            in_target = false;
+            rest.push_str(&format!("{line}\n"));
+        }
+    }
+    (rest, targets)
+}
+
 /// Every (panel title, query) of a committed dashboard.
 fn queries(dashboard: &Path) -> Vec<(String, String)> {
     let v: Value = serde_json::from_str(&std::fs::read_to_string(dashboard).unwrap()).unwrap();
@@ -153,11 +176,31 @@ pub fn every_dashboard_query_returns_data(home: &Path, id: &str) {
         );
     }
     let dashboards = repo().join("dashboards").join(id);
+    let committed = std::fs::read_to_string(dashboards.join("prometheus.yml")).unwrap();
+    // The committed file lists the scenario's own instances; a scenario behind nginx runs as
+    // many as the code's instances file says (t1-04's solution: 3 where the scenario ships
+    // 1), so the instance targets are compared one by one and the rest as a whole.
+    let running = state["services"].as_array().unwrap().len();
+    let (template_rest, template_targets) = instance_targets(&template);
+    let (committed_rest, committed_targets) = instance_targets(&committed);
     assert_eq!(
-        template,
-        std::fs::read_to_string(dashboards.join("prometheus.yml")).unwrap(),
+        template_rest, committed_rest,
         "sdlab prometheus prints the committed configuration with the running lab's ports"
     );
+    assert_eq!(
+        template_targets.len(),
+        running,
+        "one target per running instance:\n{template}"
+    );
+    for (n, target) in template_targets.iter().enumerate() {
+        let expected = committed_targets[0]
+            .replace("INSTANCE_1_PORT", &format!("INSTANCE_{}_PORT", n + 1))
+            .replace(
+                "lab_instance: \"1\"",
+                &format!("lab_instance: \"{}\"", n + 1),
+            );
+        assert_eq!(target, &expected, "instance {}'s target", n + 1);
+    }
 
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("prometheus.yml"), &config).unwrap();
