@@ -230,8 +230,13 @@ pub fn every_dashboard_query_returns_data(home: &Path, id: &str) {
         .stderr(Stdio::null());
     let load = Reap(load.spawn().unwrap());
 
-    let all = queries(&dashboards.join("dashboard.json"));
+    let mut all = queries(&dashboards.join("dashboard.json"));
     assert!(!all.is_empty(), "{id}'s dashboard has no queries");
+    // A panel line for one instance the running code does not start (t1-04's fourth, with
+    // the solution's three) has nothing to show: not asked.
+    all.retain(|(_, expr)| {
+        (running + 1..=8).all(|n| !expr.contains(&format!("lab_instance=\"{n}\"")))
+    });
     let mut missing = all.clone();
     let asked = Instant::now();
     while !missing.is_empty() && asked.elapsed() < ANSWER_LIMIT {
