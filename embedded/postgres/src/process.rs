@@ -23,8 +23,11 @@ const KILL_GRACE: Duration = Duration::from_secs(5);
 pub fn stop_stale(cluster_dir: &Path) -> Result<Option<u32>, Error> {
     let data_dir = crate::server::data_dir_of(cluster_dir);
     let pid_file = data_dir.join("postmaster.pid");
+    // A lab killed while `pg_ctl start` was at work leaves it (and the shell it starts postgres
+    // through) to finish: wait for it, so the postmaster is either up with its pid file or gone.
+    wait_for_starters(&data_dir, STARTER_GRACE);
     let Some(pid) = read_postmaster_pid(&data_dir) else {
-        return Ok(None);
+        return stop_unrecorded(&data_dir);
     };
     if is_postmaster_of(pid, &data_dir) {
         tracing::warn!(
@@ -46,6 +49,86 @@ pub fn stop_stale(cluster_dir: &Path) -> Result<Option<u32>, Error> {
         remove_pid_file(&pid_file)?;
     }
     Ok(None)
+}
+
+/// How long a `pg_ctl` left by a killed lab may take to finish starting its server.
+const STARTER_GRACE: Duration = Duration::from_secs(60);
+
+/// Live processes whose command line names `data_dir` (`pg_ctl -D <dir>`, the `sh -c "exec
+/// postgres -D <dir> ..."` it runs, the postmaster), with their program's file name.
+fn processes_naming(data_dir: &Path) -> Vec<(u32, String)> {
+    let dir = data_dir.to_string_lossy().into_owned();
+    let canonical = data_dir
+        .canonicalize()
+        .map(|d| d.to_string_lossy().into_owned())
+        .unwrap_or_else(|_| dir.clone());
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut found = Vec::new();
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid == std::process::id() {
+            continue;
+        }
+        let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+            continue;
+        };
+        let args: Vec<String> = cmdline
+            .split(|b| *b == 0)
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        if args
+            .iter()
+            .any(|a| a.contains(&dir) || a.contains(&canonical))
+        {
+            let program = args
+                .first()
+                .and_then(|a| a.rsplit('/').next())
+                .unwrap_or("")
+                .to_string();
+            found.push((pid, program));
+        }
+    }
+    found
+}
+
+/// Waits, at most `grace`, until no `pg_ctl` (or its shell) names `data_dir`.
+fn wait_for_starters(data_dir: &Path, grace: Duration) {
+    let deadline = Instant::now() + grace;
+    // pg_ctl, or the shell it runs `exec postgres` in; nothing else (a `tail -f` of the log
+    // names the directory too, and may run for hours).
+    let starting = |program: &str| matches!(program, "pg_ctl" | "sh" | "dash" | "bash");
+    while Instant::now() < deadline
+        && processes_naming(data_dir)
+            .iter()
+            .any(|(_, program)| starting(program))
+    {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Stops a postmaster of `data_dir` that has no pid file (killed mid-start, before it wrote
+/// one): found by its command line.
+fn stop_unrecorded(data_dir: &Path) -> Result<Option<u32>, Error> {
+    let postmaster = processes_naming(data_dir)
+        .into_iter()
+        .find(|(pid, program)| program.starts_with("postgres") && is_postmaster_of(*pid, data_dir));
+    let Some((pid, _)) = postmaster else {
+        return Ok(None);
+    };
+    tracing::warn!(
+        "stopping PostgreSQL pid {pid} left starting on {} (no pid file yet)",
+        data_dir.display()
+    );
+    terminate(pid, data_dir)?;
+    Ok(Some(pid))
 }
 
 fn remove_pid_file(pid_file: &Path) -> Result<(), Error> {
