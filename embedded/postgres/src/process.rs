@@ -77,13 +77,9 @@ fn processes_naming(data_dir: &Path) -> Vec<(u32, String)> {
         if pid == std::process::id() {
             continue;
         }
-        let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+        let Some(args) = cmdline_args(pid) else {
             continue;
         };
-        let args: Vec<String> = cmdline
-            .split(|b| *b == 0)
-            .map(|a| String::from_utf8_lossy(a).into_owned())
-            .collect();
         if args
             .iter()
             .any(|a| a.contains(&dir) || a.contains(&canonical))
@@ -97,6 +93,17 @@ fn processes_naming(data_dir: &Path) -> Vec<(u32, String)> {
         }
     }
     found
+}
+
+/// The command line of `pid`, one string per argument; None when it cannot be read.
+fn cmdline_args(pid: u32) -> Option<Vec<String>> {
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    Some(
+        cmdline
+            .split(|b| *b == 0)
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect(),
+    )
 }
 
 /// Waits, at most `grace`, until no `pg_ctl` (or its shell) names `data_dir`.
@@ -160,13 +167,9 @@ pub(crate) fn is_postmaster_of(pid: u32, data_dir: &Path) -> bool {
     if !is_alive(pid) {
         return false;
     }
-    let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+    let Some(args) = cmdline_args(pid) else {
         return false;
     };
-    let args: Vec<String> = cmdline
-        .split(|b| *b == 0)
-        .map(|a| String::from_utf8_lossy(a).into_owned())
-        .collect();
     let is_postgres = args.first().is_some_and(|a| {
         a.rsplit('/')
             .next()
